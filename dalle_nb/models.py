@@ -1,0 +1,849 @@
+"""The one capability table: what each image model accepts, and the check that enforces it.
+
+Every other part of dalle_nb (the Python API, the magics, the widgets and the offline
+server) reads model facts from here, so adding or changing a model is one row in
+``MODELS``.  The facts come from the official ``openai`` SDK's own docstrings (see
+``docs/capabilities.md``); where the SDK says nothing for one model, the row takes the
+rule the SDK states for "the GPT image models" as a group, and says so in ``notes``.
+
+``validate`` turns the fields of a request into normalized parameters, or raises
+``ParamError`` naming the field, the value and the allowed values.  It needs no network,
+no image library and no SDK, so it can run before any paid request is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+Endpoint = Literal["generations", "edits", "variations"]
+Profile = Literal["compat", "openai"]
+
+ENDPOINTS: tuple[Endpoint, ...] = ("generations", "edits", "variations")
+PROFILES: tuple[Profile, ...] = ("compat", "openai")
+
+#: The model dalle_nb uses when none is named: the newest GPT image model whose whole
+#: contract (sizes, qualities, edit limits, markup) the SDK documents.  See README.
+DEFAULT_MODEL = "gpt-image-2.5-sunburst"
+
+#: The date of the API state this table describes.
+TABLE_DATE = date(2026, 11, 22)
+
+MB = 1024 * 1024
+STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
+GPT_QUALITIES = ("low", "medium", "high", "auto")
+GPT_FORMATS = ("png", "webp", "jpeg")
+BACKGROUNDS = ("transparent", "opaque", "auto")
+MODERATIONS = ("low", "auto")
+COMPLEXITIES = ("low", "medium", "high")
+FIDELITIES = ("high", "low")
+RESPONSE_FORMATS = ("url", "b64_json")
+STYLES = ("vivid", "natural")
+#: Formats whose support the SDK leaves to per-project preview access; no row claims them.
+PREVIEW_FORMATS = ("gif", "svg")
+
+
+@dataclass(frozen=True)
+class ArbitrarySizeRule:
+    """The SDK's ``WIDTHxHEIGHT`` rule for models that take any resolution.
+
+    The SDK states: multiples of 16, aspect between 1:3 and 3:1, at most ``3840x2160``,
+    and "the model's current pixel and edge limits" without numbers.  We read the maximum
+    as a longest edge of 3840 and at most 3840*2160 pixels, and take 655,360 pixels (the
+    pixel count of 1024x640) as the floor that OpenAI's image guide gives for these models.
+    """
+
+    multiple: int = 16
+    max_aspect: float = 3.0
+    max_edge: int = 3840
+    max_pixels: int = 3840 * 2160
+    min_pixels: int = 655_360
+    experimental_above: int = 2560 * 1440
+
+    def problem(self, width: int, height: int) -> str | None:
+        """Why ``width x height`` breaks the rule, or None when it is fine."""
+        if width % self.multiple or height % self.multiple:
+            return f"width and height must both be multiples of {self.multiple}"
+        if max(width, height) > self.max_aspect * min(width, height):
+            return "the aspect ratio must be between 1:3 and 3:1"
+        if max(width, height) > self.max_edge:
+            return f"the longest edge must be at most {self.max_edge} pixels"
+        if width * height > self.max_pixels:
+            return "at most 3840x2160 pixels in total"
+        if width * height < self.min_pixels:
+            return f"at least {self.min_pixels:,} pixels in total (e.g. 1024x640)"
+        return None
+
+
+ARBITRARY = ArbitrarySizeRule()
+
+
+@dataclass(frozen=True)
+class EditLimits:
+    """What the edits endpoint accepts as input images for one model."""
+
+    formats: tuple[str, ...] = ("png", "webp", "jpeg")
+    max_bytes: int = 50 * MB
+    max_images: int = 16
+    square_only: bool = False
+    mask_max_bytes: int = 4 * MB
+    #: dall-e-2 without a mask uses the image's own transparent pixels as the mask.
+    alpha_is_mask: bool = False
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything dalle_nb knows about one model id."""
+
+    id: str
+    family: Literal["gpt-image", "dall-e"]
+    endpoints: tuple[Endpoint, ...]
+    sizes: Mapping[Endpoint, tuple[str, ...]]
+    qualities: tuple[str, ...]
+    n_max: int = 10
+    auto_size: bool = False
+    arbitrary_size: bool = False
+    output_formats: tuple[str, ...] = ()
+    backgrounds: tuple[str, ...] = ()
+    compression: bool = False
+    streaming: bool = False
+    max_partial_images: int = 0
+    revised_prompt: bool = False
+    response_formats: tuple[str, ...] = ()
+    styles: tuple[str, ...] = ()
+    moderation: tuple[str, ...] = ()
+    complexity: tuple[str, ...] = ()
+    input_fidelity: tuple[str, ...] = ()
+    markup: bool = False
+    edit: EditLimits = field(default_factory=EditLimits)
+    variation: EditLimits | None = None
+    max_prompt_chars: int = 32000
+    retired_on: date | None = None
+    replacements: tuple[str, ...] = ()
+    snapshot_of: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_on is not None and self.retired_on <= TABLE_DATE
+
+    @property
+    def is_gpt(self) -> bool:
+        return self.family == "gpt-image"
+
+    def retirement_message(self) -> str:
+        """One line naming when the model went away and what to use instead."""
+        when = f"{self.retired_on:%B} {self.retired_on.day}, {self.retired_on.year}" if self.retired_on else "?"
+        verb = "shut down" if self.is_gpt else "retired"
+        instead = " or ".join(self.replacements) if self.replacements else "a GPT image model"
+        return f"The model '{self.id}' was {verb} on {when}. Use {instead} instead."
+
+    def size_choices(self, endpoint: Endpoint) -> tuple[str, ...]:
+        """The sizes to offer a person (menus, help), ``auto`` first where allowed."""
+        listed = self.sizes.get(endpoint, ())
+        return (("auto",) if self.auto_size else ()) + listed
+
+
+def _gpt(
+    model_id: str,
+    *,
+    arbitrary: bool = False,
+    extra_quality: bool = False,
+    fidelity: tuple[str, ...] = FIDELITIES,
+    markup: bool = False,
+    snapshot_of: str | None = None,
+    retired_on: date | None = None,
+    replacements: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
+) -> ModelSpec:
+    """A GPT image model row: the group rules the SDK states, plus what differs."""
+    return ModelSpec(
+        id=model_id,
+        family="gpt-image",
+        endpoints=("generations", "edits"),
+        sizes={"generations": STANDARD_SIZES, "edits": STANDARD_SIZES},
+        qualities=("low", "medium", "high", "xhigh", "max", "auto") if extra_quality else GPT_QUALITIES,
+        auto_size=True,
+        arbitrary_size=arbitrary,
+        output_formats=GPT_FORMATS,
+        backgrounds=BACKGROUNDS,
+        compression=True,
+        streaming=True,
+        max_partial_images=3,
+        moderation=MODERATIONS,
+        complexity=COMPLEXITIES,
+        input_fidelity=fidelity,
+        markup=markup,
+        snapshot_of=snapshot_of,
+        retired_on=retired_on,
+        replacements=replacements,
+        notes=notes,
+    )
+
+
+_NOT_STATED = "the SDK states no per-model limits here; the GPT image group rules apply"
+
+MODELS: dict[str, ModelSpec] = {
+    spec.id: spec
+    for spec in (
+        _gpt("gpt-image-1.5"),
+        _gpt(
+            "gpt-image-2",
+            arbitrary=True,
+            fidelity=(),
+            notes=("transparent backgrounds are in preview", "input_fidelity must be omitted"),
+        ),
+        _gpt(
+            "gpt-image-2-2026-04-21",
+            arbitrary=True,
+            fidelity=(),
+            snapshot_of="gpt-image-2",
+            notes=("transparent backgrounds are in preview", "input_fidelity must be omitted"),
+        ),
+        _gpt("gpt-image-2.5-sunburst", arbitrary=True, extra_quality=True, markup=True),
+        _gpt(
+            "gpt-image-2.5-sunburst-2026-09-08",
+            arbitrary=True,
+            extra_quality=True,
+            markup=True,
+            snapshot_of="gpt-image-2.5-sunburst",
+        ),
+        _gpt("gpt-image-2.5-flare", arbitrary=True, extra_quality=True, markup=True),
+        _gpt(
+            "gpt-image-2.5-flare-2026-09-08",
+            arbitrary=True,
+            extra_quality=True,
+            markup=True,
+            snapshot_of="gpt-image-2.5-flare",
+        ),
+        _gpt("gpt-image-2.6-sunburst", notes=(_NOT_STATED, "default model of the Responses image tool")),
+        _gpt("gpt-image-2.6-flare", notes=(_NOT_STATED,)),
+        _gpt(
+            "gpt-image-1",
+            retired_on=date(2026, 10, 23),
+            replacements=("gpt-image-2.5-sunburst", "gpt-image-2.5-flare"),
+        ),
+        _gpt("gpt-image-1-mini", fidelity=("low",), notes=("input_fidelity only 'low'",)),
+        _gpt("chatgpt-image-latest", notes=("an alias; follows the GPT image input constraints",)),
+        ModelSpec(
+            id="dall-e-2",
+            family="dall-e",
+            endpoints=("generations", "edits", "variations"),
+            sizes={
+                "generations": ("256x256", "512x512", "1024x1024"),
+                "edits": ("256x256", "512x512", "1024x1024"),
+                "variations": ("256x256", "512x512", "1024x1024"),
+            },
+            qualities=("standard",),
+            response_formats=RESPONSE_FORMATS,
+            edit=EditLimits(formats=("png",), max_bytes=4 * MB, max_images=1, square_only=True, alpha_is_mask=True),
+            variation=EditLimits(formats=("png",), max_bytes=4 * MB, max_images=1, square_only=True),
+            max_prompt_chars=1000,
+            retired_on=date(2026, 5, 12),
+            notes=("served by gateways, Azure and the offline 'compat' profile",),
+        ),
+        ModelSpec(
+            id="dall-e-3",
+            family="dall-e",
+            endpoints=("generations",),
+            sizes={"generations": ("1024x1024", "1792x1024", "1024x1792")},
+            qualities=("standard", "hd"),
+            n_max=1,
+            revised_prompt=True,
+            response_formats=RESPONSE_FORMATS,
+            styles=STYLES,
+            max_prompt_chars=4000,
+            retired_on=date(2026, 5, 12),
+            notes=("n=1 per request; dalle_nb fans larger n out into parallel requests",),
+        ),
+    )
+}
+
+
+def get_model(model_id: str) -> ModelSpec:
+    """The row for ``model_id``; ``ParamError`` (with close matches) when there is none."""
+    try:
+        return MODELS[model_id]
+    except KeyError:
+        raise ParamError(
+            "model",
+            model_id,
+            tuple(MODELS),
+            f"Unknown model '{model_id}'.{_did_you_mean(model_id, MODELS)} Known models: {', '.join(MODELS)}.",
+            code="model_not_found",
+            status=404,
+        ) from None
+
+
+def current_models() -> list[ModelSpec]:
+    """Models OpenAI itself still serves, newest families first (for menus)."""
+    return [m for m in MODELS.values() if not m.retired and m.snapshot_of is None]
+
+
+class ParamError(ValueError):
+    """A request field breaks a rule of the table.
+
+    Carries what a person needs to fix it (``field``, ``value``, ``allowed``) and what
+    an OpenAI-shaped error body needs (``code``, ``status``).
+    """
+
+    def __init__(
+        self,
+        field: str,
+        value: object,
+        allowed: tuple[str, ...] | str = (),
+        message: str = "",
+        *,
+        code: str = "invalid_value",
+        status: int = 400,
+    ) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        self.code = code
+        self.status = status
+        if not message:
+            choices = ", ".join(f"'{a}'" for a in allowed) if isinstance(allowed, tuple) else allowed
+            message = f"Invalid value for '{field}': {value!r}. Supported values are: {choices}."
+        self.message = message
+        super().__init__(message)
+
+
+def _did_you_mean(value: str, choices: Mapping[str, object] | tuple[str, ...]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...], why: str = "") -> str:
+    if not isinstance(value, str) or value not in allowed:
+        if not allowed:
+            raise ParamError(
+                name, value, allowed, why or f"'{name}' is not supported here.", code="unsupported_parameter"
+            )
+        hint = _did_you_mean(value, allowed) if isinstance(value, str) else ""
+        choices = ", ".join(f"'{a}'" for a in allowed)
+        raise ParamError(
+            name, value, allowed, f"Invalid value for '{name}': {value!r}.{hint} Supported values are: {choices}.{why}"
+        )
+    return value
+
+
+def _int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool):
+        raise ParamError(name, value, f"an integer from {low} to {high}", code="invalid_type")
+    if isinstance(value, str):
+        if not re.fullmatch(r"\s*-?\d+\s*", value):
+            raise ParamError(
+                name,
+                value,
+                f"an integer from {low} to {high}",
+                f"Invalid type for '{name}': expected an integer, but got {value!r}.",
+                code="invalid_type",
+            )
+        value = int(value)
+    if not isinstance(value, int):
+        raise ParamError(
+            name,
+            value,
+            f"an integer from {low} to {high}",
+            f"Invalid type for '{name}': expected an integer, but got {type(value).__name__}.",
+            code="invalid_type",
+        )
+    if not low <= value <= high:
+        raise ParamError(
+            name,
+            value,
+            f"an integer from {low} to {high}",
+            f"Invalid value for '{name}': {value}. It must be between {low} and {high}.",
+            code="integer_out_of_range" if value > high else "integer_below_min_value",
+        )
+    return value
+
+
+_SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """``"1536x1024"`` -> ``(1536, 1024)``; ``ValueError`` for anything else."""
+    match = _SIZE_RE.match(size)
+    if not match:
+        raise ValueError(size)
+    return int(match.group(1)), int(match.group(2))
+
+
+def check_size(spec: ModelSpec, endpoint: Endpoint, size: object) -> str:
+    """Check ``size`` for ``spec`` on ``endpoint``; returns it unchanged when fine."""
+    listed = spec.sizes.get(endpoint, ())
+    if isinstance(size, str):
+        if size == "auto" and spec.auto_size:
+            return size
+        if size in listed:
+            return size
+        if spec.arbitrary_size:
+            try:
+                width, height = parse_size(size)
+            except ValueError:
+                pass
+            else:
+                problem = ARBITRARY.problem(width, height)
+                if problem is None:
+                    return size
+                raise ParamError(
+                    "size",
+                    size,
+                    spec.size_choices(endpoint),
+                    f"Invalid value for 'size': '{size}' on {spec.id}: {problem}.",
+                )
+    choices = ", ".join(f"'{s}'" for s in spec.size_choices(endpoint))
+    extra = (
+        " or any WIDTHxHEIGHT with multiples of 16, aspect 1:3 to 3:1, up to 3840x2160" if spec.arbitrary_size else ""
+    )
+    raise ParamError(
+        "size",
+        size,
+        spec.size_choices(endpoint),
+        f"Invalid value for 'size': {size!r} on {spec.id}. Supported values are: {choices}{extra}.",
+    )
+
+
+#: Fields each endpoint takes besides files.  Anything else is an unknown parameter.
+KNOWN_FIELDS: dict[Endpoint, frozenset[str]] = {
+    "generations": frozenset(
+        {
+            "prompt",
+            "model",
+            "n",
+            "size",
+            "quality",
+            "background",
+            "output_format",
+            "output_compression",
+            "moderation",
+            "stream",
+            "partial_images",
+            "response_format",
+            "style",
+            "user",
+            "safety_identifier",
+            "complexity",
+            "frame_count",
+            "frame_duration_ms",
+            "svg",
+        }
+    ),
+    "edits": frozenset(
+        {
+            "prompt",
+            "model",
+            "n",
+            "size",
+            "quality",
+            "background",
+            "output_format",
+            "output_compression",
+            "stream",
+            "partial_images",
+            "response_format",
+            "user",
+            "safety_identifier",
+            "complexity",
+            "input_fidelity",
+            "frame_count",
+            "frame_duration_ms",
+            "svg",
+        }
+    ),
+    "variations": frozenset({"model", "n", "size", "response_format", "user"}),
+}
+FILE_FIELDS: dict[Endpoint, frozenset[str]] = {
+    "generations": frozenset(),
+    "edits": frozenset({"image", "image[]", "mask", "markup"}),
+    "variations": frozenset({"image"}),
+}
+
+
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ParamError(name, value, ("true", "false"), code="invalid_type")
+
+
+def validate(
+    endpoint: Endpoint,
+    params: Mapping[str, Any],
+    *,
+    profile: Profile = "compat",
+    default_model: str | None = None,
+) -> dict[str, Any]:
+    """Check one request against the table and return its effective parameters.
+
+    ``params`` holds the request's non-file fields, as JSON values or as the strings a
+    multipart form carries.  ``profile="openai"`` answers as OpenAI does today (retired
+    models and the variations endpoint refused); ``"compat"`` serves them, like the
+    gateways in the seed documents.  The result always has ``model``, ``n``, ``size``,
+    ``quality`` and, for each field the model supports, its effective value.
+    Raises ``ParamError`` for the first field that breaks a rule.
+    """
+    unknown = sorted(set(params) - KNOWN_FIELDS[endpoint] - FILE_FIELDS[endpoint])
+    if unknown:
+        raise ParamError(
+            unknown[0],
+            params[unknown[0]],
+            tuple(sorted(KNOWN_FIELDS[endpoint])),
+            f"Unknown parameter: '{unknown[0]}'.",
+            code="unknown_parameter",
+        )
+    if endpoint == "variations" and profile == "openai":
+        raise ParamError(
+            "model",
+            params.get("model"),
+            (),
+            "The image variations endpoint is retired and no longer accepts requests. "
+            "Use the image edits endpoint with a GPT image model and a prompt to create a variation.",
+            code="endpoint_retired",
+            status=404,
+        )
+    model_id = params.get("model")
+    if model_id is None:
+        model_id = default_model or ("dall-e-2" if profile == "compat" else None)
+        if model_id is None:
+            raise ParamError(
+                "model",
+                None,
+                tuple(m.id for m in current_models()),
+                "You must provide a model parameter.",
+                code="missing_required_parameter",
+            )
+    if not isinstance(model_id, str):
+        raise ParamError("model", model_id, tuple(MODELS), code="invalid_type")
+    spec = get_model(model_id)
+    if spec.retired and profile == "openai":
+        raise ParamError(
+            "model", model_id, spec.replacements, spec.retirement_message(), code="model_retired", status=404
+        )
+    if endpoint not in spec.endpoints:
+        serving = [m.id for m in MODELS.values() if endpoint in m.endpoints]
+        raise ParamError(
+            "model",
+            model_id,
+            tuple(serving),
+            f"The model '{model_id}' does not support the {endpoint} endpoint. Models that do: {', '.join(serving)}.",
+        )
+
+    out: dict[str, Any] = {"model": model_id}
+    if endpoint != "variations":
+        prompt = params.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ParamError(
+                "prompt",
+                prompt,
+                "a non-empty string",
+                "The 'prompt' must be a non-empty string.",
+                code="missing_required_parameter" if prompt is None else "invalid_value",
+            )
+        if len(prompt) > spec.max_prompt_chars:
+            raise ParamError(
+                "prompt",
+                f"<{len(prompt)} characters>",
+                f"at most {spec.max_prompt_chars} characters",
+                f"The prompt is {len(prompt)} characters long; {model_id} takes at most {spec.max_prompt_chars}.",
+                code="string_above_max_length",
+            )
+        out["prompt"] = prompt
+
+    n = params.get("n")
+    out["n"] = 1 if n is None else _int("n", n, 1, spec.n_max)
+
+    size = params.get("size")
+    if size is None:
+        size = "auto" if spec.auto_size else "1024x1024"
+    out["size"] = check_size(spec, endpoint, size)
+
+    quality = params.get("quality")
+    if endpoint == "variations":
+        if quality is not None:
+            raise ParamError("quality", quality, (), "Unknown parameter: 'quality'.", code="unknown_parameter")
+    else:
+        qualities = spec.qualities
+        if endpoint == "edits" and not spec.is_gpt:
+            qualities = ("standard",)
+        out["quality"] = _choice("quality", quality, qualities) if quality is not None else qualities[-1]
+
+    def only(name: str, allowed: tuple[str, ...], why: str) -> None:
+        value = params.get(name)
+        if value is None:
+            return
+        if not allowed:
+            raise ParamError(
+                name, value, (), f"'{name}' is not supported by {model_id}: {why}", code="unsupported_parameter"
+            )
+        out[name] = _choice(name, value, allowed)
+
+    only("style", spec.styles if endpoint == "generations" else (), "only dall-e-3 generations take a style.")
+    only(
+        "response_format",
+        spec.response_formats,
+        "GPT image models always return base64 (b64_json); leave response_format out.",
+    )
+    if not spec.is_gpt:
+        out.setdefault("response_format", "url")
+        if spec.styles and endpoint == "generations":
+            out.setdefault("style", "vivid")
+    only("moderation", spec.moderation, "moderation applies to GPT image models.")
+    only("complexity", spec.complexity, "complexity applies to GPT image models.")
+    if endpoint == "edits":
+        fidelity_why = (
+            "omit input_fidelity for this model." if spec.is_gpt else "input_fidelity applies to GPT image models."
+        )
+        only("input_fidelity", spec.input_fidelity, fidelity_why)
+    for name in ("user", "safety_identifier"):
+        if params.get(name) is not None:
+            if not isinstance(params[name], str):
+                raise ParamError(name, params[name], "a string", code="invalid_type")
+            out[name] = params[name]
+
+    fmt = params.get("output_format")
+    if fmt in PREVIEW_FORMATS:
+        raise ParamError(
+            "output_format",
+            fmt,
+            spec.output_formats,
+            f"output_format '{fmt}' needs preview access for the selected model, which no model in "
+            f"dalle_nb's table has. Supported values are: {', '.join(spec.output_formats) or 'png'}.",
+            code="unsupported_value",
+        )
+    for name in ("frame_count", "frame_duration_ms", "svg"):
+        if params.get(name) is not None:
+            raise ParamError(
+                name,
+                params[name],
+                (),
+                f"'{name}' is only supported with output_format gif or svg.",
+                code="unsupported_parameter",
+            )
+    only("output_format", spec.output_formats, "it always returns PNG.")
+    only("background", spec.backgrounds, "it has no background option.")
+    if spec.is_gpt and endpoint != "variations":
+        out.setdefault("output_format", "png")
+        out.setdefault("background", "auto")
+        if out["background"] == "transparent" and out["output_format"] == "jpeg":
+            raise ParamError(
+                "background",
+                "transparent",
+                ("png", "webp"),
+                "A transparent background needs output_format 'png' or 'webp', not 'jpeg'.",
+                code="unsupported_value",
+            )
+    compression = params.get("output_compression")
+    if compression is not None:
+        if not spec.compression:
+            raise ParamError(
+                "output_compression",
+                compression,
+                (),
+                f"'output_compression' is not supported by {model_id}.",
+                code="unsupported_parameter",
+            )
+        out["output_compression"] = _int("output_compression", compression, 0, 100)
+        if out["output_compression"] < 100 and out.get("output_format") == "png":
+            raise ParamError(
+                "output_compression",
+                compression,
+                ("webp", "jpeg"),
+                "output_compression below 100 needs output_format 'webp' or 'jpeg'; PNG is lossless.",
+                code="unsupported_value",
+            )
+    elif spec.compression and endpoint != "variations":
+        out["output_compression"] = 100
+
+    stream = params.get("stream")
+    out["stream"] = False if stream is None else _flag("stream", stream)
+    if out["stream"] and not spec.streaming:
+        raise ParamError(
+            "stream",
+            True,
+            (),
+            f"Streaming is only supported for the GPT image models, not {model_id}.",
+            code="unsupported_parameter",
+        )
+    partial = params.get("partial_images")
+    if partial is not None:
+        if not spec.streaming:
+            raise ParamError(
+                "partial_images",
+                partial,
+                (),
+                f"'partial_images' is only supported for the GPT image models, not {model_id}.",
+                code="unsupported_parameter",
+            )
+        out["partial_images"] = _int("partial_images", partial, 0, spec.max_partial_images)
+    elif out["stream"]:
+        out["partial_images"] = 0
+    return out
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """What the rules need to know about one uploaded file, measured by the caller."""
+
+    format: str  # "png", "jpeg", "webp", "gif", ... as sniffed from the bytes
+    width: int
+    height: int
+    nbytes: int
+    has_alpha: bool = False
+    has_transparent_pixels: bool = False
+
+
+def check_inputs(
+    spec: ModelSpec,
+    endpoint: Endpoint,
+    images: list[InputImage],
+    mask: InputImage | None = None,
+    markup: InputImage | None = None,
+) -> None:
+    """Check uploaded files against the model's edit or variation limits.
+
+    Raises ``ParamError`` (status 413 for files over the byte limit) naming the file.
+    """
+    limits = spec.variation if endpoint == "variations" else spec.edit
+    if limits is None:
+        raise ParamError("model", spec.id, (), f"The model '{spec.id}' does not take input images.")
+    field_name = "image"
+    if not images:
+        raise ParamError(
+            field_name, None, "an image file", "An 'image' file is required.", code="missing_required_parameter"
+        )
+    if len(images) > limits.max_images:
+        raise ParamError(
+            field_name,
+            f"{len(images)} images",
+            f"at most {limits.max_images}",
+            f"{spec.id} takes at most {limits.max_images} input image(s); got {len(images)}.",
+        )
+    for index, image in enumerate(images):
+        label = field_name if len(images) == 1 else f"image[{index}]"
+        if image.format not in limits.formats:
+            raise ParamError(
+                label,
+                image.format,
+                limits.formats,
+                f"Invalid file format for {label}: '{image.format}'. {spec.id} accepts: {', '.join(limits.formats)}.",
+                code="invalid_image_format",
+            )
+        if image.nbytes >= limits.max_bytes:
+            raise ParamError(
+                label,
+                f"{image.nbytes} bytes",
+                f"less than {limits.max_bytes // MB} MB",
+                f"{label} is {image.nbytes / MB:.1f} MB; {spec.id} takes files under {limits.max_bytes // MB} MB.",
+                code="image_file_too_large",
+                status=413,
+            )
+        if limits.square_only and image.width != image.height:
+            raise ParamError(
+                label,
+                f"{image.width}x{image.height}",
+                "a square image",
+                f"{label} is {image.width}x{image.height}; {spec.id} needs a square image.",
+                code="invalid_image_dimensions",
+            )
+    first = images[0]
+    if mask is not None and markup is not None:
+        raise ParamError(
+            "markup",
+            "markup",
+            (),
+            "markup cannot be combined with mask; send one of them.",
+            code="unsupported_parameter",
+        )
+    if mask is not None:
+        if mask.format != "png":
+            raise ParamError(
+                "mask",
+                mask.format,
+                ("png",),
+                f"The mask must be a PNG file, not '{mask.format}'.",
+                code="invalid_image_format",
+            )
+        if mask.nbytes >= limits.mask_max_bytes:
+            raise ParamError(
+                "mask",
+                f"{mask.nbytes} bytes",
+                "less than 4 MB",
+                f"The mask is {mask.nbytes / MB:.1f} MB; it must be under 4 MB.",
+                code="image_file_too_large",
+                status=413,
+            )
+        if (mask.width, mask.height) != (first.width, first.height):
+            raise ParamError(
+                "mask",
+                f"{mask.width}x{mask.height}",
+                f"{first.width}x{first.height}",
+                f"The mask is {mask.width}x{mask.height} but the image is {first.width}x{first.height}; "
+                "they must have the same dimensions.",
+                code="invalid_image_dimensions",
+            )
+        if not mask.has_alpha:
+            raise ParamError(
+                "mask",
+                "no alpha channel",
+                "an RGBA PNG",
+                "The mask needs an alpha channel: fully transparent pixels mark where to edit.",
+                code="invalid_image_mode",
+            )
+    elif limits.alpha_is_mask and not first.has_transparent_pixels and endpoint == "edits":
+        raise ParamError(
+            "mask",
+            None,
+            "an RGBA PNG",
+            f"{spec.id} needs a mask, or an image with transparent pixels to use as one.",
+            code="missing_required_parameter",
+        )
+    if markup is not None:
+        if not spec.markup:
+            markup_models = [m.id for m in MODELS.values() if m.markup]
+            raise ParamError(
+                "markup",
+                "markup",
+                tuple(markup_models),
+                f"'markup' is not supported by {spec.id}; it needs one of: {', '.join(markup_models)}.",
+                code="unsupported_parameter",
+            )
+        if markup.format != "png" or not markup.has_transparent_pixels:
+            raise ParamError(
+                "markup",
+                markup.format,
+                ("png",),
+                "markup must be a PNG with transparent pixels.",
+                code="invalid_image_format",
+            )
+        if (markup.width, markup.height) != (first.width, first.height):
+            raise ParamError(
+                "markup",
+                f"{markup.width}x{markup.height}",
+                f"{first.width}x{first.height}",
+                "markup must have the same dimensions as the first image.",
+                code="invalid_image_dimensions",
+            )
+
+
+def resolve_size(
+    spec: ModelSpec, size: str, endpoint: Endpoint, source: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """Pixel dimensions for an accepted ``size``; ``auto`` follows the input's shape."""
+    if size != "auto":
+        return parse_size(size)
+    if source is not None:
+        width, height = source
+        if width > height * 1.2:
+            return parse_size(STANDARD_SIZES[1])
+        if height > width * 1.2:
+            return parse_size(STANDARD_SIZES[2])
+    return parse_size(spec.sizes.get(endpoint, STANDARD_SIZES)[0] if not spec.is_gpt else STANDARD_SIZES[0])
