@@ -1,0 +1,215 @@
+"""Typed exceptions: what went wrong, in one line a person can act on.
+
+``InvalidRequest`` is raised before anything is sent (no money spent).  ``APIError`` and its
+subclasses carry the API's own message, status, code and request id, made from the
+``openai`` SDK's exceptions or from an OpenAI-compatible gateway's
+``{"success": false, "error": {"code", "message"}, "trace_id"}`` body.  No message, repr or
+attribute ever holds the API key: every text passes through ``redact`` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_SECRETS: set[str] = set()
+_KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,})")
+
+
+def remember_secret(secret: str | None) -> None:
+    """Register a key so that ``redact`` removes it from any text shown to a person."""
+    if secret and len(secret) >= 4:
+        _SECRETS.add(secret)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered key, and anything shaped like one, masked."""
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return _KEY_PATTERN.sub(lambda m: m.group(0)[:3] + "***", text)
+
+
+class DalleError(Exception):
+    """Base of every dalle_nb error."""
+
+    def __init__(self, message: str) -> None:
+        self.message = redact(message)
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class InvalidRequest(DalleError, ValueError):
+    """The request breaks a rule and was not sent: ``field``, ``value`` and ``allowed`` say which."""
+
+    def __init__(self, message: str, *, field: str | None = None, value: object = None, allowed: object = ()) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+
+    @classmethod
+    def from_param(cls, error: Any) -> InvalidRequest:
+        """From ``dalle_nb.models.ParamError``."""
+        return cls(error.message, field=error.field, value=error.value, allowed=error.allowed)
+
+
+class APIError(DalleError):
+    """The API refused or failed; ``message`` is the API's own words."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return self.message
+
+    def hint(self) -> str:
+        """What a person can do about it, in a few words."""
+        return ""
+
+    def one_line(self) -> str:
+        """The line shown under a cell: status, the API's message, and what to do."""
+        where = f"{self.status} " if self.status else ""
+        code = f" [{self.code}]" if self.code else ""
+        hint = self.hint()
+        return f"API error {where}{code.strip()}: {self.message}" + (f" — {hint}" if hint else "")
+
+
+class AuthenticationError(APIError):
+    def hint(self) -> str:
+        return "check OPENAI_API_KEY, or call dalle_nb.configure(offline=True) to use the offline backend"
+
+
+class PermissionDenied(APIError):
+    def hint(self) -> str:
+        return "this key's project has no access to that model or feature"
+
+
+class RateLimitError(APIError):
+    def hint(self) -> str:
+        return "wait a moment and retry, or lower concurrency with dalle_nb.configure(concurrency=...)"
+
+
+class ContentPolicyError(APIError):
+    def hint(self) -> str:
+        return "rephrase the prompt"
+
+
+class NotFound(APIError):
+    def hint(self) -> str:
+        return "check the model name (dalle_nb.models.MODELS lists them)"
+
+
+class ServerError(APIError):
+    def hint(self) -> str:
+        return "the service failed; retry later"
+
+
+class BackendUnreachable(APIError):
+    def hint(self) -> str:
+        return "check the network, the base URL and any proxy"
+
+
+class RequestTimeout(BackendUnreachable):
+    def hint(self) -> str:
+        return "the request timed out; retry, or raise the timeout with dalle_nb.configure(timeout=...)"
+
+
+_POLICY_CODES = {"content_policy_violation", "moderation_blocked", "image_content_policy_violation"}
+
+
+def _class_for(status: int | None, code: str | None) -> type[APIError]:
+    if code in _POLICY_CODES:
+        return ContentPolicyError
+    if status == 401:
+        return AuthenticationError
+    if status == 403:
+        return PermissionDenied
+    if status == 404:
+        return NotFound
+    if status == 429:
+        return RateLimitError
+    if status is not None and status >= 500:
+        return ServerError
+    return APIError
+
+
+def from_sdk(exc: BaseException) -> APIError:
+    """An ``APIError`` from any exception of the ``openai`` SDK."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return RequestTimeout("The request timed out before the API answered.", kind="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return BackendUnreachable(f"Could not reach the API: {exc.message}", kind="connection")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ServerError(
+            "The API answered with a body that is not a valid Images response.",
+            status=exc.status_code,
+            kind="bad_response",
+        )
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body
+        gateway = gateway_error(exc.status_code, _json_body(exc.response))
+        if gateway is not None:
+            gateway.request_id = gateway.request_id or exc.request_id
+            return gateway
+        message = body.get("message") if isinstance(body, Mapping) else None
+        if not isinstance(message, str) or not message:
+            message = body if isinstance(body, str) and body else f"HTTP {exc.status_code} from the API"
+        code = exc.code
+        cls = _class_for(exc.status_code, code)
+        return cls(
+            str(message),
+            status=exc.status_code,
+            code=code,
+            param=exc.param,
+            request_id=exc.request_id,
+            kind=getattr(exc, "type", None),
+        )
+    if isinstance(exc, openai.APIError):
+        body = exc.body
+        message = body.get("message") if isinstance(body, Mapping) else None
+        code = body.get("code") if isinstance(body, Mapping) else None
+        return _class_for(None, code)(str(message or exc.message), code=code)
+    return APIError(f"{type(exc).__name__}: {exc}")
+
+
+def _json_body(response: Any) -> object:
+    try:
+        return response.json()
+    except Exception:
+        return None
+
+
+def gateway_error(status: int | None, body: object) -> APIError | None:
+    """An ``APIError`` from a gateway body ``{"success": false, "error": {...}, "trace_id"}``, else None."""
+    if not isinstance(body, Mapping) or body.get("success") is not False:
+        return None
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        message = str(error.get("message") or "The gateway reported an error.")
+        code = error.get("code")
+    else:
+        message, code = str(error or "The gateway reported an error."), None
+    code_text = None if code is None else str(code)
+    trace = body.get("trace_id")
+    return _class_for(status, code_text)(
+        message, status=status, code=code_text, request_id=None if trace is None else str(trace)
+    )

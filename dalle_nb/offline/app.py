@@ -1,0 +1,678 @@
+"""The offline server's HTTP face: OpenAI Images API routes, validation, error bodies, faults.
+
+A client cannot tell it from the real API by its shape: same paths, fields, status codes,
+``{"error": {...}}`` bodies, ``x-request-id`` headers and server-sent events.  Rules come
+from ``dalle_nb.models``; pixels come from ``draw``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import random
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..models import (
+    MB,
+    MODELS,
+    Endpoint,
+    InputImage,
+    ModelSpec,
+    ParamError,
+    check_inputs,
+    get_model,
+    resolve_size,
+    validate,
+)
+from .options import Fault, ServerOptions
+
+#: Largest JSON body a generations request can need (a 32,000-character prompt and fields).
+JSON_LIMIT = 1 * MB
+#: Whole multipart bodies: every input image at its limit, a mask, a markup, and the fields.
+MULTIPART_LIMIT = {
+    "edits": max(m.edit.max_images * m.edit.max_bytes for m in MODELS.values()) + 4 * MB + 50 * MB + MB,
+    "variations": max(m.variation.max_bytes for m in MODELS.values() if m.variation) + MB,
+}
+#: Decoded pixels above this are refused before decoding, whatever the file size.
+MAX_INPUT_PIXELS = 8192 * 8192
+OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}
+
+
+class APIFailure(Exception):
+    """An error answered as OpenAI answers it."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        err_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.err_type = err_type or ("server_error" if status >= 500 else "invalid_request_error")
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def from_param(cls, error: ParamError) -> APIFailure:
+        return cls(error.status, error.message, param=error.field, code=error.code)
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.err_type, "param": self.param, "code": self.code}}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """A receive channel that stops reading once the body passes ``limit`` bytes."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge
+        return message
+
+    return wrapped
+
+
+class RequestIdMiddleware:
+    """Every response carries ``x-request-id``, as OpenAI's do; errors quote it in logs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + secrets.token_hex(16)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+@dataclass
+class _Stored:
+    data: bytes
+    media_type: str
+    expires: float
+
+
+class _UrlStore:
+    """Pictures served at expiring URLs, like the legacy ``response_format=url``."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._items: dict[str, _Stored] = {}
+        self._lock = threading.Lock()
+
+    def put(self, data: bytes, media_type: str) -> str:
+        token = secrets.token_urlsafe(18)
+        now = time.monotonic()
+        with self._lock:
+            for key in [k for k, v in self._items.items() if v.expires <= now]:
+                del self._items[key]
+            self._items[token] = _Stored(data, media_type, now + self.ttl)
+        return token
+
+    def get(self, token: str) -> _Stored | None:
+        with self._lock:
+            item = self._items.get(token)
+        if item is None or item.expires <= time.monotonic():
+            return None
+        return item
+
+
+@dataclass
+class _Upload:
+    image: Any  # PIL.Image.Image, loaded
+    info: InputImage
+
+
+def _measure(field: str, data: bytes) -> _Upload:
+    """Sniff the real format of an uploaded file (names and types may lie) and measure it."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise APIFailure(400, f"The file for '{field}' is empty.", param=field, code="empty_image_file")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            fmt = (probe.format or "").lower()
+            width, height = probe.size
+            if width * height > MAX_INPUT_PIXELS:
+                raise APIFailure(
+                    400,
+                    f"The image for '{field}' is {width}x{height}, more pixels than the API accepts.",
+                    param=field,
+                    code="image_too_large",
+                )
+            probe.load()
+            image = probe.copy()
+    except APIFailure:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise APIFailure(
+            400,
+            f"Invalid image file for '{field}': the bytes are not a PNG, JPEG or WebP image ({type(exc).__name__}).",
+            param=field,
+            code="invalid_image_format",
+        ) from None
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    transparent = False
+    if has_alpha:
+        alpha = image.convert("RGBA").getchannel("A")
+        transparent = alpha.getextrema()[0] == 0
+    fmt = {"jpg": "jpeg", "mpo": "jpeg"}.get(fmt, fmt)
+    return _Upload(image, InputImage(fmt, width, height, len(data), has_alpha, transparent))
+
+
+def _usage(prompt: str, quality: str, size: tuple[int, int], n: int, input_images: int = 0) -> dict[str, Any]:
+    text_tokens = max(1, round(len(prompt.split()) * 1.3))
+    image_tokens = 323 * input_images
+    per_image = round(OUTPUT_TOKENS.get(quality, OUTPUT_TOKENS["medium"]) * size[0] * size[1] / (1024 * 1024))
+    output = per_image * n
+    return {
+        "input_tokens": text_tokens + image_tokens,
+        "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": text_tokens},
+        "output_tokens": output,
+        "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
+        "total_tokens": text_tokens + image_tokens + output,
+    }
+
+
+class OfflineImagesAPI:
+    """The application: routes bound to one ``ServerOptions`` and its private state."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.options = options
+        self.urls = _UrlStore(options.url_ttl)
+        self._rng = random.Random(options.seed)
+        self._rng_lock = threading.Lock()
+        routes = [
+            Route("/v1/images/generations", self.generations, methods=["POST"]),
+            Route("/v1/images/edits", self.edits, methods=["POST"]),
+            Route("/v1/images/variations", self.variations, methods=["POST"]),
+            Route("/v1/models", self.list_models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
+            Route("/v1/offline/files/{token}", self.file, methods=["GET"]),
+            Route("/health", self.health, methods=["GET"]),
+        ]
+        self.starlette = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
+        self.app: ASGIApp = RequestIdMiddleware(self.starlette)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    # ------------------------------------------------------------------ plumbing
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 404:
+            return APIFailure(404, f"Invalid URL ({request.method} {request.url.path})").response()
+        if exc.status_code == 405:
+            return APIFailure(405, f"Invalid method for URL ({request.method} {request.url.path})").response()
+        return APIFailure(exc.status_code, str(exc.detail)).response()
+
+    def _check_key(self, request: Request) -> None:
+        expected = self.options.api_key
+        if expected is None:
+            return
+        header = request.headers.get("authorization", "")
+        scheme, _, given = header.partition(" ")
+        if not given or scheme.lower() != "bearer":
+            raise APIFailure(
+                401,
+                "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY'.",
+                code="missing_api_key",
+            )
+        if not secrets.compare_digest(given.strip(), expected):
+            raise APIFailure(401, "Incorrect API key provided.", code="invalid_api_key")
+
+    def _draw_fault(self) -> Fault | None:
+        with self._rng_lock:
+            for fault in self.options.faults:
+                if self._rng.random() < fault.rate:
+                    return fault
+        return None
+
+    async def _guard(
+        self,
+        request: Request,
+        endpoint: Endpoint,
+        handler: Callable[[Request, Fault | None], Awaitable[Response]],
+    ) -> Response:
+        """Auth, fault injection, latency and error mapping shared by the image routes."""
+        try:
+            self._check_key(request)
+            fault = self._draw_fault()
+            if fault is not None and fault.kind in ("429", "500", "503", "timeout", "reset", "garbage"):
+                return await self._fault_response(request, fault)
+            limit = JSON_LIMIT if endpoint == "generations" else MULTIPART_LIMIT[endpoint]
+            length = request.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise APIFailure(
+                    413,
+                    f"Request body is {int(length) / MB:.1f} MB; the {endpoint} endpoint takes at most "
+                    f"{limit / MB:.0f} MB.",
+                    code="request_too_large",
+                )
+            limited = Request(request.scope, _limited(request.receive, limit))
+            if self.options.latency:
+                await asyncio.sleep(self.options.latency)
+            return await handler(limited, fault)
+        except APIFailure as failure:
+            return failure.response()
+        except ParamError as error:
+            return APIFailure.from_param(error).response()
+        except _BodyTooLarge:
+            return APIFailure(
+                413, f"Request body too large for the {endpoint} endpoint.", code="request_too_large"
+            ).response()
+
+    async def _fault_response(self, request: Request, fault: Fault) -> Response:
+        if fault.kind == "429":
+            return APIFailure(
+                429,
+                "Rate limit reached for images per minute (offline fault injection). Please try again in 1s.",
+                code="rate_limit_exceeded",
+                err_type="requests",
+                headers={"retry-after": "1", "retry-after-ms": "1000"},
+            ).response()
+        if fault.kind in ("500", "503"):
+            status = int(fault.kind)
+            message = (
+                "The server had an error while processing your request (offline fault injection)."
+                if status == 500
+                else "The engine is currently overloaded, please try again later (offline fault injection)."
+            )
+            return APIFailure(status, message).response()
+        if fault.kind == "timeout":
+            deadline = time.monotonic() + self.options.timeout_hold
+            while time.monotonic() < deadline:
+                if await request.is_disconnected():
+                    break
+                await asyncio.sleep(0.05)
+            return APIFailure(504, "Request timed out (offline fault injection).", code="timeout").response()
+        if fault.kind == "garbage":
+            return Response(
+                b'{"created": 17, "data": [{"b64_json": "iVBOR', status_code=200, media_type="application/json"
+            )
+        return _BrokenResponse()  # reset
+
+    # ------------------------------------------------------------------ reading requests
+    async def _json_params(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        try:
+            params = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise APIFailure(
+                400,
+                "We could not parse the JSON body of your request. Send a JSON object "
+                "with 'Content-Type: application/json'.",
+                code="invalid_json",
+            ) from None
+        if not isinstance(params, dict):
+            raise APIFailure(400, "The request body must be a JSON object.", code="invalid_json")
+        return params
+
+    async def _form(self, request: Request, endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            raise APIFailure(
+                400,
+                f"The {endpoint} endpoint takes 'multipart/form-data' with the image as a file part.",
+                code="invalid_content_type",
+            )
+        form = await request.form(max_files=64, max_fields=256)
+        fields: dict[str, Any] = {}
+        files: dict[str, list[bytes]] = {}
+        try:
+            for name, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    files.setdefault(name, []).append(await value.read())
+                elif name in fields:
+                    raise APIFailure(400, f"Duplicate parameter: '{name}'.", param=name, code="duplicate_parameter")
+                else:
+                    fields[name] = value
+        finally:
+            await form.close()
+        for name in ("image", "image[]", "mask", "markup"):
+            if name in fields:
+                raise APIFailure(400, f"'{name}' must be sent as a file, not as text.", param=name, code="invalid_type")
+        return fields, files
+
+    # ------------------------------------------------------------------ routes
+    async def generations(self, request: Request) -> Response:
+        return await self._guard(request, "generations", self._generations)
+
+    async def edits(self, request: Request) -> Response:
+        return await self._guard(request, "edits", self._edits)
+
+    async def variations(self, request: Request) -> Response:
+        return await self._guard(request, "variations", self._variations)
+
+    async def _generations(self, request: Request, fault: Fault | None) -> Response:
+        params = self._check_params("generations", await self._json_params(request))
+        spec = get_model(params["model"])
+        width, height = resolve_size(spec, params["size"], "generations")
+
+        def render(index: int) -> Any:
+            from . import draw
+
+            return draw.generate_image(
+                params["prompt"],
+                width,
+                height,
+                model=spec.id,
+                index=index,
+                seed=self.options.seed,
+                transparent=params.get("background") == "transparent",
+            )
+
+        return await self._respond(request, "generations", spec, params, render, (width, height), 0, fault)
+
+    async def _edits(self, request: Request, fault: Fault | None) -> Response:
+        fields, files = await self._form(request, "edits")
+        params = self._check_params("edits", fields, files)
+        spec = get_model(params["model"])
+        images = [_measure("image", data) for data in files.get("image", []) + files.get("image[]", [])]
+        mask = _measure("mask", files["mask"][0]) if "mask" in files else None
+        markup = _measure("markup", files["markup"][0]) if "markup" in files else None
+        check_inputs(
+            spec, "edits", [u.info for u in images], mask.info if mask else None, markup.info if markup else None
+        )
+        base = images[0].image
+        if params["size"] == "auto":
+            width, height = base.size
+        else:
+            width, height = resolve_size(spec, params["size"], "edits")
+        mask_image = mask.image if mask else None
+        if mask_image is None and spec.edit.alpha_is_mask:
+            mask_image = base
+        if markup is not None:
+            mask_image = markup.image  # the markup's transparent pixels guide where to change
+        references = [u.image for u in images[1:]]
+
+        def render(index: int) -> Any:
+            from PIL import Image
+
+            from . import draw
+
+            source = base
+            guide = mask_image
+            if source.size != (width, height):
+                source = source.resize((width, height), Image.Resampling.LANCZOS)
+                if guide is not None:
+                    guide = guide.convert("RGBA").resize((width, height), Image.Resampling.NEAREST)
+            return draw.edit_image(
+                source,
+                params["prompt"],
+                mask=guide.convert("RGBA") if guide is not None else None,
+                references=references,
+                index=index,
+                seed=self.options.seed,
+                model=spec.id,
+                transparent=params.get("background") == "transparent",
+            )
+
+        return await self._respond(request, "edits", spec, params, render, (width, height), len(images), fault)
+
+    async def _variations(self, request: Request, fault: Fault | None) -> Response:
+        fields, files = await self._form(request, "variations")
+        params = self._check_params("variations", fields, files)
+        spec = get_model(params["model"])
+        source = _measure("image", files["image"][0]) if "image" in files else None
+        check_inputs(spec, "variations", [source.info] if source else [])
+        assert source is not None
+        size = resolve_size(spec, params["size"], "variations")
+
+        def render(index: int) -> Any:
+            from . import draw
+
+            return draw.vary_image(source.image, index=index, seed=self.options.seed, size=size)
+
+        return await self._respond(request, "variations", spec, params, render, size, 1, fault)
+
+    def _check_params(
+        self, endpoint: Endpoint, fields: dict[str, Any], files: dict[str, list[bytes]] | None = None
+    ) -> dict[str, Any]:
+        for name in files or {}:
+            if name not in ("image", "image[]", "mask", "markup") or (endpoint == "variations" and name != "image"):
+                raise APIFailure(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+        if endpoint != "generations" and not (files or {}).get("image") and not (files or {}).get("image[]"):
+            raise APIFailure(400, "An 'image' file is required.", param="image", code="missing_required_parameter")
+        return validate(endpoint, fields, profile=self.options.profile)
+
+    async def _respond(
+        self,
+        request: Request,
+        endpoint: Endpoint,
+        spec: ModelSpec,
+        params: dict[str, Any],
+        render: Callable[[int], Any],
+        size: tuple[int, int],
+        input_images: int,
+        fault: Fault | None,
+    ) -> Response:
+        from . import draw
+
+        created = int(time.time())
+        fmt = params.get("output_format", "png")
+        compression = params.get("output_compression", 100)
+        quality = params.get("quality", "standard")
+        effective_quality = "medium" if quality == "auto" else quality
+        background = params.get("background")
+        effective_background = "transparent" if background == "transparent" else "opaque"
+        size_text = f"{size[0]}x{size[1]}"
+        usage = _usage(params.get("prompt", ""), effective_quality, size, params["n"], input_images)
+
+        if params.get("stream"):
+            prefix = "image_generation" if endpoint == "generations" else "image_edit"
+            return StreamingResponse(
+                self._events(
+                    prefix,
+                    params,
+                    render,
+                    fmt,
+                    compression,
+                    created,
+                    effective_quality,
+                    effective_background,
+                    size_text,
+                    usage,
+                    fault,
+                ),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache"},
+            )
+
+        images = [await run_in_threadpool(render, index) for index in range(params["n"])]
+        data: list[dict[str, Any]] = []
+        for image in images:
+            encoded = await run_in_threadpool(draw.encode, image, fmt, compression=compression)
+            item: dict[str, Any] = {}
+            if params.get("response_format", "b64_json") == "url":
+                token = self.urls.put(encoded, f"image/{fmt}")
+                item["url"] = f"{request.url.scheme}://{request.url.netloc}/v1/offline/files/{token}"
+            else:
+                item["b64_json"] = base64.b64encode(encoded).decode("ascii")
+            if spec.revised_prompt and endpoint == "generations":
+                item["revised_prompt"] = draw.revise_prompt(params["prompt"], style=params.get("style", "vivid"))
+            data.append(item)
+        body: dict[str, Any] = {"created": created, "data": data}
+        if spec.is_gpt:
+            body.update(
+                background=effective_background,
+                output_format=fmt,
+                quality=effective_quality,
+                size=size_text,
+                usage=usage,
+            )
+        payload = json.dumps(body).encode()
+        if fault is not None and fault.kind == "drop":
+            return _BrokenResponse(payload[: len(payload) // 2], len(payload))
+        return Response(payload, media_type="application/json")
+
+    async def _events(
+        self,
+        prefix: str,
+        params: dict[str, Any],
+        render: Callable[[int], Any],
+        fmt: str,
+        compression: int,
+        created: int,
+        quality: str,
+        background: str,
+        size_text: str,
+        usage: dict[str, Any],
+        fault: Fault | None,
+    ) -> AsyncIterator[bytes]:
+        from . import draw
+
+        partials = params.get("partial_images", 0)
+        total_events = params["n"] * (partials + 1)
+        sent = 0
+        common = {"background": background, "output_format": fmt, "quality": quality, "size": size_text}
+        for index in range(params["n"]):
+            final = await run_in_threadpool(render, index)
+            frames = await run_in_threadpool(draw.partial_frames, final, partials)
+            for frame_index, frame in enumerate(frames):
+                encoded = await run_in_threadpool(draw.encode, frame, fmt, compression=compression)
+                event = {
+                    "type": f"{prefix}.partial_image",
+                    "b64_json": base64.b64encode(encoded).decode("ascii"),
+                    "created_at": created,
+                    "partial_image_index": frame_index,
+                    **common,
+                }
+                yield _sse(event)
+                sent += 1
+                if fault is not None and fault.kind == "drop" and sent * 2 >= total_events:
+                    raise _StreamCut
+            encoded = await run_in_threadpool(draw.encode, final, fmt, compression=compression)
+            event = {
+                "type": f"{prefix}.completed",
+                "b64_json": base64.b64encode(encoded).decode("ascii"),
+                "created_at": created,
+                "usage": {k: v for k, v in usage.items() if k != "output_tokens_details"},
+                **common,
+            }
+            yield _sse(event)
+            sent += 1
+            if fault is not None and fault.kind == "drop" and sent * 2 >= total_events and sent < total_events:
+                raise _StreamCut
+        if fault is not None and fault.kind == "drop":
+            raise _StreamCut
+
+    # ------------------------------------------------------------------ other routes
+    def _visible_models(self) -> list[ModelSpec]:
+        return [m for m in MODELS.values() if self.options.profile == "compat" or not m.retired]
+
+    async def list_models(self, request: Request) -> Response:
+        try:
+            self._check_key(request)
+        except APIFailure as failure:
+            return failure.response()
+        return JSONResponse({"object": "list", "data": [_model_object(m) for m in self._visible_models()]})
+
+    async def get_model(self, request: Request) -> Response:
+        try:
+            self._check_key(request)
+        except APIFailure as failure:
+            return failure.response()
+        model_id = request.path_params["model_id"]
+        for spec in self._visible_models():
+            if spec.id == model_id:
+                return JSONResponse(_model_object(spec))
+        return APIFailure(
+            404,
+            f"The model '{model_id}' does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        ).response()
+
+    async def file(self, request: Request) -> Response:
+        item = self.urls.get(request.path_params["token"])
+        if item is None:
+            return APIFailure(
+                404,
+                f"This image URL has expired or never existed; URLs are valid for {self.options.url_ttl:.0f} seconds.",
+                code="url_expired",
+            ).response()
+        return Response(item.data, media_type=item.media_type)
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "profile": self.options.profile})
+
+
+def _model_object(spec: ModelSpec) -> dict[str, Any]:
+    created = int(time.mktime(spec.retired_on.timetuple())) if spec.retired_on else 1_760_000_000
+    return {"id": spec.id, "object": "model", "created": created, "owned_by": "dalle-nb-offline"}
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+
+
+class _StreamCut(Exception):
+    """Raised inside a streaming body to cut the connection half-way (the ``drop`` fault)."""
+
+
+class _BrokenResponse(Response):
+    """Starts a response, then closes the connection: what a reset or a dropped link looks like."""
+
+    def __init__(self, partial: bytes = b"", announced: int = 1024) -> None:
+        super().__init__()
+        self.partial = partial
+        self.announced = announced
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(self.announced).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.partial, "more_body": True})
+        raise _StreamCut
+
+
+def create_app(options: ServerOptions | None = None) -> OfflineImagesAPI:
+    """The ASGI application for ``options`` (defaults from the environment)."""
+    return OfflineImagesAPI(options or ServerOptions.from_env())
