@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/dalle-nb demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check dalle_nb tests bench
-	$(BIN)/ruff format --check dalle_nb tests bench
+	$(BIN)/ruff check dalle_nb tests $(wildcard bench)
+	$(BIN)/ruff format --check dalle_nb tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
