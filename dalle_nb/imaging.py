@@ -1,0 +1,712 @@
+"""Turn any image a notebook user has into API-ready upload bytes, and any mask into the API's mask format.
+
+A person in a notebook holds images in many shapes: a path, raw bytes, an open file, a PIL
+image, a numpy array, or a ``GeneratedImage`` from an earlier cell.  The API wants one
+thing: a file in a format the model accepts, under the model's byte limit, square where the
+model says so, and (for masks) an RGBA PNG whose fully transparent pixels mark the area to
+edit.  Everything here runs before a request is sent, so a bad input costs nothing: it is
+refused with a one-line ``InvalidRequest`` that says what is wrong and what to do, or fixed
+(downscaled, cropped, padded, resized) with a one-line notice saying what was changed.
+
+Model facts (formats, byte limits, square-only, image counts, the mask limit) come from
+``dalle_nb.models``; none is written down here.  Pillow and numpy are imported inside the
+functions so that ``import dalle_nb`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from dalle_nb.errors import InvalidRequest
+from dalle_nb.models import MB, MODELS, EditLimits, InputImage, ModelSpec, ParamError, get_model
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = [
+    "MASK_MAX_BYTES",
+    "Fit",
+    "Prepared",
+    "describe",
+    "load_image",
+    "normalize_mode",
+    "prepare_image",
+    "prepare_images",
+    "prepare_mask",
+    "to_png_bytes",
+]
+
+Fit = Literal["error", "crop", "pad"]
+FITS: tuple[Fit, ...] = ("error", "crop", "pad")
+
+#: The mask's byte limit; the API states one limit for every model that takes a mask.
+MASK_MAX_BYTES = EditLimits().mask_max_bytes
+
+#: What ``load_image`` accepts, for error messages.
+ACCEPTED = (
+    "a file path, bytes, a binary file object, a PIL image, a numpy array (HxW, HxWx3 or HxWx4) "
+    "or a generated image (anything with .to_pil())"
+)
+READABLE = "PNG, JPEG, WebP, GIF, BMP, TIFF"
+
+_CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+#: Lossy fallbacks for opaque images whose PNG is over the limit, in order of preference
+#: (JPEG first: every decoder reads it and it encodes fast).
+_LOSSY = ("jpeg", "webp")
+_JPEG_QUALITY = 95
+_WEBP_QUALITY = 90
+#: Each downscale step shrinks both sides by at least this factor.
+_STEP = 0.85
+_MAX_STEPS = 60
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One file ready to upload, with what was changed to make it acceptable."""
+
+    data: bytes
+    filename: str
+    content_type: str
+    width: int
+    height: int
+    notices: tuple[str, ...] = ()
+
+    def as_file(self) -> tuple[str, bytes, str]:
+        """``(filename, data, content_type)``: the tuple the ``openai`` SDK takes for a file field."""
+        return (self.filename, self.data, self.content_type)
+
+
+def to_png_bytes(image: Image.Image) -> bytes:
+    """``image`` as PNG bytes (lossless; the mode is kept as it is)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_image(source: object, *, field: str = "image") -> Image.Image:
+    """Any image a notebook user has, as a fully loaded PIL image the right way up.
+
+    Accepts a path (``str`` or ``os.PathLike``), ``bytes``/``bytearray``/``memoryview``, a
+    binary file object (read from its current position, which is restored afterwards when
+    the object can seek), a PIL image, a numpy array (HxW bool -> 0/255, HxW uint8 -> L,
+    HxWx3 -> RGB, HxWx4 -> RGBA; floats must lie in 0..1; integer arrays whose values lie in
+    0..255 are taken as uint8) or anything with a ``to_pil()`` method (a ``GeneratedImage``).
+    EXIF orientation is applied, because phones store photos sideways and rely on it.
+    Raises ``InvalidRequest`` (``field`` names the input) for anything else, for missing
+    files, for data that is not an image, and for images with so many pixels that decoding
+    them could exhaust memory (Pillow's decompression-bomb limit, left at its global value).
+    The caller's own PIL image and array are never modified.
+    """
+    from PIL import Image
+
+    if isinstance(source, Image.Image):
+        return _upright(source, field)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _decode(bytes(source), field, f"{field} ({len(source):,} bytes)")
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(os.fsdecode(os.fspath(source))).expanduser()
+        if not path.is_file():
+            hint = ""
+            if isinstance(source, str) and source.startswith(("http://", "https://")):
+                hint = "; dalle_nb does not download URLs, so save the file first and pass its path"
+            elif path.is_dir():
+                hint = "; that is a directory, pass the path of an image file in it"
+            shown = source if hint.startswith("; dalle_nb") else str(path)
+            raise InvalidRequest(f"{field} file not found: {shown}{hint}", field=field, value=str(shown))
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidRequest(
+                f"{field} file {path} cannot be read: {exc.strerror or exc}", field=field, value=str(path)
+            ) from None
+        return _decode(data, field, f"{field} file {path}")
+    numpy = sys.modules.get("numpy")  # an array can only exist if numpy was imported
+    if numpy is not None and isinstance(source, numpy.ndarray):
+        return _from_array(source, field)
+    to_pil = getattr(source, "to_pil", None)
+    if callable(to_pil):
+        image = to_pil()
+        if not isinstance(image, Image.Image):
+            raise InvalidRequest(
+                f"{field}: {type(source).__name__}.to_pil() returned {type(image).__name__}, not a PIL image",
+                field=field,
+                value=type(source).__name__,
+            )
+        return _upright(image, field)
+    read = getattr(source, "read", None)
+    if callable(read):
+        return _decode(_read_file(source, read, field), field, f"{field} (from {type(source).__name__})")
+    raise InvalidRequest(
+        f"{field} must be an image: {ACCEPTED}; got {type(source).__name__}",
+        field=field,
+        value=type(source).__name__,
+        allowed=ACCEPTED,
+    )
+
+
+def _read_file(source: object, read: object, field: str) -> bytes:
+    """Everything left in a file object, leaving its position where it was (when it can seek)."""
+    seekable = getattr(source, "seekable", None)
+    position: int | None = None
+    try:
+        if callable(seekable) and seekable():
+            position = source.tell()  # type: ignore[attr-defined]
+        data = read()  # type: ignore[operator]
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(
+            f"{field}: reading {type(source).__name__} failed: {exc}", field=field, value=type(source).__name__
+        ) from None
+    finally:
+        if position is not None:
+            with contextlib.suppress(OSError, ValueError):
+                source.seek(position)  # type: ignore[attr-defined]
+    if isinstance(data, str):
+        raise InvalidRequest(
+            f"{field}: the file object is open in text mode; open it with mode 'rb'",
+            field=field,
+            value=type(source).__name__,
+        )
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidRequest(
+            f"{field}: {type(source).__name__}.read() returned {type(data).__name__}, not bytes",
+            field=field,
+            value=type(source).__name__,
+        )
+    return bytes(data)
+
+
+def _decode(data: bytes, field: str, what: str) -> Image.Image:
+    """Decode encoded image bytes, refusing non-images and decompression bombs."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise InvalidRequest(f"{what} is empty; pass a {READABLE} file", field=field, value=0)
+    with warnings.catch_warnings():
+        # A bomb warns above Image.MAX_IMAGE_PIXELS and fails above twice that; both are refused
+        # here so that one huge upload cannot take the kernel's memory, without touching the global.
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            limit = Image.MAX_IMAGE_PIXELS
+            raise InvalidRequest(
+                f"{what} has too many pixels to open safely (over {limit:,}, Pillow's decompression-bomb "
+                "limit); resize it to a normal size first",
+                field=field,
+                allowed=f"at most {limit:,} pixels",
+            ) from None
+        except UnidentifiedImageError:
+            raise InvalidRequest(
+                f"{what} is not a readable image ({READABLE}); it starts with {data[:8]!r}. "
+                "Check the file, or convert it to PNG",
+                field=field,
+                allowed=READABLE,
+            ) from None
+        except Exception as exc:  # truncated or corrupt data: Pillow raises many kinds
+            raise InvalidRequest(
+                f"{what} is not a readable image ({READABLE}): {exc}. Check the file, or convert it to PNG",
+                field=field,
+                allowed=READABLE,
+            ) from None
+    try:
+        return _upright(image, field)
+    finally:
+        image.close()
+
+
+def _upright(image: Image.Image, field: str) -> Image.Image:
+    """A loaded copy of ``image`` with its EXIF orientation applied."""
+    from PIL import ImageOps
+
+    try:
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block should not make a good picture unusable
+        upright = None
+    return upright if upright is not None else image.copy()
+
+
+def _from_array(array: object, field: str) -> Image.Image:
+    """A PIL image from a numpy array of one of the shapes and dtypes ``load_image`` lists."""
+    import numpy as np
+    from PIL import Image
+
+    arr = np.asarray(array)
+    described = f"shape {arr.shape} and dtype {arr.dtype}"
+    problem = f"{field}: a numpy array of {described} is not an image"
+    usage = "pass HxW (bool or uint8), HxWx3 (RGB) or HxWx4 (RGBA), as uint8 0..255 or float 0..1"
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or arr.size == 0:
+        raise InvalidRequest(f"{problem}; {usage}", field=field, value=described, allowed=usage)
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype.kind == "f":
+        if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
+            raise InvalidRequest(
+                f"{problem}: float arrays must hold values from 0 to 1 (this one has "
+                f"{np.nanmin(arr):g}..{np.nanmax(arr):g}); divide by 255, or pass uint8",
+                field=field,
+                value=described,
+                allowed=usage,
+            )
+        arr = np.rint(arr.astype(np.float64) * 255).astype(np.uint8)
+    elif arr.dtype.kind in "iu" and arr.dtype != np.uint8:
+        if arr.min() < 0 or arr.max() > 255:
+            raise InvalidRequest(
+                f"{problem}: its values run {arr.min()}..{arr.max()}, outside 0..255; scale it to uint8",
+                field=field,
+                value=described,
+                allowed=usage,
+            )
+        arr = arr.astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise InvalidRequest(f"{problem}; {usage}", field=field, value=described, allowed=usage)
+    return Image.fromarray(np.ascontiguousarray(arr))
+
+
+# --------------------------------------------------------------------------- modes
+
+_HIGH_BIT = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def normalize_mode(image: Image.Image) -> Image.Image:
+    """``image`` as "RGB", or "RGBA" when it carries any alpha or transparency information.
+
+    The API and every encoder here take 8-bit RGB(A); everything else is converted: CMYK,
+    YCbCr, LAB and HSV to RGB; palette, grey and 1-bit images to RGB, or to RGBA when they
+    hold transparency (a ``transparency`` entry, an alpha palette, LA/PA/La); 16- and 32-bit
+    grey (``I;16``, ``I``, ``F``) is scaled to 8 bits by its actual value range (see
+    ``_to_8bit``).  An image already in RGB or RGBA is returned as it is, not copied.
+    """
+    if image.mode == "RGBA" or (image.mode == "RGB" and "transparency" not in image.info):
+        return image
+    if image.mode in _HIGH_BIT:
+        return _to_8bit(image).convert("RGB")
+    if image.mode == "La":  # premultiplied: Pillow converts it only through LA
+        image = image.convert("LA")
+    target = "RGBA" if image.has_transparency_data else "RGB"
+    try:
+        return image.convert(target)
+    except ValueError as exc:
+        raise InvalidRequest(
+            f"image mode {image.mode} cannot be converted to {target} ({exc}); save it as an RGB PNG first",
+            field="image",
+            value=image.mode,
+        ) from None
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """A 16/32-bit grey image as 8-bit "L", scaled linearly by the values it actually holds.
+
+    Black stays black: the scale runs from ``min(0, lowest value)`` to the highest value, so
+    a full-range ``I;16`` image maps 0..65535 to 0..255 and a 12-bit scan (0..4095) is not
+    left nearly black.  Float images whose values lie in 0..1 are scaled by 255, and ``I``
+    images whose values already lie in 0..255 are kept as they are.
+    """
+    import numpy as np
+    from PIL import Image
+
+    arr = np.asarray(image).astype(np.float64)
+    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = float(arr.min()), float(arr.max())
+    if image.mode == "F" and lo >= 0 and hi <= 1:
+        scaled = arr * 255
+    elif image.mode == "I" and lo >= 0 and hi <= 255:
+        scaled = arr
+    else:
+        lo = min(lo, 0.0)
+        scaled = (arr - lo) * (255 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+
+
+# --------------------------------------------------------------------------- images
+
+
+def prepare_image(
+    source: object,
+    model: str,
+    *,
+    endpoint: Literal["edits", "variations"] = "edits",
+    fit: Fit = "error",
+    index: int = 0,
+) -> Prepared:
+    """One input image as a file ``model`` accepts on ``endpoint``, or ``InvalidRequest`` saying why not.
+
+    Loads ``source`` (anything ``load_image`` takes) and normalizes it to RGB(A).  Where the
+    model needs a square image, ``fit`` decides: ``"error"`` refuses a non-square one,
+    ``"crop"`` takes the centred square on the short side, ``"pad"`` adds transparent
+    borders up to the long side.  The file is PNG (lossless) whenever it fits under the
+    model's byte limit; an opaque image that does not fit is sent as JPEG or WebP when the
+    model accepts one, and otherwise the image is downscaled in steps until it fits.  Each
+    change made is described in ``Prepared.notices``.  ``index`` numbers the file
+    (``image.png``, ``image_1.png``, ...) when several images are sent.
+    """
+    spec, limits = _limits(model, endpoint)
+    label = "image" if index == 0 else f"image[{index}]"
+    return _prepare(source, spec, endpoint, limits, fit, index, label)
+
+
+def prepare_images(
+    sources: object,
+    model: str,
+    *,
+    endpoint: Literal["edits", "variations"] = "edits",
+    fit: Fit = "error",
+) -> list[Prepared]:
+    """Every input image for one request, prepared as ``prepare_image`` does.
+
+    ``sources`` is one image of any kind ``load_image`` takes (a numpy array or ``bytes``
+    is one image) or a list or tuple of them.  The count is checked against the model's
+    limit before anything is decoded, so a long list fails at once.
+    """
+    spec, limits = _limits(model, endpoint)
+    items = list(sources) if isinstance(sources, (list, tuple)) else [sources]
+    if not items:
+        raise InvalidRequest(
+            f"no image given; {spec.id} {endpoint} need at least one input image",
+            field="image",
+            value=0,
+            allowed=f"1 to {limits.max_images}",
+        )
+    if len(items) > limits.max_images:
+        raise InvalidRequest(
+            f"{len(items)} images given but {spec.id} {endpoint} take at most {limits.max_images}; "
+            f"pass {limits.max_images} or fewer",
+            field="image",
+            value=len(items),
+            allowed=f"at most {limits.max_images}",
+        )
+    single = len(items) == 1
+    return [
+        _prepare(item, spec, endpoint, limits, fit, i, "image" if single else f"image[{i}]")
+        for i, item in enumerate(items)
+    ]
+
+
+def _limits(model: str, endpoint: str) -> tuple[ModelSpec, EditLimits]:
+    """The model's row and its input limits on ``endpoint``, or ``InvalidRequest``."""
+    try:
+        spec = get_model(model)
+    except ParamError as exc:
+        raise InvalidRequest.from_param(exc) from None
+    if endpoint not in ("edits", "variations"):
+        raise InvalidRequest(
+            f"endpoint {endpoint!r} takes no input images; use 'edits' or 'variations'",
+            field="endpoint",
+            value=endpoint,
+            allowed=("edits", "variations"),
+        )
+    limits = spec.variation if endpoint == "variations" else spec.edit
+    if limits is None or endpoint not in spec.endpoints:
+        serving = [m.id for m in MODELS.values() if endpoint in m.endpoints and not m.retired]
+        serving = serving or [m.id for m in MODELS.values() if endpoint in m.endpoints]
+        instead = f"; use one of: {', '.join(serving)}" if serving else ""
+        raise InvalidRequest(
+            f"{spec.id} does not take input images on the {endpoint} endpoint{instead}",
+            field="model",
+            value=spec.id,
+            allowed=tuple(serving),
+        )
+    return spec, limits
+
+
+def _prepare(
+    source: object,
+    spec: ModelSpec,
+    endpoint: str,
+    limits: EditLimits,
+    fit: str,
+    index: int,
+    label: str,
+) -> Prepared:
+    from PIL import Image
+
+    if fit not in FITS:
+        raise InvalidRequest(
+            f"fit={fit!r} is not an option; use one of: {', '.join(FITS)}", field="fit", value=fit, allowed=FITS
+        )
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise InvalidRequest(f"index must be a whole number >= 0, not {index!r}", field="index", value=index)
+    notices: list[str] = []
+    loaded = load_image(source, field=label)
+    if loaded.mode in _HIGH_BIT:
+        notices.append(f"{label} was {loaded.mode} (more than 8 bits per pixel); scaled to 8-bit grey")
+    image = normalize_mode(loaded)
+
+    width, height = image.size
+    if limits.square_only and width != height:
+        need = f"{spec.id} {endpoint} need a square image"
+        if fit == "error":
+            raise InvalidRequest(
+                f'{label} is {width}x{height} but {need}; pass fit="crop" (centre crop) '
+                'or fit="pad" (transparent borders)',
+                field="image",
+                value=f"{width}x{height}",
+                allowed="a square image",
+            )
+        if fit == "crop":
+            side = min(width, height)
+            left, top = (width - side) // 2, (height - side) // 2
+            image = image.crop((left, top, left + side, top + side))
+            notices.append(f"{label} was {width}x{height}; centre-cropped to {side}x{side} because {need}")
+        else:
+            side = max(width, height)
+            padded = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+            padded.paste(image.convert("RGBA"), ((side - width) // 2, (side - height) // 2))
+            image = padded
+            extra = ""
+            if limits.alpha_is_mask:
+                extra = f"; without a mask, {spec.id} edits the transparent borders too"
+            notices.append(
+                f"{label} was {width}x{height}; padded to {side}x{side} with transparent borders because {need}{extra}"
+            )
+
+    stem = "image" if index == 0 else f"image_{index}"
+    fmt, data, image, fitted = _encode_to_fit(image, limits, label, stem)
+    notices.extend(fitted)
+    return Prepared(
+        data=data,
+        filename=f"{stem}.{_EXTENSIONS[fmt]}",
+        content_type=_CONTENT_TYPES[fmt],
+        width=image.width,
+        height=image.height,
+        notices=tuple(notices),
+    )
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    if fmt == "png":
+        image.save(buf, format="PNG")
+    elif fmt == "jpeg":
+        image.convert("RGB").save(buf, format="JPEG", quality=_JPEG_QUALITY)
+    else:
+        image.save(buf, format="WEBP", quality=_WEBP_QUALITY)
+    return buf.getvalue()
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / MB:.1f} MB"
+
+
+def _encode_to_fit(
+    image: Image.Image, limits: EditLimits, label: str, stem: str
+) -> tuple[str, bytes, Image.Image, list[str]]:
+    """Encode ``image`` strictly under ``limits.max_bytes``: PNG if it fits, else lossy, else smaller.
+
+    Transparency is kept (a lossy fallback is only used for opaque images, and only formats
+    the model accepts are used), so dall-e-2's "transparent pixels are the mask" still holds.
+    Returns the format, the bytes, the image actually encoded and the notices.
+    """
+    from PIL import Image
+
+    limit = limits.max_bytes
+    limit_text = f"{limit / MB:g} MB"
+    transparent = image.mode == "RGBA" and _min_alpha(image) < 255
+    formats = [f for f in ("png",) if f in limits.formats]
+    lossy = [] if transparent else [f for f in _LOSSY if f in limits.formats]
+    if not formats and transparent and "webp" in limits.formats:
+        lossy = ["webp"]
+    if not formats and not lossy:
+        raise InvalidRequest(
+            f"{label} has transparency, which none of the accepted formats ({', '.join(limits.formats)}) keeps; "
+            "flatten it onto a background first",
+            field="image",
+            allowed=limits.formats,
+        )
+    opaque = image.convert("RGB") if image.mode == "RGBA" and not transparent and lossy else image
+
+    sizes: dict[str, int] = {}
+    first_fmt = (formats or lossy)[0]
+    for fmt in formats + lossy:
+        data = _encode(image if fmt == "png" else opaque, fmt)
+        sizes[fmt] = len(data)
+        first_size = sizes[first_fmt]
+        if len(data) < limit:
+            notices = []
+            if fmt != first_fmt:
+                notices.append(
+                    f"{stem}.{_EXTENSIONS[first_fmt]} was {_mb(first_size)} at {image.width}x{image.height}; "
+                    f"sent as {fmt.upper()} ({_mb(len(data))}) to fit under {limit_text}"
+                )
+            return fmt, data, image, notices
+
+    # Nothing fits at full size: downscale in the format that came out smallest.
+    fmt = min(sizes, key=sizes.__getitem__)
+    base = opaque if fmt != "png" else image
+    first_size, size = sizes[first_fmt], sizes[fmt]
+    scale = 1.0
+    for _ in range(_MAX_STEPS):
+        # Encoded size goes roughly with the pixel count; aim a little under, and shrink by
+        # at least one step each time so the loop always ends.
+        scale *= min(_STEP, math.sqrt(limit / size) * 0.97)
+        new_w, new_h = max(1, int(base.width * scale)), max(1, int(base.height * scale))
+        smaller = base.resize((new_w, new_h), Image.Resampling.LANCZOS)
+        data = _encode(smaller, fmt)
+        size = len(data)
+        if size < limit:
+            how = "" if fmt == first_fmt else f" as {fmt.upper()}"
+            return (
+                fmt,
+                data,
+                smaller,
+                [
+                    f"{stem}.{_EXTENSIONS[first_fmt]} was {_mb(first_size)} at {image.width}x{image.height}; "
+                    f"downscaled to {new_w}x{new_h}{how} ({_mb(size)}) to fit under {limit_text}"
+                ],
+            )
+        if new_w == 1 and new_h == 1:
+            break
+    raise InvalidRequest(
+        f"{label} cannot be brought under {limit_text} even when downscaled; pass a smaller image",
+        field="image",
+        allowed=f"under {limit_text}",
+    )
+
+
+def _min_alpha(image: Image.Image) -> int:
+    """The lowest alpha value of an RGBA image, or the lowest value of an "L" image."""
+    band = image.getchannel("A") if image.mode == "RGBA" else image
+    low, _high = band.getextrema()
+    assert isinstance(low, int)
+    return low
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def prepare_mask(mask: object, image_size: tuple[int, int], *, resize: bool = True) -> Prepared:
+    """A mask in the API's format: an RGBA PNG the image's size, alpha 0 where the model may edit.
+
+    Accepted masks (anything ``load_image`` takes):
+
+    - an image with an alpha channel (RGBA, LA, PA, a palette image with transparency, an
+      HxWx4 array): its alpha is used exactly as it is, so alpha 0 = edit here;
+    - a boolean numpy array: ``True`` = edit here;
+    - a grey or black-and-white image, an HxW uint8 array, or an RGB image without alpha
+      (taken as grey): white (values >= 128) = edit here, black = keep.
+
+    The result has black RGB everywhere and alpha 0 where the model may edit, 255 elsewhere
+    (grey and boolean masks become strictly 0/255; alpha masks keep their values).  A mask
+    of another size is resized to ``image_size`` (nearest neighbour, so it stays sharp) when
+    its aspect ratio matches within 1% and ``resize`` is true, with a notice; otherwise it
+    is refused.  Pass the size of the *prepared* image (``Prepared.width``/``height``).
+    A mask that marks nothing to edit is refused (a request with it would change nothing);
+    one that marks everything is fine.  The PNG must be under ``MASK_MAX_BYTES``.
+    """
+    from PIL import Image
+
+    target = _check_image_size(image_size)
+    image = load_image(mask, field="mask")
+    if image.mode in ("1", "L"):
+        alpha, kind = _alpha_from_grey(image.convert("L")), "grey"
+    elif image.has_transparency_data:
+        alpha, kind = normalize_mode(image).getchannel("A"), "alpha"
+    else:
+        alpha, kind = _alpha_from_grey(normalize_mode(image).convert("L")), "grey"
+
+    notices: list[str] = []
+    if alpha.size != target:
+        (mw, mh), (iw, ih) = alpha.size, target
+        same_shape = abs(mw * ih - iw * mh) <= 0.01 * iw * mh
+        if not (same_shape and resize):
+            fix = "pass resize=True or draw" if same_shape else "its shape differs, so draw"
+            raise InvalidRequest(
+                f"mask is {mw}x{mh} but the image is {iw}x{ih}; {fix} the mask at {iw}x{ih}",
+                field="mask",
+                value=f"{mw}x{mh}",
+                allowed=f"{iw}x{ih}",
+            )
+        alpha = alpha.resize(target, Image.Resampling.NEAREST)
+        notices.append(f"mask was {mw}x{mh}; resized to {iw}x{ih} to match the image")
+
+    if _min_alpha(alpha) > 0:
+        if kind == "alpha":
+            why = "no pixel is fully transparent (alpha 0); make the area to edit transparent"
+        else:
+            why = "it has no white (>= 128) or True pixel; mark the area to edit in white, or True"
+        raise InvalidRequest(f"the mask marks nothing to edit: {why}", field="mask", value="empty")
+
+    black = Image.new("L", target, 0)
+    data = to_png_bytes(Image.merge("RGBA", (black, black, black, alpha)))
+    if len(data) >= MASK_MAX_BYTES:
+        raise InvalidRequest(
+            f"mask is {_mb(len(data))} as PNG; masks must be under {MASK_MAX_BYTES / MB:g} MB, "
+            "so use a simpler mask (fewer partly transparent pixels)",
+            field="mask",
+            value=len(data),
+            allowed=f"under {MASK_MAX_BYTES / MB:g} MB",
+        )
+    return Prepared(
+        data=data,
+        filename="mask.png",
+        content_type="image/png",
+        width=target[0],
+        height=target[1],
+        notices=tuple(notices),
+    )
+
+
+def _alpha_from_grey(grey: Image.Image) -> Image.Image:
+    """White (>= 128) -> alpha 0 (edit), black -> alpha 255 (keep)."""
+    return grey.point([0 if value >= 128 else 255 for value in range(256)])
+
+
+def _check_image_size(image_size: object) -> tuple[int, int]:
+    if (
+        isinstance(image_size, tuple | list)
+        and len(image_size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in image_size)
+    ):
+        return int(image_size[0]), int(image_size[1])
+    raise InvalidRequest(
+        f"image_size must be (width, height) in pixels, not {image_size!r}",
+        field="image_size",
+        value=image_size,
+    )
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def describe(data: bytes) -> InputImage:
+    """What ``models.check_inputs`` needs to know about one encoded file, measured from its bytes.
+
+    The check runs on the bytes that will actually be sent, so it is measured here rather
+    than trusted from the caller.  Data Pillow cannot read is reported with format
+    ``"unknown"`` and size 0x0, which the check refuses with its own message.
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                fmt = (image.format or "unknown").lower()
+                fmt = {"mpo": "jpeg", "jpg": "jpeg"}.get(fmt, fmt)
+                has_alpha = image.has_transparency_data
+                transparent = has_alpha and _min_alpha(normalize_mode(image).convert("RGBA")) == 0
+                return InputImage(
+                    format=fmt,
+                    width=image.width,
+                    height=image.height,
+                    nbytes=len(data),
+                    has_alpha=has_alpha,
+                    has_transparent_pixels=transparent,
+                )
+        except Exception:
+            return InputImage(format="unknown", width=0, height=0, nbytes=len(data))
