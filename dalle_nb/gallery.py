@@ -1,0 +1,417 @@
+"""On-disk history of every generated image: atomic image files plus an SQLite index.
+
+Images cost money and time, and a Jupyter kernel can die at any moment, so every picture is
+written to disk *before* it is returned or shown ("save before show").  The file is written
+atomically (temp file in the same folder, ``fsync``, ``os.replace``), so a crash leaves either the
+whole picture or nothing -- never half a PNG.  Only then is a row added to ``index.sqlite3``; if
+that fails the picture stays on disk and the caller hears about it through
+``GalleryIndexError``, which names the file.
+
+The index runs in WAL mode with a busy timeout, so a second kernel (or the CLI) can read the
+history while this one writes.  Paths are stored relative to the gallery folder, so the whole
+folder can be moved or synced elsewhere and still work.  Layout::
+
+    <directory>/index.sqlite3
+    <directory>/images/YYYY-MM-DD/img_YYYYmmddTHHMMSS_<hex>.<ext>   (dates in UTC)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import pathlib
+import secrets
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Gallery", "GalleryIndexError", "Record", "default_dir"]
+
+SCHEMA_VERSION = 1
+INDEX_NAME = "index.sqlite3"
+IMAGES_DIR = "images"
+KINDS = frozenset({"generate", "edit", "vary"})
+FORMATS = frozenset({"png", "webp", "jpeg"})
+_BUSY_TIMEOUT_S = 10.0
+_LIKE_ESCAPE = "\\"
+
+_COLUMNS = (
+    "id",
+    "path",
+    "prompt",
+    "revised_prompt",
+    "model",
+    "kind",
+    "size",
+    "output_format",
+    "params",
+    "usage",
+    "created",
+    "parent_ids",
+    "backend",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM images"
+_INSERT = f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS images (
+        id             TEXT PRIMARY KEY,
+        path           TEXT NOT NULL,
+        prompt         TEXT NOT NULL,
+        revised_prompt TEXT,
+        model          TEXT NOT NULL,
+        kind           TEXT NOT NULL,
+        size           TEXT NOT NULL,
+        output_format  TEXT NOT NULL,
+        params         TEXT NOT NULL,
+        usage          TEXT,
+        created        REAL NOT NULL,
+        parent_ids     TEXT NOT NULL,
+        backend        TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS images_created ON images (created)",
+    "CREATE INDEX IF NOT EXISTS images_model ON images (model, created)",
+)
+
+
+def default_dir() -> pathlib.Path:
+    """The history folder used when none is given; the env variable lets tests and shared machines redirect it."""
+    override = os.environ.get("DALLE_NB_GALLERY_DIR")
+    if override:
+        return pathlib.Path(override).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("dalle_nb") / "gallery"
+
+
+class GalleryIndexError(RuntimeError):
+    """The image *is* safely on disk at ``path``, but the index row could not be written.
+
+    A separate type so that a caller can still show the picture (and tell the user where it is)
+    instead of treating the whole generation as lost.
+    """
+
+    def __init__(self, message: str, *, path: pathlib.Path, record_id: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.record_id = record_id
+
+
+@dataclass(frozen=True)
+class Record:
+    """One saved image and the request that made it; enough to find, reproduce or cite it later."""
+
+    id: str
+    path: pathlib.Path
+    prompt: str
+    revised_prompt: str | None
+    model: str
+    kind: str
+    size: str
+    output_format: str
+    params: dict[str, Any]
+    usage: dict[str, Any] | None
+    created: float
+    parent_ids: tuple[str, ...]
+    backend: str
+
+
+def _new_id(created: float) -> str:
+    """Time first so ids sort chronologically; 32 random bits so two images in one second never clash."""
+    stamp = _dt.datetime.fromtimestamp(created, tz=_dt.UTC).strftime("%Y%m%dT%H%M%S")
+    return f"img_{stamp}_{secrets.token_hex(4)}"
+
+
+def _to_json(value: Mapping[str, Any]) -> str:
+    # default=str: a stray Path or datetime in the request must not cost the user the picture.
+    return json.dumps(dict(value), sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _escape_like(text: str) -> str:
+    return (
+        text.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2).replace("%", _LIKE_ESCAPE + "%").replace("_", _LIKE_ESCAPE + "_")
+    )
+
+
+def _fsync_dir(directory: pathlib.Path) -> None:
+    """Make the rename itself durable; best effort, since Windows cannot open folders."""
+    flags = getattr(os, "O_DIRECTORY", None)
+    if flags is None:
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: pathlib.Path, data: bytes) -> None:
+    """Readers (and a crash) see either no file or the complete file, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+
+
+class Gallery:
+    """The history of generated images in one folder, safe to share between threads and kernels.
+
+    Nothing is created on disk until the first ``save``, so merely importing or constructing a
+    gallery (e.g. to search an empty history) leaves no stray folders behind.  Each operation
+    opens its own short-lived SQLite connection: no connection outlives a call, so there is
+    nothing to close, and forked or restarted kernels never inherit a half-used handle.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        raw = pathlib.Path(directory) if directory is not None else default_dir()
+        self._directory = raw.expanduser().absolute()
+        self._lock = threading.Lock()
+        self._schema_ready = False
+
+    @property
+    def directory(self) -> pathlib.Path:
+        return self._directory
+
+    @property
+    def index_path(self) -> pathlib.Path:
+        return self._directory / INDEX_NAME
+
+    # -- connections -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection | None]:
+        """A ready connection, or ``None`` when there is no history yet and ``create`` is false.
+
+        Must be called with ``self._lock`` held.
+        """
+        if not create and not self.index_path.exists():
+            yield None
+            return
+        self._directory.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit, so none is left open by accident.
+        conn = sqlite3.connect(self.index_path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
+            if not self._schema_ready:
+                self._ensure_schema(conn)
+                self._schema_ready = True
+            yield conn
+        finally:
+            conn.close()
+
+    def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        # WAL lets other processes read while we write; it is a property of the file, set once.
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.index_path} has schema version {version}, newer than this dalle_nb understands "
+                    f"({SCHEMA_VERSION}); upgrade dalle_nb to read it"
+                )
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            if version < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def save(
+        self,
+        data: bytes,
+        *,
+        prompt: str,
+        model: str,
+        kind: str,
+        output_format: str,
+        size: str,
+        revised_prompt: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        usage: Mapping[str, Any] | None = None,
+        parent_ids: Sequence[str] = (),
+        backend: str = "offline",
+        created: float | None = None,
+    ) -> Record:
+        """Persist one image before anyone sees it, so a crash or restart can never lose a paid-for result.
+
+        Raises ``ValueError`` for caller mistakes (checked before anything is written) and
+        ``GalleryIndexError`` when the file was saved but the index row was not.
+        """
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
+        fmt = output_format.lower()
+        if fmt == "jpg":
+            fmt = "jpeg"
+        if fmt not in FORMATS:
+            raise ValueError(f"output_format must be one of {sorted(FORMATS)}, not {output_format!r}")
+        if not data:
+            raise ValueError("refusing to save an empty image")
+        if isinstance(parent_ids, str):
+            raise TypeError("parent_ids must be a sequence of ids, not a single string")
+
+        when = time.time() if created is None else float(created)
+        params_json = _to_json(params or {})
+        usage_json = None if usage is None else _to_json(usage)
+        parents = tuple(str(p) for p in parent_ids)
+        day = _dt.datetime.fromtimestamp(when, tz=_dt.UTC).strftime("%Y-%m-%d")
+
+        record_id = _new_id(when)
+        relative = pathlib.PurePosixPath(IMAGES_DIR, day, f"{record_id}.{fmt}")
+        path = self._directory.joinpath(*relative.parts)
+        while path.exists():  # os.replace would silently overwrite; astronomically rare
+            record_id = _new_id(when)
+            relative = pathlib.PurePosixPath(IMAGES_DIR, day, f"{record_id}.{fmt}")
+            path = self._directory.joinpath(*relative.parts)
+
+        _write_atomic(path, data)
+
+        row = (
+            record_id,
+            str(relative),
+            prompt,
+            revised_prompt,
+            model,
+            kind,
+            size,
+            fmt,
+            params_json,
+            usage_json,
+            when,
+            json.dumps(list(parents)),
+            backend,
+        )
+        try:
+            with self._lock, self._connect(create=True) as conn:
+                if conn is None:  # pragma: no cover - create=True always connects
+                    raise RuntimeError("no index connection")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(_INSERT, row)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            self._schema_ready = False  # the index may have been removed or replaced: check it again next time
+            raise GalleryIndexError(
+                f"image saved to {path}, but it could not be added to the index {self.index_path}: {exc}",
+                path=path,
+                record_id=record_id,
+            ) from exc
+        return self._record(row)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _record(self, row: Sequence[Any]) -> Record:
+        (rid, rel, prompt, revised, model, kind, size, fmt, params, usage, created, parents, backend) = row
+        return Record(
+            id=rid,
+            path=self._directory.joinpath(*pathlib.PurePosixPath(rel).parts),
+            prompt=prompt,
+            revised_prompt=revised,
+            model=model,
+            kind=kind,
+            size=size,
+            output_format=fmt,
+            params=json.loads(params),
+            usage=None if usage is None else json.loads(usage),
+            created=float(created),
+            parent_ids=tuple(json.loads(parents)),
+            backend=backend,
+        )
+
+    def get(self, record_id: str) -> Record:
+        """The record even if its file was since deleted: the history of what was asked stays useful."""
+        with self._lock, self._connect(create=False) as conn:
+            row = None if conn is None else conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no image with id {record_id!r} in the gallery at {self._directory}")
+        return self._record(row)
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        limit: int = 50,
+        model: str | None = None,
+        kind: str | None = None,
+    ) -> list[Record]:
+        """Newest first; images the user deleted from disk are skipped, yet ``limit`` is still filled from older ones.
+
+        ``query`` matches literally (``%`` and ``_`` are not wildcards), case-insensitively for
+        ASCII letters (SQLite's ``LIKE``), in either the prompt or the revised prompt.
+        """
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, not {limit}")
+        if limit == 0:
+            return []
+        clauses: list[str] = []
+        args: list[Any] = []
+        if query:
+            pattern = f"%{_escape_like(query)}%"
+            clauses.append("(prompt LIKE ? ESCAPE ? OR revised_prompt LIKE ? ESCAPE ?)")
+            args += [pattern, _LIKE_ESCAPE, pattern, _LIKE_ESCAPE]
+        if model is not None:
+            clauses.append("model = ?")
+            args.append(model)
+        if kind is not None:
+            clauses.append("kind = ?")
+            args.append(kind)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # rowid breaks ties between images saved within the same clock tick: later insert = newer.
+        sql = f"{_SELECT}{where} ORDER BY created DESC, rowid DESC"
+
+        found: list[Record] = []
+        with self._lock, self._connect(create=False) as conn:
+            if conn is None:
+                return []
+            for row in conn.execute(sql, args):
+                record = self._record(row)
+                if record.path.is_file():
+                    found.append(record)
+                    if len(found) >= limit:
+                        break
+        return found
+
+    def __len__(self) -> int:
+        """Rows in the index (including any whose file was deleted); cheap, because it never touches the images."""
+        with self._lock, self._connect(create=False) as conn:
+            if conn is None:
+                return 0
+            (count,) = conn.execute("SELECT COUNT(*) FROM images").fetchone()
+        return int(count)
+
+    def __repr__(self) -> str:
+        try:
+            n = len(self)
+        except (sqlite3.Error, OSError, RuntimeError):
+            return f"<Gallery {self._directory} (index unreadable)>"
+        return f"<Gallery {self._directory} ({n} image{'' if n == 1 else 's'})>"
