@@ -7,7 +7,7 @@ import io
 import time
 import urllib.request
 
-import httpx
+import httpx2 as httpx
 import numpy as np
 import openai
 import pytest

@@ -51,6 +51,9 @@ MULTIPART_LIMIT = {
 }
 #: Decoded pixels above this are refused before decoding, whatever the file size.
 MAX_INPUT_PIXELS = 8192 * 8192
+#: A prompt containing this word is refused as the safety system refuses one, so tutorials and
+#: tests can show a content-policy error offline.
+BLOCKED_WORD = "#blocked"
 OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}
 
 
@@ -102,6 +105,15 @@ def _limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return wrapped
+
+
+async def _sleep_unless_gone(request: Request, seconds: float) -> None:
+    """Wait ``seconds``, stopping early when the client hangs up (so cancelled calls free the server)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(min(0.05, left))
 
 
 class RequestIdMiddleware:
@@ -293,7 +305,8 @@ class OfflineImagesAPI:
                 )
             limited = Request(request.scope, _limited(request.receive, limit))
             if self.options.latency:
-                await asyncio.sleep(self.options.latency)
+                await limited.body()  # read first: polling for a disconnect must not eat the body
+                await _sleep_unless_gone(limited, self.options.latency)
             return await handler(limited, fault)
         except APIFailure as failure:
             return failure.response()
@@ -322,11 +335,7 @@ class OfflineImagesAPI:
             )
             return APIFailure(status, message).response()
         if fault.kind == "timeout":
-            deadline = time.monotonic() + self.options.timeout_hold
-            while time.monotonic() < deadline:
-                if await request.is_disconnected():
-                    break
-                await asyncio.sleep(0.05)
+            await _sleep_unless_gone(request, self.options.timeout_hold)
             return APIFailure(504, "Request timed out (offline fault injection).", code="timeout").response()
         if fault.kind == "garbage":
             return Response(
@@ -476,7 +485,15 @@ class OfflineImagesAPI:
                 raise APIFailure(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
         if endpoint != "generations" and not (files or {}).get("image") and not (files or {}).get("image[]"):
             raise APIFailure(400, "An 'image' file is required.", param="image", code="missing_required_parameter")
-        return validate(endpoint, fields, profile=self.options.profile)
+        params = validate(endpoint, fields, profile=self.options.profile)
+        if BLOCKED_WORD in params.get("prompt", "").lower():
+            raise APIFailure(
+                400,
+                "Your request was rejected as a result of our safety system. Your prompt may contain text that is "
+                f"not allowed by our safety system. (offline: the prompt contains '{BLOCKED_WORD}')",
+                code="moderation_blocked",
+            )
+        return params
 
     async def _respond(
         self,
@@ -501,6 +518,7 @@ class OfflineImagesAPI:
         size_text = f"{size[0]}x{size[1]}"
         usage = _usage(params.get("prompt", ""), effective_quality, size, params["n"], input_images)
 
+        first = _first_index(request)
         if params.get("stream"):
             prefix = "image_generation" if endpoint == "generations" else "image_edit"
             return StreamingResponse(
@@ -521,7 +539,7 @@ class OfflineImagesAPI:
                 headers={"cache-control": "no-cache"},
             )
 
-        images = [await run_in_threadpool(render, index) for index in range(params["n"])]
+        images = [await run_in_threadpool(render, first + index) for index in range(params["n"])]
         data: list[dict[str, Any]] = []
         for image in images:
             encoded = await run_in_threadpool(draw.encode, image, fmt, compression=compression)
@@ -638,6 +656,16 @@ class OfflineImagesAPI:
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "profile": self.options.profile})
+
+
+#: Which picture index a request starts at.  dalle_nb's client sets it when it fans ``n`` out
+#: into several requests, so they give different pictures, as the real API would.
+FIRST_INDEX_HEADER = "x-dalle-nb-first-index"
+
+
+def _first_index(request: Request) -> int:
+    value = request.headers.get(FIRST_INDEX_HEADER, "0")
+    return min(int(value), 10_000) if value.isdigit() else 0
 
 
 def _model_object(spec: ModelSpec) -> dict[str, Any]:
