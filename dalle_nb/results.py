@@ -1,0 +1,290 @@
+"""``GeneratedImage`` and ``ImageSet``: the pictures a call returns, their export and their notebook display.
+
+A result is already on disk when it exists (see ``gallery``); these objects hand it on as
+``PIL.Image``, ``BytesIO``, bytes, numpy or a file, and show in a notebook as a small
+thumbnail with the prompt, the revised prompt and the model, never as the full picture.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+    from PIL import Image
+
+    from .errors import DalleError
+    from .gallery import Record
+
+_PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF"}
+THUMBNAIL_SIZE = 256
+
+
+def _pil_format(name: str) -> str:
+    key = name.lower().lstrip(".")
+    if key not in _PIL_FORMATS:
+        raise ValueError(f"unknown image format {name!r}; use one of: png, jpeg, webp, gif, bmp, tiff")
+    return _PIL_FORMATS[key]
+
+
+def _encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    pil_format = _pil_format(fmt)
+    if pil_format == "JPEG" and image.mode not in ("RGB", "L"):
+        from PIL import Image as PILImage
+
+        flat = PILImage.new("RGB", image.size, (255, 255, 255))
+        flat.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = flat
+    buffer = io.BytesIO()
+    image.save(buffer, format=pil_format, **options)
+    return buffer.getvalue()
+
+
+class GeneratedImage:
+    """One picture a model made, saved to disk, with what was asked and what came back.
+
+    ``prompt`` is what was sent; ``revised_prompt`` is what the model says it used (None
+    where the API returns none, as for GPT image models on the Images API).
+    """
+
+    def __init__(
+        self,
+        *,
+        data: bytes | None,
+        path: Path | None,
+        prompt: str,
+        model: str,
+        size: str,
+        output_format: str = "png",
+        revised_prompt: str | None = None,
+        params: dict[str, Any] | None = None,
+        usage: dict[str, Any] | None = None,
+        created: float = 0.0,
+        id: str = "",
+        kind: str = "generate",
+        parents: tuple[str, ...] = (),
+        backend: str = "",
+        label: str | None = None,
+    ) -> None:
+        if data is None and path is None:
+            raise ValueError("a GeneratedImage needs its bytes or the path of its file")
+        self._data = data
+        self.path = path
+        self.prompt = prompt
+        self.revised_prompt = revised_prompt
+        self.model = model
+        self.size = size
+        self.output_format = output_format
+        self.params = dict(params or {})
+        self.usage = usage
+        self.created = created
+        self.id = id
+        self.kind = kind
+        self.parents = parents
+        self.backend = backend
+        self.label = label
+
+    @classmethod
+    def from_record(cls, record: Record) -> GeneratedImage:
+        """The image a history row describes, read lazily from its file."""
+        return cls(
+            data=None,
+            path=record.path,
+            prompt=record.prompt,
+            revised_prompt=record.revised_prompt,
+            model=record.model,
+            size=record.size,
+            output_format=record.output_format,
+            params=dict(record.params),
+            usage=dict(record.usage) if record.usage else None,
+            created=record.created,
+            id=record.id,
+            kind=record.kind,
+            parents=tuple(record.parent_ids),
+            backend=record.backend,
+        )
+
+    # ------------------------------------------------------------------ export
+    def to_bytes(self, format: str | None = None) -> bytes:
+        """The encoded file as the API returned it, or re-encoded as ``format``."""
+        if self._data is None:
+            assert self.path is not None
+            self._data = self.path.read_bytes()
+        if format is None or _pil_format(format) == _pil_format(self.output_format):
+            return self._data
+        return _encode(self.to_pil(), format)
+
+    def to_pil(self) -> Image.Image:
+        """A fresh, fully loaded ``PIL.Image`` (changing it does not change this result)."""
+        from PIL import Image as PILImage
+
+        with PILImage.open(io.BytesIO(self.to_bytes())) as image:
+            image.load()
+            return image.copy()
+
+    def to_bytesio(self, format: str = "PNG") -> io.BytesIO:
+        """A ``BytesIO`` at position 0, ready for ``requests``, the SDK or ``PIL.Image.open``."""
+        return io.BytesIO(self.to_bytes(format))
+
+    def to_numpy(self) -> NDArray[np.uint8]:
+        """An ``HxWx3`` (or ``HxWx4`` with alpha) uint8 array."""
+        import numpy as np
+
+        image = self.to_pil()
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        return np.asarray(image).copy()
+
+    def save(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+        """Write the picture to ``path`` (a file, or a folder to put ``<id>.<ext>`` in); returns the file.
+
+        The format follows ``format``, else the file's suffix, else the original format;
+        the original bytes are copied when no conversion is needed.
+        """
+        target = Path(path).expanduser()
+        if target.is_dir():
+            target = target / f"{self.id or 'image'}.{self.output_format}"
+        fmt = format or (target.suffix.lstrip(".") if target.suffix else self.output_format)
+        if not target.suffix:
+            target = target.with_suffix("." + fmt.lower().replace("jpeg", "jpg"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if self._data is None and self.path is not None and _pil_format(fmt) == _pil_format(self.output_format):
+            shutil.copyfile(self.path, target)
+        else:
+            target.write_bytes(self.to_bytes(fmt))
+        return target
+
+    # ------------------------------------------------------------------ facts
+    @property
+    def width(self) -> int:
+        return int(self.size.split("x")[0])
+
+    @property
+    def height(self) -> int:
+        return int(self.size.split("x")[1])
+
+    def thumbnail(self, max_size: int = THUMBNAIL_SIZE) -> Image.Image:
+        image = self.to_pil()
+        image.thumbnail((max_size, max_size))
+        return image
+
+    def thumbnail_data_uri(self, max_size: int = THUMBNAIL_SIZE) -> str:
+        """A small JPEG (WebP where there is alpha) as a data URI: what a notebook stores."""
+        image = self.thumbnail(max_size)
+        if "A" in image.getbands():
+            data, mime = _encode(image.convert("RGBA"), "webp", quality=70), "image/webp"
+        else:
+            data, mime = _encode(image.convert("RGB"), "jpeg", quality=75, optimize=True), "image/jpeg"
+        return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+
+    def __repr__(self) -> str:
+        prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:57] + "..."
+        return f"<GeneratedImage {self.size} {self.output_format} {self.model} {prompt!r}>"
+
+    def _card_html(self, max_size: int = THUMBNAIL_SIZE) -> str:
+        label = f"<div class='dalle-nb-label'><b>{html.escape(self.label)}</b></div>" if self.label else ""
+        revised = (
+            "<div class='dalle-nb-revised' title='the prompt the model used'>"
+            f"↳ {html.escape(self.revised_prompt)}</div>"
+            if self.revised_prompt
+            else ""
+        )
+        where = html.escape(str(self.path)) if self.path else ""
+        return (
+            f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
+            f"<img src='{self.thumbnail_data_uri(max_size)}' title='{where}' "
+            f"style='max-width:100%;border-radius:4px'/>"
+            f"<figcaption>{label}<div class='dalle-nb-prompt'>{html.escape(self.prompt)}</div>{revised}"
+            f"<div class='dalle-nb-meta' style='opacity:.7'>{html.escape(self.model)} · {self.size}</div>"
+            f"</figcaption></figure>"
+        )
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .config import settings
+
+        size = settings().thumbnail_size
+        return {"text/plain": repr(self), "text/html": f"<div style='display:flex'>{self._card_html(size)}</div>"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One request that did not give pictures, kept beside the ones that did."""
+
+    prompt: str
+    error: DalleError
+    label: str | None = None
+
+    def __str__(self) -> str:
+        line = getattr(self.error, "one_line", None)
+        text = line() if callable(line) else str(self.error)
+        return f"{self.label or self.prompt!r}: {text}"
+
+
+@dataclass
+class ImageSet(Sequence[GeneratedImage]):
+    """The pictures of one call, in request order, with any failures and notices beside them."""
+
+    images: list[GeneratedImage] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @overload
+    def __getitem__(self, index: int) -> GeneratedImage: ...
+    @overload
+    def __getitem__(self, index: slice) -> ImageSet: ...
+    def __getitem__(self, index: int | slice) -> GeneratedImage | ImageSet:
+        if isinstance(index, slice):
+            return ImageSet(self.images[index], list(self.failures), list(self.notices))
+        return self.images[index]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[GeneratedImage]:
+        return iter(self.images)
+
+    @property
+    def ok(self) -> bool:
+        """True when every request gave its pictures."""
+        return not self.failures
+
+    def save_all(self, directory: str | os.PathLike[str], format: str | None = None) -> list[Path]:
+        """Write every picture into ``directory`` as ``01.png``, ``02.png``, ...; returns the files."""
+        folder = Path(directory).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        width = max(2, len(str(len(self.images))))
+        paths = []
+        for number, image in enumerate(self.images, 1):
+            ext = (format or image.output_format).lower().replace("jpeg", "jpg")
+            paths.append(image.save(folder / f"{number:0{width}d}.{ext}", format))
+        return paths
+
+    def to_pil(self) -> list[Image.Image]:
+        return [image.to_pil() for image in self.images]
+
+    def __repr__(self) -> str:
+        failed = f", {len(self.failures)} failed" if self.failures else ""
+        models = sorted({image.model for image in self.images})
+        return f"<ImageSet {len(self.images)} image(s){failed} {', '.join(models)}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .config import settings
+
+        size = settings().thumbnail_size
+        cards = "".join(image._card_html(size) for image in self.images)
+        problems = "".join(
+            f"<div class='dalle-nb-failure' style='color:#b00020'>✗ {html.escape(str(f))}</div>" for f in self.failures
+        )
+        notes = "".join(f"<div class='dalle-nb-notice' style='opacity:.7'>{html.escape(n)}</div>" for n in self.notices)
+        text = repr(self) + "".join(f"\n  ✗ {f}" for f in self.failures)
+        body = f"<div class='dalle-nb-set' style='display:flex;flex-wrap:wrap'>{cards}</div>{problems}{notes}"
+        return {"text/plain": text, "text/html": body}

@@ -1,0 +1,363 @@
+"""The Python API as a notebook user calls it, against the offline server over real HTTP."""
+
+from __future__ import annotations
+
+import _thread
+import asyncio
+import io
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import dalle_nb as dn
+from dalle_nb import client, config, errors
+from dalle_nb.models import DEFAULT_MODEL
+from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
+
+CANARY = "sk-canary-0123456789abcdefDALLENB"
+
+
+@pytest.fixture(autouse=True)
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No key, no base URL, a private gallery: what a fresh machine has."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "DALLE_NB_")) or name.upper() in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+            monkeypatch.delenv(name)
+    gallery = tmp_path / "gallery"
+    monkeypatch.setenv("DALLE_NB_GALLERY_DIR", str(gallery))
+    config.reset()
+    yield gallery
+    config.reset()
+
+
+def use(server: OfflineServer, key: str = "offline") -> None:
+    """Point dalle_nb at a particular server, as one would point it at a gateway."""
+    config.configure(api_key=key, base_url=server.base_url, offline=False, max_retries=0)
+
+
+# ---------------------------------------------------------------------------- generate
+def test_generate_saves_before_returning_and_exports_every_way(fresh: Path, tmp_path: Path) -> None:
+    images = dn.generate("a red fox in a green forest", size="1536x1024")
+    assert len(images) == 1
+    image = images[0]
+    assert image.path is not None and image.path.is_file() and fresh in image.path.parents
+    assert image.path.read_bytes() == image.to_bytes()
+    assert image.model == DEFAULT_MODEL and image.size == "1536x1024" and image.prompt == "a red fox in a green forest"
+    assert image.revised_prompt is None  # GPT image models return none on the Images API
+    assert image.usage and image.usage["total_tokens"] > 0
+    pil = image.to_pil()
+    assert pil.size == (1536, 1024)
+    buffer = image.to_bytesio()
+    assert buffer.tell() == 0 and Image.open(buffer).format == "PNG"
+    assert Image.open(image.to_bytesio("JPEG")).format == "JPEG"
+    assert image.to_numpy().shape == (1024, 1536, 3)
+    saved = image.save(tmp_path / "out" / "fox.webp")
+    assert Image.open(saved).format == "WEBP" and saved.suffix == ".webp"
+    files = images.save_all(tmp_path / "all")
+    assert [p.name for p in files] == ["01.png"] and files[0].read_bytes() == image.to_bytes()
+
+
+def test_offline_is_chosen_without_a_key_and_said_once(capsys: pytest.CaptureFixture[str]) -> None:
+    client._notified.clear()
+    dn.generate("a small boat", size="1024x1024")
+    dn.generate("a second boat", size="1024x1024")
+    out = capsys.readouterr().out
+    assert out.count("no OpenAI API key set") == 1 and "offline backend at http://127.0.0.1:" in out
+    assert "OPENAI_API_KEY" in out
+    assert config.settings().backend == "offline"
+
+
+def test_fan_out_keeps_order_and_gives_different_pictures() -> None:
+    images = dn.generate("a lighthouse at night", model="dall-e-3", n=4)
+    assert len(images) == 4
+    assert len({image.to_bytes() for image in images}) == 4, "fanned-out requests must not repeat pictures"
+    assert all(image.revised_prompt and "lighthouse" in image.revised_prompt for image in images)
+    prompts = [f"picture number {i} in {colour}" for i, colour in enumerate(["red", "blue", "green", "yellow", "pink"])]
+    result = dn.generate(prompts, n=2, size="1024x1024")
+    assert [image.prompt for image in result] == [p for p in prompts for _ in range(2)]
+
+
+def test_a_failed_request_does_not_lose_the_others() -> None:
+    result = dn.generate(["a calm lake", "a #blocked thing", "a tall tree"], size="1024x1024")
+    assert [image.prompt for image in result] == ["a calm lake", "a tall tree"]
+    assert len(result.failures) == 1 and not result.ok
+    failure = result.failures[0]
+    assert isinstance(failure.error, errors.ContentPolicyError)
+    assert "safety system" in failure.error.message and failure.prompt == "a #blocked thing"
+    assert "✗" in result._repr_mimebundle_()["text/plain"]
+    with pytest.raises(errors.ContentPolicyError, match="safety system"):
+        dn.generate("only #blocked here")
+
+
+def test_streaming_delivers_partials_then_the_final_picture() -> None:
+    seen: list[tuple[int | None, bool]] = []
+    frames: list[bytes] = []
+
+    def on_partial(partial: client.PartialImage) -> None:
+        assert threading.current_thread() is threading.main_thread()  # callbacks run on the caller's thread
+        seen.append((partial.partial_index, partial.final))
+        frames.append(partial.data)
+
+    result = dn.generate("a glowing jellyfish", size="1024x1024", stream=True, partial_images=3, on_partial=on_partial)
+    assert seen == [(0, False), (1, False), (2, False), (None, True)]
+    assert frames[-1] == result[0].to_bytes()
+    assert result[0].path is not None and result[0].path.is_file()
+
+
+def test_async_twins_work_inside_a_running_loop() -> None:
+    async def main() -> list[str]:
+        first, second = await asyncio.gather(
+            dn.agenerate("an async cat", size="1024x1024"), dn.agenerate("an async dog", size="1024x1024")
+        )
+        varied = await dn.avary(first[0], n=1)
+        edited = await dn.aedit(second[0], "add a hat")
+        return [first[0].prompt, second[0].prompt, varied[0].kind, edited[0].kind]
+
+    assert asyncio.run(main()) == ["an async cat", "an async dog", "edit", "edit"]
+
+
+# ---------------------------------------------------------------------------- edit and vary
+def _scene() -> Image.Image:
+    image = Image.new("RGB", (1024, 1024), (40, 90, 160))
+    image.paste((230, 230, 230), (100, 600, 900, 1000))
+    return image
+
+
+def test_edit_changes_only_the_masked_pixels() -> None:
+    scene = _scene()
+    wanted = np.zeros((1024, 1024), dtype=bool)
+    wanted[200:500, 300:700] = True  # True = edit here
+    result = dn.edit(scene, "a red sun", mask=wanted)
+    out = np.asarray(result[0].to_pil().convert("RGB"))
+    assert np.array_equal(out[~wanted], np.asarray(scene)[~wanted])
+    assert (out[wanted] != np.asarray(scene)[wanted]).any(axis=-1).mean() > 0.5
+    assert result[0].kind == "edit"
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "bytesio", "pil", "numpy", "generated", "list"])
+def test_edit_takes_every_kind_of_image(kind: str, tmp_path: Path) -> None:
+    scene = _scene()
+    path = tmp_path / "scene.png"
+    scene.save(path)
+    source: object = {
+        "path": str(path),
+        "bytes": path.read_bytes(),
+        "bytesio": io.BytesIO(path.read_bytes()),
+        "pil": scene,
+        "numpy": np.asarray(scene),
+        "list": [scene, Image.new("RGB", (256, 256), (200, 0, 0))],
+    }.get(kind)
+    if kind == "generated":
+        source = dn.generate("a blue square", size="1024x1024")[0]
+    result = dn.edit(source, "add a yellow moon")
+    assert result[0].size == "1024x1024"
+    if kind == "generated":
+        assert result[0].parents == (source.id,)  # type: ignore[union-attr]
+
+
+def test_vary_uses_the_variations_endpoint_where_served() -> None:
+    source = dn.generate("a green hill", model="dall-e-2", size="256x256")[0]
+    result = dn.vary(source, n=2, model="dall-e-2", size="256x256")
+    assert [image.kind for image in result] == ["vary", "vary"]
+    assert result[0].to_bytes() != result[1].to_bytes()
+    assert result[0].parents == (source.id,)
+
+
+def test_vary_on_a_gpt_model_goes_through_edit_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    source = dn.generate("an orange kite", size="1024x1024")[0]
+    result = dn.vary(source)
+    assert result[0].kind == "edit" and result[0].prompt == dn.api.VARIATION_PROMPT
+    assert "no variations endpoint" in capsys.readouterr().out
+    assert any("no variations endpoint" in note for note in result.notices)
+    mine = dn.vary(source, prompt="the same kite at dusk")
+    assert mine[0].prompt == "the same kite at dusk"
+
+
+def test_non_square_input_for_a_square_only_endpoint_offers_fit() -> None:
+    wide = Image.new("RGB", (600, 300), (0, 128, 255))
+    with pytest.raises(dn.InvalidRequest, match='fit="crop"'):
+        dn.vary(wide, model="dall-e-2", size="256x256")
+    assert dn.vary(wide, model="dall-e-2", size="256x256", fit="crop")[0].size == "256x256"
+
+
+# ---------------------------------------------------------------------------- refusals before sending
+def test_bad_requests_are_refused_before_anything_is_sent(fresh: Path) -> None:
+    # a base URL where nothing listens: reaching it would raise BackendUnreachable, not InvalidRequest
+    config.configure(api_key="sk-test-not-used", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(dn.InvalidRequest, match="Supported values are") as err:
+        dn.generate("x", size="1000x1000", model="gpt-image-1.5")
+    assert err.value.field == "size"
+    with pytest.raises(dn.InvalidRequest, match="n must be a whole number"):
+        dn.generate("x", n=0)
+    with pytest.raises(dn.InvalidRequest, match="transparent background needs"):
+        dn.generate("x", background="transparent", output_format="jpeg")
+    with pytest.raises(dn.InvalidRequest, match="not a readable image"):
+        dn.edit(b"not an image", "x")
+    with pytest.raises(dn.InvalidRequest, match="prompt must be a non-empty string"):
+        dn.generate(["ok", ""])
+    assert not fresh.exists() or not any(fresh.rglob("*.png"))
+
+
+def test_retired_models_are_refused_before_sending_to_openai_only() -> None:
+    config.configure(api_key="sk-test-not-used", base_url="https://api.openai.com/v1")
+    with pytest.raises(dn.InvalidRequest, match="shut down on October 23, 2026. Use gpt-image-2.5-sunburst"):
+        dn.generate("x", model="gpt-image-1")
+    with pytest.raises(dn.InvalidRequest, match="variations endpoint is retired"):
+        dn.vary(Image.new("RGB", (256, 256)), model="dall-e-2")
+    config.reset()  # a gateway (the offline compat profile) still serves it
+    assert dn.generate("x", model="dall-e-3")[0].model == "dall-e-3"
+
+
+# ---------------------------------------------------------------------------- API errors
+def faulty(kind: str, **options: object) -> OfflineServer:
+    return OfflineServer(ServerOptions(faults=parse_faults(kind), **options)).start()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("fault", "error_type", "text"),
+    [
+        ("429:1", errors.RateLimitError, "Rate limit reached"),
+        ("500:1", errors.ServerError, "server had an error"),
+        ("503:1", errors.ServerError, "overloaded"),
+        ("garbage:1", errors.ServerError, "not valid JSON"),
+        ("reset:1", errors.BackendUnreachable, "Could not reach the API"),
+    ],
+)
+def test_api_errors_are_typed_and_carry_the_apis_own_message(fault: str, error_type: type, text: str) -> None:
+    server = faulty(fault)
+    try:
+        use(server)
+        with pytest.raises(error_type, match=text) as err:
+            dn.generate("x", size="1024x1024")
+        if fault[0].isdigit():
+            assert err.value.status == int(fault[:3]) and err.value.request_id.startswith("req_")
+        assert "Traceback" not in err.value.one_line()
+    finally:
+        server.stop()
+
+
+def test_timeouts_are_typed() -> None:
+    server = faulty("timeout:1")
+    try:
+        use(server)
+        config.configure(timeout=0.5)
+        with pytest.raises(errors.RequestTimeout, match="timed out"):
+            dn.generate("x")
+    finally:
+        server.stop()
+
+
+class _Gateway(BaseHTTPRequestHandler):
+    """A stand-in for the seed documents' gateway, which answers errors in its own shape."""
+
+    def do_POST(self) -> None:
+        body = json.dumps({"success": False, "error": {"code": "quota_exceeded", "message": "Your balance is empty."},
+                           "trace_id": "trace-42"}).encode()  # fmt: skip
+        self.send_response(402)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_gateway_error_bodies_are_understood() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config.configure(api_key="sk-gateway", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1",
+                         max_retries=0)  # fmt: skip
+        with pytest.raises(errors.APIError) as err:
+            dn.generate("x", model="dall-e-3", callback_url="https://example.invalid/hook")
+        assert err.value.message == "Your balance is empty." and err.value.code == "quota_exceeded"
+        assert err.value.status == 402 and err.value.request_id == "trace-42"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# ---------------------------------------------------------------------------- interruption
+def test_ctrl_c_cancels_what_is_in_flight_and_keeps_what_arrived() -> None:
+    with OfflineServer(ServerOptions(latency=30)) as slow:
+        use(slow)
+        timer = threading.Timer(0.5, _thread.interrupt_main)
+        timer.start()
+        with pytest.raises(KeyboardInterrupt) as err:
+            dn.generate(["slow one", "slow two"], size="1024x1024")
+        timer.join()
+        assert isinstance(err.value.images, dn.ImageSet)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5
+        while client.in_flight() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.in_flight() == 0, "no request may be left running"
+
+
+# ---------------------------------------------------------------------------- history and settings
+def test_history_survives_a_new_process(fresh: Path) -> None:
+    dn.generate("a history lesson about owls", size="1024x1024")
+    code = "import dalle_nb as dn; print([(i.prompt, i.size, i.path.is_file()) for i in dn.history('OWLS')])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "DALLE_NB_GALLERY_DIR": str(fresh)})  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "('a history lesson about owls', '1024x1024', True)" in out.stdout
+    assert len(dn.history("owls")) == 1 and len(dn.history("nothing like this")) == 0
+
+
+def test_settings_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert config.settings().model == DEFAULT_MODEL and config.settings().sources.get("model") is None
+    monkeypatch.setenv("DALLE_NB_MODEL", "gpt-image-1.5")
+    assert config.settings().model == "gpt-image-1.5"
+    config.configure(model="gpt-image-2")
+    assert config.settings().model == "gpt-image-2" and config.settings().sources["model"] == "configure()"
+    assert config.settings(model="dall-e-3").model == "dall-e-3"
+    with pytest.raises(dn.InvalidRequest, match="Did you mean 'gpt-image-2'"):
+        config.configure(model="gpt-imag-2")
+    with pytest.raises(dn.InvalidRequest, match="unknown setting 'colour'"):
+        config.configure(colour="red")
+
+
+def test_the_key_never_leaves_memory(fresh: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with OfflineServer(ServerOptions(api_key=CANARY)) as locked:
+        use(locked, key=CANARY)
+        result = dn.generate("a canary in a cage", size="1024x1024")
+        shown = [repr(config.settings()), str(config.settings().describe()), repr(result), str(result[0].params),
+                 json.dumps(result._repr_mimebundle_())]  # fmt: skip
+        config.configure(api_key=CANARY + "-wrong")
+        with pytest.raises(errors.AuthenticationError) as err:
+            dn.generate("x")
+        shown += [str(err.value), repr(err.value), err.value.one_line()]
+    shown.append(capsys.readouterr().out)
+    assert all(CANARY not in text for text in shown)
+    assert "set (configure())" in config.settings().describe()["api_key"]
+    for path in fresh.rglob("*"):
+        if path.is_file():
+            assert CANARY.encode() not in path.read_bytes(), f"key found in {path}"
+
+
+def test_display_is_a_small_thumbnail_not_the_full_picture() -> None:
+    image = dn.generate("a detailed red and blue city at night", size="1024x1024")[0]
+    bundle = image._repr_mimebundle_()
+    assert set(bundle) == {"text/plain", "text/html"}
+    assert "data:image/jpeg;base64," in bundle["text/html"]
+    assert "a detailed red and blue city at night" in bundle["text/html"] and DEFAULT_MODEL in bundle["text/html"]
+    assert len(bundle["text/html"]) < len(image.to_bytes()) / 2
+    assert "path" not in bundle["text/plain"]  # nothing that changes between runs
+
+
+def test_revised_prompt_is_shown_where_the_model_returns_one() -> None:
+    image = dn.generate("a baby sea otter", model="dall-e-3")[0]
+    assert image.revised_prompt and "sea otter" in image.revised_prompt
+    assert image.revised_prompt.split()[0] in image._repr_mimebundle_()["text/html"]
