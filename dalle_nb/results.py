@@ -178,13 +178,14 @@ class GeneratedImage:
         return image
 
     def thumbnail_data_uri(self, max_size: int = THUMBNAIL_SIZE) -> str:
-        """A small JPEG (WebP where there is alpha) as a data URI: what a notebook stores."""
+        """A small WebP (alpha kept) as a data URI: all a notebook stores of the picture.
+
+        WebP is a third smaller than JPEG at the same look, for photos and flat drawings alike.
+        """
         image = self.thumbnail(max_size)
-        if "A" in image.getbands():
-            data, mime = _encode(image.convert("RGBA"), "webp", quality=70), "image/webp"
-        else:
-            data, mime = _encode(image.convert("RGB"), "jpeg", quality=75, optimize=True), "image/jpeg"
-        return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        data = _encode(image, "webp", quality=70, method=4)
+        return "data:image/webp;base64," + base64.b64encode(data).decode("ascii")
 
     def __repr__(self) -> str:
         prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:57] + "..."
@@ -198,10 +199,9 @@ class GeneratedImage:
             if self.revised_prompt
             else ""
         )
-        where = html.escape(str(self.path)) if self.path else ""
         return (
             f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
-            f"<img src='{self.thumbnail_data_uri(max_size)}' title='{where}' "
+            f"<img src='{self.thumbnail_data_uri(max_size)}' alt='{html.escape(self.prompt)}' "
             f"style='max-width:100%;border-radius:4px'/>"
             f"<figcaption>{label}<div class='dalle-nb-prompt'>{html.escape(self.prompt)}</div>{revised}"
             f"<div class='dalle-nb-meta' style='opacity:.7'>{html.escape(self.model)} · {self.size}</div>"

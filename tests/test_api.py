@@ -351,7 +351,7 @@ def test_display_is_a_small_thumbnail_not_the_full_picture() -> None:
     image = dn.generate("a detailed red and blue city at night", size="1024x1024")[0]
     bundle = image._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "text/html"}
-    assert "data:image/jpeg;base64," in bundle["text/html"]
+    assert "data:image/webp;base64," in bundle["text/html"]
     assert "a detailed red and blue city at night" in bundle["text/html"] and DEFAULT_MODEL in bundle["text/html"]
     assert len(bundle["text/html"]) < len(image.to_bytes()) / 2
     assert "path" not in bundle["text/plain"]  # nothing that changes between runs
