@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck lab serve clean
+.PHONY: install demo test lint typecheck lab serve clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/python -m pytest -q
+	DALLE_NB_GALLERY_DIR=$$(mktemp -d) DALLE_NB_OFFLINE=1 $(BIN)/python -m pytest -q tests notebooks \
+		--nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval-sanitize.cfg
+
+notebooks: $(STAMP)
+	$(BIN)/dalle-nb run-notebooks notebooks/*.ipynb
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
@@ -34,4 +38,4 @@ serve: $(STAMP)
 	$(BIN)/dalle-nb serve
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-output

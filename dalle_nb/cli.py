@@ -1,11 +1,14 @@
-"""The ``dalle-nb`` command: ``serve`` the offline API, ``demo`` the quickstart, ``models``."""
+"""The ``dalle-nb`` command: ``serve`` the offline API, ``demo`` the quickstart, ``models``, ``run-notebooks``."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 from .models import PROFILES
 
@@ -33,6 +36,62 @@ def _serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+    return 0
+
+
+def _notebooks_dir() -> Path:
+    for candidate in (Path(__file__).resolve().parents[1] / "notebooks", Path.cwd() / "notebooks"):
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit("dalle-nb: no notebooks/ folder found; run this from a checkout of dalle_nb.")
+
+
+def execute_notebook(source: Path, target: Path, *, gallery: Path, timeout: int = 600) -> None:
+    """Run ``source`` top to bottom on the offline backend and write it, with outputs, to ``target``."""
+    import nbclient
+    import nbformat
+
+    notebook = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
+    saved = {name: os.environ.get(name) for name in ("DALLE_NB_OFFLINE", "DALLE_NB_GALLERY_DIR")}
+    os.environ.update(DALLE_NB_OFFLINE="1", DALLE_NB_GALLERY_DIR=str(gallery))
+    try:
+        nbclient.NotebookClient(
+            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
+        ).execute()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    target.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    out = Path(args.out).resolve()
+    gallery = out / "gallery"
+    source = _notebooks_dir() / "01_quickstart.ipynb"
+    target = out / source.name
+    print(f"Running {source.name} on the offline backend (no key, no network)...", flush=True)
+    execute_notebook(source, target, gallery=gallery)
+    pictures = sorted(p for p in gallery.rglob("*") if p.suffix in (".png", ".webp", ".jpeg", ".jpg"))
+    print(f"Executed notebook: {target}")
+    print(f"Pictures ({len(pictures)}): {gallery / 'images'}")
+    for picture in pictures[:5]:
+        print(f"  {picture}")
+    if len(pictures) > 5:
+        print(f"  ... and {len(pictures) - 5} more")
+    print("Open the tutorials in JupyterLab with: make lab")
+    return 0
+
+
+def _run_notebooks(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as gallery:
+        for name in args.paths:
+            path = Path(name)
+            print(f"executing {path} in place", flush=True)
+            execute_notebook(path, path, gallery=Path(gallery))
     return 0
 
 
@@ -72,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--url-ttl", type=float, default=None, metavar="SECONDS", help="how long legacy image URLs live (default 3600)"
     )
     serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser("demo", help="run the quickstart notebook offline and say where the pictures are")
+    demo.add_argument("--out", default="demo-output", help="folder for the executed notebook and the pictures")
+    demo.set_defaults(func=_demo)
+
+    run_nb = sub.add_parser("run-notebooks", help="re-execute notebooks in place on the offline backend (maintainers)")
+    run_nb.add_argument("paths", nargs="+")
+    run_nb.set_defaults(func=_run_notebooks)
 
     models = sub.add_parser("models", help="print the model capability table")
     models.set_defaults(func=_models)
