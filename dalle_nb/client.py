@@ -172,8 +172,10 @@ def connection(settings: config.Settings) -> Connection:
     found = _connections.get(ident)
     if found is not None:
         return found
+    # the offline server is on loopback: never route it through a proxy from the environment
+    offline = backend == "offline"
     http = openai.DefaultAsyncHttpxClient(
-        proxy=settings.proxy, trust_env=backend != "offline", timeout=settings.timeout
+        proxy=None if offline else settings.proxy, trust_env=not offline, timeout=settings.timeout
     )
     common: dict[str, Any] = {
         "api_key": key,

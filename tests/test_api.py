@@ -361,3 +361,60 @@ def test_revised_prompt_is_shown_where_the_model_returns_one() -> None:
     image = dn.generate("a baby sea otter", model="dall-e-3")[0]
     assert image.revised_prompt and "sea otter" in image.revised_prompt
     assert image.revised_prompt.split()[0] in image._repr_mimebundle_()["text/html"]
+
+
+class _Proxy(BaseHTTPRequestHandler):
+    """A minimal forward proxy for plain-HTTP targets; counts what passes through it."""
+
+    seen: list[str] = []
+
+    def _forward(self) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        target = urlsplit(self.path)  # a proxy receives the absolute URL
+        type(self).seen.append(target.path)
+        body = self.rfile.read(int(self.headers.get("content-length", 0) or 0))
+        upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("proxy-connection", "connection")}
+        upstream.request(self.command, target.path, body=body, headers=headers)
+        reply = upstream.getresponse()
+        data = reply.read()
+        self.send_response(reply.status)
+        for key, value in reply.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(key, value)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        upstream.close()
+
+    do_GET = do_POST = _forward
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_requests_go_through_a_configured_proxy() -> None:
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        with OfflineServer(ServerOptions()) as target:
+            use(target)
+            proxy_url = f"http://user:secret@127.0.0.1:{proxy.server_address[1]}"
+            config.configure(proxy=proxy_url)
+            shown = repr(config.settings()) + str(config.settings().describe())
+            assert "secret" not in shown  # a proxy URL may hold credentials
+            assert dn.generate("a fox behind a proxy", size="1024x1024")[0].size == "1024x1024"
+        assert "/v1/images/generations" in _Proxy.seen
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_the_blocking_call_works_where_an_event_loop_already_runs() -> None:
+    async def notebook_cell() -> str:
+        # like a Jupyter cell: a loop is running in this thread, and the user calls the plain API
+        return dn.generate("a fox inside a running loop", size="1024x1024")[0].prompt
+
+    assert asyncio.run(notebook_cell()) == "a fox inside a running loop"
