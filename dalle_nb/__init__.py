@@ -44,7 +44,9 @@ __all__ = [
     "edit",
     "generate",
     "history",
+    "load_ipython_extension",
     "settings",
+    "unload_ipython_extension",
     "vary",
 ]
 
@@ -53,6 +55,20 @@ if TYPE_CHECKING:
     from .config import configure, settings
     from .errors import APIError, DalleError, InvalidRequest
     from .results import GeneratedImage, ImageSet
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext dalle_nb``: register ``%%dalle``, ``%%dalle_edit``, ``%dalle_vary`` and ``%config Dalle``."""
+    from .magics import load_ipython_extension as load
+
+    load(shell)
+
+
+def unload_ipython_extension(shell: Any) -> None:
+    """``%unload_ext dalle_nb``: remove the magics again."""
+    from .magics import unload_ipython_extension as unload
+
+    unload(shell)
 
 
 def __getattr__(name: str) -> Any:
