@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck
-	DALLE_NB_GALLERY_DIR=$$(mktemp -d) DALLE_NB_OFFLINE=1 $(BIN)/python -m pytest -q tests notebooks \
+	OPENAI_API_KEY= DALLE_NB_GALLERY_DIR=$$(mktemp -d) DALLE_NB_OFFLINE=1 $(BIN)/python -m pytest -q tests notebooks \
 		--nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval-sanitize.cfg
 
 notebooks: $(STAMP)

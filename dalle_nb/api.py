@@ -239,8 +239,6 @@ def _edit_job(
         extra=tuple(extra.items()),
     )
     _checked([request], settings)
-    for note in notes:
-        client.notice(note)
     return Job([request], settings, parents=[_parents(image)], notices=notes)
 
 
@@ -322,8 +320,6 @@ def _vary_job(
         request = VaryRequest(model=settings.model, n=count, size=settings.size, image=prepared[0])
         request.with_n(min(count, spec.n_max)).check(profile)
         notes = list(prepared[0].notices)
-        for note in notes:
-            client.notice(note)
         return Job([request], settings, parents=[_parents(image)], notices=notes)
     if "edits" not in spec.endpoints:
         raise InvalidRequest(f"{spec.id} can neither vary nor edit images; use a GPT image model.", field="model")

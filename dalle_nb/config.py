@@ -57,19 +57,23 @@ class Settings:
             return "compatible"
         return "openai"
 
-    def describe(self) -> dict[str, str]:
-        """Each setting as text, with its source; the key appears only as set/not set."""
-        rows: dict[str, str] = {}
+    def table(self) -> list[tuple[str, str, str]]:
+        """``(setting, value, source)`` rows; the key appears only as set / not set, a proxy only as set."""
+        rows: list[tuple[str, str, str]] = []
         for f in fields(self):
             if f.name in ("sources", "key_source"):
                 continue
             value = getattr(self, f.name)
             if f.name == "proxy" and value:
                 value = "set"
-            rows[f.name] = f"{value}  ({self.sources.get(f.name, 'default')})"
-        rows["api_key"] = f"set ({self.key_source})" if self.key_source else "not set"
-        rows["backend"] = self.backend
+            rows.append((f.name, str(value), self.sources.get(f.name, "default")))
+        rows.append(("api_key", "set" if self.key_source else "not set", self.key_source or "-"))
+        rows.append(("backend", self.backend, "derived"))
         return rows
+
+    def describe(self) -> dict[str, str]:
+        """Each setting as ``"value (source)"``."""
+        return {name: f"{value} ({source})" for name, value, source in self.table()}
 
 
 _FIELDS = {f.name for f in fields(Settings)} - {"key_source", "sources"}

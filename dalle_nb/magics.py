@@ -13,6 +13,7 @@ import difflib
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -356,11 +357,9 @@ class Dalle(Magics):
             print(HELP)
             return None
         if name == "models":
-            print(models_table())
-            return None
+            return models_table()
         if name == "config":
-            print(config_table())
-            return None
+            return config_table()
         from . import api
 
         query = " ".join(args) or None
@@ -433,8 +432,38 @@ def _current_model() -> str:
     return settings().model
 
 
-def models_table() -> str:
-    """The capability table as text, with the active backend and whether a key is set."""
+@dataclass(frozen=True)
+class Report:
+    """A table for ``%dalle models`` / ``config``: plain text in a terminal, an HTML table in a notebook."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    footer: str = ""
+
+    def __repr__(self) -> str:
+        widths = [max(len(row[i]) for row in (self.header, *self.rows)) for i in range(len(self.header))]
+
+        def line(cells: tuple[str, ...]) -> str:
+            return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+        parts = [self.title, "", line(self.header), "  ".join("-" * w for w in widths), *map(line, self.rows)]
+        return "\n".join(parts + ([""] + [self.footer] if self.footer else []))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.header)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left;white-space:nowrap'>{html.escape(c)}</td>" for c in row) + "</tr>"
+            for row in self.rows
+        )
+        foot = f"<p style='opacity:.7'>{html.escape(self.footer)}</p>" if self.footer else ""
+        return f"<p><b>{html.escape(self.title)}</b></p><table><tr>{head}</tr>{body}</table>{foot}"
+
+
+def models_table() -> Report:
+    """The capability table, with the active backend and whether a key is set (✅/❌)."""
     from .config import settings
     from .models import MODELS
 
@@ -443,33 +472,33 @@ def models_table() -> str:
     backend = {"offline": "offline (bundled server, free)", "openai": "OpenAI"}.get(
         current.backend, f"{current.backend} ({current.base_url})"
     )
-    rows = [("model", "status", "endpoints", "sizes", "quality", "n")]
+    rows = []
     for spec in MODELS.values():
         if spec.retired:
-            status = f"retired {spec.retired_on}" + (f" → {spec.replacements[0]}" if spec.replacements else "")
+            status = f"retired {spec.retired_on}" + (f", use {spec.replacements[0]}" if spec.replacements else "")
         else:
             status = "default" if spec.id == current.model else "active"
-        sizes = ", ".join(spec.size_choices("generations")) + (" + WxH" if spec.arbitrary_size else "")
-        rows.append((spec.id, status, ",".join(e[:3] for e in spec.endpoints), sizes, "/".join(spec.qualities),
-                     f"1-{spec.n_max}"))  # fmt: skip
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [f"backend: {backend}    API key: {key}", ""]
-    for number, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    lines.append("")
-    lines.append("endpoints: gen = generations, edi = edits, var = variations (legacy)")
-    return "\n".join(lines)
+        if spec.is_gpt:
+            sizes = "auto, standard" + (", any WxH" if spec.arbitrary_size else "")
+        else:
+            sizes = " ".join(spec.sizes["generations"])
+        endpoints = ", ".join(e[:3] for e in spec.endpoints)
+        rows.append((spec.id, status, endpoints, sizes, " ".join(spec.qualities), f"1-{spec.n_max}"))
+    return Report(
+        f"backend: {backend}    API key: {key}",
+        ("model", "status", "endpoints", "sizes", "quality", "n"),
+        tuple(rows),
+        "gen/edi/var = generations/edits/variations; standard = 1024x1024 1536x1024 1024x1536; "
+        "any WxH = multiples of 16, aspect 1:3 to 3:1, up to 3840x2160",
+    )
 
 
-def config_table() -> str:
+def config_table() -> Report:
     """The current settings, where each came from, and the key only as set / not set."""
     from .config import settings
 
-    rows = settings().describe()
-    width = max(len(name) for name in rows)
-    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows.items())
+    rows = tuple(settings().table())
+    return Report("dalle_nb settings (%config Dalle.<name> = ... to change)", ("setting", "value", "from"), rows)
 
 
 def _read_pyproject(start: Path) -> dict[str, Any]:

@@ -286,5 +286,6 @@ class ImageSet(Sequence[GeneratedImage]):
         )
         notes = "".join(f"<div class='dalle-nb-notice' style='opacity:.7'>{html.escape(n)}</div>" for n in self.notices)
         text = repr(self) + "".join(f"\n  ✗ {f}" for f in self.failures)
+        text += "".join(f"\n  note: {n}" for n in self.notices)
         body = f"<div class='dalle-nb-set' style='display:flex;flex-wrap:wrap'>{cards}</div>{problems}{notes}"
         return {"text/plain": text, "text/html": body}

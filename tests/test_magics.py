@@ -186,11 +186,11 @@ def test_edit_magic_takes_paths_and_prompt_option(ip: InteractiveShell, tmp_path
     assert "no prompt" in usage_error(ip, "missing_picture", None, magic="dalle_edit")
 
 
-def test_vary_magic(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+def test_vary_magic(ip: InteractiveShell) -> None:
     cell(ip, "-s 1024x1024 -o kite", "an orange kite")
     result = ip.run_line_magic("dalle_vary", "kite[0] -n 2 -o variants")
     assert len(result) == 2 and ip.user_ns["variants"] is result
-    assert "no variations endpoint" in capsys.readouterr().out
+    assert "no variations endpoint" in result._repr_mimebundle_()["text/plain"]
     cell(ip, "-m dall-e-2 -s 256x256 -o small", "a white cat")
     classic = ip.run_line_magic("dalle_vary", "small[0] -m dall-e-2 -s 256x256")
     assert classic[0].kind == "vary"
@@ -217,24 +217,23 @@ def test_interrupt_cancels_and_says_what_was_kept(ip: InteractiveShell) -> None:
 
 
 # ---------------------------------------------------------------------------- subcommands and config
-def test_models_lists_the_table_the_backend_and_the_key(
-    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
-) -> None:
-    ip.run_line_magic("dalle", "models")
-    out = capsys.readouterr().out
-    assert "backend: offline" in out and "API key: ❌ not set" in out
-    assert "dall-e-3" in out and "retired 2026-05-12" in out and "gpt-image-2.5-sunburst" in out
+def test_models_lists_the_table_the_backend_and_the_key(ip: InteractiveShell) -> None:
+    table = ip.run_line_magic("dalle", "models")
+    text, html = repr(table), table._repr_html_()
+    assert "backend: offline" in text and "API key: ❌ not set" in text
+    assert "dall-e-3" in text and "retired 2026-05-12" in text and "gpt-image-2.5-sunburst" in text
+    assert "<table>" in html and "retired 2026-10-23, use gpt-image-2.5-sunburst" in html
     config.configure(api_key="sk-test-key-never-shown-1234")
-    ip.run_line_magic("dalle", "models")
-    out = capsys.readouterr().out
-    assert "API key: ✅ set (configure())" in out and "backend: OpenAI" in out and "never-shown" not in out
+    text = repr(ip.run_line_magic("dalle", "models"))
+    assert "API key: ✅ set (configure())" in text and "backend: OpenAI" in text and "never-shown" not in text
 
 
 def test_config_and_help(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
-    config.configure(api_key="sk-test-key-never-shown-1234")
-    ip.run_line_magic("dalle", "config")
-    out = capsys.readouterr().out
-    assert "api_key" in out and "set (configure())" in out and "never-shown" not in out
+    config.configure(api_key="sk-test-key-never-shown-1234", concurrency=3)
+    table = ip.run_line_magic("dalle", "config")
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows["api_key"] == ("set", "configure()") and rows["concurrency"] == ("3", "configure()")
+    assert "never-shown" not in repr(table) + table._repr_html_()
     ip.run_line_magic("dalle", "help")
     assert "%%dalle_edit" in capsys.readouterr().out
 
