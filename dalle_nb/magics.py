@@ -454,10 +454,8 @@ class Report:
         import html
 
         head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.header)
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left;white-space:nowrap'>{html.escape(c)}</td>" for c in row) + "</tr>"
-            for row in self.rows
-        )
+        cell = "<td style='text-align:left;white-space:nowrap'>{}</td>"
+        body = "".join("<tr>" + "".join(cell.format(html.escape(c)) for c in row) + "</tr>" for row in self.rows)
         foot = f"<p style='opacity:.7'>{html.escape(self.footer)}</p>" if self.footer else ""
         return f"<p><b>{html.escape(self.title)}</b></p><table><tr>{head}</tr>{body}</table>{foot}"
 
