@@ -298,6 +298,10 @@ class _Execution:
         import openai
 
         kwargs = request.sdk_kwargs()
+        if get_model(request.model).response_formats:
+            # legacy models answer with a URL by default: ask for the bytes unless the user asked
+            # for URLs, which saves a download (and nothing can expire before it is saved)
+            kwargs.setdefault("response_format", "b64_json")
         if self.conn.kind == "offline":
             kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
         images = self.conn.sdk.images
@@ -415,7 +419,7 @@ def run(job: Job, on_event: Callable[[Event], None] | None = None) -> ImageSet:
     (and is saved).
     """
     conn = connection(job.settings)
-    events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+    events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()  # None: the job has ended
     arrived: list[GeneratedImage] = []
     finished = threading.Event()
 
@@ -444,6 +448,8 @@ def run(job: Job, on_event: Callable[[Event], None] | None = None) -> ImageSet:
             handle(event)
 
     future = _runner().submit(body())
+    # wake the waiting loop the moment the job ends, instead of at its next poll
+    future.add_done_callback(lambda _: events.put(None))
     try:
         while not future.done():
             if (event := next_event(0.05)) is not None:

@@ -419,3 +419,11 @@ def test_the_blocking_call_works_where_an_event_loop_already_runs() -> None:
         return dn.generate("a fox inside a running loop", size="1024x1024")[0].prompt
 
     assert asyncio.run(notebook_cell()) == "a fox inside a running loop"
+
+
+def test_url_results_are_downloaded_and_saved_at_once() -> None:
+    # legacy models answer with expiring URLs when asked: the picture is fetched before returning
+    image = dn.generate("a white siamese cat", model="dall-e-2", size="256x256", response_format="url")[0]
+    assert image.path is not None and image.path.is_file()
+    assert image.params["response_format"] == "url"
+    assert Image.open(io.BytesIO(image.to_bytes())).size == (256, 256)
