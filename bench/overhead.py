@@ -1,0 +1,77 @@
+"""What dalle_nb adds to one picture, next to the raw ``openai`` SDK call it wraps.
+
+``dalle_nb.generate(prompt, size="1024x1024")`` against
+``client.images.generate(model=DEFAULT_MODEL, prompt=..., size="1024x1024")``, both on the same
+offline server with 0.25 s of latency per request (a real request takes seconds, so this is a
+strict setting).  dalle_nb's time includes everything the user gets before the call returns:
+validation, its private event loop, decoding the picture and saving it to the gallery
+(atomic write with fsync, then an SQLite row).  The raw call stops at the parsed JSON response.
+
+Goal: dalle_nb/raw <= 1.02x, or at most 20 ms per image -- a notebook user should not be able to
+tell the two apart.  Both take the same prompt within a round and a new one each round.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _harness import interleaved, median, offline_setup, spread, table, verdict
+
+import dalle_nb
+from dalle_nb.models import DEFAULT_MODEL
+
+LATENCY = 0.25
+REPEATS = 20
+SIZE = "1024x1024"
+GOAL_RATIO = 1.02
+GOAL_MS = 20.0
+
+
+def prompt(round_: int) -> str:
+    return f"a red fox in a green forest, study {round_ + 2}"
+
+
+def main() -> None:
+    with offline_setup(latency=LATENCY) as (_server, raw):
+        times = interleaved(
+            {
+                "dalle_nb.generate": lambda r: dalle_nb.generate(prompt(r), size=SIZE),
+                "raw SDK images.generate": lambda r: raw.images.generate(
+                    model=DEFAULT_MODEL, prompt=prompt(r), size=SIZE
+                ),
+            },
+            REPEATS,
+        )
+    ours, base = median(times["dalle_nb.generate"]), median(times["raw SDK images.generate"])
+    ratio = ours / base
+    overhead_ms = (ours - base) * 1000
+    print(f"One {SIZE} picture from {DEFAULT_MODEL}, offline server latency {LATENCY} s, median of {REPEATS}")
+    print()
+    print(
+        table(
+            ["call", "median s", "min-max ms", "vs raw"],
+            [
+                [
+                    "raw SDK images.generate (baseline)",
+                    f"{base:.4f}",
+                    spread(times["raw SDK images.generate"]),
+                    "1.00x",
+                ],
+                ["dalle_nb.generate (incl. save)", f"{ours:.4f}", spread(times["dalle_nb.generate"]), f"{ratio:.3f}x"],
+            ],
+        )
+    )
+    print()
+    paired = median([a - b for a, b in zip(times["dalle_nb.generate"], times["raw SDK images.generate"], strict=True)])
+    print(f"overhead per image: {overhead_ms:+.1f} ms (goal <= {GOAL_MS:.0f} ms)")
+    print(f"(info) median of per-round differences, same prompt on both sides: {paired * 1000:+.1f} ms")
+    met = ratio <= GOAL_RATIO or overhead_ms <= GOAL_MS
+    print(
+        f"overhead: {ratio:.3f}x, {overhead_ms:+.1f} ms/image "
+        f"(goal <= {GOAL_RATIO:.2f}x or <= {GOAL_MS:.0f} ms) {verdict(met)}"
+    )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
