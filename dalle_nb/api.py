@@ -206,13 +206,6 @@ def _edit_job(
     if len(text) != 1:
         raise InvalidRequest("edit() takes one prompt; call it once per prompt.", field="prompt")
     stream, partial_images = _stream_options(stream, partial_images, on_partial)
-    spec = get_model(settings.model)
-    if "edits" not in spec.endpoints:
-        serving = [m for m in (settings.model,) if m]
-        raise InvalidRequest(
-            f"{settings.model} cannot edit images; use a GPT image model such as {config.settings().model}.",
-            field="model", value=serving,
-        )  # fmt: skip
     prepared = prepare_images(image, settings.model, endpoint="edits", fit=fit)
     mask_file = prepare_mask(mask, (prepared[0].width, prepared[0].height)) if mask is not None else None
     markup_file = None

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import config
-from .errors import APIError, DalleError, InvalidRequest, ServerError, from_sdk
+from .errors import APIError, BackendUnreachable, DalleError, InvalidRequest, ServerError, from_sdk
 from .models import Profile, get_model
 from .requests import EditRequest, GenerateRequest, Request, VaryRequest
 from .results import Failure, GeneratedImage, ImageSet
@@ -103,14 +103,13 @@ def in_flight() -> int:
 # ---------------------------------------------------------------------------- backends
 @dataclass
 class Connection:
-    """A ready SDK client for one backend, and how to describe and validate for it."""
+    """A ready SDK client for one backend, and which rules its requests must pass."""
 
     kind: str
     base_url: str
     profile: Profile
     sdk: Any
     http: Any
-    label: str
 
 
 _connections: dict[tuple[Any, ...], Connection] = {}
@@ -191,16 +190,13 @@ def connection(settings: config.Settings) -> Connection:
         )
     else:
         sdk = openai.AsyncOpenAI(base_url=base_url, **common)
-    label = {"offline": f"offline ({base_url})", "openai": "OpenAI", "azure": f"Azure OpenAI ({base_url})"}.get(
-        backend, base_url
-    )
     if backend == "offline" and settings.sources.get("offline") == "no API key":
         notice(
             f"no OpenAI API key set, so pictures come from the offline backend at {base_url} (drawn locally, free). "
             "To use OpenAI, set OPENAI_API_KEY or call dalle_nb.configure(api_key=...).",
             once=True,
         )
-    conn = Connection(backend, base_url, profile_for(settings), sdk, http, label)
+    conn = Connection(backend, base_url, profile_for(settings), sdk, http)
     _connections[ident] = conn
     return conn
 
@@ -273,28 +269,29 @@ class _Execution:
                 units.append((index, offset, request.with_n(count)))
                 offset += count
         limit = asyncio.Semaphore(self.job.settings.concurrency)
-        outcomes: list[list[GeneratedImage] | Failure] = [[] for _ in units]
+        arrived: list[list[GeneratedImage]] = [[] for _ in units]
+        failures: list[Failure | None] = [None for _ in units]
 
         async def one(slot: int, index: int, offset: int, request: Request) -> None:
             async with limit:
                 try:
-                    outcomes[slot] = await self._call(index, offset, request)
+                    await self._call(index, offset, request, arrived[slot])
                 except DalleError as error:
-                    outcomes[slot] = Failure(getattr(request, "prompt", ""), error, self.job.label(index))
+                    failures[slot] = Failure(getattr(request, "prompt", ""), error, self.job.label(index))
                 except (ValueError, OSError) as exc:  # a body that is not JSON, a picture that does not decode
                     bad = ServerError(f"The API answered with something that is not a picture: {exc}")
-                    outcomes[slot] = Failure(getattr(request, "prompt", ""), bad, self.job.label(index))
+                    failures[slot] = Failure(getattr(request, "prompt", ""), bad, self.job.label(index))
 
         await asyncio.gather(*(one(slot, *unit) for slot, unit in enumerate(units)))
         result = ImageSet(notices=list(self.job.notices))
-        for outcome in outcomes:
-            if isinstance(outcome, Failure):
-                result.failures.append(outcome)
-            else:
-                result.images.extend(outcome)
+        for images, failure in zip(arrived, failures, strict=True):
+            result.images.extend(images)  # what arrived before a failure (a cut stream) is kept too
+            if failure is not None:
+                result.failures.append(failure)
         return result
 
-    async def _call(self, index: int, offset: int, request: Request) -> list[GeneratedImage]:
+    async def _call(self, index: int, offset: int, request: Request, saved: list[GeneratedImage]) -> None:
+        """Send one request and append each picture to ``saved`` as soon as it is on disk."""
         import openai
 
         kwargs = request.sdk_kwargs()
@@ -315,8 +312,8 @@ class _Execution:
                     warnings.simplefilter("ignore", DeprecationWarning)
                     response = await images.create_variation(**kwargs)
             if getattr(request, "stream", False):
-                return await self._consume_stream(index, offset, request, response)
-            saved = []
+                await self._consume_stream(index, offset, request, response, saved)
+                return
             for number, item in enumerate(response.data or []):
                 if item.b64_json:
                     data = base64.b64decode(item.b64_json)
@@ -326,14 +323,14 @@ class _Execution:
                     raise ServerError("The API returned an image entry with neither b64_json nor url.")
                 usage = response.usage.model_dump() if getattr(response, "usage", None) else None
                 saved.append(await self._save(index, offset + number, request, data, item.revised_prompt, usage))
-            return saved
         except (openai.OpenAIError, json.JSONDecodeError) as exc:
             if isinstance(exc, json.JSONDecodeError):
                 raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
             raise from_sdk(exc) from None
 
-    async def _consume_stream(self, index: int, offset: int, request: Request, stream: Any) -> list[GeneratedImage]:
-        saved: list[GeneratedImage] = []
+    async def _consume_stream(
+        self, index: int, offset: int, request: Request, stream: Any, saved: list[GeneratedImage]
+    ) -> None:
         prompt = getattr(request, "prompt", "")
         async for event in stream:
             number = offset + len(saved)
@@ -348,16 +345,13 @@ class _Execution:
                 image = await self._save(index, number, request, data, None, usage)
                 self.emit(("partial", PartialImage(prompt, number, None, data, self.job.label(index))))
                 saved.append(image)
-        return saved
 
     async def _download(self, url: str) -> bytes:
         """Fetch a URL result at once: such URLs expire (after an hour on the legacy API)."""
-        import openai
-
         try:
             response = await self.conn.http.get(url)
-        except Exception as exc:
-            raise from_sdk(openai.APIConnectionError(request=getattr(exc, "request", None))) from None  # type: ignore[arg-type]
+        except Exception as exc:  # any transport failure: the picture could not be fetched
+            raise BackendUnreachable(f"Could not download the image URL: {type(exc).__name__}.") from None
         if response.status_code != 200:
             raise APIError(
                 f"Could not download the image URL (HTTP {response.status_code}); it may have expired.",

@@ -427,3 +427,14 @@ def test_url_results_are_downloaded_and_saved_at_once() -> None:
     assert image.path is not None and image.path.is_file()
     assert image.params["response_format"] == "url"
     assert Image.open(io.BytesIO(image.to_bytes())).size == (256, 256)
+
+
+def test_a_stream_cut_half_way_keeps_the_pictures_that_arrived() -> None:
+    server = faulty("drop:1")  # the server cuts the connection after half the events
+    try:
+        use(server)
+        result = dn.generate("two kites", n=2, size="1024x1024", stream=True, partial_images=0)
+        assert len(result) == 1 and result[0].path is not None and result[0].path.is_file()
+        assert len(result.failures) == 1 and isinstance(result.failures[0].error, errors.BackendUnreachable)
+    finally:
+        server.stop()
