@@ -411,53 +411,18 @@ def check_size(spec: ModelSpec, endpoint: Endpoint, size: object) -> str:
     )
 
 
+#: Fields generations and edits share (the SDK's own parameter names).
+_IMAGE_FIELDS = frozenset(
+    {
+        "prompt", "model", "n", "size", "quality", "background", "output_format", "output_compression", "stream",
+        "partial_images", "response_format", "user", "safety_identifier", "complexity", "frame_count",
+        "frame_duration_ms", "svg",
+    }
+)  # fmt: skip
 #: Fields each endpoint takes besides files.  Anything else is an unknown parameter.
 KNOWN_FIELDS: dict[Endpoint, frozenset[str]] = {
-    "generations": frozenset(
-        {
-            "prompt",
-            "model",
-            "n",
-            "size",
-            "quality",
-            "background",
-            "output_format",
-            "output_compression",
-            "moderation",
-            "stream",
-            "partial_images",
-            "response_format",
-            "style",
-            "user",
-            "safety_identifier",
-            "complexity",
-            "frame_count",
-            "frame_duration_ms",
-            "svg",
-        }
-    ),
-    "edits": frozenset(
-        {
-            "prompt",
-            "model",
-            "n",
-            "size",
-            "quality",
-            "background",
-            "output_format",
-            "output_compression",
-            "stream",
-            "partial_images",
-            "response_format",
-            "user",
-            "safety_identifier",
-            "complexity",
-            "input_fidelity",
-            "frame_count",
-            "frame_duration_ms",
-            "svg",
-        }
-    ),
+    "generations": _IMAGE_FIELDS | {"moderation", "style"},
+    "edits": _IMAGE_FIELDS | {"input_fidelity"},
     "variations": frozenset({"model", "n", "size", "response_format", "user"}),
 }
 FILE_FIELDS: dict[Endpoint, frozenset[str]] = {
