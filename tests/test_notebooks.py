@@ -24,3 +24,22 @@ def test_every_code_cell_is_saved_with_its_outputs(path: Path) -> None:
     last = [c for c in notebook.cells if c.cell_type == "code"][-1]
     assert any("DONE" in out.get("text", "") for out in last.outputs), "the last cell prints its DONE marker"
     assert not any(out.output_type == "error" for c in notebook.cells if c.cell_type == "code" for out in c.outputs)
+
+
+def test_demo_runs_the_quickstart_and_says_where_everything_is(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "DALLE_NB_"))}
+    out = subprocess.run(
+        [sys.executable, "-m", "dalle_nb.cli", "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    executed = tmp_path / "demo" / "01_quickstart.ipynb"
+    assert f"Executed notebook: {executed}" in out.stdout
+    notebook = nbformat.read(executed, as_version=4)
+    assert any("QUICKSTART_DONE" in o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+    pictures = list((tmp_path / "demo" / "gallery" / "images").rglob("*.png"))
+    assert len(pictures) >= 10 and f"Pictures ({len(pictures)}" in out.stdout
