@@ -20,7 +20,7 @@ OPENAI_HOST = "api.openai.com"
 
 _lock = threading.RLock()
 _key_from_configure: str | None = None
-_overrides: dict[str, Any] = {}
+_overrides: dict[str, tuple[Any, str]] = {}  # name -> (value, where it was set)
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,6 @@ def configure(
     parallel requests (default 4).  Also accepted: ``quality``, ``n``, ``max_retries``,
     ``thumbnail_size``.  Returns the effective ``Settings``.
     """
-    global _key_from_configure
     given: dict[str, Any] = dict(
         base_url=base_url,
         offline=offline,
@@ -153,20 +152,26 @@ def configure(
         gallery_dir=gallery_dir,
         **more,
     )
-    unknown = sorted(set(given) - _FIELDS)
+    return update(given, source="configure()", api_key=api_key)
+
+
+def update(values: dict[str, Any], *, source: str, api_key: str | None = None) -> Settings:
+    """``configure()`` with the place the values came from (``%config Dalle``, ``[tool.dalle_nb]``)."""
+    global _key_from_configure
+    unknown = sorted(set(values) - _FIELDS)
     if unknown:
         raise InvalidRequest(
             f"configure() got an unknown setting '{unknown[0]}'; settings are: api_key, {', '.join(sorted(_FIELDS))}.",
             field=unknown[0],
         )
-    coerced = {name: _coerce(name, value) for name, value in given.items() if value is not None}
+    coerced = {name: _coerce(name, value) for name, value in values.items() if value is not None}
     with _lock:
         if api_key is not None:
             if not isinstance(api_key, str) or not api_key.strip():
                 raise InvalidRequest("api_key must be a non-empty string.", field="api_key")
             remember_secret(api_key.strip())
             _key_from_configure = api_key.strip()
-        _overrides.update(coerced)
+        _overrides.update({name: (value, source) for name, value in coerced.items()})
     _changed()
     return settings()
 
@@ -200,9 +205,9 @@ def settings(**arguments: Any) -> Settings:
             values[name] = _coerce(name, raw)
             sources[name] = env_name
     with _lock:
-        for name, value in _overrides.items():
+        for name, (value, where) in _overrides.items():
             values[name] = value
-            sources[name] = "configure()"
+            sources[name] = where
         key_source = (
             "configure()" if _key_from_configure else ("OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)
         )

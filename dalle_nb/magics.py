@@ -134,6 +134,9 @@ class Dalle(Magics):
     gallery_dir = Unicode(None, allow_none=True, help="Where pictures and history are kept.").tag(config=True)
     thumbnail_size = Int(None, allow_none=True, help="Largest side of previews, in pixels.").tag(config=True)
 
+    #: Where a setting changed through these traits came from, as ``%dalle config`` shows it.
+    _source = "%config Dalle"
+
     def __init__(self, shell: InteractiveShell | None = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._apply_all()
@@ -187,7 +190,7 @@ class Dalle(Magics):
         from . import config
 
         if change["new"] is not None:
-            config.configure(**{change["name"]: change["new"]})
+            config.update({change["name"]: change["new"]}, source=self._source)
 
     def _apply_all(self) -> None:
         from . import config
@@ -195,7 +198,7 @@ class Dalle(Magics):
         values = {name: getattr(self, name) for name in self.trait_names(config=True)}
         values = {k: v for k, v in values.items() if v is not None and k not in ("config", "parent")}
         if values:
-            config.configure(**values)
+            config.update(values, source="%config Dalle")
 
     # ------------------------------------------------------------------ the magics
     @line_cell_magic
@@ -415,10 +418,12 @@ class _Progress:
         image.convert("RGB").save(buffer, format="WEBP", quality=60)
         stage = "final" if partial.final else f"partial {partial.partial_index + 1}"
         uri = "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-        caption = html.escape(partial.label or partial.prompt)[:80]
+        caption = html.escape((partial.label or partial.prompt)[:80])
+        # a fixed box, so each new partial replaces the last without the output jumping
         self.previews[(partial.prompt, partial.index)] = (
-            f"<figure style='margin:4px;font-size:11px'><img src='{uri}'/><figcaption>{caption} — {stage}"
-            "</figcaption></figure>"
+            "<figure style='margin:4px;font-size:11px;width:192px'>"
+            f"<img src='{uri}' style='width:192px;height:192px;object-fit:contain'/>"
+            f"<figcaption>{caption} — {stage}</figcaption></figure>"
         )
         self._refresh()
 
@@ -457,8 +462,15 @@ class Report:
         import html
 
         head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.header)
-        cell = "<td style='text-align:left;white-space:nowrap'>{}</td>"
-        body = "".join("<tr>" + "".join(cell.format(html.escape(c)) for c in row) + "</tr>" for row in self.rows)
+        whole = "<td style='text-align:left;white-space:nowrap'>{}</td>"  # ids and numbers never break
+        wraps = "<td style='text-align:left'>{}</td>"
+        last = len(self.header) - 1
+        body = "".join(
+            "<tr>"
+            + "".join((whole if i in (0, last) else wraps).format(html.escape(c)) for i, c in enumerate(row))
+            + "</tr>"
+            for row in self.rows
+        )
         foot = f"<p style='opacity:.7'>{html.escape(self.footer)}</p>" if self.footer else ""
         return f"<p><b>{html.escape(self.title)}</b></p><table><tr>{head}</tr>{body}</table>{foot}"
 
@@ -531,10 +543,13 @@ def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
             print(f"dalle_nb: unknown setting '{key}' in [tool.dalle_nb]{hint}", file=sys.stderr)
             continue
         try:
+            magics._source = "[tool.dalle_nb]"
             setattr(magics, name, value)
         except TraitError as error:
             print(f"dalle_nb: [tool.dalle_nb] {key}: {error}", file=sys.stderr)
             continue
+        finally:
+            magics._source = "%config Dalle"
         applied.append(name)
     return applied
 

@@ -191,6 +191,11 @@ class GeneratedImage:
         prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:57] + "..."
         return f"<GeneratedImage {self.size} {self.output_format} {self.model} {prompt!r}>"
 
+    def _caption(self) -> str:
+        if self.prompt:
+            return self.prompt
+        return "variation" + (f" of {self.parents[0]}" if self.parents else "")
+
     def _card_html(self, max_size: int = THUMBNAIL_SIZE) -> str:
         label = f"<div class='dalle-nb-label'><b>{html.escape(self.label)}</b></div>" if self.label else ""
         revised = (
@@ -201,9 +206,9 @@ class GeneratedImage:
         )
         return (
             f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
-            f"<img src='{self.thumbnail_data_uri(max_size)}' alt='{html.escape(self.prompt)}' "
+            f"<img src='{self.thumbnail_data_uri(max_size)}' alt='{html.escape(self._caption())}' "
             f"style='max-width:100%;border-radius:4px'/>"
-            f"<figcaption>{label}<div class='dalle-nb-prompt'>{html.escape(self.prompt)}</div>{revised}"
+            f"<figcaption>{label}<div class='dalle-nb-prompt'>{html.escape(self._caption())}</div>{revised}"
             f"<div class='dalle-nb-meta' style='opacity:.7'>{html.escape(self.model)} · {self.size}</div>"
             f"</figcaption></figure>"
         )

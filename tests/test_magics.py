@@ -253,6 +253,8 @@ def test_config_traitlets_are_validated_and_applied(ip: InteractiveShell) -> Non
     assert cell(ip, "", "a fox")[0].model == "gpt-image-1.5"
     ip.run_line_magic("config", "Dalle.n = 2")
     assert len(cell(ip, "-s 1024x1024", "two foxes")) == 2
+    rows = {row[0]: row[1:] for row in ip.run_line_magic("dalle", "config").rows}
+    assert rows["n"] == ("2", "%config Dalle") and rows["model"] == ("gpt-image-1.5", "%config Dalle")
     magics = next(c for c in ip.configurables if isinstance(c, Dalle))
     with pytest.raises(TraitError, match="Did you mean 'gpt-image-1.5'"):
         magics.model = "gpt-image-15"
@@ -274,6 +276,9 @@ def test_pyproject_settings(ip: InteractiveShell, tmp_path: Path, capsys: pytest
     assert "unknown setting 'modle' in [tool.dalle_nb]; did you mean 'model'?" in capsys.readouterr().err
     current = config.settings()
     assert (current.model, current.size, current.concurrency) == ("gpt-image-2", "1536x864", 2)
+    assert current.sources["model"] == "[tool.dalle_nb]"
+    magics.concurrency = 3
+    assert config.settings().sources["concurrency"] == "%config Dalle"
 
 
 def test_unload_removes_the_magics(ip: InteractiveShell) -> None:
