@@ -205,6 +205,8 @@ class Dalle(Magics):
     def dalle(self, line: str, cell: str | None = None) -> Any:
         """Make pictures from the cell body (or the rest of the line); ``%dalle help`` lists the options."""
         words = _split(line, "dalle")
+        if cell is None and not words:
+            return self._subcommand("help", [])
         if cell is None and words and words[0] in SUBCOMMANDS:
             return self._subcommand(words[0], words[1:])
         parser = _parser("dalle")

@@ -236,6 +236,8 @@ def test_config_and_help(ip: InteractiveShell, capsys: pytest.CaptureFixture[str
     assert "never-shown" not in repr(table) + table._repr_html_()
     ip.run_line_magic("dalle", "help")
     assert "%%dalle_edit" in capsys.readouterr().out
+    ip.run_line_magic("dalle", "")  # a bare %dalle shows the same help
+    assert "%%dalle_edit" in capsys.readouterr().out
 
 
 def test_history_search(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
