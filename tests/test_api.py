@@ -438,3 +438,8 @@ def test_a_stream_cut_half_way_keeps_the_pictures_that_arrived() -> None:
         assert len(result.failures) == 1 and isinstance(result.failures[0].error, errors.BackendUnreachable)
     finally:
         server.stop()
+
+
+def test_streamed_fan_out_gives_different_pictures() -> None:
+    result = dn.generate("a field of kites", n=12, size="1024x1024", stream=True, partial_images=0)
+    assert len(result) == 12 and len({image.to_bytes() for image in result}) == 12

@@ -134,3 +134,13 @@ def test_cli_rejects_bad_fault_flags() -> None:
         timeout=30,
     )
     assert out.returncode == 2 and "unknown fault kind 'explode'" in out.stderr
+
+
+def test_a_stream_spreads_the_latency_over_its_events() -> None:
+    with OfflineServer(ServerOptions(latency=0.6)) as srv, make_client(srv) as c:
+        arrivals = []
+        for event in c.images.generate(model=DEFAULT_MODEL, prompt="x", size="1024x1024", stream=True,
+                                       partial_images=2):  # fmt: skip
+            arrivals.append((event.type, time.perf_counter()))
+        assert [kind for kind, _ in arrivals][-1] == "image_generation.completed" and len(arrivals) == 3
+        assert arrivals[-1][1] - arrivals[0][1] >= 0.35  # two more pauses of 0.2 s after the first picture

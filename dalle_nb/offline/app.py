@@ -288,7 +288,7 @@ class OfflineImagesAPI:
         endpoint: Endpoint,
         handler: Callable[[Request, Fault | None], Awaitable[Response]],
     ) -> Response:
-        """Auth, fault injection, latency and error mapping shared by the image routes."""
+        """Auth, fault injection, body limits and error mapping shared by the image routes."""
         try:
             self._check_key(request)
             fault = self._draw_fault()
@@ -304,9 +304,6 @@ class OfflineImagesAPI:
                     code="request_too_large",
                 )
             limited = Request(request.scope, _limited(request.receive, limit))
-            if self.options.latency:
-                await limited.body()  # read first: polling for a disconnect must not eat the body
-                await _sleep_unless_gone(limited, self.options.latency)
             return await handler(limited, fault)
         except APIFailure as failure:
             return failure.response()
@@ -525,7 +522,7 @@ class OfflineImagesAPI:
                 self._events(
                     prefix,
                     params,
-                    render,
+                    lambda index: render(first + index),
                     fmt,
                     compression,
                     created,
@@ -539,6 +536,8 @@ class OfflineImagesAPI:
                 headers={"cache-control": "no-cache"},
             )
 
+        # the request is valid and read: now take as long as a real model would (refusals come at once)
+        await _sleep_unless_gone(request, self.options.latency)
         images = [await run_in_threadpool(render, first + index) for index in range(params["n"])]
         data: list[dict[str, Any]] = []
         for image in images:
@@ -584,12 +583,15 @@ class OfflineImagesAPI:
 
         partials = params.get("partial_images", 0)
         total_events = params["n"] * (partials + 1)
+        # a stream spreads the latency over its events, so partial pictures arrive over time
+        pause = self.options.latency / total_events
         sent = 0
         common = {"background": background, "output_format": fmt, "quality": quality, "size": size_text}
         for index in range(params["n"]):
             final = await run_in_threadpool(render, index)
             frames = await run_in_threadpool(draw.partial_frames, final, partials)
             for frame_index, frame in enumerate(frames):
+                await asyncio.sleep(pause)
                 encoded = await run_in_threadpool(draw.encode, frame, fmt, compression=compression)
                 event = {
                     "type": f"{prefix}.partial_image",
@@ -602,6 +604,7 @@ class OfflineImagesAPI:
                 sent += 1
                 if fault is not None and fault.kind == "drop" and sent * 2 >= total_events:
                     raise _StreamCut
+            await asyncio.sleep(pause)
             encoded = await run_in_threadpool(draw.encode, final, fmt, compression=compression)
             event = {
                 "type": f"{prefix}.completed",
