@@ -587,38 +587,22 @@ class OfflineImagesAPI:
         pause = self.options.latency / total_events
         sent = 0
         common = {"background": background, "output_format": fmt, "quality": quality, "size": size_text}
+        completed_usage = {k: v for k, v in usage.items() if k != "output_tokens_details"}
         for index in range(params["n"]):
             final = await run_in_threadpool(render, index)
             frames = await run_in_threadpool(draw.partial_frames, final, partials)
-            for frame_index, frame in enumerate(frames):
+            for frame_index, frame in enumerate([*frames, final]):
                 await asyncio.sleep(pause)
                 encoded = await run_in_threadpool(draw.encode, frame, fmt, compression=compression)
-                event = {
-                    "type": f"{prefix}.partial_image",
-                    "b64_json": base64.b64encode(encoded).decode("ascii"),
-                    "created_at": created,
-                    "partial_image_index": frame_index,
-                    **common,
-                }
+                event: dict[str, Any] = {"b64_json": base64.b64encode(encoded).decode("ascii"), "created_at": created}
+                if frame is final:
+                    event.update(type=f"{prefix}.completed", usage=completed_usage, **common)
+                else:
+                    event.update(type=f"{prefix}.partial_image", partial_image_index=frame_index, **common)
                 yield _sse(event)
                 sent += 1
                 if fault is not None and fault.kind == "drop" and sent * 2 >= total_events:
-                    raise _StreamCut
-            await asyncio.sleep(pause)
-            encoded = await run_in_threadpool(draw.encode, final, fmt, compression=compression)
-            event = {
-                "type": f"{prefix}.completed",
-                "b64_json": base64.b64encode(encoded).decode("ascii"),
-                "created_at": created,
-                "usage": {k: v for k, v in usage.items() if k != "output_tokens_details"},
-                **common,
-            }
-            yield _sse(event)
-            sent += 1
-            if fault is not None and fault.kind == "drop" and sent * 2 >= total_events and sent < total_events:
-                raise _StreamCut
-        if fault is not None and fault.kind == "drop":
-            raise _StreamCut
+                    raise _StreamCut  # the connection dies half-way through the stream
 
     # ------------------------------------------------------------------ other routes
     def _visible_models(self) -> list[ModelSpec]:
