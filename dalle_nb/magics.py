@@ -51,7 +51,7 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, True if self.nargs == 0 else values)
 
 
-def _positive(text: str) -> int:
+def _whole(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -65,7 +65,7 @@ def _parser(prog: str, *, image: bool = False, prompt_option: bool = False, vary
         parser.add_argument("image", help="the picture: a variable or expression (GeneratedImage, path, PIL, ...)")
     add = parser.add_argument
     add("-m", "--model", action=_Once, help="model id (see %dalle models)")
-    add("-n", type=_positive, action=_Once, help="how many pictures")
+    add("-n", type=_whole, action=_Once, help="how many pictures")
     add("-s", "--size", action=_Once, help="e.g. 1024x1024, 1536x1024, auto")
     add("-o", "--out", action=_Once, metavar="NAME", help="store the ImageSet in this variable")
     add("--no-show", action=_Once, nargs=0, dest="no_show", help="do not display the pictures")
@@ -76,9 +76,9 @@ def _parser(prog: str, *, image: bool = False, prompt_option: bool = False, vary
     add("-q", "--quality", action=_Once, help="low, medium, high, auto (GPT); standard, hd (dall-e-3)")
     add("--background", action=_Once, help="transparent, opaque, auto")
     add("-f", "--format", action=_Once, dest="output_format", help="png, webp, jpeg")
-    add("--compression", type=_positive, action=_Once, dest="output_compression", help="0-100, webp/jpeg")
+    add("--compression", type=_whole, action=_Once, dest="output_compression", help="0-100, webp/jpeg")
     add("--stream", action=_Once, nargs=0, help="show partial pictures as they arrive")
-    add("--partial", type=_positive, action=_Once, dest="partial_images", metavar="N", help="partial pictures 0-3")
+    add("--partial", type=_whole, action=_Once, dest="partial_images", metavar="N", help="partial pictures 0-3")
     if image:
         add("--mask", action=_Once, help="mask: a variable or expression (True/white or alpha 0 = edit here)")
         add("--markup", action=_Once, help="markup drawing (GPT Image 2.5)")
@@ -237,7 +237,9 @@ class Dalle(Magics):
         mask = self._evaluate(options.mask, "--mask") if options.mask else None
         markup = self._evaluate(options.markup, "--markup") if options.markup else None
 
-        def run(on_partial: Callable[[Any], None] | None) -> ImageSet:
+        streaming = bool(options.stream or options.partial_images is not None)
+
+        def run(progress: _Progress | None) -> ImageSet:
             from . import api
 
             return api.edit(
@@ -245,10 +247,11 @@ class Dalle(Magics):
                 model=options.model, n=options.n, size=options.size, quality=options.quality,
                 background=options.background, output_format=options.output_format,
                 output_compression=options.output_compression, stream=bool(options.stream),
-                partial_images=options.partial_images, on_partial=on_partial,
+                partial_images=options.partial_images,
+                on_partial=progress.on_partial if progress is not None and streaming else None,
             )  # fmt: skip
 
-        return self._run(run, options, streaming=bool(options.stream or options.partial_images is not None))
+        return self._run(run, options, streaming=streaming)
 
     @line_magic
     def dalle_vary(self, line: str) -> Any:
@@ -260,7 +263,7 @@ class Dalle(Magics):
             raise UsageError(f"%dalle_vary: unexpected {' '.join(rest)!r}; see %dalle help.")
         image = self._evaluate(options.image, "IMAGE")
 
-        def run(on_partial: Callable[[Any], None] | None) -> ImageSet:
+        def run(progress: _Progress | None) -> ImageSet:
             from . import api
 
             return api.vary(image, n=options.n, model=options.model, size=options.size, prompt=options.prompt)
@@ -293,25 +296,23 @@ class Dalle(Magics):
         prompts = self._expand(text)
         streaming = bool(options.stream or options.partial_images is not None)
 
-        def run(on_partial: Callable[[Any], None] | None) -> ImageSet:
+        def run(progress: _Progress | None) -> ImageSet:
             from . import api, client
 
             job = api._generate_job(
                 [p.prompt for p in prompts], model=options.model, n=options.n, size=options.size,
                 quality=options.quality, background=options.background, output_format=options.output_format,
                 output_compression=options.output_compression, moderation=options.moderation, style=options.style,
-                stream=streaming, partial_images=options.partial_images, on_partial=on_partial,
+                stream=streaming, partial_images=options.partial_images, on_partial=None,
                 labels=[p.label for p in prompts], extra={},
             )  # fmt: skip
-            return client.run(job, self._progress.on_event if self._progress else None)
+            return client.run(job, progress.on_event if progress is not None else None)
 
         return self._run(run, options, streaming=streaming, expected=len(prompts))
 
-    _progress: _Progress | None = None
-
     def _run(
         self,
-        run: Callable[[Callable[[Any], None] | None], ImageSet],
+        run: Callable[[_Progress | None], ImageSet],
         options: argparse.Namespace,
         *,
         streaming: bool,
@@ -324,10 +325,9 @@ class Dalle(Magics):
         formatter = self.shell.display_formatter if self.shell is not None else None
         shows_html = formatter is not None and "text/html" in formatter.active_types
         wanted = (streaming or total > 1) and shows_html and not options.no_show
-        self._progress = _Progress(total) if wanted else None
-        progress = self._progress
+        progress = _Progress(total) if wanted else None
         try:
-            result = run(progress.on_partial if progress and streaming else None)
+            result = run(progress)
         except InvalidRequest as error:
             raise UsageError(error.message) from None
         except APIError as error:
@@ -344,7 +344,6 @@ class Dalle(Magics):
                 + (f" (in {options.out})." if options.out else ".")
             ) from None
         finally:
-            self._progress = None
             if progress is not None:
                 progress.close()
         self._store(options, result)
