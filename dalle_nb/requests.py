@@ -6,7 +6,7 @@ fans it out, the gallery stores its parameters, and the result keeps it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from .errors import InvalidRequest
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .imaging import Prepared
 
 #: Fields that are not API parameters.
-_LOCAL = {"images", "image", "mask", "markup", "extra", "stream", "partial_images", "notices", "kind"}
+_LOCAL = {"images", "image", "mask", "markup", "extra", "stream", "partial_images"}
 
 
 def _info(prepared: Prepared) -> InputImage:
@@ -34,7 +34,6 @@ class _Request:
     n: int = 1
     size: str | None = None
     extra: tuple[tuple[str, Any], ...] = ()
-    notices: tuple[str, ...] = field(default=(), compare=False)
 
     def api_fields(self) -> dict[str, Any]:
         """The non-file fields to send, without the ones left unset."""
