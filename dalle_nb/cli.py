@@ -96,12 +96,9 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .models import MODELS
+    from .display import models_report
 
-    for spec in MODELS.values():
-        status = f"retired {spec.retired_on}" if spec.retired else "active"
-        endpoints = ",".join(spec.endpoints)
-        print(f"{spec.id:36} {status:20} {endpoints:30} n<={spec.n_max:<3} quality={'/'.join(spec.qualities)}")
+    print(repr(models_report()))
     return 0
 
 

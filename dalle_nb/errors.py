@@ -40,6 +40,10 @@ class DalleError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
 
+    def one_line(self) -> str:
+        """The line a person sees under a cell or in a panel: what went wrong and what to do."""
+        return self.message
+
 
 class InvalidRequest(DalleError, ValueError):
     """The request breaks a rule and was not sent: ``field``, ``value`` and ``allowed`` say which."""
@@ -54,6 +58,15 @@ class InvalidRequest(DalleError, ValueError):
     def from_param(cls, error: Any) -> InvalidRequest:
         """From ``dalle_nb.models.ParamError``."""
         return cls(error.message, field=error.field, value=error.value, allowed=error.allowed)
+
+
+class GalleryError(DalleError):
+    """A picture could not be saved or indexed; ``path`` says where its bytes are (None: only in memory)."""
+
+    def __init__(self, message: str, *, path: Any = None, record_id: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.record_id = record_id
 
 
 class APIError(DalleError):
