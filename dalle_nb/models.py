@@ -396,7 +396,10 @@ class Choice:
                 if problem is None:
                     return size
                 raise ParamError(
-                    "size", size, self.allowed, f"Invalid value for 'size': '{size}' on {self.model}: {problem}."
+                    "size",
+                    size,
+                    self.allowed,
+                    f"Invalid value for 'size': '{size}' on {self.model}: {problem}.{_nearest_sizes(size, self)}",
                 )
         listed = ", ".join(f"'{s}'" for s in self.allowed)
         extra = f" or {self.rule}" if self.rule else ""

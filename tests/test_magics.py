@@ -295,3 +295,27 @@ def test_loading_the_extension_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pyproject_order_does_not_matter(ip: InteractiveShell, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.dalle_nb]\nquality = "hd"\nmodel = "dall-e-3"\n')
+    magics = next(c for c in ip.configurables if isinstance(c, Dalle))
+    assert apply_pyproject(magics, tmp_path) == ["quality", "model"]
+    current = config.settings()
+    assert (current.model, current.quality) == ("dall-e-3", "hd")
+
+
+def test_config_none_returns_to_the_default(ip: InteractiveShell) -> None:
+    from dalle_nb.models import DEFAULT_MODEL
+
+    ip.run_line_magic("config", "Dalle.model = 'gpt-image-1.5'")
+    assert config.settings().model == "gpt-image-1.5"
+    ip.run_line_magic("config", "Dalle.model = None")
+    assert config.settings().model == DEFAULT_MODEL and "model" not in config.settings().sources
+
+
+def test_a_broken_index_is_one_line_under_the_magic(ip: InteractiveShell, fresh: Path) -> None:
+    fresh.mkdir(parents=True)
+    (fresh / "index.sqlite3").write_bytes(b"not a database" * 100)
+    message = usage_error(ip, "-s 1024x1024", "a fox in a broken gallery")
+    assert "could not be added to the index" in message and ".png" in message
