@@ -21,6 +21,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import itertools
 import json
 import re
 import secrets
@@ -323,7 +324,7 @@ class ResponsesAPI:
         response_id = request.path_params["response_id"]
         turn = self.memory.get(response_id)
         if turn is None:
-            return APIFailure(404, f"Response with id '{response_id}' not found.", param="response_id").response()
+            return APIFailure(404, f"Response with id '{response_id}' not found.").response()
         return JSONResponse(turn.body)
 
     # ------------------------------------------------------------------ answering
@@ -371,7 +372,7 @@ class ResponsesAPI:
         """Server-sent events in the order the SDK's stream helper checks (responses-image-tool.md, B3)."""
         from . import draw
 
-        counter = iter(range(1 << 62))
+        counter = itertools.count()
 
         def emit(kind: str, **fields: Any) -> bytes:
             return _sse({"type": kind, "sequence_number": next(counter), **fields})
@@ -706,9 +707,7 @@ class ResponsesAPI:
             mask = _measure(f"{where}.input_image_mask", self._image_ref(mask_ref, f"{where}.input_image_mask"))
         if editing:
             try:
-                check_inputs(spec, "edits", [p.info for _, p in pictures[:16]], mask.info if mask else None)
-                if len(pictures) > 16:
-                    check_inputs(spec, "edits", [p.info for _, p in pictures])
+                check_inputs(spec, "edits", [p.info for _, p in pictures], mask.info if mask else None)
             except ParamError as error:
                 names = {"mask": f"{where}.input_image_mask", "image": pictures[0][0]}
                 param = names.get(error.field) or _picture_param(error.field, pictures)
