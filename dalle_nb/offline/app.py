@@ -236,10 +236,14 @@ class OfflineImagesAPI:
         self.urls = _UrlStore(options.url_ttl)
         self._rng = random.Random(options.seed)
         self._rng_lock = threading.Lock()
+        from .responses import ResponsesAPI  # here, not at the top: it imports this module's helpers
+
+        self.responses = ResponsesAPI(self)
         routes = [
             Route("/v1/images/generations", self.generations, methods=["POST"]),
             Route("/v1/images/edits", self.edits, methods=["POST"]),
             Route("/v1/images/variations", self.variations, methods=["POST"]),
+            *self.responses.routes(),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
             Route("/v1/offline/files/{token}", self.file, methods=["GET"]),
@@ -285,16 +289,22 @@ class OfflineImagesAPI:
     async def _guard(
         self,
         request: Request,
-        endpoint: Endpoint,
+        endpoint: str,
         handler: Callable[[Request, Fault | None], Awaitable[Response]],
+        *,
+        limit: int | None = None,
     ) -> Response:
-        """Auth, fault injection, body limits and error mapping shared by the image routes."""
+        """Auth, fault injection, body limits and error mapping shared by the image routes.
+
+        ``limit`` is for routes outside the Images API (``/v1/responses``), whose bodies have their own cap.
+        """
         try:
             self._check_key(request)
             fault = self._draw_fault()
             if fault is not None and fault.kind in ("429", "500", "503", "timeout", "reset", "garbage"):
                 return await self._fault_response(request, fault)
-            limit = JSON_LIMIT if endpoint == "generations" else MULTIPART_LIMIT[endpoint]
+            if limit is None:
+                limit = JSON_LIMIT if endpoint == "generations" else MULTIPART_LIMIT[endpoint]
             length = request.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > limit:
                 raise APIFailure(
