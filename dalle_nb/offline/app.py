@@ -433,10 +433,8 @@ class OfflineImagesAPI:
             spec, "edits", [u.info for u in images], mask.info if mask else None, markup.info if markup else None
         )
         base = images[0].image
-        if params["size"] == "auto":
-            width, height = base.size
-        else:
-            width, height = resolve_size(spec, params["size"], "edits")
+        # as OpenAI answers: ``auto`` is the model's own size closest to the input's shape, never the input's size
+        width, height = resolve_size(spec, params["size"], "edits", base.size)
         mask_image = mask.image if mask else None
         if mask_image is None and spec.edit.alpha_is_mask:
             mask_image = base
