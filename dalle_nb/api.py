@@ -359,6 +359,19 @@ def history(
     query: str | None = None, *, limit: int = 50, model: str | None = None, kind: str | None = None
 ) -> ImageSet:
     """Past pictures from the on-disk gallery, newest first; ``query`` searches prompts and revised prompts."""
+    from .errors import InvalidRequest
+    from .gallery import KINDS
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidRequest(
+            f"limit must be a whole number of pictures, 0 or more, not {limit!r}.", field="limit", value=limit,
+            allowed="an integer >= 0",
+        )  # fmt: skip
+    if query is not None and not isinstance(query, str):
+        raise InvalidRequest(f"query must be text, not {type(query).__name__}.", field="query")
+    if kind is not None and kind not in KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(sorted(KINDS))}, not {kind!r}.", field="kind",
+                             value=kind, allowed=tuple(sorted(KINDS)))  # fmt: skip
     records = default_session().gallery().search(query, limit=limit, model=model, kind=kind)
     return ImageSet([GeneratedImage.from_record(record) for record in records])
 

@@ -13,13 +13,24 @@ import asyncio
 import base64
 import io
 import json
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import config
-from .errors import APIError, BackendUnreachable, DalleError, InvalidRequest, ServerError, from_sdk
+from .errors import (
+    APIError,
+    BackendUnreachable,
+    DalleError,
+    GalleryError,
+    IncompleteStream,
+    InvalidRequest,
+    ServerError,
+    detach,
+    from_sdk,
+)
 from .events import Event, ImageSaved, PartialImage, RequestFailed
 from .models import Profile, get_model
 from .plan import Job
@@ -138,16 +149,16 @@ class _Execution:
                 units.append((index, offset, request.with_n(count)))
                 offset += count
         arrived: list[list[GeneratedImage]] = [[] for _ in units]
-        failures: list[Failure | None] = [None for _ in units]
+        failures: list[list[Failure]] = [[] for _ in units]
 
         async def one(slot: int, index: int, offset: int, request: Request) -> None:
             try:
-                await self._call(index, offset, request, arrived[slot])
+                await self._call(index, offset, request, arrived[slot], failures[slot])
             except DalleError as error:
-                failures[slot] = self._failed(request, error, index)
+                failures[slot].append(self._failed(request, error, index))
             except (ValueError, OSError) as exc:  # a body that is not JSON, a picture that does not decode
                 bad = ServerError(f"The API answered with something that is not a picture: {exc}")
-                failures[slot] = self._failed(request, bad, index)
+                failures[slot].append(self._failed(request, bad, index))
 
         cancelled = False
         try:
@@ -155,47 +166,38 @@ class _Execution:
         except asyncio.CancelledError:
             cancelled = True  # gather has cancelled and awaited every request; what arrived is kept
         result = ImageSet(notices=list(self.job.notices), cancelled=cancelled)
-        for images, failure in zip(arrived, failures, strict=True):
+        for images, problems in zip(arrived, failures, strict=True):
             result.images.extend(images)  # what arrived before a failure (a cut stream) is kept too
-            if failure is not None:
-                result.failures.append(failure)
+            result.failures.extend(problems)
         return result
 
-    def _failed(self, request: Request, error: DalleError, index: int) -> Failure:
-        failure = Failure(getattr(request, "prompt", ""), error, self.job.label(index))
+    def _failed(self, request: Request, error: DalleError, index: int, image: GeneratedImage | None = None) -> Failure:
+        detach(error)
+        failure = Failure(
+            getattr(request, "prompt", ""),
+            error,
+            self.job.label(index),
+            image=image,
+            partial=getattr(error, "partial", None),
+        )
         self.emit(RequestFailed(failure))
         return failure
 
-    async def _call(self, index: int, offset: int, request: Request, saved: list[GeneratedImage]) -> None:
+    async def _call(
+        self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
+    ) -> None:
         """Send one request and append each picture to ``saved`` as soon as it is on disk.
 
         The backend's slot is held while the request is on the wire and given back the moment
         its response has arrived, before decoding and saving.
         """
-        import openai
-
-        kwargs = request.sdk_kwargs()
-        if get_model(request.model).response_formats:
-            # legacy models answer with a URL by default: ask for the bytes unless the user asked
-            # for URLs, which saves a download (and nothing can expire before it is saved)
-            kwargs.setdefault("response_format", "b64_json")
-        if self.conn.kind == "offline":
-            kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
-        images = self.conn.sdk.images
         await self.limiter.acquire()
         holding = True
         try:
-            if isinstance(request, GenerateRequest):
-                response = await images.generate(**kwargs)
-            elif isinstance(request, EditRequest):
-                response = await images.edit(**kwargs)
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    response = await images.create_variation(**kwargs)
             if getattr(request, "stream", False):
-                await self._consume_stream(index, offset, request, response, saved)
+                await self._stream(index, offset, request, saved, failed)
                 return
+            response = await self._send(request, offset)
             encoded: list[tuple[bytes | str, str | None]] = []
             for item in response.data or []:
                 if item.b64_json:
@@ -208,28 +210,94 @@ class _Execution:
             holding = False
             usage = response.usage.model_dump() if getattr(response, "usage", None) else None
             for number, (data, revised) in enumerate(encoded):
-                await self._keep(index, offset + number, request, data, revised, usage, saved)
-        except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            if isinstance(exc, json.JSONDecodeError):
-                raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
-            raise from_sdk(exc) from None
+                await self._keep(index, offset + number, request, data, revised, usage, saved, failed)
         finally:
             if holding:
                 self.limiter.release()
 
-    async def _consume_stream(
-        self, index: int, offset: int, request: Request, stream: Any, saved: list[GeneratedImage]
+    async def _send(self, request: Request, offset: int) -> Any:
+        """One SDK call; its failures become dalle_nb's typed errors."""
+        import openai
+
+        kwargs = request.sdk_kwargs()
+        if get_model(request.model).response_formats:
+            # legacy models answer with a URL by default: ask for the bytes unless the user asked
+            # for URLs, which saves a download (and nothing can expire before it is saved)
+            kwargs.setdefault("response_format", "b64_json")
+        if self.conn.kind == "offline":
+            kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
+        images = self.conn.sdk.images
+        try:
+            if isinstance(request, GenerateRequest):
+                return await images.generate(**kwargs)
+            if isinstance(request, EditRequest):
+                return await images.edit(**kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return await images.create_variation(**kwargs)
+        except json.JSONDecodeError:
+            raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
+        except openai.OpenAIError as exc:
+            raise from_sdk(exc) from None
+
+    async def _stream(
+        self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
     ) -> None:
+        """A streamed request, read to its final pictures; one that ends early is retried like any
+        transport failure (``max_retries``) for the pictures still missing."""
+        import openai
+
+        first = len(saved)
+        partial: PartialImage | None = None
+        attempts = self.job.settings.max_retries + 1
+        for attempt in range(attempts):
+            missing = request.n - (len(saved) - first)
+            try:
+                stream = await self._send(request.with_n(missing), offset + len(saved) - first)
+                try:
+                    partial = await self._consume_stream(index, offset, request, stream, saved, failed) or partial
+                except openai.OpenAIError as exc:
+                    raise from_sdk(exc) from None
+                if len(saved) - first >= request.n:
+                    return
+                shown = (
+                    f" after {partial.partial_index + 1} partial picture(s)"
+                    if partial and partial.partial_index is not None
+                    else ""
+                )
+                error: BackendUnreachable = IncompleteStream(
+                    f"The stream ended before its final picture{shown}.", kind="incomplete_stream"
+                )
+            except BackendUnreachable as failed:
+                error = failed
+            if attempt + 1 == attempts:
+                error.partial = partial  # type: ignore[attr-defined]
+                raise error
+            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))  # the SDK's own backoff for transport failures
+
+    async def _consume_stream(
+        self,
+        index: int,
+        offset: int,
+        request: Request,
+        stream: Any,
+        saved: list[GeneratedImage],
+        failed: list[Failure],
+    ) -> PartialImage | None:
+        """Read a stream's events: partial pictures are shown, completed ones saved. Returns the last partial."""
         prompt = getattr(request, "prompt", "")
+        last: PartialImage | None = None
         async for event in stream:
             number = offset + len(saved)
             if event.type.endswith(".partial_image"):
                 data = await asyncio.to_thread(base64.b64decode, event.b64_json)
-                self.emit(PartialImage(prompt, number, event.partial_image_index, data, self.job.label(index)))
+                last = PartialImage(prompt, number, event.partial_image_index, data, self.job.label(index))
+                self.emit(last)
             elif event.type.endswith(".completed"):
                 usage = event.usage.model_dump() if getattr(event, "usage", None) else None
-                image = await self._keep(index, number, request, event.b64_json, None, usage, saved)
-                self.emit(PartialImage(prompt, number, None, image.to_bytes(), self.job.label(index)))
+                raw = await self._keep(index, number, request, event.b64_json, None, usage, saved, failed)
+                self.emit(PartialImage(prompt, number, None, raw, self.job.label(index)))
+        return last
 
     async def _download(self, url: str) -> bytes:
         """Fetch a URL result at once: such URLs expire (after an hour on the legacy API)."""
@@ -253,57 +321,77 @@ class _Execution:
         revised: str | None,
         usage: dict[str, Any] | None,
         saved: list[GeneratedImage],
-    ) -> GeneratedImage:
-        """Decode and save one picture off the loop and add it to ``saved``; once started, a save
-        finishes even if the job is cancelled, so a picture that arrived is never lost."""
+        failed: list[Failure],
+    ) -> bytes:
+        """Decode and save one picture off the loop and add it to ``saved``; returns its bytes.
+
+        Once started, a save finishes even if the job is cancelled, so a picture that arrived
+        is never lost.  A picture that cannot be saved is still returned, holding its bytes,
+        with a failure beside it that says where the bytes are.
+        """
         work = asyncio.ensure_future(asyncio.to_thread(self._decode_and_save, index, request, data, revised, usage))
         try:
-            image = await asyncio.shield(work)
+            image, raw, problem = await asyncio.shield(work)
         except asyncio.CancelledError:
-            saved.append(await work)
-            self.emit(ImageSaved(saved[-1]))
+            image, raw, problem = await work
+            self._kept(index, request, image, problem, saved, failed)
             raise
+        self._kept(index, request, image, problem, saved, failed)
+        return raw
+
+    def _kept(
+        self,
+        index: int,
+        request: Request,
+        image: GeneratedImage,
+        problem: GalleryError | None,
+        saved: list[GeneratedImage],
+        failed: list[Failure],
+    ) -> None:
         saved.append(image)
         self.emit(ImageSaved(image))
-        return image
+        if problem is not None:
+            failed.append(self._failed(request, problem, index, image))
 
     def _decode_and_save(
         self, index: int, request: Request, data: bytes | str, revised: str | None, usage: dict[str, Any] | None
-    ) -> GeneratedImage:
+    ) -> tuple[GeneratedImage, bytes, GalleryError | None]:
         raw = base64.b64decode(data) if isinstance(data, str) else data
         fmt, size = _sniff(raw)
         prompt = getattr(request, "prompt", "")
         params = request.params()
-        record = self.store.save(
-            raw,
+        backend = self.conn.kind if self.conn.kind in ("offline", "openai") else self.conn.base_url
+        parents = self.job.parent_ids(index)
+        problem: GalleryError | None = None
+        try:
+            record = self.store.save(
+                raw, prompt=prompt, model=request.model, kind=request.kind, output_format=fmt, size=size,
+                revised_prompt=revised, params=params, usage=usage, parent_ids=parents, backend=backend,
+            )  # fmt: skip
+            path, created, ident = record.path, record.created, record.id
+        except GalleryError as error:
+            problem = error
+            path, created, ident = error.path, time.time(), error.record_id or ""
+        image = GeneratedImage(
+            # once the picture is safely on disk its bytes are not held: a long run of big pictures
+            # would otherwise fill the kernel's memory; a picture that could not be saved keeps them
+            data=raw if problem is not None else None,
+            path=path,
             prompt=prompt,
-            model=request.model,
-            kind=request.kind,
-            output_format=fmt,
-            size=size,
             revised_prompt=revised,
+            model=request.model,
+            size=size,
+            output_format=fmt,
             params=params,
             usage=usage,
-            parent_ids=self.job.parent_ids(index),
-            backend=self.conn.kind if self.conn.kind in ("offline", "openai") else self.conn.base_url,
-        )
-        return GeneratedImage(
-            data=raw,
-            path=record.path,
-            prompt=prompt,
-            revised_prompt=revised,
-            model=request.model,
-            size=size,
-            output_format=fmt,
-            params=params,
-            usage=usage,
-            created=record.created,
-            id=record.id,
+            created=created,
+            id=ident,
             kind=request.kind,
-            parents=record.parent_ids,
-            backend=record.backend,
+            parents=parents,
+            backend=backend,
             label=self.job.label(index),
         )
+        return image, raw, problem
 
 
 __all__ = ["Connection", "connection_ident", "open_connection", "run_job"]

@@ -227,6 +227,9 @@ def update(values: dict[str, Any], *, source: str, api_key: str | None = None, u
     return to their default.
     """
     global _key_from_configure
+    remember_secret(os.environ.get("OPENAI_API_KEY"))  # so a key typed as another setting is never echoed
+    if isinstance(api_key, str):
+        remember_secret(api_key.strip())
     unknown = sorted((set(values) | set(unset)) - _FIELDS)
     if unknown:
         raise InvalidRequest(

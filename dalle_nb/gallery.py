@@ -33,7 +33,7 @@ from typing import Any
 
 from .errors import GalleryError
 
-__all__ = ["Gallery", "GalleryIndexError", "Record", "default_dir"]
+__all__ = ["Gallery", "GalleryIndexError", "GallerySaveError", "Record", "default_dir"]
 
 SCHEMA_VERSION = 1
 INDEX_NAME = "index.sqlite3"
@@ -41,6 +41,10 @@ IMAGES_DIR = "images"
 KINDS = frozenset({"generate", "edit", "vary"})
 FORMATS = frozenset({"png", "webp", "jpeg"})
 _BUSY_TIMEOUT_S = 10.0
+_TMP = ".tmp"
+#: A picture's metadata, written beside it before the picture itself and removed once its row is in
+#: the index: a writer killed in between leaves what is needed to index the picture on the next open.
+_SIDECAR = ".json"
 _LIKE_ESCAPE = "\\"
 
 _COLUMNS = (
@@ -91,6 +95,10 @@ def default_dir() -> pathlib.Path:
     import platformdirs
 
     return platformdirs.user_data_path("dalle_nb") / "gallery"
+
+
+class GallerySaveError(GalleryError):
+    """The picture could not be written to the gallery (disk full, no permission); its bytes are only in memory."""
 
 
 class GalleryIndexError(GalleryError):
@@ -154,21 +162,62 @@ def _fsync_dir(directory: pathlib.Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
-    """Readers (and a crash) see either no file or the complete file, never a partial one."""
+def _write_atomic(path: pathlib.Path, data: bytes, *, durable: bool = True) -> None:
+    """Readers (and a crash) see either no file or the complete file, never a partial one.
+
+    The temp file's name carries this process's id, so a later open can tell a leftover of a
+    killed writer (removed) from a file another live kernel is writing right now (left alone).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=_TMP)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a writer whose files must not be touched)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists, under another user
+    return True
+
+
+def _writer_pid(name: str) -> int | None:
+    """The process id a temp or sidecar name carries (``.<stem>.<pid>.<rest>``), or None."""
+    return next((int(part) for part in name.split(".")[1:-1] if part.isdigit()), None)
+
+
+def _saving_failed(path: pathlib.Path, exc: OSError) -> GallerySaveError:
+    """A save that could not write the picture: say what a person can do, and that the bytes are in memory."""
+    import errno
+
+    if exc.errno == errno.ENOSPC:
+        why = "disk full"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "no permission to write there"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return GallerySaveError(
+        f"could not save the picture to {path.parent}: {why}. It is only in memory: call .save(path) on it, "
+        "or free space / choose another folder with dalle_nb.configure(gallery_dir=...)",
+        path=None,
+    )
 
 
 class Gallery:
@@ -219,6 +268,7 @@ class Gallery:
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
                 self._ensure_schema(conn)
+                self._recover(conn)
                 # In WAL mode, NORMAL syncs at checkpoints, not at every commit: a committed row survives
                 # any crash of the process (kill -9, a dead kernel), and only a power loss can undo the
                 # last commits.  The picture file itself is fsynced before its row is written, and an
@@ -247,8 +297,29 @@ class Gallery:
             self._drop()
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the index (WAL, tables) safely even when several kernels open a new gallery at once.
+
+        Switching to WAL needs a lock that SQLite's busy timeout does not wait for, so a second
+        kernel opening the same new folder got "database is locked"; it now waits its turn.
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        delay = 0.005
+        while True:
+            try:
+                self._create_schema(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
         # WAL lets other processes read while we write; it is a property of the file, set once.
-        conn.execute("PRAGMA journal_mode = WAL")
+        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -266,6 +337,48 @@ class Gallery:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _recover(self, conn: sqlite3.Connection) -> None:
+        """After a crash: index the pictures a killed writer saved but never indexed, and remove its temp files.
+
+        Runs once per process when the index is opened.  Files of writers that still run (another
+        kernel saving right now) are left alone.
+        """
+        images = self._directory / IMAGES_DIR
+        if not images.is_dir():
+            return
+        for day in os.scandir(images):
+            if not day.is_dir():
+                continue
+            for entry in os.scandir(day.path):
+                if not entry.name.startswith("."):
+                    continue
+                pid = _writer_pid(entry.name)
+                if pid is not None and _alive(pid):
+                    continue
+                path = pathlib.Path(entry.path)
+                if entry.name.endswith(_SIDECAR):
+                    self._reindex(conn, path)
+                elif entry.name.endswith(_TMP):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+
+    def _reindex(self, conn: sqlite3.Connection, sidecar: pathlib.Path) -> None:
+        try:
+            row = tuple(json.loads(sidecar.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            row = ()
+        if len(row) == len(_COLUMNS) and self._directory.joinpath(*pathlib.PurePosixPath(row[1]).parts).is_file():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"INSERT OR IGNORE {_INSERT.removeprefix('INSERT ')}", row)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        with contextlib.suppress(OSError):
+            sidecar.unlink()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -316,8 +429,6 @@ class Gallery:
             relative = pathlib.PurePosixPath(IMAGES_DIR, day, f"{record_id}.{fmt}")
             path = self._directory.joinpath(*relative.parts)
 
-        _write_atomic(path, data)
-
         row = (
             record_id,
             str(relative),
@@ -333,6 +444,15 @@ class Gallery:
             json.dumps(list(parents)),
             backend,
         )
+        sidecar = path.with_name(f".{record_id}.{os.getpid()}{_SIDECAR}")
+        try:
+            # the metadata first (no fsync: it only matters until the row is in), then the picture
+            _write_atomic(sidecar, json.dumps(row).encode(), durable=False)
+            _write_atomic(path, data)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                sidecar.unlink()
+            raise _saving_failed(path, exc) from None
         try:
             with self._lock, self._connect(create=True) as conn:
                 if conn is None:  # pragma: no cover - create=True always connects
@@ -346,11 +466,14 @@ class Gallery:
                         conn.execute("ROLLBACK")
                     raise
         except (sqlite3.Error, OSError, RuntimeError) as exc:
+            # the sidecar stays: the next open of this gallery indexes the picture from it
             raise GalleryIndexError(
                 f"image saved to {path}, but it could not be added to the index {self.index_path}: {exc}",
                 path=path,
                 record_id=record_id,
             ) from exc
+        with contextlib.suppress(OSError):
+            sidecar.unlink()
         return self._record(row)
 
     # -- reading -----------------------------------------------------------------------------
@@ -373,9 +496,21 @@ class Gallery:
             backend=backend,
         )
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        """The connection for a read; a broken index is a ``GalleryError`` that says where the pictures are."""
+        try:
+            with self._lock, self._connect(create=False) as conn:
+                yield conn
+        except (sqlite3.Error, ValueError) as exc:
+            raise GalleryError(
+                f"the gallery index {self.index_path} cannot be read ({exc}); the pictures themselves are in "
+                f"{self._directory / IMAGES_DIR}. Move the index aside and it is rebuilt for new pictures."
+            ) from None
+
     def get(self, record_id: str) -> Record:
         """The record even if its file was since deleted: the history of what was asked stays useful."""
-        with self._lock, self._connect(create=False) as conn:
+        with self._reading() as conn:
             row = None if conn is None else conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
         if row is None:
             raise KeyError(f"no image with id {record_id!r} in the gallery at {self._directory}")
@@ -415,7 +550,7 @@ class Gallery:
         sql = f"{_SELECT}{where} ORDER BY created DESC, rowid DESC"
 
         found: list[Record] = []
-        with self._lock, self._connect(create=False) as conn:
+        with self._reading() as conn:
             if conn is None:
                 return []
             for row in conn.execute(sql, args):
@@ -428,7 +563,7 @@ class Gallery:
 
     def __len__(self) -> int:
         """Rows in the index (including any whose file was deleted); cheap, because it never touches the images."""
-        with self._lock, self._connect(create=False) as conn:
+        with self._reading() as conn:
             if conn is None:
                 return 0
             (count,) = conn.execute("SELECT COUNT(*) FROM images").fetchone()
@@ -437,6 +572,6 @@ class Gallery:
     def __repr__(self) -> str:
         try:
             n = len(self)
-        except (sqlite3.Error, OSError, RuntimeError):
+        except GalleryError:
             return f"<Gallery {self._directory} (index unreadable)>"
         return f"<Gallery {self._directory} ({n} image{'' if n == 1 else 's'})>"

@@ -52,7 +52,32 @@ def _prompts(prompt: object) -> list[str]:
     prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, Sequence) else None
     if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
         raise InvalidRequest("prompt must be a non-empty string or a list of them.", field="prompt", value=prompt)
-    return [p for p in prompts if isinstance(p, str)]
+    texts = [p for p in prompts if isinstance(p, str)]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from os.fsdecode of bytes that were not UTF-8
+            raise InvalidRequest(
+                f"the prompt has a character that is not valid text at position {exc.start + 1} "
+                f"({text[exc.start]!r}); retype that part of the prompt.",
+                field="prompt",
+                value=f"position {exc.start + 1}",
+            ) from None
+    return texts
+
+
+def _no_key_in(request: Request) -> None:
+    """Refuse to send the API key as a request parameter: it would travel in the body and land in the gallery."""
+    from .errors import is_secret
+
+    config.api_key()  # a key from the environment is known from here on
+    for name, value in request.api_fields().items():
+        if name == "api_key" or is_secret(value):
+            raise InvalidRequest(
+                f"'{name}' would send your API key as a request parameter; set the key with "
+                "dalle_nb.configure(api_key=...) or OPENAI_API_KEY instead.",
+                field=name,
+            )
 
 
 def _count(n: object, settings: config.Settings) -> int:
@@ -72,6 +97,7 @@ def _checked(requests: list[Request], settings: config.Settings) -> list[Request
     strict = settings.backend != "compatible"
     out = []
     for request in requests:
+        _no_key_in(request)
         per_call = get_model(request.model).n_max
         normalized = request.with_n(min(request.n, per_call)).check(profile, strict_extra=strict)
         out.append(request.normalized(normalized))

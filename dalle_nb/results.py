@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .errors import DalleError
+    from .events import PartialImage
     from .gallery import Record
 
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF"}
@@ -28,9 +29,15 @@ THUMBNAIL_SIZE = 256
 
 
 def _pil_format(name: str) -> str:
-    key = name.lower().lstrip(".")
+    key = name.lower().lstrip(".") if isinstance(name, str) else ""
     if key not in _PIL_FORMATS:
-        raise ValueError(f"unknown image format {name!r}; use one of: png, jpeg, webp, gif, bmp, tiff")
+        from .errors import InvalidRequest
+
+        allowed = ("png", "jpeg", "webp", "gif", "bmp", "tiff")
+        raise InvalidRequest(
+            f"unknown image format {name!r}; use one of: {', '.join(allowed)}", field="format", value=name,
+            allowed=allowed,
+        )  # fmt: skip
     return _PIL_FORMATS[key]
 
 
@@ -203,11 +210,18 @@ class GeneratedImage:
 
 @dataclass(frozen=True)
 class Failure:
-    """One request that did not give pictures, kept beside the ones that did."""
+    """One request that did not give pictures, or one picture that could not be saved, kept beside the rest.
+
+    ``image`` is the picture a save failure concerns (its bytes are held, so ``.save(path)``
+    works); ``partial`` the last partial picture of a stream that ended early (a preview,
+    never the result).
+    """
 
     prompt: str
     error: DalleError
     label: str | None = None
+    image: GeneratedImage | None = None
+    partial: PartialImage | None = None
 
     def __str__(self) -> str:
         line = getattr(self.error, "one_line", None)
