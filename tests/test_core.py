@@ -170,11 +170,12 @@ def test_async_twins_prepare_images_off_the_callers_loop(monkeypatch: pytest.Mon
 def test_a_broken_gallery_index_is_a_dalle_error_naming_the_saved_file(fresh: Path) -> None:
     fresh.mkdir(parents=True)
     (fresh / "index.sqlite3").write_bytes(b"this is not a database" * 100)
-    with pytest.raises(errors.DalleError) as err:
-        dn.generate("a fox in a broken gallery", size="1024x1024")
-    line = err.value.one_line()
-    assert "\n" not in line and "could not be added to the index" in line and ".png" in line
-    assert any(fresh.rglob("*.png")), "the picture itself is on disk"
+    result = dn.generate("a fox in a broken gallery", size="1024x1024")
+    error = result.failures[0].error
+    assert isinstance(error, errors.DalleError)
+    line = error.one_line()
+    assert "\n" not in line and "could not be added to the index" in line and str(result[0].path) in line
+    assert result[0].path is not None and result[0].path.is_file(), "the picture itself is on disk"
 
 
 # ---------------------------------------------------------------------------- rules as data

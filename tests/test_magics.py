@@ -317,5 +317,12 @@ def test_config_none_returns_to_the_default(ip: InteractiveShell) -> None:
 def test_a_broken_index_is_one_line_under_the_magic(ip: InteractiveShell, fresh: Path) -> None:
     fresh.mkdir(parents=True)
     (fresh / "index.sqlite3").write_bytes(b"not a database" * 100)
-    message = usage_error(ip, "-s 1024x1024", "a fox in a broken gallery")
-    assert "could not be added to the index" in message and ".png" in message
+    result = cell(ip, "-s 1024x1024", "a fox in a broken gallery")
+    assert len(result) == 1, "the picture is shown"
+    lines = [line for line in result._repr_mimebundle_()["text/plain"].splitlines() if "✗" in line]
+    assert len(lines) == 1 and "could not be added to the index" in lines[0] and ".png" in lines[0]
+
+
+def test_a_bad_out_name_is_refused_before_anything_is_sent(ip: InteractiveShell, fresh: Path) -> None:
+    assert "not a valid variable name" in usage_error(ip, "-o 1bad -s 1024x1024", "a fox")
+    assert not fresh.exists() or not any(fresh.rglob("*.png")), "no request was sent"
