@@ -387,12 +387,16 @@ def _hue_distance(a: RGB, b: RGB) -> float:
     return min(d, 1.0 - d) * 360.0
 
 
+def _saturation(colour: RGB) -> float:
+    return (max(colour) - min(colour)) / max(1, max(colour))
+
+
 def _tinted(image: Image.Image, colour: RGB) -> Image.Image:
     """Repaint the glyph's fills in ``colour``, keeping its black outlines and its shading.
 
     The glyph's main fill becomes exactly ``colour``; lighter parts become lighter shades of it and darker parts
     darker ones, so a blue dog still has its eye, ear and outline.  A colour already close to the glyph's own (a red
-    fox is orange-red already) is only mixed in halfway, so the fox stays the fox its designer drew, a deeper red.
+    fox is orange-red already) is mixed in only partly, so the fox stays the fox its designer drew, a deeper red.
     """
     data = np.asarray(image, dtype=np.float32)
     rgb, alpha = data[..., :3], data[..., 3]
@@ -407,8 +411,8 @@ def _tinted(image: Image.Image, colour: RGB) -> Image.Image:
     lighter = target + (255.0 - target) * np.clip((ratio[..., None] - 1.0) / max(0.01, 255.0 / own_lum - 1.0), 0, 1)
     painted = np.where(ratio[..., None] <= 1.0, darker, lighter)
     outline = (lum < 45.0)[..., None]
-    if _hue_distance(own, colour) < 30.0:
-        painted = (rgb + painted) / 2.0  # already that colour: only deepen it, keep the designer's shading
+    if _hue_distance(own, colour) < 30.0 and abs(_saturation(own) - _saturation(colour)) < 0.35:
+        painted = 0.3 * rgb + 0.7 * painted  # already near that colour: deepen it, keep some of the designer's shading
     out = np.where(outline, rgb, painted)
     merged = np.concatenate([np.clip(np.rint(out), 0, 255), alpha[..., None]], axis=-1).astype(np.uint8)
     return Image.fromarray(merged)
