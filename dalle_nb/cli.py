@@ -30,12 +30,15 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     server = OfflineServer(options, host=args.host, port=args.port)
     faults = ", ".join(f"{f.kind}:{f.rate:g}" for f in options.faults) or "none"
-    print(f"dalle_nb offline Images API on {server.base_url}  (profile={options.profile}, faults={faults})")
     key_hint = "<the key>" if args.api_key else "offline"
-    print(f"Use it:  export OPENAI_BASE_URL={server.base_url}  OPENAI_API_KEY={key_hint}")
-    sys.stdout.flush()
+
+    def announce() -> None:  # only once the socket takes connections, so a script may use the URL at once
+        print(f"dalle_nb offline Images API on {server.base_url}  (profile={options.profile}, faults={faults})")
+        print(f"Use it:  export OPENAI_BASE_URL={server.base_url}  OPENAI_API_KEY={key_hint}")
+        sys.stdout.flush()
+
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        server.serve_forever(on_ready=announce)
     return 0
 
 
