@@ -493,7 +493,7 @@ def _forest(canvas: Image.Image, width: int, height: int, horizon: int, stream: 
             char = "\U0001f332" if snowy or stream.unit() < 0.6 else "\U0001f333"
             ratio = pictograms.aspect(char)
             scale = stream.between(0.85, 1.12)
-            th = round(h * scale)
+            th = pictograms.rung(h * scale)
             tree = lit_glyph(char, round(th * ratio), th, tint, False, light, haze, fade)
             canvas.paste(tree, (round(x), y + h - th), tree)
             x += th * ratio * spacing * stream.between(0.8, 1.2)

@@ -222,7 +222,10 @@ def render(view: Scene, *, subjects: bool = True) -> Image.Image:
                     _shadow(draw, placed.box, shade)
         for placed in view.subjects:
             picture = _subject_image(placed, view.light)
-            image.paste(picture, placed.box[:2], picture)
+            if image.mode == "RGBA":  # "over" compositing: a faint edge pixel must not come out alpha 0 but coloured
+                image.alpha_composite(picture, placed.box[:2])
+            else:
+                image.paste(picture, placed.box[:2], picture)
         if view.text and view.text_box:
             banner = not any(p.noun in ("sign", "placard", "signpost", "poster", "billboard") for p in view.subjects)
             _write(
@@ -407,7 +410,10 @@ def edit_image(
     fresh = behind.convert(mode)
     painted = render(_on_transparent(view), subjects=True)
     if view.kind != "abstract":
-        fresh.paste(painted, (0, 0), painted)
+        if fresh.mode == "RGBA":
+            fresh.alpha_composite(painted.convert("RGBA"))
+        else:
+            fresh.paste(painted, (0, 0), painted)
     else:
         fresh = Image.blend(fresh, painted.convert(mode), 0.5) if mask is None else painted.convert(mode)
     if references:

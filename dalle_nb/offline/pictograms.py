@@ -11,6 +11,7 @@ request's, reuse the same few glyphs.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from importlib import resources
 
@@ -18,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["ATTRIBUTION", "aspect", "emoji_for", "font_path", "glyph", "head", "singular"]
+__all__ = ["ATTRIBUTION", "aspect", "emoji_for", "font_path", "glyph", "head", "rung", "singular"]
 
 
 def _split(words: str) -> list[str]:
@@ -338,6 +339,14 @@ def _ink(char: str, size: int) -> Image.Image:
     ImageDraw.Draw(canvas).text((pad - left, pad - top), char, font=font, embedded_color=True)
     box = canvas.getchannel("A").getbbox()
     return canvas.crop(box) if box else canvas
+
+
+def rung(pixels: float) -> int:
+    """A glyph height on a ladder of 4% steps: layouts that jitter sizes reuse cached glyphs instead of redrawing."""
+    if pixels <= 16:
+        return max(4, round(pixels))
+    step = math.log(1.04)
+    return round(math.exp(round(math.log(pixels) / step) * step))
 
 
 def aspect(char: str) -> float:

@@ -1137,7 +1137,7 @@ def compose(
     dressed = {w.anchor for w in reading.subjects if w.relation in ("worn", "held")}
     for slot in slots:
         w = reading.subjects[slot.wanted]
-        h_px = max(4, round(slot.height * side))
+        h_px = pictograms.rung(slot.height * side)
         ratio = _prop_aspect(w.prop) if w.prop else pictograms.aspect(w.emoji or "")
         w_px = max(4, round(h_px * ratio))
         if w_px > width * 0.95:
