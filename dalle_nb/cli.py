@@ -112,7 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dalle-nb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the offline OpenAI-compatible Images API server")
+    serve = sub.add_parser(
+        "serve",
+        help="run the offline OpenAI-compatible Images API server",
+        description="Run the offline OpenAI-compatible Images API server: deterministic pictures of the prompt's "
+        "scene, drawn locally, with no key and no network.",
+        epilog="The pictures' subjects are OpenMoji pictograms (https://openmoji.org), the open-source emoji "
+        "project, licensed CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/).",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     serve.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     serve.add_argument(
