@@ -30,12 +30,15 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     server = OfflineServer(options, host=args.host, port=args.port)
     faults = ", ".join(f"{f.kind}:{f.rate:g}" for f in options.faults) or "none"
-    print(f"dalle_nb offline Images API on {server.base_url}  (profile={options.profile}, faults={faults})")
     key_hint = "<the key>" if args.api_key else "offline"
-    print(f"Use it:  export OPENAI_BASE_URL={server.base_url}  OPENAI_API_KEY={key_hint}")
-    sys.stdout.flush()
+
+    def announce() -> None:  # only once the socket takes connections, so a script may use the URL at once
+        print(f"dalle_nb offline Images API on {server.base_url}  (profile={options.profile}, faults={faults})")
+        print(f"Use it:  export OPENAI_BASE_URL={server.base_url}  OPENAI_API_KEY={key_hint}")
+        sys.stdout.flush()
+
     with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        server.serve_forever(on_ready=announce)
     return 0
 
 
@@ -106,7 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dalle-nb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run the offline OpenAI-compatible Images API server")
+    serve = sub.add_parser(
+        "serve",
+        help="run the offline OpenAI-compatible Images API server",
+        description="Run the offline OpenAI-compatible Images API server: deterministic pictures of the prompt's "
+        "scene, drawn locally, with no key and no network.",
+        epilog="The pictures' subjects are OpenMoji pictograms (https://openmoji.org), the open-source emoji "
+        "project, licensed CC BY-SA 4.0 (https://creativecommons.org/licenses/by-sa/4.0/).",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     serve.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     serve.add_argument(

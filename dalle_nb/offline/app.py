@@ -11,11 +11,12 @@ import asyncio
 import base64
 import io
 import json
+import os
 import random
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,8 @@ from ..models import (
 )
 from .options import Fault, ServerOptions
 
+#: Pictures of one request drawn at once: drawing is CPU work, so more threads than cores only queue.
+_DRAWING_THREADS = max(1, min(8, os.cpu_count() or 1))
 #: Largest JSON body a generations request can need (a 32,000-character prompt and fields).
 JSON_LIMIT = 1 * MB
 #: Whole multipart bodies: every input image at its limit, a mask, a markup, and the fields.
@@ -638,12 +641,26 @@ class OfflineImagesAPI:
                 headers={"cache-control": "no-cache"},
             )
 
-        # the request is valid and read: now take as long as a real model would (refusals come at once)
-        await _sleep_unless_gone(request, self.options.latency)
-        images = [await run_in_threadpool(render, first + index) for index in range(params["n"])]
+        # the request is valid and read: now take as long as a real model would (refusals come at once), drawing
+        # the n pictures in parallel during that time, as a real API's latency is its drawing
+        started = time.monotonic()
+        limit = asyncio.Semaphore(_DRAWING_THREADS)
+
+        def drawn(index: int) -> bytes:
+            return draw.encode(render(first + index), fmt, compression=compression)
+
+        async def draw_one(index: int) -> bytes:
+            async with limit:
+                return await run_in_threadpool(drawn, index)
+
+        pictures = [asyncio.ensure_future(draw_one(index)) for index in range(params["n"])]
+        try:
+            await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+            encoded_pictures = await asyncio.gather(*pictures)
+        finally:
+            _settle(pictures)
         data: list[dict[str, Any]] = []
-        for image in images:
-            encoded = await run_in_threadpool(draw.encode, image, fmt, compression=compression)
+        for encoded in encoded_pictures:
             item: dict[str, Any] = {}
             if params.get("response_format", "b64_json") == "url":
                 token = self.urls.put(encoded, f"image/{fmt}")
@@ -685,26 +702,41 @@ class OfflineImagesAPI:
 
         partials = params.get("partial_images", 0)
         total_events = params["n"] * (partials + 1)
-        # a stream spreads the latency over its events, so partial pictures arrive over time
-        pause = self.options.latency / total_events
         sent = 0
         common = {"background": background, "output_format": fmt, "quality": quality, "size": size_text}
         completed_usage = {k: v for k, v in usage.items() if k != "output_tokens_details"}
-        for index in range(params["n"]):
-            final = await run_in_threadpool(render, index)
-            frames = await run_in_threadpool(draw.partial_frames, final, partials)
-            for frame_index, frame in enumerate([*frames, final]):
-                await asyncio.sleep(pause)
-                encoded = await run_in_threadpool(draw.encode, frame, fmt, compression=compression)
-                event: dict[str, Any] = {"b64_json": base64.b64encode(encoded).decode("ascii"), "created_at": created}
-                if frame is final:
-                    event.update(type=f"{prefix}.completed", usage=completed_usage, **common)
-                else:
-                    event.update(type=f"{prefix}.partial_image", partial_image_index=frame_index, **common)
-                yield _sse(event)
-                sent += 1
-                if fault is not None and fault.kind == "drop" and sent * 2 >= total_events:
-                    raise _StreamCut  # the connection dies half-way through the stream
+        # every picture is drawn in parallel from the start; the latency is spread over the events, each of which
+        # waits only for what is left of its share, so partial pictures arrive over time and drawing is not added
+        started = time.monotonic()
+        limit = asyncio.Semaphore(_DRAWING_THREADS)
+
+        async def draw_one(index: int) -> Any:
+            async with limit:
+                return await run_in_threadpool(render, index)
+
+        finals = [asyncio.ensure_future(draw_one(index)) for index in range(params["n"])]
+        try:
+            for index in range(params["n"]):
+                final = await finals[index]
+                frames = await run_in_threadpool(draw.partial_frames, final, partials)
+                for frame_index, frame in enumerate([*frames, final]):
+                    encoded = await run_in_threadpool(draw.encode, frame, fmt, compression=compression)
+                    due = started + self.options.latency * (sent + 1) / total_events
+                    await asyncio.sleep(max(0.0, due - time.monotonic()))
+                    event: dict[str, Any] = {
+                        "b64_json": base64.b64encode(encoded).decode("ascii"),
+                        "created_at": created,
+                    }
+                    if frame is final:
+                        event.update(type=f"{prefix}.completed", usage=completed_usage, **common)
+                    else:
+                        event.update(type=f"{prefix}.partial_image", partial_image_index=frame_index, **common)
+                    yield _sse(event)
+                    sent += 1
+                    if fault is not None and fault.kind == "drop" and sent * 2 >= total_events:
+                        raise _StreamCut  # the connection dies half-way through the stream
+        finally:
+            _settle(finals)
 
     # ------------------------------------------------------------------ other routes
     def _visible_models(self) -> list[ModelSpec]:
@@ -773,6 +805,15 @@ def _first_index(request: Request) -> int:
 def _model_object(spec: ModelSpec) -> dict[str, Any]:
     created = int(time.mktime(spec.retired_on.timetuple())) if spec.retired_on else 1_760_000_000
     return {"id": spec.id, "object": "model", "created": created, "owned_by": "dalle-nb-offline"}
+
+
+def _settle(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Drop drawings nobody will wait for (the client left), reading their errors so none is reported as lost."""
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+        elif not task.cancelled():
+            task.exception()
 
 
 def _sse(event: dict[str, Any]) -> bytes:

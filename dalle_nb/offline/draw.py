@@ -1,150 +1,40 @@
-"""Turn prompts and input images into deterministic stand-in pixels for the offline Images API.
+"""Turn scenes, prompts and input images into the offline Images API's pixels and encoded bytes.
 
-The offline server has no model to run, yet notebooks, tests and demos still need results that behave like real
-ones: the same request must give byte-identical pictures, another ``n`` index or seed must give another picture, and
-a reader should see at a glance which prompt made which image (its colour words dominate, its other words place
-shapes).  Every choice here is keyed on BLAKE2b digests, never on Python's salted ``hash()``, so pictures are stable
-across processes, machines and Python versions.  Nothing here knows about HTTP, models' limits or base64; the server
-validates requests first and only asks this module for pixels and encoded bytes.
+The offline server has no model to run, yet notebooks, tests and demos need results that behave like real ones: the
+same request must give byte-identical pictures, another ``n`` index or seed another picture, and a reader should see
+at a glance which prompt made which image.  ``scene`` reads the prompt into a layout; this module paints it (the
+setting from ``backdrops``, OpenMoji subjects from ``pictograms``, quoted text, a shape per word that names nothing,
+weather, then the style from ``styles``), and makes edits, variations, streaming previews and encoded bytes.  Nothing
+here knows about HTTP or models' limits; the server validates requests first and only asks this module for pixels.
 """
 
 from __future__ import annotations
 
-import colorsys
-import hashlib
 import io
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-__all__ = ["edit_image", "encode", "generate_image", "palette", "partial_frames", "revise_prompt", "vary_image"]
+from . import backdrops, scene, styles
+from .chance import Stream
+from .scene import Decoration, Scene
+
+__all__ = [
+    "edit_image",
+    "edit_scene",
+    "encode",
+    "generate_image",
+    "palette",
+    "partial_frames",
+    "render",
+    "revise_prompt",
+    "vary_image",
+]
 
 _RGB = tuple[int, int, int]
 _Ink = tuple[int, ...]
-
-#: Colour words a prompt may name, with the RGB each one paints.  Red, green, blue and friends are the pure primaries
-#: so that "a red balloon" is unmistakably red when a person (or a test) looks at the pixels.
-_COLOURS: dict[str, _RGB] = {
-    "red": (255, 0, 0),
-    "orange": (255, 140, 0),
-    "yellow": (255, 230, 0),
-    "green": (0, 170, 0),
-    "blue": (0, 0, 255),
-    "purple": (128, 0, 160),
-    "violet": (143, 0, 255),
-    "pink": (255, 105, 180),
-    "brown": (139, 69, 19),
-    "black": (0, 0, 0),
-    "white": (255, 255, 255),
-    "gray": (128, 128, 128),
-    "grey": (128, 128, 128),
-    "cyan": (0, 255, 255),
-    "magenta": (255, 0, 255),
-    "teal": (0, 128, 128),
-    "gold": (255, 200, 0),
-    "silver": (192, 192, 192),
-    "navy": (0, 0, 128),
-    "maroon": (128, 0, 0),
-    "lime": (50, 255, 50),
-    "olive": (128, 128, 0),
-    "turquoise": (64, 224, 208),
-    "beige": (245, 235, 200),
-    "indigo": (75, 0, 130),
-    "crimson": (220, 20, 60),
-    "amber": (255, 191, 0),
-    "coral": (255, 127, 80),
-    "lavender": (181, 126, 220),
-}
-_COLOUR_RE = re.compile(r"\b(" + "|".join(sorted(_COLOURS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
-_WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
-#: Words too common to say anything about a picture; they place no shape, so "a cat" and "the cat" look alike.
-_STOPWORD_TEXT = """
-    a an the and or but nor of in on at to into onto over under above below with without for from by as is are was
-    were be been being it its this that these those there here some any very so too than then my your our their his
-    her i me we you he she they them us who whom which what while where when how all each both few more most other
-    such only own same just can will should would could may might must do does did not no up down out off again
-    further once s t"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-
-_SHAPE_KINDS = ("circle", "ellipse", "rectangle", "triangle", "polygon", "star", "stripes", "ring")
-_MAX_SHAPES = 40
-_MIN_SHAPES = 3
-#: The gradient is computed on a grid this many pixels across and upscaled: a linear ramp survives bilinear
-#: upscaling exactly, and it keeps a 4K background as cheap as a thumbnail.
-_GRADIENT_GRID = 256
-
-
-# --------------------------------------------------------------------------------------------------- hashing
-
-
-def _digest(*parts: object) -> bytes:
-    """Key every decision on ``repr`` of plain values so a digest never depends on the process or platform."""
-    h = hashlib.blake2b(digest_size=32)
-    for part in parts:
-        h.update(part if isinstance(part, bytes) else repr(part).encode("utf-8"))
-        h.update(b"\x1f")
-    return h.digest()
-
-
-class _Stream:
-    """A counter-mode BLAKE2b stream of floats in [0, 1).
-
-    ``random.Random`` and numpy's generators make no promise that their streams stay the same across versions; this
-    does, which is what byte-identical pictures across upgrades need.
-    """
-
-    def __init__(self, *parts: object) -> None:
-        self._key = _digest(*parts)
-        self._counter = 0
-        self._buffer = b""
-
-    def unit(self) -> float:
-        if len(self._buffer) < 8:
-            block = hashlib.blake2b(self._counter.to_bytes(8, "little"), key=self._key).digest()
-            self._counter += 1
-            self._buffer += block
-        chunk, self._buffer = self._buffer[:8], self._buffer[8:]
-        return (int.from_bytes(chunk, "little") >> 11) / float(1 << 53)
-
-    def between(self, low: float, high: float) -> float:
-        return low + (high - low) * self.unit()
-
-    def pick(self, count: int) -> int:
-        return min(count - 1, int(self.unit() * count))
-
-
-# --------------------------------------------------------------------------------------------------- colours
-
-
-def _named_colours(prompt: str) -> list[str]:
-    """Colour words in order of first appearance; gray and grey are one colour, so only the first spelling counts."""
-    names: list[str] = []
-    seen: set[_RGB] = set()
-    for match in _COLOUR_RE.finditer(prompt):
-        name = match.group(1).lower()
-        rgb = _COLOURS[name]
-        if rgb not in seen:
-            seen.add(rgb)
-            names.append(name)
-    return names
-
-
-def _hashed_palette(prompt: str) -> list[_RGB]:
-    """Three hues spread around the wheel, so an unnamed prompt still gets a distinct, harmonious look of its own."""
-    stream = _Stream("palette", prompt)
-    base = stream.unit()
-    offsets = (0.0, stream.between(0.2, 0.4), stream.between(0.55, 0.75))
-    colours: list[_RGB] = []
-    for offset in offsets:
-        r, g, b = colorsys.hsv_to_rgb((base + offset) % 1.0, stream.between(0.5, 0.9), stream.between(0.6, 0.95))
-        colours.append((round(r * 255), round(g * 255), round(b * 255)))
-    return colours
 
 
 def palette(prompt: str) -> list[tuple[int, int, int]]:
@@ -153,90 +43,20 @@ def palette(prompt: str) -> list[tuple[int, int, int]]:
     Named colours win so that a prompt's picture is recognisably its own; the hashed fallback keeps unnamed prompts
     apart from each other instead of all falling back to one default look.
     """
-    names = _named_colours(prompt)
-    if names:
-        return [_COLOURS[name] for name in names]
-    return _hashed_palette(prompt)
-
-
-def _mix(colour: _RGB, other: _RGB, amount: float) -> _RGB:
-    r, g, b = (round(c + (o - c) * amount) for c, o in zip(colour, other, strict=True))
-    return (r, g, b)
-
-
-def _shade(colour: _RGB) -> _RGB:
-    """A second gradient stop for one-colour palettes: darker for bright colours, lighter for dark ones."""
-    if max(colour) > 100:
-        return _mix(colour, (0, 0, 0), 0.45)
-    return _mix(colour, (255, 255, 255), 0.45)
+    return scene.palette(prompt)
 
 
 def _outline(colour: _RGB) -> _RGB:
     """An edge that separates a shape from a background of its own colour, as one-colour prompts often have."""
     luminance = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
-    return _mix(colour, (0, 0, 0) if luminance > 90 else (255, 255, 255), 0.55)
+    return backdrops.mix(colour, (0, 0, 0) if luminance > 90 else (255, 255, 255), 0.55)
 
 
 def _has_alpha(image: Image.Image) -> bool:
     return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
 
 
-# --------------------------------------------------------------------------------------------------- composition
-
-
-@dataclass(frozen=True)
-class _Shape:
-    kind: str
-    cx: float  # fraction of width
-    cy: float  # fraction of height
-    radius: float  # fraction of the shorter side
-    angle: float
-    aspect: float
-    sides: int
-    colour: _RGB
-
-
-def _content_words(prompt: str) -> list[str]:
-    words = [word.lower() for word in _WORD_RE.findall(prompt)]
-    return [word for word in words if word not in _STOPWORDS][:_MAX_SHAPES]
-
-
-def _plan_shapes(prompt: str, colours: Sequence[_RGB], *, model: str, index: int, seed: int) -> list[_Shape]:
-    """One shape per content word, so editing a word visibly moves or reshapes that part of the picture.
-
-    A shape's kind and home position depend on the word alone; index, seed and model only jitter it, which is what
-    makes the ``n`` pictures of one request look like siblings rather than strangers.
-    """
-    words = _content_words(prompt)
-    keys: list[tuple[str, int]] = []
-    counts: dict[str, int] = {}
-    for word in words:
-        counts[word] = counts.get(word, 0) + 1
-        keys.append((word, counts[word]))
-    filler = 0
-    while len(keys) < _MIN_SHAPES:
-        keys.append((f"\x00{filler}\x00{prompt}", 0))
-        filler += 1
-    # Many words would bury the background; shrink shapes as their number grows.
-    scale = 1.0 / math.sqrt(max(1.0, len(keys) / 4.0))
-    shapes: list[_Shape] = []
-    for word, occurrence in keys:
-        home = _Stream("shape", word, occurrence)
-        jitter = _Stream("jitter", word, occurrence, model, index, seed)
-        kind = _SHAPE_KINDS[home.pick(len(_SHAPE_KINDS))]
-        cx = min(0.94, max(0.06, home.between(0.12, 0.88) + jitter.between(-0.2, 0.2)))
-        cy = min(0.94, max(0.06, home.between(0.12, 0.88) + jitter.between(-0.2, 0.2)))
-        radius = home.between(0.10, 0.28) * scale * jitter.between(0.8, 1.25)
-        angle = home.between(0.0, 2.0 * math.pi) + jitter.between(-0.6, 0.6)
-        aspect = home.between(0.45, 0.85)
-        sides = 5 + home.pick(4)
-        if word in _COLOURS:
-            colour = _COLOURS[word]
-        else:
-            colour = colours[(home.pick(len(colours)) + index + seed) % len(colours)]
-        shapes.append(_Shape(kind, cx, cy, radius, angle, aspect, sides, colour))
-    shapes.sort(key=lambda shape: -shape.radius)  # big first, so small shapes stay visible on top
-    return shapes
+# --------------------------------------------------------------------------------------------------- shapes
 
 
 def _rotated(points: Sequence[tuple[float, float]], cx: float, cy: float, angle: float) -> list[tuple[float, float]]:
@@ -260,7 +80,7 @@ def _ngon_points(radius: float, sides: int, aspect: float = 1.0) -> list[tuple[f
     ]
 
 
-def _draw_shape(draw: ImageDraw.ImageDraw, shape: _Shape, width: int, height: int, alpha: bool) -> None:
+def _draw_shape(draw: ImageDraw.ImageDraw, shape: Decoration, width: int, height: int, alpha: bool) -> None:
     side = min(width, height)
     cx, cy = shape.cx * width, shape.cy * height
     r = max(3.0, shape.radius * side)
@@ -296,24 +116,148 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: _Shape, width: int, height: in
             draw.polygon(_rotated(bar, cx, cy, shape.angle), fill=fill, outline=edge, width=line)
 
 
-def _gradient(stops: Sequence[_RGB], width: int, height: int, angle: float) -> Image.Image:
-    """A linear multi-stop gradient, computed on a small grid and upscaled, which is exact for a linear ramp."""
-    scale = min(1.0, _GRADIENT_GRID / max(width, height))
-    grid_w, grid_h = max(2, round(width * scale)), max(2, round(height * scale))
-    xs = (np.arange(grid_w, dtype=np.float64) + 0.5) * (width / grid_w)
-    ys = (np.arange(grid_h, dtype=np.float64) + 0.5) * (height / grid_h)
-    cos, sin = math.cos(angle), math.sin(angle)
-    projection = xs[np.newaxis, :] * cos + ys[:, np.newaxis] * sin
-    corners = [x * cos + y * sin for x in (0.0, float(width)) for y in (0.0, float(height))]
-    t = (projection - min(corners)) / max(1e-9, max(corners) - min(corners))
-    positions = np.linspace(0.0, 1.0, len(stops))
-    table = np.asarray(stops, dtype=np.float64)
-    channels = [np.interp(t, positions, table[:, c]) for c in range(3)]
-    pixels: npt.NDArray[np.uint8] = np.clip(np.rint(np.stack(channels, axis=-1)), 0, 255).astype(np.uint8)
-    small = Image.fromarray(np.ascontiguousarray(pixels))
-    if small.size == (width, height):
-        return small
-    return small.resize((width, height), Image.Resampling.BILINEAR)
+# --------------------------------------------------------------------------------------------------- scenes
+
+
+def _lighthouse(width: int, height: int, light: str) -> Image.Image:
+    """The one subject drawn by hand (no emoji shows a lighthouse), in the pictograms' flat, outlined style."""
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    line = max(2, round(width * 0.045))
+    ink = (0, 0, 0, 255)
+    w, h = width, height
+    lamp_top, lamp_bottom = h * 0.1, h * 0.26
+    body_top = h * 0.28
+    tower = [(w * 0.22, h - line), (w * 0.78, h - line), (w * 0.66, body_top), (w * 0.34, body_top)]
+    draw.polygon(tower, fill=(250, 250, 250, 255), outline=ink, width=line)
+    for k in range(3):  # red bands, as lighthouses are painted to be seen by day
+        top = body_top + (h - body_top) * (0.12 + 0.3 * k)
+        bottom = top + (h - body_top) * 0.14
+        inset_top = (w * 0.12) * (1 - (top - body_top) / (h - body_top))
+        inset_bottom = (w * 0.12) * (1 - (bottom - body_top) / (h - body_top))
+        draw.polygon(
+            [(w * 0.22 + inset_bottom, bottom), (w * 0.78 - inset_bottom, bottom),
+             (w * 0.78 - inset_top, top), (w * 0.22 + inset_top, top)],
+            fill=(218, 44, 44, 255),
+        )  # fmt: skip
+    draw.polygon(tower, outline=ink, width=line)
+    glow = (255, 236, 140, 255) if light in ("night", "dusk", "sunset") else (255, 250, 210, 255)
+    draw.rectangle((w * 0.3, lamp_bottom, w * 0.7, body_top + line), fill=(60, 60, 70, 255), outline=ink, width=line)
+    draw.rectangle((w * 0.36, lamp_top, w * 0.64, lamp_bottom), fill=glow, outline=ink, width=line)
+    draw.polygon(
+        [(w * 0.3, lamp_top), (w * 0.7, lamp_top), (w * 0.5, 0)], fill=(218, 44, 44, 255), outline=ink, width=line
+    )
+    return image
+
+
+def _subject_image(placed: scene.Placed, light: str) -> Image.Image:
+    x0, y0, x1, y1 = placed.box
+    if placed.prop == "lighthouse":
+        return _lighthouse(x1 - x0, y1 - y0, light)
+    return backdrops.lit_glyph(placed.emoji or "", x1 - x0, y1 - y0, placed.tint, placed.flip, light)
+
+
+def _shadow(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], colour: _RGB) -> None:
+    x0, y0, x1, y1 = box
+    w = x1 - x0
+    draw.ellipse((x0 + w * 0.08, y1 - w * 0.06, x1 - w * 0.08, y1 + w * 0.06), fill=colour)
+
+
+def _text_font(text: str, box: tuple[int, int, int, int]) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The largest Pillow default font size at which ``text`` fits the box (the default font ships with Pillow)."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    size = max(6, round(height * 0.62))
+    while size > 6:
+        font = ImageFont.load_default(size)
+        left, top, right, bottom = font.getbbox(text)
+        if right - left <= width * 0.86 and bottom - top <= height * 0.8:
+            return font
+        size = max(6, round(size * 0.9)) if size > 7 else 6
+    return ImageFont.load_default(6)
+
+
+def _write(
+    draw: ImageDraw.ImageDraw, text: str, box: tuple[int, int, int, int], *, banner: bool, alpha: bool, light: str
+) -> None:
+    """Quoted text, centred in its box: on a sign's board, painted clean first, or on a white banner of its own."""
+    paper = backdrops.lit_colour((255, 255, 255), light) if not banner else (255, 255, 255)
+    fill: _Ink = (*paper, 255) if alpha else paper
+    if banner:
+        radius = (box[3] - box[1]) * 0.3
+        edge: _Ink = (40, 40, 48, 255) if alpha else (40, 40, 48)
+        draw.rounded_rectangle(box, radius=radius, fill=fill, outline=edge, width=max(2, (box[3] - box[1]) // 18))
+    else:
+        draw.rectangle((box[0], box[1], box[2] - 1, box[3] - 1), fill=fill)  # Pillow's corners are inclusive
+    font = _text_font(text, box)
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    ink: _Ink = (24, 24, 32, 255) if alpha else (24, 24, 32)
+    draw.text((cx, cy), text, font=font, fill=ink, anchor="mm")
+
+
+def render(view: Scene, *, subjects: bool = True) -> Image.Image:
+    """Paint a composed scene: setting, shapes for unknown words, subjects, text, weather, then the style.
+
+    ``subjects=False`` paints only what is behind the subjects, which is what tests compare a subject's pixels with.
+    A transparent scene has no setting and keeps real alpha around its subjects.
+    """
+    width, height = view.width, view.height
+    if view.kind == "abstract":
+        return _render_abstract(view)
+    if view.transparent:
+        image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    else:
+        image = backdrops.backdrop(
+            view.kind, view.ground, view.features, view.light, view.weather, view.tints,
+            view.palette if view.kind == "studio" else (),  # only the plain backdrop is painted in them
+            width, height, view.horizon, view.variant, view.cliff_box,
+        ).copy()  # fmt: skip
+    if subjects:
+        draw = ImageDraw.Draw(image)
+        for decoration in view.decorations:
+            _draw_shape(draw, decoration, width, height, view.transparent)
+        if not view.transparent:
+            shade = backdrops.mix(image.getpixel((width // 2, min(height - 1, view.horizon + 2)))[:3], (0, 0, 0), 0.25)  # type: ignore[index]
+            for placed in view.subjects:
+                if placed.box[3] >= view.horizon and view.kind not in ("space", "sea") and placed.prop is None:
+                    _shadow(draw, placed.box, shade)
+        for placed in view.subjects:
+            picture = _subject_image(placed, view.light)
+            if image.mode == "RGBA":  # "over" compositing: a faint edge pixel must not come out alpha 0 but coloured
+                image.alpha_composite(picture, placed.box[:2])
+            else:
+                image.paste(picture, placed.box[:2], picture)
+        if view.text and view.text_box:
+            banner = not any(p.noun in ("sign", "placard", "signpost", "poster", "billboard") for p in view.subjects)
+            _write(
+                ImageDraw.Draw(image), view.text, view.text_box, banner=banner, alpha=view.transparent, light=view.light
+            )
+    image = backdrops.weather(image, view.weather, view.horizon, view.variant)
+    return styles.stylise(image, view.style)
+
+
+def _render_abstract(view: Scene) -> Image.Image:
+    """A prompt that names nothing drawable: a gradient between its colours and one shape per word."""
+    width, height = view.width, view.height
+    colours = list(view.palette)
+    layout = Stream("background", view.prompt, view.variant, width, height)
+    if view.transparent:
+        image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    else:
+        stops = colours if len(colours) > 1 else [colours[0], _shade(colours[0])]
+        turn = int(layout.pick(len(stops)))
+        stops = stops[turn:] + stops[:turn]
+        image = backdrops.gradient(stops, width, height, layout.between(0.0, 2.0 * math.pi))
+    draw = ImageDraw.Draw(image)
+    for shape in view.decorations:
+        _draw_shape(draw, shape, width, height, view.transparent)
+    return styles.stylise(image, view.style)
+
+
+def _shade(colour: _RGB) -> _RGB:
+    """A second gradient stop for one-colour palettes: darker for bright colours, lighter for dark ones."""
+    if max(colour) > 100:
+        return backdrops.mix(colour, (0, 0, 0), 0.45)
+    return backdrops.mix(colour, (255, 255, 255), 0.45)
 
 
 def generate_image(
@@ -326,27 +270,18 @@ def generate_image(
     seed: int = 0,
     transparent: bool = False,
 ) -> Image.Image:
-    """A picture that a person can tie to its prompt, and that is the same every time the same request is made.
+    """A picture of the prompt's scene that a person can tie to its words, the same every time it is asked for."""
+    return render(scene.compose(prompt, width, height, model=model, index=index, seed=seed, transparent=transparent))
 
-    The background is a gradient between the palette colours (transparent when asked, as ``background=transparent``
-    requests are); each content word adds one shape in a palette colour.  Drawing is done by Pillow at full size with
-    no per-pixel Python work, so even 4K pictures stay cheap for the server.
+
+def revise_prompt(prompt: str, *, style: str | None = None, flavour: str = "") -> str:
+    """The revised prompt: a sentence saying what the offline picture of ``prompt`` actually shows.
+
+    dall-e-3 passes its ``style`` (vivid reads dramatic, natural restrained); the Responses API can pass a
+    ``flavour`` per text model or refinement turn for its own deterministic wording of the same picture.  The
+    layout's coarse positions do not depend on size or index, so one sentence is true of every picture of a request.
     """
-    if width < 1 or height < 1:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
-    colours = palette(prompt)
-    layout = _Stream("background", prompt, model, width, height, index, seed)
-    if transparent:
-        image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
-    else:
-        stops = list(colours) if len(colours) > 1 else [colours[0], _shade(colours[0])]
-        turn = (index + seed) % len(stops)
-        stops = stops[turn:] + stops[:turn]
-        image = _gradient(stops, width, height, layout.between(0.0, 2.0 * math.pi))
-    draw = ImageDraw.Draw(image)
-    for shape in _plan_shapes(prompt, colours, model=model, index=index, seed=seed):
-        _draw_shape(draw, shape, width, height, transparent)
-    return image
+    return scene.describe(scene.compose(prompt, 1024, 1024), style=style, flavour=flavour)
 
 
 # --------------------------------------------------------------------------------------------------- edits
@@ -380,6 +315,66 @@ def _edit_region(mask: Image.Image) -> Image.Image:
     return alpha.point([255] + [0] * 255)
 
 
+def _surroundings(canvas: Image.Image, region: tuple[int, int, int, int] | None = None) -> Image.Image:
+    """What a hole is filled with when the edit names no setting: the picture's own colours, smoothed, in new light.
+
+    An inpainting model continues the surroundings but repaints them; the soft pool of light centred on the edit
+    region is that repainting, so even a flat picture shows where the edit happened.
+    """
+    width, height = canvas.size
+    smooth = canvas.reduce(max(1, min(canvas.size) // 24)).resize(canvas.size, Image.Resampling.BICUBIC)
+    x0, y0, x1, y1 = region or (0, 0, width, height)
+    grid_w, grid_h = max(2, min(64, width)), max(2, min(64, height))
+    xs = (np.arange(grid_w) + 0.5) * width / grid_w
+    ys = (np.arange(grid_h) + 0.5) * height / grid_h
+    dx = (xs[None, :] - (x0 + x1) / 2) / max(1.0, (x1 - x0) / 2)
+    dy = (ys[:, None] - (y0 + y1) / 2) / max(1.0, (y1 - y0) / 2)
+    glow = np.clip(1.0 - np.hypot(dx, dy), 0.0, 1.0)
+    light = Image.fromarray(np.rint(214 + 40 * glow).astype(np.uint8)).resize(canvas.size, Image.Resampling.BILINEAR)
+    lit = ImageChops.multiply(smooth.convert("RGB"), Image.merge("RGB", (light, light, light)))
+    lit = ImageChops.add(lit, Image.merge("RGB", (light, light, light)).point(lambda v: max(0, v - 214) // 2))
+    if smooth.mode == "RGBA":
+        lit = lit.convert("RGBA")
+        lit.putalpha(smooth.getchannel("A"))
+    return lit
+
+
+def edit_scene(
+    base: Image.Image,
+    prompt: str,
+    *,
+    mask: Image.Image | None = None,
+    index: int = 0,
+    seed: int = 0,
+    model: str = "",
+    transparent: bool = False,
+) -> Scene:
+    """The edit prompt's scene laid out inside the mask's edit region (the whole picture without a mask)."""
+    width, height = base.size
+    view = scene.compose(prompt, width, height, model=model, index=index, seed=seed, transparent=transparent)
+    region = _edit_region(mask).getbbox() if mask is not None else None
+    if region is None or region == (0, 0, width, height):
+        return view
+    inner = scene.compose(prompt, region[2] - region[0], region[3] - region[1], model=model, index=index, seed=seed)
+    dx, dy = region[0], region[1]
+
+    def shifted(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+    from dataclasses import replace
+
+    return replace(
+        view,
+        subjects=tuple(replace(p, box=shifted(p.box)) for p in inner.subjects),
+        decorations=tuple(
+            replace(d, cx=(d.cx * inner.width + dx) / width, cy=(d.cy * inner.height + dy) / height,
+                    radius=d.radius * min(inner.width, inner.height) / min(width, height))
+            for d in inner.decorations
+        ),
+        text_box=shifted(inner.text_box) if inner.text_box else None,
+    )  # fmt: skip
+
+
 def edit_image(
     base: Image.Image,
     prompt: str,
@@ -391,23 +386,50 @@ def edit_image(
     model: str = "",
     transparent: bool = False,
 ) -> Image.Image:
-    """An edit that keeps what the mask protects bit for bit and shows the prompt where the mask is cleared.
+    """An edit that keeps what the mask protects bit for bit and draws the edit prompt's subjects where it is clear.
 
-    Without a mask the whole picture is fair game, but half of the base stays so the source remains recognisable.
+    The cleared region gets the prompt's setting when it names one (the sky of "a night sky"), else the picture's own
+    surroundings, smoothed, as an inpainting model continues them; then the subjects, laid out inside the region.
+    Without a mask the whole picture is the region, but half of the base stays so the source remains recognisable.
     Further input images only tint the new content: they should influence the result, never dominate it.
     """
     mode = "RGBA" if transparent or _has_alpha(base) else "RGB"
     canvas = base.convert(mode)
     width, height = canvas.size
-    fresh = generate_image(prompt, width, height, model=model, index=index, seed=seed, transparent=transparent)
-    fresh = fresh.convert(mode)
+    if mask is not None and mask.size != canvas.size:
+        raise ValueError(f"mask size {mask.size[0]}x{mask.size[1]} differs from image size {width}x{height}")
+    view = edit_scene(canvas, prompt, mask=mask, index=index, seed=seed, model=model, transparent=transparent)
+    if transparent:
+        behind = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    elif view.kind in ("studio", "abstract"):
+        behind = _surroundings(canvas, _edit_region(mask).getbbox() if mask is not None else None)
+    else:
+        behind = render(view, subjects=False).convert(mode)
+    if mask is None:
+        behind = Image.blend(canvas, behind.convert(mode), 0.5)
+    fresh = behind.convert(mode)
+    painted = render(_on_transparent(view), subjects=True)
+    if view.kind != "abstract":
+        if fresh.mode == "RGBA":
+            fresh.alpha_composite(painted.convert("RGBA"))
+        else:
+            fresh.paste(painted, (0, 0), painted)
+    else:
+        fresh = Image.blend(fresh, painted.convert(mode), 0.5) if mask is None else painted.convert(mode)
     if references:
         fresh = _blend_rgb(fresh, _mean_colour(references), 0.2)
     if mask is None:
-        return Image.blend(canvas, fresh, 0.5)
-    if mask.size != canvas.size:
-        raise ValueError(f"mask size {mask.size[0]}x{mask.size[1]} differs from image size {width}x{height}")
+        return fresh
     return Image.composite(fresh, canvas, _edit_region(mask))
+
+
+def _on_transparent(view: Scene) -> Scene:
+    """The scene's subjects, text and shapes alone on a transparent layer, with no setting and no weather."""
+    from dataclasses import replace
+
+    if view.kind == "abstract":
+        return view
+    return replace(view, transparent=True, weather=None)
 
 
 # --------------------------------------------------------------------------------------------------- variations
@@ -443,6 +465,64 @@ def _jitter_hues(image: Image.Image, degrees: float, saturation: float) -> Image
     return result
 
 
+#: Cells of the grid on which a variation finds the picture's parts (its pictograms, a sign, a lighthouse).
+_PART_GRID = 96
+
+
+def _parts(source: Image.Image) -> tuple[Image.Image, list[tuple[tuple[int, int, int, int], Image.Image]]]:
+    """Split a picture into a smooth background and its distinct parts (each a box and a mask), as far as pixels tell.
+
+    A part is a connected patch that differs clearly from the smoothed picture around it: on offline pictures the
+    outlined pictograms; on a photograph its strongest objects.  Patches too big to be a thing are left as background.
+    """
+    width, height = source.size
+    rgb = source.convert("RGB")
+    background = rgb.reduce(max(1, min(rgb.size) // 24)).resize(rgb.size, Image.Resampling.BICUBIC)
+    if source.mode == "RGBA":
+        found = np.asarray(source.getchannel("A")) > 0
+        background = Image.new("RGBA", source.size, (0, 0, 0, 0))
+    else:
+        diff = np.abs(np.asarray(rgb, dtype=np.int16) - np.asarray(background, dtype=np.int16)).sum(axis=-1)
+        found = diff > 120
+    step = max(1, max(width, height) // _PART_GRID)
+    grid_h, grid_w = -(-height // step), -(-width // step)
+    padded = np.zeros((grid_h * step, grid_w * step), dtype=bool)
+    padded[:height, :width] = found
+    cells = padded.reshape(grid_h, step, grid_w, step).mean(axis=(1, 3)) > 0.08
+    cells = np.asarray(Image.fromarray(cells.astype(np.uint8) * 255).filter(ImageFilter.MaxFilter(3))) > 0
+    labels = np.zeros(cells.shape, dtype=np.int32)
+    boxes: list[tuple[int, int, int, int, int]] = []
+    for y, x in zip(*np.nonzero(cells), strict=True):
+        if labels[y, x]:
+            continue
+        label = len(boxes) + 1
+        stack = [(int(y), int(x))]
+        labels[y, x] = label
+        x0 = x1 = int(x)
+        y0 = y1 = int(y)
+        area = 0
+        while stack:
+            cy, cx = stack.pop()
+            area += 1
+            x0, x1, y0, y1 = min(x0, cx), max(x1, cx), min(y0, cy), max(y1, cy)
+            for ny, nx in ((cy - 1, cx), (cy + 1, cx), (cy, cx - 1), (cy, cx + 1)):
+                if 0 <= ny < grid_h and 0 <= nx < grid_w and cells[ny, nx] and not labels[ny, nx]:
+                    labels[ny, nx] = label
+                    stack.append((ny, nx))
+        boxes.append((area, x0, y0, x1, y1))
+    total = grid_w * grid_h
+    parts: list[tuple[tuple[int, int, int, int], Image.Image]] = []
+    chosen = sorted((b for b in boxes if 4 <= b[0] <= total * 0.35), reverse=True)[:8]
+    for _, x0, y0, x1, y1 in sorted(chosen, key=lambda b: (b[2], b[1])):
+        box = (x0 * step, y0 * step, min(width, (x1 + 1) * step), min(height, (y1 + 1) * step))
+        region = Image.fromarray((labels[y0 : y1 + 1, x0 : x1 + 1] > 0).astype(np.uint8) * 255)
+        region = region.resize((box[2] - box[0], box[3] - box[1]), Image.Resampling.NEAREST)
+        exact = Image.fromarray(found[box[1] : box[3], box[0] : box[2]].astype(np.uint8) * 255)
+        mask = Image.fromarray(np.minimum(np.asarray(region), np.asarray(exact.filter(ImageFilter.MaxFilter(5)))))
+        parts.append((box, mask))
+    return background, parts
+
+
 def vary_image(
     source: Image.Image,
     *,
@@ -450,10 +530,11 @@ def vary_image(
     seed: int = 0,
     size: tuple[int, int] | None = None,
 ) -> Image.Image:
-    """A sibling of the source: same layout and palette, slightly reframed, re-tinted and re-decorated.
+    """A sibling of the source: the same scene, slightly reframed and re-tinted, its parts moved, resized, recoloured.
 
-    The reframing is a small zoom and shift, the colours come from the source itself, and every choice is keyed on a
-    thumbnail of the source plus index and seed, so the same request always gives the same variation.
+    The parts are found in the pixels (see ``_parts``), lifted off a smoothed background, and put back a little
+    elsewhere, a little bigger or smaller, in a turned hue.  Every choice is keyed on a thumbnail of the source plus
+    index and seed, so the same request always gives the same variation.
     """
     mode = "RGBA" if _has_alpha(source) else "RGB"
     src = source.convert(mode)
@@ -461,34 +542,46 @@ def vary_image(
     if width < 1 or height < 1:
         raise ValueError(f"image size must be positive, got {width}x{height}")
     thumb = src.resize((16, 16), Image.Resampling.BOX)
-    stream = _Stream("vary", thumb.tobytes(), src.size, (width, height), index, seed)
+    stream = Stream("vary", thumb.tobytes(), src.size, (width, height), index, seed)
+    background, parts = _parts(src)
+    cleared = src.copy()
+    for box, mask in parts:
+        grown = mask.filter(ImageFilter.MaxFilter(7))
+        cleared.paste(background.crop(box).convert(mode), box[:2], grown)
     zoom = stream.between(0.9, 0.96)
     crop_w, crop_h = src.width * zoom, src.height * zoom
     left, top = stream.unit() * (src.width - crop_w), stream.unit() * (src.height - crop_h)
-    out = src.resize((width, height), Image.Resampling.BICUBIC, box=(left, top, left + crop_w, top + crop_h))
-    degrees = stream.between(3.0, 7.0) * (1 if stream.unit() < 0.5 else -1)
-    out = _jitter_hues(out, degrees, stream.between(0.95, 1.08))
-    samples: npt.NDArray[np.uint8] = np.asarray(thumb, dtype=np.uint8)
-    draw = ImageDraw.Draw(out)
+    scale_x, scale_y = width / crop_w, height / crop_h
+    out = cleared.resize((width, height), Image.Resampling.BICUBIC, box=(left, top, left + crop_w, top + crop_h))
+    degrees = stream.between(3.0, 7.0) * stream.sign()
+    saturation = stream.between(0.95, 1.08)
+    out = _jitter_hues(out, degrees, saturation)
     side = min(width, height)
-    for _ in range(3 + stream.pick(4)):
-        ink: _Ink = tuple(int(c) for c in samples[stream.pick(16), stream.pick(16)])
-        cx, cy = stream.unit() * width, stream.unit() * height
-        r = max(2.0, stream.between(0.025, 0.06) * side)
-        sides = 3 + stream.pick(4)
-        points = _rotated(_ngon_points(r, sides), cx, cy, stream.between(0.0, 2.0 * math.pi))
-        if sides == 6:
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=ink)
-        else:
-            draw.polygon(points, fill=ink)
+    for box, mask in parts:
+        piece = src.crop(box)
+        resize = stream.between(0.85, 1.18)
+        pw = max(1, round((box[2] - box[0]) * scale_x * resize))
+        ph = max(1, round((box[3] - box[1]) * scale_y * resize))
+        piece = _jitter_hues(piece, stream.between(15.0, 40.0) * stream.sign(), stream.between(0.9, 1.2))
+        piece = piece.resize((pw, ph), Image.Resampling.BICUBIC)
+        cut = mask.resize((pw, ph), Image.Resampling.BILINEAR)
+        if stream.unit() < 0.3:
+            piece, cut = (
+                piece.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+                cut.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+            )
+        cx = ((box[0] + box[2]) / 2 - left) * scale_x + stream.between(-0.06, 0.06) * side
+        bottom = (box[3] - top) * scale_y + stream.between(-0.03, 0.03) * side
+        out.paste(piece, (round(cx - pw / 2), round(bottom - ph)), cut)
     return out
 
 
 # --------------------------------------------------------------------------------------------------- streaming
 
 
-#: Fraction of each preview faded toward mid grey, so no preview equals the final image even where it is flat.
-_PREVIEW_FADES = (0.3, 0.15, 0.05)
+#: How much of the final picture each preview shows over its sketch: a coarse pencil sketch with washes of colour
+#: first, then blocks of colour, then nearly the picture.
+_PREVIEW_COLOUR = (0.35, 0.7, 0.92)
 _PREVIEW_BLOCKS = (64, 16, 4)
 
 
@@ -501,11 +594,21 @@ def _pixelate(image: Image.Image, block: int) -> Image.Image:
     return big.crop((0, 0, image.width, image.height))
 
 
+def _sketch(image: Image.Image) -> Image.Image:
+    """The picture as a pencil drawing on paper: what a coarse first preview shows."""
+    rgb = image.convert("RGB")
+    drawing = styles.stylise(rgb, "pencil sketch")
+    if image.mode == "RGBA":
+        drawing = drawing.convert("RGBA")
+        drawing.putalpha(image.getchannel("A"))
+    return drawing.convert(image.mode)
+
+
 def partial_frames(final: Image.Image, count: int) -> list[Image.Image]:
     """Coarse-to-fine previews for ``partial_images`` streaming, each strictly nearer the final picture than the last.
 
-    Block sizes are 64, 16 and 4 px at 1024 px and scale with the picture, keeping the 4x nesting so that a finer
-    preview never loses detail a coarser one showed.
+    The first is mostly a pencil sketch of the picture under large blocks of its colour; each later one shows more of
+    the colour in finer blocks (64, 16 and 4 px at 1024 px, scaling with the picture), until the final picture.
     """
     if not 0 <= count <= len(_PREVIEW_BLOCKS):
         raise ValueError(f"partial image count must be 0..{len(_PREVIEW_BLOCKS)}, got {count}")
@@ -516,107 +619,16 @@ def partial_frames(final: Image.Image, count: int) -> list[Image.Image]:
     finest = max(2, round(_PREVIEW_BLOCKS[-1] * max(work.size) / 1024))
     ratio = _PREVIEW_BLOCKS[0] // _PREVIEW_BLOCKS[1]
     blocks = [finest * ratio ** (len(_PREVIEW_BLOCKS) - 1 - k) for k in range(len(_PREVIEW_BLOCKS))][:count]
-    grey_value = (128,) * len(work.getbands())
+    sketch = _sketch(work) if work_mode in ("RGB", "RGBA") else Image.new(work_mode, work.size, (200,) * len(work_mode))
+    grey = Image.new(work_mode, work.size, (128,) * len(work.getbands()))
+    if "A" in work.getbands():
+        grey.putalpha(work.getchannel("A"))
     frames: list[Image.Image] = []
-    for block, fade in zip(blocks, _PREVIEW_FADES, strict=False):
-        frame = _pixelate(work, block)
-        grey = Image.new(work_mode, work.size, grey_value)
-        if "A" in work.getbands():
-            grey.putalpha(frame.getchannel("A"))
-        frame = Image.blend(frame, grey, fade)
+    for block, colour in zip(blocks, _PREVIEW_COLOUR, strict=False):
+        frame = Image.blend(sketch, _pixelate(work, block), colour)
+        frame = Image.blend(frame, grey, 0.04)  # never equal to the final picture, even where it is flat
         frames.append(frame.convert(final.mode) if work_mode != final.mode else frame)
     return frames
-
-
-# --------------------------------------------------------------------------------------------------- prompts
-
-
-_STYLE_PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
-    "vivid": {
-        "opener": (
-            "A dramatic, hyper-detailed illustration of",
-            "A bold, cinematic rendering of",
-            "A striking, high-contrast image of",
-        ),
-        "composition": (
-            "framed in a dynamic low-angle composition with a strong diagonal leading the eye",
-            "set in a sweeping wide-angle composition with deep, layered space behind the subject",
-            "placed off-centre in an energetic composition with bold overlapping shapes",
-        ),
-        "lighting": (
-            "lit by intense golden-hour rim light with deep, glowing shadows",
-            "under theatrical chiaroscuro spotlights with luminous highlights",
-            "bathed in neon-bright backlight that makes every edge glow",
-        ),
-        "palette": ("saturated, electric tones of", "intensely saturated hues of", "rich, glowing shades of"),
-        "finish": (
-            "razor-sharp detail and an epic, larger-than-life mood",
-            "hyper-real textures and a thrilling sense of scale",
-            "crisp detail and a dramatic, awe-inspiring atmosphere",
-        ),
-    },
-    "natural": {
-        "opener": (
-            "A soft, realistic photograph of",
-            "A calm, true-to-life depiction of",
-            "A gentle, naturalistic image of",
-        ),
-        "composition": (
-            "framed at eye level in a balanced, uncluttered composition",
-            "seen from a relaxed medium distance with a quiet, simple background",
-            "composed with plenty of breathing room and a natural sense of depth",
-        ),
-        "lighting": (
-            "in soft, diffused natural daylight with gentle shadows",
-            "under overcast light that keeps the contrast low and even",
-            "in the warm, muted light of early morning",
-        ),
-        "palette": ("subtle, muted tones of", "soft, understated shades of", "natural, slightly desaturated hues of"),
-        "finish": (
-            "fine realistic textures and an unhurried, peaceful mood",
-            "true-to-life detail and a quiet, documentary feel",
-            "delicate realistic detail and an honest, everyday atmosphere",
-        ),
-    },
-}
-
-
-def _nearest_colour_name(colour: _RGB) -> str:
-    names = [name for name in _COLOURS if name != "grey"]
-    return min(names, key=lambda name: sum((a - b) ** 2 for a, b in zip(_COLOURS[name], colour, strict=True)))
-
-
-def _join_names(names: Sequence[str]) -> str:
-    if len(names) == 1:
-        return names[0]
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def revise_prompt(prompt: str, *, style: str = "vivid") -> str:
-    """The richer rewrite a dall-e-3-like model reports, so code that shows ``revised_prompt`` has something real.
-
-    It keeps the prompt verbatim (users look for their own words), names the colours the picture is painted in, and
-    reads dramatic for ``vivid`` and restrained for ``natural`` just as the real model's rewrites do.
-    """
-    if style not in _STYLE_PHRASES:
-        raise ValueError(f"style must be one of {sorted(_STYLE_PHRASES)}, got {style!r}")
-    phrases = _STYLE_PHRASES[style]
-    subject = " ".join(prompt.split()).rstrip(" .!;,") or "an untitled scene"
-    names = _named_colours(prompt)
-    if not names:
-        names = list(dict.fromkeys(_nearest_colour_name(colour) for colour in _hashed_palette(prompt)))
-    stream = _Stream("revise", prompt, style)
-
-    def choose(kind: str) -> str:
-        options = phrases[kind]
-        return options[stream.pick(len(options))]
-
-    opener = choose("opener")
-    composition = choose("composition")
-    lighting = choose("lighting")
-    colours = f"{choose('palette')} {_join_names(names)}"
-    finish = choose("finish")
-    return f"{opener} {subject}, {composition}, {lighting}, painted in {colours}, with {finish}."
 
 
 # --------------------------------------------------------------------------------------------------- encoding

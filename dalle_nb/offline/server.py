@@ -10,6 +10,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -38,6 +39,22 @@ class _QuietInjectedFaults(logging.Filter):
 logging.getLogger("uvicorn.error").addFilter(_QuietInjectedFaults())
 
 
+def _uvicorn_server() -> type[Any]:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling its owner when it is listening (so a printed URL is ready to use)."""
+
+        on_ready: Callable[[], None] | None = None
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and self.on_ready is not None:
+                self.on_ready()
+
+    return Server
+
+
 class OfflineServer:
     """An offline Images API server bound to a loopback port.
 
@@ -50,8 +67,13 @@ class OfflineServer:
 
         self.options = options or ServerOptions.from_env()
         self.app: OfflineImagesAPI = create_app(self.options)
-        self._socket = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets whose
+        # proto says TCP, and accepted connections inherit it; without it every small response on a reused
+        # connection waits ~40 ms for the client's delayed ACK.
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._socket.bind((host, port))
         self.host = host
         self.port: int = self._socket.getsockname()[1]
@@ -62,7 +84,7 @@ class OfflineServer:
             timeout_graceful_shutdown=1,
             access_log=False,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _uvicorn_server()(config)
         self._thread: threading.Thread | None = None
 
     @property
@@ -95,8 +117,9 @@ class OfflineServer:
             time.sleep(0.01)
         return self
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until interrupted (``dalle-nb serve``)."""
+    def serve_forever(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve in this thread until interrupted (``dalle-nb serve``); ``on_ready`` runs once connections are taken."""
+        self._server.on_ready = on_ready
         self._server.run(sockets=[self._socket])
 
     def stop(self, timeout: float = 10.0) -> None:
