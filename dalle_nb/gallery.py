@@ -198,6 +198,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: Pictures this process is saving right now (by record id): their files are not leftovers.
+_SAVING: set[str] = set()
+_SAVING_LOCK = threading.Lock()
+
+
+def _record_id(name: str) -> str | None:
+    return next((part for part in name.split(".") if part.startswith("img_")), None)
+
+
 def _writer_pid(name: str) -> int | None:
     """The process id a temp or sidecar name carries (``.<stem>.<pid>.<rest>``), or None."""
     return next((int(part) for part in name.split(".")[1:-1] if part.isdigit()), None)
@@ -354,7 +363,11 @@ class Gallery:
                 if not entry.name.startswith("."):
                     continue
                 pid = _writer_pid(entry.name)
-                if pid is not None and _alive(pid):
+                if pid == os.getpid():
+                    with _SAVING_LOCK:
+                        if _record_id(entry.name) in _SAVING:
+                            continue  # being saved by another thread of this process
+                elif pid is not None and _alive(pid):
                     continue
                 path = pathlib.Path(entry.path)
                 if entry.name.endswith(_SIDECAR):
@@ -445,6 +458,16 @@ class Gallery:
             backend,
         )
         sidecar = path.with_name(f".{record_id}.{os.getpid()}{_SIDECAR}")
+        with _SAVING_LOCK:
+            _SAVING.add(record_id)
+        try:
+            return self._save(row, path, sidecar, data)
+        finally:
+            with _SAVING_LOCK:
+                _SAVING.discard(record_id)
+
+    def _save(self, row: tuple[Any, ...], path: pathlib.Path, sidecar: pathlib.Path, data: bytes) -> Record:
+        record_id = row[0]
         try:
             # the metadata first (no fsync: it only matters until the row is in), then the picture
             _write_atomic(sidecar, json.dumps(row).encode(), durable=False)

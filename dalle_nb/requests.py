@@ -40,8 +40,8 @@ class _Request:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _LOCAL}
         out = {k: v for k, v in out.items() if v is not None}
         stream = getattr(self, "stream", False)
-        if stream:
-            out["stream"] = True
+        if stream is not False and stream is not None:
+            out["stream"] = stream  # as given: the table turns "true" into True and refuses "no"
             partial = getattr(self, "partial_images", None)
             if partial is not None:
                 out["partial_images"] = partial

@@ -192,7 +192,12 @@ def test_the_key_is_never_a_request_parameter(fresh: Path) -> None:
             assert CANARY not in repr(err.value) + str(err.value.value)
         with pytest.raises(dn.InvalidRequest) as bad_model:
             config.configure(model=CANARY)
-        shown = [bad_model.value.message, str(bad_model.value.value), repr(bad_model.value), str(bad_model.value.allowed)]
+        shown = [
+            bad_model.value.message,
+            str(bad_model.value.value),
+            repr(bad_model.value),
+            str(bad_model.value.allowed),
+        ]
         assert all(CANARY not in text for text in shown)
     assert not pictures_on_disk(fresh)
 
@@ -244,30 +249,21 @@ def test_a_raising_on_partial_cancels_the_job_and_carries_what_arrived(fresh: Pa
 
 # ---------------------------------------------------------------------------- 9. the offline server's edges
 def test_an_oversized_upload_is_refused_while_it_arrives(server: OfflineServer) -> None:
-    sent = 0
-
-    def body() -> object:
-        nonlocal sent
-        boundary = b"--x\r\n"
-        head = boundary + b'Content-Disposition: form-data; name="image"; filename="big.png"\r\n\r\n'
-        yield head
-        sent += len(head)
-        chunk = b"\0" * (1 << 20)
-        for _ in range(200):  # 200 MB, if anyone read it all
-            yield chunk
-            sent += len(chunk)
-
-    with httpx.Client(timeout=60) as http:
-        try:
-            response = http.post(
-                server.base_url + "/images/edits", content=body(),
-                headers={"content-type": "multipart/form-data; boundary=x", "authorization": "Bearer x"},
-            )  # fmt: skip
-            status, payload = response.status_code, response.json()
-        except httpx.TransportError:  # the server may close while we still send: it stopped reading
-            status, payload = 413, {"error": {"code": "image_file_too_large"}}
-    assert status == 413 and payload["error"]["code"] == "image_file_too_large"
-    assert sent < 120 * (1 << 20), f"the server read {sent >> 20} MB of a 200 MB upload"
+    """A 200 MB file is refused once it passes the per-file limit, while the client is still sending."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    head = b'--x\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\n\r\n'
+    sock.sendall(
+        b"POST /v1/images/edits HTTP/1.1\r\nhost: x\r\ncontent-type: multipart/form-data; boundary=x\r\n"
+        + f"content-length: {len(head) + 200 * (1 << 20)}\r\n\r\n".encode()
+        + head
+    )
+    chunk = b"\0" * (1 << 20)
+    for _ in range(64):  # 64 MB, then the client waits: only a server that refused while reading answers now
+        sock.sendall(chunk)
+    sock.settimeout(20)
+    answer = sock.recv(65536)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 413") and b"image_file_too_large" in answer
 
 
 @pytest.mark.parametrize(
@@ -275,11 +271,11 @@ def test_an_oversized_upload_is_refused_while_it_arrives(server: OfflineServer) 
     [
         ("/images/generations", b"[" * 100_000 + b"]" * 100_000, {}, 400),
         ("/images/generations", json.dumps({"prompt": "x", "model": "gpt-image-1.5"}).encode(),
-         {"x-dalle-nb-first-index": "²"}, 400),
+         {"x-dalle-nb-first-index": "²".encode()}, 400),
     ],
 )  # fmt: skip
 def test_hostile_requests_get_openai_shaped_4xx(
-    server: OfflineServer, path: str, body: bytes, headers: dict[str, str], status: int
+    server: OfflineServer, path: str, body: bytes, headers: dict[str, bytes], status: int
 ) -> None:
     response = httpx.post(
         server.base_url + path, content=body, headers={"content-type": "application/json", **headers}, timeout=30
@@ -304,7 +300,7 @@ def test_stalled_half_sent_requests_are_timed_out() -> None:
             sock = socket.create_connection((host, port), timeout=10)
             sock.sendall(
                 b"POST /v1/images/generations HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-                b"content-length: 1000\r\n\r\n{\"prompt\": "
+                b'content-length: 1000\r\n\r\n{"prompt": '
             )
             stalled.append(sock)
         answers = []
@@ -392,7 +388,9 @@ def test_concurrency_is_one_limit_for_the_whole_process() -> None:
         use(slow)
         config.configure(concurrency=2)
         threads = [
-            threading.Thread(target=dn.generate, args=([f"a kite {i}-{j}" for j in range(2)],), kwargs={"size": "1024x1024"})
+            threading.Thread(
+                target=dn.generate, args=([f"a kite {i}-{j}" for j in range(2)],), kwargs={"size": "1024x1024"}
+            )
             for i in range(4)
         ]
         for thread in threads:
@@ -412,3 +410,15 @@ def test_concurrency_is_one_limit_for_the_whole_process() -> None:
         asyncio.run(many())
         peak_gathered = slow.app.gauge.peak_in_flight
     assert peak_threads == 2 and peak_gathered == 2
+
+
+def test_the_server_draws_at_most_one_picture_per_core_however_many_requests_arrive() -> None:
+    from dalle_nb.offline.app import _DRAWING_THREADS
+
+    with OfflineServer(ServerOptions()) as srv:
+        use(srv)
+        config.configure(concurrency=6)
+        dn.generate([f"a paper boat {i}" for i in range(6)], n=3, size="1024x1024")
+        health = httpx.get(srv.base_url.removesuffix("/v1") + "/health").json()
+    assert health["peak_in_flight"] >= 2, "requests did arrive together"
+    assert 1 <= health["peak_drawing"] <= _DRAWING_THREADS

@@ -298,6 +298,10 @@ class OfflineImagesAPI:
         self.urls = _UrlStore(options.url_ttl)
         self._rng = random.Random(options.seed)
         self._rng_lock = threading.Lock()
+        self._drawing: asyncio.Semaphore | None = None  # made on the server's own loop, at the first drawing
+        #: Pictures being drawn now, and the most at once so far (``/health``).
+        self.drawing = 0
+        self.peak_drawing = 0
         from .responses import ResponsesAPI  # here, not at the top: it imports this module's helpers
 
         self.responses = ResponsesAPI(self)
@@ -644,45 +648,68 @@ class OfflineImagesAPI:
         # the request is valid and read: now take as long as a real model would (refusals come at once), drawing
         # the n pictures in parallel during that time, as a real API's latency is its drawing
         started = time.monotonic()
-        limit = asyncio.Semaphore(_DRAWING_THREADS)
 
         def drawn(index: int) -> bytes:
             return draw.encode(render(first + index), fmt, compression=compression)
 
-        async def draw_one(index: int) -> bytes:
-            async with limit:
-                return await run_in_threadpool(drawn, index)
+        pictures = [asyncio.ensure_future(self._draw(drawn, index)) for index in range(params["n"])]
 
-        pictures = [asyncio.ensure_future(draw_one(index)) for index in range(params["n"])]
-        try:
-            await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
-            encoded_pictures = await asyncio.gather(*pictures)
-        finally:
-            _settle(pictures)
-        data: list[dict[str, Any]] = []
-        for encoded in encoded_pictures:
-            item: dict[str, Any] = {}
+        def item(encoded: bytes) -> dict[str, Any]:
+            entry: dict[str, Any] = {}
             if params.get("response_format", "b64_json") == "url":
                 token = self.urls.put(encoded, f"image/{fmt}")
-                item["url"] = f"{request.url.scheme}://{request.url.netloc}/v1/offline/files/{token}"
+                entry["url"] = f"{request.url.scheme}://{request.url.netloc}/v1/offline/files/{token}"
             else:
-                item["b64_json"] = base64.b64encode(encoded).decode("ascii")
+                entry["b64_json"] = base64.b64encode(encoded).decode("ascii")
             if spec.revised_prompt and endpoint == "generations":
-                item["revised_prompt"] = draw.revise_prompt(params["prompt"], style=params.get("style", "vivid"))
-            data.append(item)
-        body: dict[str, Any] = {"created": created, "data": data}
+                entry["revised_prompt"] = draw.revise_prompt(params["prompt"], style=params.get("style", "vivid"))
+            return entry
+
+        tail: dict[str, Any] = {}
         if spec.is_gpt:
-            body.update(
+            tail.update(
                 background=effective_background,
                 output_format=fmt,
                 quality=effective_quality,
                 size=size_text,
                 usage=usage,
             )
-        payload = json.dumps(body).encode()
         if fault is not None and fault.kind == "drop":
+            try:
+                await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+                data = [item(encoded) for encoded in await asyncio.gather(*pictures)]
+            finally:
+                _settle(pictures)
+            payload = json.dumps({"created": created, "data": data, **tail}).encode()
             return _BrokenResponse(payload[: len(payload) // 2], len(payload))
-        return Response(payload, media_type="application/json")
+
+        async def body() -> AsyncIterator[bytes]:
+            # written picture by picture, so the server holds one encoded picture per request at a time rather
+            # than all n of them and their JSON (8 requests of 10 pictures at 3840x2160 were 2.7 GB)
+            try:
+                await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+                yield f'{{"created": {created}, "data": ['.encode()
+                for number, picture in enumerate(pictures):
+                    encoded = await picture
+                    yield (b", " if number else b"") + json.dumps(item(encoded)).encode()
+                yield b"]" + (b", " + json.dumps(tail).encode()[1:-1] if tail else b"") + b"}"
+            finally:
+                _settle(pictures)
+
+        return StreamingResponse(body(), media_type="application/json")
+
+    async def _draw(self, work: Callable[[int], Any], index: int) -> Any:
+        """Draw one picture in a worker thread, at most as many at once across all requests as there are cores:
+        requests that arrive together queue here instead of all holding half-drawn pictures in memory."""
+        if self._drawing is None:
+            self._drawing = asyncio.Semaphore(_DRAWING_THREADS)
+        async with self._drawing:
+            self.drawing += 1
+            self.peak_drawing = max(self.peak_drawing, self.drawing)
+            try:
+                return await run_in_threadpool(work, index)
+            finally:
+                self.drawing -= 1
 
     async def _events(
         self,
@@ -708,13 +735,7 @@ class OfflineImagesAPI:
         # every picture is drawn in parallel from the start; the latency is spread over the events, each of which
         # waits only for what is left of its share, so partial pictures arrive over time and drawing is not added
         started = time.monotonic()
-        limit = asyncio.Semaphore(_DRAWING_THREADS)
-
-        async def draw_one(index: int) -> Any:
-            async with limit:
-                return await run_in_threadpool(render, index)
-
-        finals = [asyncio.ensure_future(draw_one(index)) for index in range(params["n"])]
+        finals = [asyncio.ensure_future(self._draw(render, index)) for index in range(params["n"])]
         try:
             for index in range(params["n"]):
                 final = await finals[index]
@@ -728,6 +749,8 @@ class OfflineImagesAPI:
                         "created_at": created,
                     }
                     if frame is final:
+                        if fault is not None and fault.kind == "nofinal":
+                            continue  # the stream ends cleanly without its final picture
                         event.update(type=f"{prefix}.completed", usage=completed_usage, **common)
                     else:
                         event.update(type=f"{prefix}.partial_image", partial_image_index=frame_index, **common)
@@ -783,6 +806,8 @@ class OfflineImagesAPI:
                 "profile": self.options.profile,
                 "in_flight": self.gauge.in_flight,
                 "peak_in_flight": self.gauge.peak_in_flight,
+                "drawing": self.drawing,
+                "peak_drawing": self.peak_drawing,
             }
         )
 

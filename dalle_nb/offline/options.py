@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from ..models import PROFILES, Profile
 
-FaultKind = Literal["429", "500", "503", "timeout", "reset", "drop", "garbage"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "timeout", "reset", "drop", "garbage")
+FaultKind = Literal["429", "500", "503", "timeout", "reset", "drop", "garbage", "nofinal"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "timeout", "reset", "drop", "garbage", "nofinal")
 
 ENV_PREFIX = "DALLE_NB_OFFLINE_"
 

@@ -345,11 +345,19 @@ class ResponsesAPI:
                 # the request is valid and read: now take as long as a real model would (refusals come at once)
                 from . import draw
 
-                await _sleep_unless_gone(request, self.options.latency)
-                picture = await run_in_threadpool(self._draw, plan, call)
-                encoded = await run_in_threadpool(
-                    draw.encode, picture, call.output_format, compression=call.compression
+                started = time.monotonic()
+                drawing = asyncio.ensure_future(
+                    self.api._draw(
+                        lambda _: draw.encode(self._draw(plan, call), call.output_format, compression=call.compression),
+                        0,
+                    )
                 )
+                try:
+                    await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+                    encoded = await drawing
+                finally:
+                    if not drawing.done():
+                        drawing.cancel()
                 output.append(self._image_item(call, encoded))
             output.append(self._message_item(plan, _new_id("msg")))
             body = self._finish(plan, output, failed=False, image=encoded)
@@ -363,6 +371,8 @@ class ResponsesAPI:
         total = _event_count(plan)
         sent = 0
         async for chunk in self._lifecycle(plan):
+            if fault is not None and fault.kind == "nofinal" and b'"response.image_generation_call.completed"' in chunk:
+                return  # the stream ends cleanly without its final picture
             yield chunk
             sent += 1
             if fault is not None and fault.kind == "drop" and sent * 2 >= total:
@@ -394,7 +404,7 @@ class ResponsesAPI:
                 yield emit("response.failed", response=self._finish(plan, [failed], failed=True))
                 return
             yield emit("response.image_generation_call.generating", **at)
-            picture = await run_in_threadpool(self._draw, plan, call)
+            picture = await self.api._draw(lambda _: self._draw(plan, call), 0)
             frames = await run_in_threadpool(draw.partial_frames, picture, call.partial_images)
             # a stream spreads the latency over its pictures, so partial images arrive over time
             pause = self.options.latency / (len(frames) + 1)
