@@ -25,6 +25,8 @@ def _serve(args: argparse.Namespace) -> int:
             api_key=args.api_key,
             url_ttl=args.url_ttl,
             read_timeout=args.read_timeout,
+            batch_seconds=args.batch_seconds,
+            batch_window=args.batch_window,
         )
     except ValueError as exc:
         print(f"dalle-nb serve: {exc}", file=sys.stderr)
@@ -144,6 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SECONDS",
         help="answer 408 when a request body stops arriving for this long (default 30)",
+    )
+    serve.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a batch (/v1/batches) takes from validating to completed (default 10)",
+    )
+    serve.add_argument(
+        "--batch-window",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a batch's completion window; one not done by then expires (default 86400, OpenAI's 24h)",
     )
     serve.set_defaults(func=_serve)
 

@@ -297,14 +297,19 @@ def test_a_mask_edit_keeps_every_pixel_outside_the_mask(client: openai.OpenAI) -
     assert np.abs(result[~outside] - source[~outside]).mean() > 10
 
 
-def test_file_ids_are_refused_until_the_server_has_files(client: openai.OpenAI) -> None:
+def test_a_file_id_names_an_uploaded_picture_and_an_unknown_one_is_named(client: openai.OpenAI) -> None:
+    base = Image.new("RGB", (1024, 1024), (40, 90, 160))
+    uploaded = client.files.create(file=("base.png", png_bytes(base)), purpose="vision")
     content = [
-        {"type": "input_text", "text": "a cat"},
-        {"type": "input_image", "file_id": "file-abc", "detail": "auto"},
+        {"type": "input_text", "text": "a yellow sun"},
+        {"type": "input_image", "file_id": uploaded.id, "detail": "auto"},
     ]
+    call = image_call(create(client, [{"role": "user", "content": content}]))
+    assert call.action == "edit" and call.size == "1024x1024"  # the uploaded picture is what was edited
+    content[1]["file_id"] = "file-abc"
     with pytest.raises(openai.BadRequestError) as err:
         create(client, [{"role": "user", "content": content}])
-    assert err.value.param == "input[0].content[1].file_id" and "file_id" in err.value.message
+    assert err.value.param == "input[0].content[1].file_id" and "file-abc" in err.value.message
 
 
 def test_bad_input_images_are_named(client: openai.OpenAI) -> None:

@@ -42,6 +42,7 @@ from ..models import (
     resolve_size,
     validate,
 )
+from .inner import INTERNAL
 from .options import Fault, ServerOptions
 
 #: Pictures of one request drawn at once: drawing is CPU work, so more threads than cores only queue.
@@ -302,14 +303,24 @@ class OfflineImagesAPI:
         #: Pictures being drawn now, and the most at once so far (``/health``).
         self.drawing = 0
         self.peak_drawing = 0
-        from .responses import ResponsesAPI  # here, not at the top: it imports this module's helpers
+        # here, not at the top: these import this module's helpers
+        from .batches import BatchesAPI
+        from .files import FilesAPI
+        from .responses import ResponsesAPI
+        from .tasks import TasksAPI
 
-        self.responses = ResponsesAPI(self)
+        self.files = FilesAPI(self)
+        self.batches = BatchesAPI(self, self.files.store)
+        self.tasks = TasksAPI(self)
+        self.responses = ResponsesAPI(self, lookup_file=self.files.store.lookup)
         routes = [
             Route("/v1/images/generations", self.generations, methods=["POST"]),
             Route("/v1/images/edits", self.edits, methods=["POST"]),
             Route("/v1/images/variations", self.variations, methods=["POST"]),
             *self.responses.routes(),
+            *self.files.routes(),
+            *self.batches.routes(),
+            *self.tasks.routes(),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
             Route("/v1/offline/files/{token}", self.file, methods=["GET"]),
@@ -376,7 +387,7 @@ class OfflineImagesAPI:
         """
         try:
             self._check_key(request)
-            fault = self._draw_fault()
+            fault = None if request.scope.get(INTERNAL) else self._draw_fault()  # a batch line draws no fault
             if fault is not None and fault.kind in ("429", "500", "503", "timeout", "reset", "garbage"):
                 return await self._fault_response(request, fault)
             if limit is None:
@@ -504,7 +515,10 @@ class OfflineImagesAPI:
         return await self._guard(request, "variations", self._variations)
 
     async def _generations(self, request: Request, fault: Fault | None) -> Response:
-        params = self._check_params("generations", await self._json_params(request))
+        body = await self._json_params(request)
+        if self.tasks.wanted(body):  # the gateway's task mode: answered now, delivered to the callback later
+            return await self.tasks.accept(request, "generations", body)
+        params = self._check_params("generations", body)
         spec = get_model(params["model"])
         width, height = resolve_size(spec, params["size"], "generations")
 
@@ -524,7 +538,12 @@ class OfflineImagesAPI:
         return await self._respond(request, "generations", spec, params, render, (width, height), 0, fault)
 
     async def _edits(self, request: Request, fault: Fault | None) -> Response:
-        fields, files = await self._form(request, "edits")
+        if request.headers.get("content-type", "").startswith("application/json"):  # GPT models: images by reference
+            fields, files = await self.files.json_edit(request)
+        else:
+            fields, files = await self._form(request, "edits")
+        if self.tasks.wanted(fields):
+            return await self.tasks.accept(request, "edits", fields, files)
         params = self._check_params("edits", fields, files)
         spec = get_model(params["model"])
         images = [_measure("image", data) for data in files.get("image", []) + files.get("image[]", [])]

@@ -1,4 +1,4 @@
-"""Settings of the offline server: profile, seed, latency, injected faults, key, URL expiry.
+"""Settings of the offline server: profile, seed, latency, injected faults, key, URL expiry, batches.
 
 Each setting can come from a keyword, a CLI flag or an environment variable, so a
 benchmark, a reliability test and a classroom can all shape the same server.
@@ -62,6 +62,12 @@ class ServerOptions:
     timeout_hold: float = 600.0
     #: How long the server waits for the next piece of a request body before answering 408.
     read_timeout: float = 30.0
+    #: How long a batch takes from validating to completed (OpenAI: minutes to 24 hours), so tests run in seconds.
+    batch_seconds: float = 10.0
+    #: A batch's completion window in seconds: one not done by then expires (OpenAI: ``"24h"``).
+    batch_window: float = 24 * 3600.0
+    #: The most bytes the server keeps in uploaded and output files at once (a 200 MB batch file and its output fit).
+    files_limit: int = 2 * 1024**3
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -72,6 +78,12 @@ class ServerOptions:
             raise ValueError("url_ttl must be more than zero seconds")
         if self.read_timeout <= 0:
             raise ValueError("read_timeout must be more than zero seconds")
+        if self.batch_seconds < 0:
+            raise ValueError("batch_seconds must be zero or more seconds")
+        if self.batch_window <= 0:
+            raise ValueError("batch_window must be more than zero seconds")
+        if self.files_limit <= 0:
+            raise ValueError("files_limit must be more than zero bytes")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerOptions:
@@ -92,6 +104,12 @@ class ServerOptions:
             values["url_ttl"] = float(ttl)
         if (read_timeout := env.get(ENV_PREFIX + "READ_TIMEOUT")) is not None:
             values["read_timeout"] = float(read_timeout)
+        if (batch_seconds := env.get(ENV_PREFIX + "BATCH_SECONDS")) is not None:
+            values["batch_seconds"] = float(batch_seconds)
+        if (batch_window := env.get(ENV_PREFIX + "BATCH_WINDOW")) is not None:
+            values["batch_window"] = float(batch_window)
+        if (files_limit := env.get(ENV_PREFIX + "FILES_LIMIT_MB")) is not None:
+            values["files_limit"] = int(float(files_limit) * 1024 * 1024)
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("faults"), str):
             values["faults"] = parse_faults(values["faults"])

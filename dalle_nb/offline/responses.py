@@ -297,8 +297,8 @@ def _refused(error: ParamError, param: str) -> APIFailure:
 class ResponsesAPI:
     """``/v1/responses`` bound to one ``OfflineImagesAPI``: its options, its faults and its error handling.
 
-    ``lookup_file`` turns a ``file_id`` into the file's bytes; the server has no Files API yet, so without one a
-    ``file_id`` is refused with a 400 naming it.
+    ``lookup_file`` turns a ``file_id`` into the file's bytes (the server's Files API, ``files.FileStore.lookup``);
+    without one a ``file_id`` is refused with a 400 naming it.
     """
 
     def __init__(self, api: OfflineImagesAPI, *, lookup_file: Callable[[str], bytes | None] | None = None) -> None:
