@@ -39,6 +39,9 @@ class Settings:
     proxy: str | None = field(default=None, repr=False)
     gallery_dir: Path | None = None
     thumbnail_size: int = 256
+    #: How ``dalle_nb.submit`` runs background jobs: ``"batch"`` (the Batch API), ``"gateway"`` (a gateway's
+    #: task mode) or ``"auto"`` (the gateway's mode on a base URL known to speak it, else the Batch API).
+    task_mode: str = "auto"
     key_source: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -84,11 +87,12 @@ class SettingRule:
     """What one setting takes: the one place its limits are written (``configure``, ``%config``, help)."""
 
     name: str
-    kind: Literal["int", "float", "bool", "text", "path", "model", "size", "quality"]
+    kind: Literal["int", "float", "bool", "text", "path", "model", "size", "quality", "choice"]
     help: str
     env: str | None = None
     low: float | None = None
     high: float | None = None
+    choices: tuple[str, ...] = ()
 
     @property
     def rule(self) -> str:
@@ -99,6 +103,8 @@ class SettingRule:
             return "a number of seconds above 0"
         if self.kind == "bool":
             return "True or False"
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(choice) for choice in self.choices)
         return {"model": "a model id", "size": "a size the model takes", "quality": "a quality the model takes"}.get(
             self.kind, "text"
         )
@@ -125,6 +131,13 @@ RULES: dict[str, SettingRule] = {
         SettingRule("proxy", "text", "an HTTPS proxy URL", "HTTPS_PROXY"),
         SettingRule("gallery_dir", "path", "where pictures and history are kept", "DALLE_NB_GALLERY_DIR"),
         SettingRule("thumbnail_size", "int", "largest side of previews, in pixels", low=32, high=2048),
+        SettingRule(
+            "task_mode",
+            "choice",
+            "how submit() runs background jobs: the Batch API, a gateway's task mode, or auto",
+            "DALLE_NB_TASK_MODE",
+            choices=("auto", "batch", "gateway"),
+        ),  # fmt: skip
     )
 }
 _ENV: dict[str, str] = {name: rule.env for name, rule in RULES.items() if rule.env}
@@ -153,6 +166,10 @@ def _coerce(name: str, value: Any) -> Any:
             return seconds
         if rule.kind == "path":
             return Path(value).expanduser()
+        if rule.kind == "choice":
+            if not isinstance(value, str) or value.strip().lower() not in rule.choices:
+                raise ValueError
+            return value.strip().lower()
         if rule.kind == "model":
             from .models import get_model
 
@@ -202,7 +219,8 @@ def configure(
     even when a key is set; ``offline=False`` insists on a real backend.  ``base_url``
     points at Azure OpenAI or any OpenAI-compatible gateway.  ``concurrency`` limits
     parallel requests (default 4).  Also accepted: ``quality``, ``n``, ``max_retries``,
-    ``thumbnail_size``.  Returns the effective ``Settings``.
+    ``thumbnail_size``, ``task_mode`` (``"auto"``, ``"batch"`` or ``"gateway"``: how ``submit``
+    runs background jobs).  Returns the effective ``Settings``.
     """
     given: dict[str, Any] = dict(
         base_url=base_url,

@@ -13,6 +13,12 @@ folder can be moved or synced elsewhere and still work.  Layout::
 
     <directory>/index.sqlite3
     <directory>/images/YYYY-MM-DD/img_YYYYmmddTHHMMSS_<hex>.<ext>   (dates in UTC)
+    <directory>/jobs/<job id>/...   (what a background job asked, line by line: see ``batch``)
+
+Background jobs (``dalle_nb.batch``) are history too: a job is a row of ``jobs`` the moment it is
+submitted, and each of its lines a row of ``job_results`` once its pictures are saved, so a kernel
+restart loses neither the job nor what was already collected.  Schema version 2 added both tables;
+an index of version 1 gains them when it is first opened.
 """
 
 from __future__ import annotations
@@ -33,11 +39,12 @@ from typing import Any
 
 from .errors import GalleryError
 
-__all__ = ["Gallery", "GalleryIndexError", "GallerySaveError", "Record", "default_dir"]
+__all__ = ["Gallery", "GalleryIndexError", "GallerySaveError", "JobRecord", "Record", "default_dir"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 INDEX_NAME = "index.sqlite3"
 IMAGES_DIR = "images"
+JOBS_DIR = "jobs"
 KINDS = frozenset({"generate", "edit", "vary"})
 FORMATS = frozenset({"png", "webp", "jpeg"})
 _BUSY_TIMEOUT_S = 10.0
@@ -84,7 +91,35 @@ _SCHEMA = (
     """,
     "CREATE INDEX IF NOT EXISTS images_created ON images (created)",
     "CREATE INDEX IF NOT EXISTS images_model ON images (model, created)",
+    # version 2: background jobs and what was collected of each of their lines
+    """
+    CREATE TABLE IF NOT EXISTS jobs (
+        id       TEXT PRIMARY KEY,
+        created  REAL NOT NULL,
+        engine   TEXT NOT NULL,
+        backend  TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        requests INTEGER NOT NULL,
+        pictures INTEGER NOT NULL,
+        title    TEXT NOT NULL,
+        parts    TEXT NOT NULL,
+        state    TEXT NOT NULL,
+        counts   TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created)",
+    """
+    CREATE TABLE IF NOT EXISTS job_results (
+        job_id    TEXT NOT NULL,
+        custom_id TEXT NOT NULL,
+        image_ids TEXT NOT NULL,
+        error     TEXT,
+        PRIMARY KEY (job_id, custom_id)
+    )
+    """,
 )
+_JOB_COLUMNS = ("id", "created", "engine", "backend", "base_url", "requests", "pictures", "title", "parts", "state",
+                "counts")  # fmt: skip
 
 
 def default_dir() -> pathlib.Path:
@@ -126,6 +161,39 @@ class Record:
     created: float
     parent_ids: tuple[str, ...]
     backend: str
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A background job as the index keeps it: where it runs, what it asked, and its last known state.
+
+    ``engine`` is ``"batch"`` (the Batch API) or ``"tasks"`` (a gateway's task mode); ``requests`` counts the
+    lines sent; ``parts`` holds the engine's own ids (one entry per batch); the lines themselves are files in
+    ``Gallery.job_dir(id)``.
+    Never a key: only the base URL, so the job can be found again with the key set in the new kernel.
+    """
+
+    id: str
+    created: float
+    engine: str
+    backend: str
+    base_url: str
+    requests: int
+    pictures: int
+    title: str
+    parts: tuple[dict[str, Any], ...]
+    state: str
+    counts: dict[str, int]
+
+    def row(self) -> tuple[Any, ...]:
+        return (self.id, self.created, self.engine, self.backend, self.base_url, self.requests, self.pictures,
+                self.title, json.dumps(list(self.parts)), self.state, json.dumps(self.counts))  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> JobRecord:
+        (jid, created, engine, backend, base_url, requests, pictures, title, parts, state, counts) = row
+        return cls(jid, float(created), engine, backend, base_url, int(requests), int(pictures), title,
+                   tuple(json.loads(parts)), state, json.loads(counts))  # fmt: skip
 
 
 def _new_id(created: float) -> str:
@@ -591,6 +659,93 @@ class Gallery:
                 return 0
             (count,) = conn.execute("SELECT COUNT(*) FROM images").fetchone()
         return int(count)
+
+    # -- background jobs ----------------------------------------------------------------------
+
+    def job_dir(self, job_id: str) -> pathlib.Path:
+        """Where a job's line files live (``jobs/<id>/`` in the gallery, so the folder moves as one)."""
+        return self._directory / JOBS_DIR / job_id
+
+    def _write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run ``statements`` in one transaction; a failure is a ``GalleryError`` naming the index."""
+        try:
+            with self._lock, self._connect(create=True) as conn:
+                assert conn is not None
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, args in statements:
+                        conn.execute(sql, args)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except (sqlite3.Error, OSError, RuntimeError) as exc:
+            raise GalleryError(f"the gallery index {self.index_path} could not record the job: {exc}") from None
+
+    def save_job(self, job: JobRecord) -> None:
+        """Record a job (or replace its row): done before it is sent, so a restart cannot lose it."""
+        marks = ", ".join("?" for _ in _JOB_COLUMNS)
+        self._write([(f"INSERT OR REPLACE INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({marks})", job.row())])
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        parts: Sequence[Mapping[str, Any]] | None = None,
+        state: str | None = None,
+        counts: Mapping[str, int] | None = None,
+    ) -> None:
+        changes: dict[str, Any] = {}
+        if parts is not None:
+            changes["parts"] = json.dumps([dict(p) for p in parts])
+        if state is not None:
+            changes["state"] = state
+        if counts is not None:
+            changes["counts"] = json.dumps(dict(counts))
+        if changes:
+            assignments = ", ".join(f"{name} = ?" for name in changes)
+            self._write([(f"UPDATE jobs SET {assignments} WHERE id = ?", [*changes.values(), job_id])])
+
+    def get_job(self, job_id: str) -> JobRecord:
+        with self._reading() as conn:
+            row = None
+            if conn is not None:
+                row = conn.execute(f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if row is None:
+            raise KeyError(f"no job with id {job_id!r} in the gallery at {self._directory}")
+        return JobRecord.from_row(row)
+
+    def jobs(self, limit: int = 50) -> list[JobRecord]:
+        """Jobs, newest first."""
+        with self._reading() as conn:
+            if conn is None:
+                return []
+            sql = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs ORDER BY created DESC, rowid DESC LIMIT ?"
+            return [JobRecord.from_row(row) for row in conn.execute(sql, (limit,))]
+
+    def delete_job(self, job_id: str) -> None:
+        """Forget a job that never reached its engine (its upload failed): nothing of it exists anywhere else."""
+        self._write(
+            [("DELETE FROM job_results WHERE job_id = ?", (job_id,)), ("DELETE FROM jobs WHERE id = ?", (job_id,))]
+        )
+
+    def record_job_result(
+        self, job_id: str, custom_id: str, image_ids: Sequence[str], error: Mapping[str, Any] | None = None
+    ) -> None:
+        """What one line of a job gave: the ids of its saved pictures, or its error.  Once per line."""
+        self._write([(
+            "INSERT OR REPLACE INTO job_results (job_id, custom_id, image_ids, error) VALUES (?, ?, ?, ?)",
+            (job_id, custom_id, json.dumps(list(image_ids)), None if error is None else _to_json(error)),
+        )])  # fmt: skip
+
+    def job_results(self, job_id: str) -> dict[str, tuple[tuple[str, ...], dict[str, Any] | None]]:
+        """Every collected line of a job: custom_id -> (image ids, error or None)."""
+        with self._reading() as conn:
+            if conn is None:
+                return {}
+            rows = conn.execute("SELECT custom_id, image_ids, error FROM job_results WHERE job_id = ?", (job_id,))
+            return {cid: (tuple(json.loads(ids)), None if err is None else json.loads(err)) for cid, ids, err in rows}
 
     def __repr__(self) -> str:
         try:
