@@ -2,7 +2,8 @@
 
 The public API fits on one line: ``generate``, ``edit``, ``vary`` (and ``agenerate``,
 ``aedit``, ``avary``), ``history``, ``configure``, ``settings``, ``GeneratedImage``,
-``ImageSet``, and ``%load_ext dalle_nb``; with ``wait=False`` a call returns a ``JobHandle``
+``ImageSet``, and ``%load_ext dalle_nb``; long lists run in the background with ``submit``
+(a ``BatchJob``; ``jobs()`` finds them after a restart); with ``wait=False`` a call returns a ``JobHandle``
 that reports ``PartialImage``, ``ImageSaved``, ``RequestFailed`` and ``JobDone`` events.
 Names load on first use, so importing the package (and loading the extension) does not
 import the SDK, numpy or Pillow.
@@ -23,6 +24,9 @@ _LAZY = {
     "aedit": "api",
     "avary": "api",
     "history": "api",
+    "submit": "batch",
+    "jobs": "batch",
+    "BatchJob": "batch",
     "configure": "config",
     "settings": "config",
     "GeneratedImage": "results",
@@ -41,6 +45,7 @@ _LAZY = {
 __all__ = [
     "VARIATION_PROMPT",
     "APIError",
+    "BatchJob",
     "DalleError",
     "GeneratedImage",
     "ImageSaved",
@@ -58,14 +63,17 @@ __all__ = [
     "edit",
     "generate",
     "history",
+    "jobs",
     "load_ipython_extension",
     "settings",
+    "submit",
     "unload_ipython_extension",
     "vary",
 ]
 
 if TYPE_CHECKING:
     from .api import aedit, agenerate, avary, edit, generate, history, vary
+    from .batch import BatchJob, jobs, submit
     from .config import configure, settings
     from .errors import APIError, DalleError, InvalidRequest
     from .events import ImageSaved, JobDone, PartialImage, RequestFailed

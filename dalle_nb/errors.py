@@ -270,3 +270,22 @@ def gateway_error(status: int | None, body: object) -> APIError | None:
     return _class_for(status, code_text)(
         message, status=status, code=code_text, request_id=None if trace is None else str(trace)
     )
+
+
+def from_body(status: int | None, body: object, *, request_id: str | None = None) -> APIError:
+    """An ``APIError`` from an answer read as data rather than raised by the SDK: an OpenAI error body
+    ``{"error": {"message", "code", "param"}}`` (a failed line of a batch), a bare ``{"code", "message"}`` (a line
+    that never ran: ``batch_expired``), or a gateway body ``{"success": false, ...}``."""
+    gateway = gateway_error(status, body)
+    if gateway is not None:
+        gateway.request_id = gateway.request_id or request_id
+        return gateway
+    error = body.get("error", body) if isinstance(body, Mapping) else None
+    error = error if isinstance(error, Mapping) else {}
+    code = error.get("code")
+    code_text = None if code is None else str(code)
+    message = str(error.get("message") or (f"HTTP {status} from the API" if status else "The request failed."))
+    param = error.get("param")
+    return _class_for(status, code_text)(
+        message, status=status, code=code_text, param=None if param is None else str(param), request_id=request_id
+    )

@@ -10,14 +10,14 @@ capability table: a bad request raises ``InvalidRequest`` here and costs nothing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import config
 from .errors import InvalidRequest
 from .imaging import Fit, prepare_image, prepare_images, prepare_mask
-from .models import get_model
+from .models import Endpoint, ParamError, choices, get_model
 from .requests import EditRequest, GenerateRequest, Request, VaryRequest
 
 #: What ``vary`` asks a GPT image model, which has no variations endpoint, through ``edit``.
@@ -253,4 +253,38 @@ def plan_vary(
     return plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note])
 
 
-__all__ = ["VARIATION_PROMPT", "Job", "plan_edit", "plan_generate", "plan_vary"]
+def prompt_checker(model: str, endpoint: Endpoint = "generations") -> Callable[[object], str]:
+    """A check of one prompt exactly as ``plan_generate`` checks each of its prompts for ``model``: text that is
+    valid UTF-8, the table's prompt rule, never the API key.
+
+    ``submit`` plans its options once with ``plan_generate`` and then checks each of thousands of prompts with
+    this alone (nothing else of the request changes from prompt to prompt), so planning a 10,000-line batch
+    costs about as much as writing its file.
+    """
+    from .errors import is_secret
+
+    row = choices(model, endpoint, "prompt")
+    most = row.high if row.high is not None else 0
+
+    def check(prompt: object) -> str:
+        # the common case, which every check below accepts: ASCII text is valid UTF-8, within the limit, not blank
+        fast = isinstance(prompt, str) and type(prompt) is str and len(prompt) <= most and prompt.isascii()
+        if fast and isinstance(prompt, str) and prompt.strip() and not is_secret(prompt):
+            return prompt
+        (text,) = _prompts(prompt if isinstance(prompt, str) else [prompt])
+        try:
+            row.check(text)
+        except ParamError as error:
+            raise InvalidRequest.from_param(error) from None
+        if is_secret(text):
+            raise InvalidRequest(
+                "'prompt' would send your API key as a request parameter; set the key with "
+                "dalle_nb.configure(api_key=...) or OPENAI_API_KEY instead.",
+                field="prompt",
+            )
+        return text
+
+    return check
+
+
+__all__ = ["VARIATION_PROMPT", "Job", "plan_edit", "plan_generate", "plan_vary", "prompt_checker"]

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import config
@@ -240,6 +240,24 @@ class Session:
                 self._offline = start()
                 atexit.register(self._offline.stop)
             return self._offline
+
+    def offline_base_url(self) -> str | None:
+        """The base URL of this process's offline server while it runs, without starting one."""
+        running = self._offline
+        return running.base_url if running is not None and running.running else None
+
+    @contextlib.contextmanager
+    def holding(self, conn: Connection) -> Iterator[Connection]:
+        """Use ``conn`` outside a job (a batch upload, a poll) without ``configure()`` closing it meanwhile."""
+        with self._lock:
+            conn.jobs += 1
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                conn.jobs -= 1
+                if conn.retired and conn.jobs == 0:
+                    self._close(conn)
 
     def profile_for(self, settings: config.Settings) -> Profile:
         """Which rules a request must pass for this backend, before it is sent."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import threading
 import time
@@ -31,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..models import MB, MODELS
-from .app import _DRAWING_THREADS, JSON_LIMIT, APIFailure
+from .app import _DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure
 from .files import EXPIRY_RANGE, FileStore, new_id, page
 from .inner import Answer, dispatch
 from .options import Fault
@@ -63,6 +64,9 @@ class _Line:
     custom_id: str
     offset: int
     length: int
+    #: The picture index this line starts at: lines asking the same thing continue each other's pictures, as
+    #: requests fanned out from one call do, so ``n=3`` of ``dall-e-3`` as three lines gives three pictures.
+    first_index: int = 0
 
 
 @dataclass
@@ -387,7 +391,7 @@ class BatchesAPI:
                 if problem is None:
                     answer = await dispatch(
                         self.api.starlette, batch.endpoint, body, content_type="application/json", host=batch.host,
-                        api_key=self.options.api_key,
+                        api_key=self.options.api_key, headers={FIRST_INDEX_HEADER: str(line.first_index)},
                     )  # fmt: skip
                 ok = await run_in_threadpool(results.write, line.custom_id, answer, problem)
                 if ok:
@@ -422,6 +426,7 @@ class BatchesAPI:
         """Check every line of the input file (in a worker thread); problems go to ``batch.errors`` with their line."""
         lines: list[_Line] = []
         seen: set[str] = set()
+        asked: dict[bytes, int] = {}  # what a line asks (all but n) -> pictures asked for so far
         count = 0
         offset = 0
 
@@ -471,7 +476,10 @@ class BatchesAPI:
                 if refused is not None:
                     problem(refused[0], refused[1], number, "body.model")
                     continue
-                lines.append(_Line(custom_id, start, len(raw)))
+                n = body.get("n", 1)
+                same = hashlib.sha1(json.dumps({**body, "n": None}, sort_keys=True).encode()).digest()
+                lines.append(_Line(custom_id, start, len(raw), asked.get(same, 0)))
+                asked[same] = asked.get(same, 0) + (n if isinstance(n, int) and not isinstance(n, bool) else 1)
         if count == 0:
             problem("empty_file", "The input file has no requests.", None)
         elif count > MAX_REQUESTS:

@@ -32,7 +32,14 @@ class Answer:
 
 
 async def dispatch(
-    app: ASGIApp, path: str, body: bytes, *, content_type: str, host: str, api_key: str | None
+    app: ASGIApp,
+    path: str,
+    body: bytes,
+    *,
+    content_type: str,
+    host: str,
+    api_key: str | None,
+    headers: dict[str, str] | None = None,
 ) -> Answer:
     """POST ``body`` to ``path`` of ``app`` and collect the answer.
 
@@ -40,13 +47,14 @@ async def dispatch(
     The request is never disconnected: what a route streams is always read to its end.
     """
     request_id = "req_" + secrets.token_hex(16)
-    headers = [
+    sent = [
         (b"host", host.encode("latin-1")),
         (b"content-type", content_type.encode("latin-1")),
         (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()),
     ]
     if api_key is not None:
-        headers.append((b"authorization", f"Bearer {api_key}".encode()))
+        sent.append((b"authorization", f"Bearer {api_key}".encode()))
     name, _, port = host.rpartition(":")
     scope: dict[str, Any] = {
         "type": "http",
@@ -58,7 +66,7 @@ async def dispatch(
         "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": headers,
+        "headers": sent,
         "client": ("127.0.0.1", 0),
         "server": (name or host, int(port) if port.isdigit() else 80),
         "state": {"request_id": request_id},
