@@ -32,11 +32,11 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serve_in_subprocess(*, latency: float, seed: int) -> Iterator[ServerProcess]:
+def serve_in_subprocess(*, latency: float, seed: int, extra: Sequence[str] = ()) -> Iterator[ServerProcess]:
     """``dalle-nb serve`` in its own process, as a remote API would be: its drawing does not
     share this process's GIL with the client being measured (both still share the 2 cores)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dalle_nb.cli", "serve", "--latency", str(latency), "--seed", str(seed)],
+        [sys.executable, "-m", "dalle_nb.cli", "serve", "--latency", str(latency), "--seed", str(seed), *extra],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -21,6 +21,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import IO, Any
 
@@ -111,12 +112,21 @@ class LinePlan:
 
 @dataclass
 class _Template:
-    """One checked request whose prompt alone changes from line to line: its body without the prompt, per line size."""
+    """One checked request whose prompt alone changes from line to line: per line, its first picture, its
+    number of pictures, and the rest of its body as JSON (without the prompt and the braces)."""
 
     check: Callable[[object], str]
     model: str
-    units: tuple[int, ...]
-    rests: dict[int, bytes]
+    lines: tuple[tuple[int, int, bytes], ...]
+
+    @property
+    def offsets(self) -> list[int]:
+        return [offset for offset, _, _ in self.lines]
+
+
+#: One generation line: request index, first picture, the prompt as JSON text, the rest of the body.
+_LINE = b'{"custom_id": "r%d-%d", "method": "POST", "url": "/v1/images/generations", "body": {"prompt": %s, %s}}\n'
+_NONE: dict[str, Any] = {}  # the arguments of a plain prompt: none (never written to)
 
 
 def custom_id(index: int, offset: int) -> str:
@@ -222,8 +232,9 @@ def write_lines(
     try:
         for index, (item, label) in enumerate(zip(items, _labels(labels), strict=False)):
             count += 1
-            prompt, kind, args = _item(item, index)
-            label = args.pop("label", label)
+            prompt, kind, args = (item, "generate", _NONE) if type(item) is str else _item(item, index)
+            if args:
+                label = args.pop("label", label)
             if not title:
                 title = str(prompt)[:80]
             parents: tuple[str, ...] = ()
@@ -233,17 +244,12 @@ def write_lines(
                 else:  # a plain prompt: the list's own options, planned once
                     plain = plain or _template(templates, options, prompt)
                     template = plain
-                text = template.check(prompt)
-                body_head = b'{"prompt": ' + json.dumps(text).encode() + b", "
-                offsets = list(_offsets(template.units))
-                for offset, unit in zip(offsets, template.units, strict=True):
-                    line = (
-                        b'{"custom_id": "' + custom_id(index, offset).encode()
-                        + b'", "method": "POST", "url": "/v1/images/generations", "body": '
-                        + body_head + template.rests[unit] + b"}}\n"
-                    )  # fmt: skip
-                    writer.add("generate", template.model, line, None, unit)
+                # the prompt as JSON text, exactly as json.dumps writes a string
+                quoted = encode_basestring_ascii(template.check(prompt)).encode("ascii")
+                for offset, unit, rest in template.lines:
+                    writer.add("generate", template.model, _LINE % (index, offset, quoted, rest), None, unit)
                     pictures += unit
+                offsets = template.offsets
             else:
                 job = plan_edit(prompt=prompt, **_edit_options({**options, **args}))  # type: ignore[arg-type]
                 parents = job.parent_ids(0)
@@ -272,13 +278,6 @@ def write_lines(
 
 def _labels(labels: Iterable[str | None] | None) -> Iterator[str | None]:
     return iter(labels) if labels is not None else repeat(None)
-
-
-def _offsets(units: tuple[int, ...]) -> Iterator[int]:
-    start = 0
-    for unit in units:
-        yield start
-        start += unit
 
 
 def _item(item: object, index: int) -> tuple[object, str, dict[str, Any]]:
@@ -328,13 +327,14 @@ def _template(templates: dict[Any, _Template], options: dict[str, Any], prompt: 
     extra = {k: v for k, v in options.items() if k not in _GENERATE_ARGS}
     job: Job = plan_generate(prompt if isinstance(prompt, str) else [prompt], **known, extra=extra)  # type: ignore[list-item]
     request = job.requests[0]
-    units = _units(request.n, request.model)
-    rests: dict[int, bytes] = {}
-    for unit in set(units):
+    lines = []
+    offset = 0
+    for unit in _units(request.n, request.model):
         fields = _api_body(request.with_n(unit).api_fields(), request.model)
         fields.pop("prompt", None)
-        rests[unit] = json.dumps(fields).encode()[1:-1]
-    template = _Template(prompt_checker(request.model), request.model, units, rests)
+        lines.append((offset, unit, json.dumps(fields).encode()[1:-1]))
+        offset += unit
+    template = _Template(prompt_checker(request.model), request.model, tuple(lines))
     templates[key] = template
     return template
 
