@@ -262,10 +262,12 @@ def test_index_uses_wal_and_records_its_schema_version(tmp_path: pathlib.Path) -
     _save(gallery)
     with sqlite3.connect(tmp_path / "index.sqlite3") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)  # 2: background jobs
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
-    assert {"images_created", "images_model"} <= names
+    assert {"images_created", "images_model", "jobs_created"} <= names
+    assert {"images", "jobs", "job_results"} <= tables
 
 
 def test_repr_counts_images(tmp_path: pathlib.Path) -> None:
