@@ -22,6 +22,8 @@ _LAZY = {
     "agenerate": "api",
     "aedit": "api",
     "avary": "api",
+    "refine": "api",
+    "arefine": "api",
     "history": "api",
     "configure": "config",
     "settings": "config",
@@ -53,19 +55,21 @@ __all__ = [
     "__version__",
     "aedit",
     "agenerate",
+    "arefine",
     "avary",
     "configure",
     "edit",
     "generate",
     "history",
     "load_ipython_extension",
+    "refine",
     "settings",
     "unload_ipython_extension",
     "vary",
 ]
 
 if TYPE_CHECKING:
-    from .api import aedit, agenerate, avary, edit, generate, history, vary
+    from .api import aedit, agenerate, arefine, avary, edit, generate, history, refine, vary
     from .config import configure, settings
     from .errors import APIError, DalleError, InvalidRequest
     from .events import ImageSaved, JobDone, PartialImage, RequestFailed

@@ -17,6 +17,10 @@ from .errors import InvalidRequest, remember_secret
 
 BackendKind = Literal["offline", "openai", "azure", "compatible"]
 OPENAI_HOST = "api.openai.com"
+#: The text model that calls the image tool when prompts are revised.  A revision is a short rewrite,
+#: so the smallest current mainline model does it: its tokens cost little and it answers fast
+#: (see README, "Revised prompts").
+DEFAULT_TEXT_MODEL = "gpt-5.6-luna"
 
 _lock = threading.RLock()
 _key_from_configure: str | None = None
@@ -39,6 +43,9 @@ class Settings:
     proxy: str | None = field(default=None, repr=False)
     gallery_dir: Path | None = None
     thumbnail_size: int = 256
+    #: Revise prompts through the Responses API's image tool: True, False, or None (on where it is served).
+    revise: bool | None = None
+    text_model: str = DEFAULT_TEXT_MODEL
     key_source: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -56,6 +63,23 @@ class Settings:
         if self.base_url and OPENAI_HOST not in self.base_url:
             return "compatible"
         return "openai"
+
+    @property
+    def serves_responses(self) -> bool:
+        """Whether the backend is known to serve the Responses API (OpenAI and the offline server)."""
+        return self.backend in ("openai", "offline")
+
+    def revises(self, model: str) -> bool:
+        """Whether a request for ``model`` goes through the Responses API, where its prompt is revised.
+
+        ``revise=None`` (the default) means: yes for GPT image models wherever the backend serves the
+        Responses API, no elsewhere (a gateway may not).  An explicit True or False decides.
+        """
+        from .models import get_model
+
+        if not get_model(model).is_gpt:
+            return False
+        return self.serves_responses if self.revise is None else self.revise
 
     def table(self) -> list[tuple[str, str, str]]:
         """``(setting, value, source)`` rows; the key appears only as set / not set, a proxy only as set."""
@@ -125,6 +149,10 @@ RULES: dict[str, SettingRule] = {
         SettingRule("proxy", "text", "an HTTPS proxy URL", "HTTPS_PROXY"),
         SettingRule("gallery_dir", "path", "where pictures and history are kept", "DALLE_NB_GALLERY_DIR"),
         SettingRule("thumbnail_size", "int", "largest side of previews, in pixels", low=32, high=2048),
+        SettingRule(
+            "revise", "bool", "revise prompts through the Responses API (None: where served)", "DALLE_NB_REVISE"
+        ),
+        SettingRule("text_model", "text", "the text model that revises prompts", "DALLE_NB_TEXT_MODEL"),
     )
 }
 _ENV: dict[str, str] = {name: rule.env for name, rule in RULES.items() if rule.env}

@@ -41,30 +41,58 @@ def caption(image: GeneratedImage) -> str:
     return "variation" + (f" of {image.parents[0]}" if image.parents else "")
 
 
+#: A revised prompt longer than this shows its beginning; the whole sentence opens on a click.
+REVISED_SHOWN = 90
+
+
+def revised_html(revised: str) -> str:
+    """The revised prompt as its own labelled line; a long one opens in full on demand."""
+    label = "<span class='dalle-nb-key' style='opacity:.7'>revised:</span> "
+    if len(revised) <= REVISED_SHOWN:
+        return f"<div class='dalle-nb-revised' title='the prompt the model used'>{label}{esc(revised)}</div>"
+    start = esc(revised[:REVISED_SHOWN].rsplit(" ", 1)[0]) + "…"
+    return (
+        f"<details class='dalle-nb-revised' title='the prompt the model used'><summary>{label}{start}</summary>"
+        f"{esc(revised)}</details>"
+    )
+
+
 def card_html(image: GeneratedImage, max_size: int) -> str:
     """One picture: a small WebP thumbnail (never the full picture), its label, prompt, revised prompt, model."""
     label = f"<div class='dalle-nb-label'><b>{esc(image.label)}</b></div>" if image.label else ""
-    revised = (
-        f"<div class='dalle-nb-revised' title='the prompt the model used'>↳ {esc(image.revised_prompt)}</div>"
-        if image.revised_prompt
-        else ""
-    )
     text = esc(caption(image))
+    prompt = f"<div class='dalle-nb-prompt'><span class='dalle-nb-key' style='opacity:.7'>prompt:</span> {text}</div>"
+    revised = revised_html(image.revised_prompt) if image.revised_prompt else ""
+    by = f" · revised by {esc(image.text_model)}" if image.text_model else ""
     return (
         f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
         f"<img src='{data_uri(image.thumbnail_webp(max_size))}' alt='{text}' style='max-width:100%;border-radius:4px'/>"
-        f"<figcaption>{label}<div class='dalle-nb-prompt'>{text}</div>{revised}"
-        f"<div class='dalle-nb-meta' style='{_MUTED}'>{esc(image.model)} · {image.size}</div>"
+        f"<figcaption>{label}{prompt}{revised}"
+        f"<div class='dalle-nb-meta' style='{_MUTED}'>{esc(image.model)} · {image.size}{by}</div>"
         f"</figcaption></figure>"
     )
 
 
+def image_text(image: GeneratedImage, indent: str = "") -> str:
+    """A picture in plain text: the prompt and the revised prompt as two labelled lines."""
+    lines = [f"{indent}prompt:  {caption(image)}"]
+    if image.revised_prompt:
+        lines.append(f"{indent}revised: {image.revised_prompt}")
+    return "\n".join(lines)
+
+
 def image_bundle(image: GeneratedImage, max_size: int) -> dict[str, Any]:
-    return {"text/plain": repr(image), "text/html": f"<div style='display:flex'>{card_html(image, max_size)}</div>"}
+    text = f"{image!r}\n{image_text(image, '  ')}"
+    return {"text/plain": text, "text/html": f"<div style='display:flex'>{card_html(image, max_size)}</div>"}
 
 
 def set_text(images: ImageSet) -> str:
-    text = repr(images) + "".join(f"\n  ✗ {f}" for f in images.failures)
+    """A set in plain text: a line for the set, then each picture's prompt and revised prompt, failures, notices."""
+    text = repr(images)
+    for number, image in enumerate(images, 1):
+        label = f" [{image.label}]" if image.label else ""
+        text += f"\n  {number}.{label} " + image_text(image, "     ").lstrip()
+    text += "".join(f"\n  ✗ {f}" for f in images.failures)
     return text + "".join(f"\n  note: {n}" for n in images.notices)
 
 

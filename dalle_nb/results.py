@@ -58,7 +58,8 @@ class GeneratedImage:
     """One picture a model made, saved to disk, with what was asked and what came back.
 
     ``prompt`` is what was sent; ``revised_prompt`` is what the model says it used (None
-    where the API returns none, as for GPT image models on the Images API).
+    where the API returns none, as for GPT image models on the Images API, and for prompts
+    sent exactly).
     """
 
     def __init__(
@@ -79,6 +80,8 @@ class GeneratedImage:
         parents: tuple[str, ...] = (),
         backend: str = "",
         label: str | None = None,
+        text_model: str | None = None,
+        response_id: str | None = None,
     ) -> None:
         if data is None and path is None:
             raise ValueError("a GeneratedImage needs its bytes or the path of its file")
@@ -97,6 +100,10 @@ class GeneratedImage:
         self.parents = parents
         self.backend = backend
         self.label = label
+        #: The text model that revised the prompt, and the Responses API's id for the turn that made this
+        #: picture (None when it came from the Images API): ``refine`` continues from it.
+        self.text_model = text_model
+        self.response_id = response_id
         self._thumbnails: dict[int, bytes] = {}
 
     @classmethod
@@ -117,6 +124,8 @@ class GeneratedImage:
             kind=record.kind,
             parents=tuple(record.parent_ids),
             backend=record.backend,
+            text_model=record.text_model,
+            response_id=record.response_id,
         )
 
     # ------------------------------------------------------------------ export

@@ -37,7 +37,9 @@ def test_generate_saves_before_returning_and_exports_every_way(fresh: Path, tmp_
     assert image.path is not None and image.path.is_file() and fresh in image.path.parents
     assert image.path.read_bytes() == image.to_bytes()
     assert image.model == DEFAULT_MODEL and image.size == "1536x1024" and image.prompt == "a red fox in a green forest"
-    assert image.revised_prompt is None  # GPT image models return none on the Images API
+    # offline, prompts are revised through the Responses API by default: what was asked and what was drawn
+    assert image.revised_prompt and "red fox" in image.revised_prompt.lower() and image.response_id
+    assert dn.generate("a red fox", size="1024x1024", revise=False)[0].revised_prompt is None  # the Images API
     assert image.usage and image.usage["total_tokens"] > 0
     pil = image.to_pil()
     assert pil.size == (1536, 1024)
