@@ -150,10 +150,37 @@ def _lighthouse(width: int, height: int, light: str) -> Image.Image:
     return image
 
 
+def _submarine(width: int, height: int, tint: _RGB | None, light: str) -> Image.Image:
+    """A submarine, yellow unless the prompt names its colour, drawn by hand like the lighthouse."""
+    image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    w, h = width, height
+    line = max(2, round(h * 0.05))
+    ink = (0, 0, 0, 255)
+    hull = (*backdrops.lit_colour(tint or (250, 206, 40), light), 255)
+    shade = (*backdrops.mix(hull[:3], (0, 0, 0), 0.18), 255)
+    draw.line((w * 0.5, h * 0.02, w * 0.5, h * 0.3), fill=ink, width=line)  # periscope
+    draw.line((w * 0.5, h * 0.03, w * 0.6, h * 0.03), fill=ink, width=line)
+    draw.rounded_rectangle((w * 0.4, h * 0.22, w * 0.66, h * 0.52), radius=h * 0.06, fill=hull, outline=ink, width=line)
+    draw.polygon([(w * 0.02, h * 0.55), (w * 0.1, h * 0.42), (w * 0.1, h * 0.88), (w * 0.02, h * 0.76)], fill=shade,
+                 outline=ink, width=line)  # fmt: skip
+    draw.rounded_rectangle(
+        (w * 0.08, h * 0.42, w * 0.98, h * 0.97), radius=h * 0.27, fill=hull, outline=ink, width=line
+    )
+    draw.rounded_rectangle((w * 0.14, h * 0.78, w * 0.92, h * 0.9), radius=h * 0.05, fill=shade)
+    for k in range(3):  # portholes
+        cx, cy, r = w * (0.4 + 0.17 * k), h * 0.63, h * 0.09
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(150, 210, 240, 255), outline=ink, width=line)
+    return image
+
+
 def _subject_image(placed: scene.Placed, light: str) -> Image.Image:
     x0, y0, x1, y1 = placed.box
     if placed.prop == "lighthouse":
         return _lighthouse(x1 - x0, y1 - y0, light)
+    if placed.prop == "submarine":
+        picture = _submarine(x1 - x0, y1 - y0, placed.tint, light)
+        return picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if placed.flip else picture
     return backdrops.lit_glyph(placed.emoji or "", x1 - x0, y1 - y0, placed.tint, placed.flip, light)
 
 

@@ -375,7 +375,7 @@ _SUPPORTS = frozenset(_split("sofa couch bed chair bench table"))
 #: Things that carry written text on them: a sign says 'hello'.
 _SIGNS = frozenset(_split("sign signpost placard poster billboard banner board"))
 #: Subjects drawn by hand because no emoji shows them.
-PROPS = frozenset({"lighthouse"})
+PROPS = frozenset({"lighthouse", "submarine"})
 
 #: Participles a prompt may use, and the present tense the description uses for them.
 _VERB_OVERRIDES = {
@@ -547,6 +547,8 @@ def _read(prompt: str) -> _Reading:
         if n := _phrase_at(tokens, i, _SETTING_WORDS):
             spot = _SETTING_WORDS[" ".join(tokens[i : i + n])]
             noun_next, _, _ = _noun_at(tokens, i + n)
+            if _phrase_at(tokens, i + n, _SETTING_WORDS):  # "a snowy park": both words set the scene
+                noun_next = 0
             reading.places.append(spot)
             if colour is not None and not noun_next:
                 reading.tints[spot.part] = colour
@@ -874,6 +876,8 @@ def _class_scale(wanted: Wanted) -> float:
         return 1.35
     if stem in _SMALL or wanted.noun in _SMALL:
         return 0.6
+    if stem in ("child", "kid", "boy", "girl"):
+        return 0.75
     return 1.0
 
 
@@ -1075,7 +1079,7 @@ def _glyph_key(wanted: Wanted) -> str:
 
 
 def _prop_aspect(prop: str) -> float:
-    return 0.38 if prop == "lighthouse" else 1.0
+    return {"lighthouse": 0.38, "submarine": 2.1}.get(prop, 1.0)
 
 
 def compose(
@@ -1157,7 +1161,7 @@ def compose(
         tint = COLOURS[w.colour] if w.colour else None
         if variation is not None and not w.sign:
             tint = _varied_tint(tint, jitter)
-        steady = w.sign or w.prop is not None or w.relation in ("worn", "held") or slot.wanted in dressed
+        steady = w.sign or w.prop == "lighthouse" or w.relation in ("worn", "held") or slot.wanted in dressed
         flip = not steady and flips.unit() < 0.35
         noun = pictograms.singular(w.noun)[0] if pictograms.emoji_for(pictograms.singular(w.noun)[0]) else w.noun
         placed.append((slot.order, Placed(noun, w.emoji, w.prop, (x0, y0, x0 + w_px, y0 + h_px), tint, flip)))
@@ -1460,6 +1464,8 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
         verb = _VERBS["air"][plural]
     elif told.relation in ("on", "in") and told.prop is None:
         verb = _VERBS["sit"][plural]
+    elif scene.ground == "water" and told.anchor != -1:
+        verb = _VERBS["water"][plural]
     else:
         verb = _VERBS["ground"][plural]
     target = scene.told[told.anchor] if told.anchor is not None and told.anchor >= 0 else None
