@@ -342,7 +342,9 @@ def _edit_region(mask: Image.Image) -> Image.Image:
     return alpha.point([255] + [0] * 255)
 
 
-def _surroundings(canvas: Image.Image, region: tuple[int, int, int, int] | None = None) -> Image.Image:
+def _surroundings(
+    canvas: Image.Image, region: tuple[int, int, int, int] | None = None, key: tuple[object, ...] = ()
+) -> Image.Image:
     """What a hole is filled with when the edit names no setting: the picture's own colours, smoothed, in new light.
 
     An inpainting model continues the surroundings but repaints them; the soft pool of light centred on the edit
@@ -354,8 +356,10 @@ def _surroundings(canvas: Image.Image, region: tuple[int, int, int, int] | None 
     grid_w, grid_h = max(2, min(64, width)), max(2, min(64, height))
     xs = (np.arange(grid_w) + 0.5) * width / grid_w
     ys = (np.arange(grid_h) + 0.5) * height / grid_h
-    dx = (xs[None, :] - (x0 + x1) / 2) / max(1.0, (x1 - x0) / 2)
-    dy = (ys[:, None] - (y0 + y1) / 2) / max(1.0, (y1 - y0) / 2)
+    where = Stream("surroundings", *key)  # each picture of a request is lit a little differently
+    cx, cy = x0 + (x1 - x0) * where.between(0.3, 0.7), y0 + (y1 - y0) * where.between(0.3, 0.7)
+    dx = (xs[None, :] - cx) / max(1.0, (x1 - x0) / 2)
+    dy = (ys[:, None] - cy) / max(1.0, (y1 - y0) / 2)
     glow = np.clip(1.0 - np.hypot(dx, dy), 0.0, 1.0)
     light = Image.fromarray(np.rint(214 + 40 * glow).astype(np.uint8)).resize(canvas.size, Image.Resampling.BILINEAR)
     lit = ImageChops.multiply(smooth.convert("RGB"), Image.merge("RGB", (light, light, light)))
@@ -429,7 +433,8 @@ def edit_image(
     if transparent:
         behind = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     elif view.kind in ("studio", "abstract"):
-        behind = _surroundings(canvas, _edit_region(mask).getbbox() if mask is not None else None)
+        region = _edit_region(mask).getbbox() if mask is not None else None
+        behind = _surroundings(canvas, region, (prompt, model, index, seed))
     else:
         behind = render(view, subjects=False).convert(mode)
     if mask is None:
