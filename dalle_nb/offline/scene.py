@@ -1302,7 +1302,13 @@ _VERBS = {
     "sit": ("sits", "sit"),
     "air": ("floats", "float"),
     "water": ("floats", "float"),
+    "fly": ("flies", "fly"),
+    "shine": ("shines", "shine"),
 }
+#: Airborne things that fly rather than float.
+_FLIERS = frozenset(
+    _split("bird owl eagle parrot dove bat butterfly bee dragon plane airplane aeroplane jet helicopter rocket ufo")
+)
 
 
 def _present(participle: str, plural: bool) -> str:
@@ -1332,6 +1338,8 @@ def _where(box: Box, width: int) -> str:
 
 
 def _count_phrase(phrase: str, noun: str, count: int) -> str:
+    if count == 1 and phrase in ("sun", "moon"):
+        return f"the {phrase}"  # there is one
     if count == 1:
         article = "an" if phrase[:1] in "aeiou" else "a"
         return f"{article} {phrase}"
@@ -1460,10 +1468,14 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
     box = _boxes_of(scene, told)
     if told.action:
         verb = _present(told.action, plural)
-    elif stem in _AIRBORNE and box[3] < scene.horizon:
-        verb = _VERBS["air"][plural]
     elif told.relation in ("on", "in") and told.prop is None:
         verb = _VERBS["sit"][plural]
+    elif stem in _CELESTIAL:
+        verb = _VERBS["shine"][plural]
+    elif stem in _FLIERS and box[3] < scene.horizon:
+        verb = _VERBS["fly"][plural]
+    elif stem in _AIRBORNE and box[3] < scene.horizon:
+        verb = _VERBS["air"][plural]
     elif scene.ground == "water" and told.anchor != -1:
         verb = _VERBS["water"][plural]
     else:
@@ -1475,6 +1487,8 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
             position = _where(_boxes_of(scene, target), scene.width)
             if position == "in the middle":
                 position = choose(("in the middle", "at the centre"))
+            if scene.kind == "studio":
+                return f"{words} {verb} {where}, in front of {place}"
             return f"{words} {verb} {where} {position} of {place}"
         return f"{words} {where}"
     if told.anchor == -1:  # on the cliff of the setting
@@ -1482,7 +1496,16 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
     if scene.kind == "space":
         verb = _VERBS["air"][plural] if not told.action else verb
         where = _where(box, scene.width)
-    elif box[3] < scene.horizon - 0.05 * scene.height and scene.kind not in _INDOOR and scene.kind != "studio":
+    elif stem in _CELESTIAL and scene.kind not in _INDOOR:
+        where = "in the sky"
+    elif (
+        scene.kind not in _INDOOR
+        and scene.kind != "studio"
+        and (
+            box[3] < scene.horizon - 0.05 * scene.height
+            or (box[3] < scene.horizon and (stem in _AIRBORNE or told.action in _FLYING_VERBS))
+        )
+    ):
         where = "high in the sky"
     elif plural and _where(box, scene.width) == "in the middle":
         where = "side by side"
@@ -1492,7 +1515,11 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
         return f"{words} {where}"
     if where == "in the middle":
         where = choose(("at the centre", "in the middle"))
+    if scene.kind == "studio":
+        return f"{words} {verb} {where}, in front of {place}"
     link = " of " if where in ("at the centre", "in the middle", "on the left", "on the right") else " in "
+    if where in ("in the sky", "high in the sky"):
+        link = " above "
     return f"{words} {verb} {where}{link}{place}"
 
 
