@@ -2,10 +2,11 @@
 
 The offline server has no model to run, yet notebooks, tests and demos need results that behave like real ones: the
 same request must give byte-identical pictures, another ``n`` index or seed another picture, and a reader should see
-at a glance which prompt made which image.  ``scene`` reads the prompt into a layout; this module paints it (the
-setting from ``backdrops``, OpenMoji subjects from ``pictograms``, quoted text, a shape per word that names nothing,
-weather, then the style from ``styles``), and makes edits, variations, streaming previews and encoded bytes.  Nothing
-here knows about HTTP or models' limits; the server validates requests first and only asks this module for pixels.
+at a glance which prompt made which image.  ``reading`` reads the prompt, ``scene`` lays it out, ``revised`` says
+what it shows; this module paints it (the setting from ``backdrops``, OpenMoji subjects from ``pictograms``, quoted
+text, a shape per word that names nothing, weather, then the style from ``styles``), and makes edits, variations,
+streaming previews and encoded bytes.  Nothing here knows about HTTP or models' limits; the server validates
+requests first and only asks this module for pixels.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from . import backdrops, scene, styles
+from . import backdrops, reading, revised, scene, styles
 from .chance import Stream
 from .scene import Decoration, Scene
 
@@ -44,7 +45,7 @@ def palette(prompt: str) -> list[tuple[int, int, int]]:
     Named colours win so that a prompt's picture is recognisably its own; the hashed fallback keeps unnamed prompts
     apart from each other instead of all falling back to one default look.
     """
-    return scene.palette(prompt)
+    return reading.palette(prompt)
 
 
 def _outline(colour: _RGB) -> _RGB:
@@ -315,7 +316,7 @@ def revise_prompt(prompt: str, *, style: str | None = None, flavour: str = "") -
     ``flavour`` per text model or refinement turn for its own deterministic wording of the same picture.  The
     layout's coarse positions do not depend on size or index, so one sentence is true of every picture of a request.
     """
-    return scene.describe(scene.compose(prompt, 1024, 1024), style=style, flavour=flavour)
+    return revised.describe(scene.compose(prompt, 1024, 1024), style=style, flavour=flavour)
 
 
 # --------------------------------------------------------------------------------------------------- edits
