@@ -189,7 +189,7 @@ def _subject_image(placed: scene.Placed, light: str) -> Image.Image:
     if placed.prop == "submarine":
         picture = _submarine(x1 - x0, y1 - y0, placed.tint, light)
         return picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if placed.flip else picture
-    return backdrops.lit_glyph(placed.emoji or "", x1 - x0, y1 - y0, placed.tint, placed.flip, light)
+    return backdrops.lit_glyph(placed.emoji or "", x1 - x0, y1 - y0, placed.tint, placed.flip, light, strength=0.6)
 
 
 def _shadow(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], colour: _RGB) -> None:

@@ -84,7 +84,7 @@ _SYNONYMS: dict[str, str] = {
     "car": "\U0001f697",
     "boat": "\u26f5",
     "sailboat": "\u26f5",
-    "ship": "\U0001f6a2",
+    "ship": "\U0001f6f3\ufe0f",
     "plane": "\u2708\ufe0f",
     "airplane": "\u2708\ufe0f",
     "aeroplane": "\u2708\ufe0f",
