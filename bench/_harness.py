@@ -46,10 +46,28 @@ def serve_in_subprocess(*, latency: float, seed: int) -> Iterator[ServerProcess]
         match = re.search(r"(http://127\.0\.0\.1:\d+/v1)", proc.stdout.readline())
         if match is None:
             raise RuntimeError("dalle-nb serve did not print its base URL")
+        wait_healthy(match.group(1))
         yield ServerProcess(match.group(1))
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def wait_healthy(base_url: str, timeout: float = 30.0) -> None:
+    """Return once ``GET /health`` answers, so no measurement includes the server's start."""
+    import urllib.request
+
+    url = base_url.removesuffix("/v1") + "/health"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the offline server at {base_url} never became healthy") from None
+        time.sleep(0.05)
 
 
 @contextlib.contextmanager

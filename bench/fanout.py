@@ -7,8 +7,9 @@
     the ``url`` it returns (dall-e-3 answers with a URL by default; dalle_nb fetches the picture
     and saves it before returning, the raw call stops at the URL).
 (b) ``dalle_nb.generate([16 prompts], size="1024x1024")`` with ``configure(concurrency=8)``:
-    two waves of 8 requests.  Baseline: one raw SDK call.  Goal: <= 2.2x (sequential is 16x).
-    For reference: 16 raw calls on 8 threads, a perfect client on this server.
+    two waves of 8 requests.  Against a perfect client, the raw SDK on a pool of 8 threads
+    on the same server in the same run: goal <= 1.03x (what dalle_nb's own work costs).  Also
+    printed: the ratio to one raw call (sequential is 16x).
 
 The offline server runs in its own process (as a remote API would) and adds latency per request
 (0.5 s for (a), 1.5 s for (b)), so waiting outweighs drawing; still, on a 2-core machine its 16
@@ -34,7 +35,7 @@ LATENCY_LIST = 1.5
 CONCURRENCY = 8
 SIZE = "1024x1024"
 GOAL_N4 = 1.15
-GOAL_LIST16 = 2.2
+GOAL_VS_PERFECT = 1.03
 HEADERS = ["call", "median s", "min-max ms", "vs raw", "goal"]
 
 
@@ -112,13 +113,8 @@ def prompt_list16(repeats: int) -> tuple[float, float]:
             HEADERS,
             [
                 row(f"raw SDK, 1 {DEFAULT_MODEL} picture (baseline)", times["raw"], base),
-                row(
-                    f"dalle_nb.generate([16 prompts]), concurrency={CONCURRENCY}",
-                    times["dalle_nb"],
-                    base,
-                    f"<= {GOAL_LIST16:.1f}x",
-                ),
-                row("ref: raw SDK, 16 calls on 8 threads", times["threads"], base),
+                row("perfect client: raw SDK, 16 calls on 8 threads", times["threads"], base),
+                row(f"dalle_nb.generate([16 prompts]), concurrency={CONCURRENCY}", times["dalle_nb"], base),
                 ["ref: raw SDK, 16 calls in a loop", "", "", "~16x", ""],
             ],
         )
@@ -130,11 +126,10 @@ def prompt_list16(repeats: int) -> tuple[float, float]:
 def main() -> None:
     ratio_a = fanout_n4(repeats=7)
     ratio_b, vs_threads = prompt_list16(repeats=5)
-    print(f"(info) 16 prompts: dalle_nb / raw SDK on 8 threads = {vs_threads:.2f}x")
-    print(f"fanout n=4 (dall-e-3): {ratio_a:.2f}x (goal <= {GOAL_N4:.2f}x) {verdict(ratio_a <= GOAL_N4)}")
+    print(f"fanout n=4 (dall-e-3): {ratio_a:.2f}x one call (goal <= {GOAL_N4:.2f}x) {verdict(ratio_a <= GOAL_N4)}")
     print(
-        f"16 prompts, concurrency {CONCURRENCY}: {ratio_b:.2f}x (goal <= {GOAL_LIST16:.1f}x) "
-        f"{verdict(ratio_b <= GOAL_LIST16)}"
+        f"16 prompts, concurrency {CONCURRENCY}: {vs_threads:.3f}x the perfect client "
+        f"(goal <= {GOAL_VS_PERFECT:.2f}x) {verdict(vs_threads <= GOAL_VS_PERFECT)}; {ratio_b:.2f}x one call"
     )
 
 

@@ -42,32 +42,28 @@ def main() -> None:
             },
             REPEATS,
         )
-    ours, base = median(times["dalle_nb.generate"]), median(times["raw SDK images.generate"])
-    ratio = ours / base
-    overhead_ms = (ours - base) * 1000
-    print(f"One {SIZE} picture from {DEFAULT_MODEL}, offline server latency {LATENCY} s, median of {REPEATS}")
+    ours, base = times["dalle_nb.generate"], times["raw SDK images.generate"]
+    # Each round asks both the same prompt, back to back: the per-round difference cancels the
+    # server's drawing time and the machine's drift, which a difference of medians does not.
+    paired = median([a - b for a, b in zip(ours, base, strict=True)])
+    overhead_ms = paired * 1000
+    ratio = (median(base) + paired) / median(base)
+    print(f"One {SIZE} picture from {DEFAULT_MODEL}, offline server latency {LATENCY} s, {REPEATS} paired rounds")
     print()
     print(
         table(
             ["call", "median s", "min-max ms", "vs raw"],
             [
-                [
-                    "raw SDK images.generate (baseline)",
-                    f"{base:.4f}",
-                    spread(times["raw SDK images.generate"]),
-                    "1.00x",
-                ],
-                ["dalle_nb.generate (incl. save)", f"{ours:.4f}", spread(times["dalle_nb.generate"]), f"{ratio:.3f}x"],
+                ["raw SDK images.generate (baseline)", f"{median(base):.4f}", spread(base), "1.00x"],
+                ["dalle_nb.generate (incl. save)", f"{median(ours):.4f}", spread(ours), f"{ratio:.3f}x"],
             ],
         )
     )
     print()
-    paired = median([a - b for a, b in zip(times["dalle_nb.generate"], times["raw SDK images.generate"], strict=True)])
-    print(f"overhead per image: {overhead_ms:+.1f} ms (goal <= {GOAL_MS:.0f} ms)")
-    print(f"(info) median of per-round differences, same prompt on both sides: {paired * 1000:+.1f} ms")
+    print(f"(info) difference of medians: {(median(ours) - median(base)) * 1000:+.1f} ms")
     met = ratio <= GOAL_RATIO or overhead_ms <= GOAL_MS
     print(
-        f"overhead: {ratio:.3f}x, {overhead_ms:+.1f} ms/image "
+        f"overhead: median per-round difference {overhead_ms:+.1f} ms/image, {ratio:.3f}x "
         f"(goal <= {GOAL_RATIO:.2f}x or <= {GOAL_MS:.0f} ms) {verdict(met)}"
     )
     sys.stdout.flush()

@@ -2,8 +2,10 @@
 
 The public API fits on one line: ``generate``, ``edit``, ``vary`` (and ``agenerate``,
 ``aedit``, ``avary``), ``history``, ``configure``, ``settings``, ``GeneratedImage``,
-``ImageSet``, and ``%load_ext dalle_nb``.  Names load on first use, so importing the
-package (and loading the extension) does not import the SDK, numpy or Pillow.
+``ImageSet``, and ``%load_ext dalle_nb``; with ``wait=False`` a call returns a ``JobHandle``
+that reports ``PartialImage``, ``ImageSaved``, ``RequestFailed`` and ``JobDone`` events.
+Names load on first use, so importing the package (and loading the extension) does not
+import the SDK, numpy or Pillow.
 """
 
 from __future__ import annotations
@@ -28,14 +30,26 @@ _LAZY = {
     "DalleError": "errors",
     "InvalidRequest": "errors",
     "APIError": "errors",
+    "VARIATION_PROMPT": "plan",
+    "JobHandle": "session",
+    "PartialImage": "events",
+    "ImageSaved": "events",
+    "RequestFailed": "events",
+    "JobDone": "events",
 }
 
 __all__ = [
+    "VARIATION_PROMPT",
     "APIError",
     "DalleError",
     "GeneratedImage",
+    "ImageSaved",
     "ImageSet",
     "InvalidRequest",
+    "JobDone",
+    "JobHandle",
+    "PartialImage",
+    "RequestFailed",
     "__version__",
     "aedit",
     "agenerate",
@@ -54,7 +68,10 @@ if TYPE_CHECKING:
     from .api import aedit, agenerate, avary, edit, generate, history, vary
     from .config import configure, settings
     from .errors import APIError, DalleError, InvalidRequest
+    from .events import ImageSaved, JobDone, PartialImage, RequestFailed
+    from .plan import VARIATION_PROMPT
     from .results import GeneratedImage, ImageSet
+    from .session import JobHandle
 
 
 def load_ipython_extension(shell: Any) -> None:

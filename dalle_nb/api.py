@@ -1,119 +1,103 @@
 """The public Python API: ``generate``, ``edit``, ``vary``, their async twins, and ``history``.
 
-Each function builds frozen requests, checks them against the capability table before
-anything is sent (a bad request costs nothing), and hands them to the client.  Every face
-of dalle_nb (magics, widgets, tutorials) calls these.
+Each function plans a checked job (``plan``: a bad request raises ``InvalidRequest`` and
+costs nothing) and submits it on the session's one path.  By default it waits and returns
+the ``ImageSet``; with ``wait=False`` it returns a ``JobHandle`` at once, a
+``concurrent.futures.Future[ImageSet]`` that reports events while the kernel stays free.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from typing import Any
+from typing import Any, Literal, overload
 
-from . import client, config
-from .client import Job, PartialImage
-from .errors import InvalidRequest
-from .imaging import Fit, prepare_image, prepare_images, prepare_mask
-from .models import get_model
-from .requests import EditRequest, GenerateRequest, Request, VaryRequest
+from .events import Event, OnEvent, PartialImage
+from .imaging import Fit
+from .plan import VARIATION_PROMPT, Job, plan_edit, plan_generate, plan_vary
 from .results import GeneratedImage, ImageSet
-
-#: What ``vary`` asks a GPT image model, which has no variations endpoint, through ``edit``.
-VARIATION_PROMPT = (
-    "Create a variation of this image: keep its subject, composition and colour palette, and change the details."
-)
+from .session import JobHandle, default_session
 
 OnPartial = Callable[[PartialImage], None]
 
 
-def _prompts(prompt: object) -> list[str]:
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, Sequence) else None
-    if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
-        raise InvalidRequest("prompt must be a non-empty string or a list of them.", field="prompt", value=prompt)
-    return [p for p in prompts if isinstance(p, str)]
-
-
-def _count(n: int | None, settings: config.Settings) -> int:
-    value = settings.n if n is None else n
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= client.MAX_IMAGES_PER_CALL:
-        raise InvalidRequest(
-            f"n must be a whole number from 1 to {client.MAX_IMAGES_PER_CALL}, not {n!r}.", field="n", value=n
-        )
-    return value
-
-
-def _checked(requests: list[Request], settings: config.Settings) -> None:
-    """Check each request as the backend will, with ``n`` as one SDK call carries it."""
-    profile = client.profile_for(settings)
-    for request in requests:
-        per_call = get_model(request.model).n_max
-        request.with_n(min(request.n, per_call)).check(profile, strict_extra=settings.backend != "compatible")
-
-
-def _stream_options(stream: bool, partial_images: int | None, on_partial: OnPartial | None) -> tuple[bool, int | None]:
-    if partial_images is not None or on_partial is not None:
-        stream = True
-    if stream and partial_images is None:
-        partial_images = 2
-    return stream, partial_images
-
-
-def _on_event(on_partial: OnPartial | None) -> Callable[[client.Event], None] | None:
+def _listener(on_partial: OnPartial | None, on_event: OnEvent | None) -> OnEvent | None:
+    """One callback for the session: ``on_event`` gets everything, ``on_partial`` the pictures on their way."""
     if on_partial is None:
-        return None
+        return on_event
 
-    def deliver(event: client.Event) -> None:
-        if event[0] == "partial":
-            on_partial(event[1])
+    def deliver(event: Event) -> None:
+        if isinstance(event, PartialImage):
+            on_partial(event)
+        if on_event is not None:
+            on_event(event)
 
     return deliver
 
 
+def _start(
+    job: Job,
+    wait: bool,
+    on_partial: OnPartial | None,
+    on_event: OnEvent | None,
+    loop: asyncio.AbstractEventLoop | None,
+) -> ImageSet | JobHandle:
+    handle = default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop, deliver_here=wait)
+    return handle.result() if wait else handle
+
+
+async def _astart(plan: Callable[[], Job], on_partial: OnPartial | None, on_event: OnEvent | None) -> ImageSet:
+    """Plan off the caller's loop (preparing a big picture takes a while), then await the job there."""
+    job = await asyncio.to_thread(plan)
+    session = default_session()
+    caller = asyncio.get_running_loop()
+    handle = await asyncio.to_thread(session.submit, job, on_event=_listener(on_partial, on_event), loop=caller)
+    return await asyncio.wrap_future(handle)
+
+
 # ---------------------------------------------------------------------------- generate
-def _generate_job(
+@overload
+def generate(
     prompt: str | Sequence[str],
     *,
-    model: str | None,
-    n: int | None,
-    size: str | None,
-    quality: str | None,
-    background: str | None,
-    output_format: str | None,
-    output_compression: int | None,
-    moderation: str | None,
-    style: str | None,
-    stream: bool,
-    partial_images: int | None,
-    on_partial: OnPartial | None,
-    labels: Sequence[str | None] | None = None,
-    extra: dict[str, Any],
-) -> Job:
-    settings = config.settings(model=model, size=size, quality=quality)
-    count = _count(n, settings)
-    stream, partial_images = _stream_options(stream, partial_images, on_partial)
-    requests: list[Request] = [
-        GenerateRequest(
-            model=settings.model,
-            prompt=text,
-            n=count,
-            size=settings.size,
-            quality=settings.quality,
-            background=background,
-            output_format=output_format,
-            output_compression=output_compression,
-            moderation=moderation,
-            style=style,
-            stream=stream,
-            partial_images=partial_images,
-            extra=tuple(extra.items()),
-        )
-        for text in _prompts(prompt)
-    ]
-    _checked(requests, settings)
-    return Job(requests, settings, labels=list(labels or []))
-
-
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    moderation: str | None = ...,
+    style: str | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    wait: Literal[True] = ...,
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+    **extra: Any,
+) -> ImageSet: ...
+@overload
+def generate(
+    prompt: str | Sequence[str],
+    *,
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    moderation: str | None = ...,
+    style: str | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    wait: Literal[False],
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+    **extra: Any,
+) -> JobHandle: ...
 def generate(
     prompt: str | Sequence[str],
     *,
@@ -129,8 +113,11 @@ def generate(
     stream: bool = False,
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
+    wait: bool = True,
+    on_event: OnEvent | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
     **extra: Any,
-) -> ImageSet:
+) -> ImageSet | JobHandle:
     """Make pictures from a prompt, or from each prompt of a list (run concurrently, order kept).
 
     ``n`` above what the model takes per request (``dall-e-3``: 1) becomes parallel
@@ -138,13 +125,17 @@ def generate(
     partial picture as it arrives, then the final one.  Bad values raise ``InvalidRequest``
     before anything is sent; API refusals raise an ``APIError``.  When some requests fail
     and others succeed, the returned ``ImageSet`` has the pictures and ``.failures``.
+
+    ``wait=False`` returns a ``JobHandle`` at once (``.result()``, ``.done()``,
+    ``.cancel()``); ``on_event`` then gets ``PartialImage``, ``ImageSaved``,
+    ``RequestFailed`` and ``JobDone`` on ``loop`` (or the notebook's own loop).
     """
-    job = _generate_job(
+    job = plan_generate(
         prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
         output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-        partial_images=partial_images, on_partial=on_partial, extra=extra,
+        partial_images=partial_images, wants_partials=on_partial is not None, extra=extra,
     )  # fmt: skip
-    return client.run(job, _on_event(on_partial))
+    return _start(job, wait, on_partial, on_event, loop)
 
 
 async def agenerate(
@@ -162,79 +153,70 @@ async def agenerate(
     stream: bool = False,
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
+    on_event: OnEvent | None = None,
     **extra: Any,
 ) -> ImageSet:
     """``generate`` for code that already runs an event loop (``await dalle_nb.agenerate(...)``)."""
-    job = _generate_job(
-        prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
-        output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-        partial_images=partial_images, on_partial=on_partial, extra=extra,
-    )  # fmt: skip
-    return await client.arun(job, _on_event(on_partial))
+
+    def plan() -> Job:
+        return plan_generate(
+            prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
+            output_compression=output_compression, moderation=moderation, style=style, stream=stream,
+            partial_images=partial_images, wants_partials=on_partial is not None, extra=extra,
+        )  # fmt: skip
+
+    return await _astart(plan, on_partial, on_event)
 
 
 # ---------------------------------------------------------------------------- edit
-def _parents(images: object) -> tuple[str, ...]:
-    items = images if isinstance(images, list | tuple) else [images]
-    return tuple(item.id for item in items if isinstance(item, GeneratedImage) and item.id)
-
-
-def _edit_job(
+@overload
+def edit(
     image: object,
     prompt: str,
     *,
-    mask: object,
-    markup: object,
-    input_fidelity: str | None,
-    model: str | None,
-    n: int | None,
-    size: str | None,
-    quality: str | None,
-    background: str | None,
-    output_format: str | None,
-    output_compression: int | None,
-    stream: bool,
-    partial_images: int | None,
-    on_partial: OnPartial | None,
-    fit: Fit,
-    extra: dict[str, Any],
-    notices: list[str] | None = None,
-) -> Job:
-    settings = config.settings(model=model, size=size, quality=quality)
-    count = _count(n, settings)
-    text = _prompts(prompt)
-    if len(text) != 1:
-        raise InvalidRequest("edit() takes one prompt; call it once per prompt.", field="prompt")
-    stream, partial_images = _stream_options(stream, partial_images, on_partial)
-    prepared = prepare_images(image, settings.model, endpoint="edits", fit=fit)
-    mask_file = prepare_mask(mask, (prepared[0].width, prepared[0].height)) if mask is not None else None
-    markup_file = None
-    if markup is not None:  # a drawing over the image: its colours matter, so it is not a mask
-        markup_file = replace(prepare_image(markup, settings.model, endpoint="edits"), filename="markup.png")
-    notes = list(notices or [])
-    for item in [*prepared, mask_file, markup_file]:
-        notes.extend(item.notices if item is not None else ())
-    request = EditRequest(
-        model=settings.model,
-        prompt=text[0],
-        n=count,
-        size=settings.size,
-        images=tuple(prepared),
-        mask=mask_file,
-        markup=markup_file,
-        input_fidelity=input_fidelity,
-        quality=settings.quality,
-        background=background,
-        output_format=output_format,
-        output_compression=output_compression,
-        stream=stream,
-        partial_images=partial_images,
-        extra=tuple(extra.items()),
-    )
-    _checked([request], settings)
-    return Job([request], settings, parents=[_parents(image)], notices=notes)
-
-
+    mask: object = ...,
+    markup: object = ...,
+    input_fidelity: str | None = ...,
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    fit: Fit = ...,
+    wait: Literal[True] = ...,
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+    **extra: Any,
+) -> ImageSet: ...
+@overload
+def edit(
+    image: object,
+    prompt: str,
+    *,
+    mask: object = ...,
+    markup: object = ...,
+    input_fidelity: str | None = ...,
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    fit: Fit = ...,
+    wait: Literal[False],
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+    **extra: Any,
+) -> JobHandle: ...
 def edit(
     image: object,
     prompt: str,
@@ -253,22 +235,25 @@ def edit(
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
     fit: Fit = "error",
+    wait: bool = True,
+    on_event: OnEvent | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
     **extra: Any,
-) -> ImageSet:
+) -> ImageSet | JobHandle:
     """Change a picture as the prompt says: everywhere, or only where ``mask`` marks.
 
     ``image`` is a path, bytes, ``BytesIO``, ``PIL.Image``, numpy array, ``GeneratedImage``,
     or a list of them (GPT image models take up to 16).  ``mask``: an RGBA image whose
     transparent pixels (alpha 0) mark where to edit, or a boolean / 0-255 array or "L"
     image where True / white marks it.  ``fit="crop"`` or ``"pad"`` squares an image for a
-    square-only model.
+    square-only model.  ``wait=False`` returns a ``JobHandle``, as for ``generate``.
     """
-    job = _edit_job(
+    job = plan_edit(
         image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
         quality=quality, background=background, output_format=output_format, output_compression=output_compression,
-        stream=stream, partial_images=partial_images, on_partial=on_partial, fit=fit, extra=extra,
+        stream=stream, partial_images=partial_images, wants_partials=on_partial is not None, fit=fit, extra=extra,
     )  # fmt: skip
-    return client.run(job, _on_event(on_partial))
+    return _start(job, wait, on_partial, on_event, loop)
 
 
 async def aedit(
@@ -289,46 +274,49 @@ async def aedit(
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
     fit: Fit = "error",
+    on_event: OnEvent | None = None,
     **extra: Any,
 ) -> ImageSet:
-    """``edit`` for code that already runs an event loop."""
-    job = _edit_job(
-        image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
-        quality=quality, background=background, output_format=output_format, output_compression=output_compression,
-        stream=stream, partial_images=partial_images, on_partial=on_partial, fit=fit, extra=extra,
-    )  # fmt: skip
-    return await client.arun(job, _on_event(on_partial))
+    """``edit`` for code that already runs an event loop; the image preparation runs off that loop."""
+
+    def plan() -> Job:
+        return plan_edit(
+            image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
+            quality=quality, background=background, output_format=output_format,
+            output_compression=output_compression, stream=stream, partial_images=partial_images,
+            wants_partials=on_partial is not None, fit=fit, extra=extra,
+        )  # fmt: skip
+
+    return await _astart(plan, on_partial, on_event)
 
 
 # ---------------------------------------------------------------------------- vary
-def _vary_job(
-    image: object, *, n: int | None, model: str | None, size: str | None, prompt: str | None, fit: Fit
-) -> Job:
-    settings = config.settings(model=model, size=size)
-    spec = get_model(settings.model)
-    profile = client.profile_for(settings)
-    if "variations" in spec.endpoints and prompt is None:
-        count = _count(n, settings)
-        prepared = prepare_images(image, settings.model, endpoint="variations", fit=fit)
-        request = VaryRequest(model=settings.model, n=count, size=settings.size, image=prepared[0])
-        request.with_n(min(count, spec.n_max)).check(profile)
-        notes = list(prepared[0].notices)
-        return Job([request], settings, parents=[_parents(image)], notices=notes)
-    if "edits" not in spec.endpoints:
-        raise InvalidRequest(f"{spec.id} can neither vary nor edit images; use a GPT image model.", field="model")
-    stated = prompt or VARIATION_PROMPT
-    note = (
-        f"{spec.id} has no variations endpoint, so this variation is made through edit() with the prompt: {stated!r}"
-        if prompt is None
-        else f"variation made through edit() with your prompt: {stated!r}"
-    )
-    return _edit_job(
-        image, stated, mask=None, markup=None, input_fidelity=None, model=settings.model, n=n, size=size,
-        quality=None, background=None, output_format=None, output_compression=None, stream=False,
-        partial_images=None, on_partial=None, fit=fit, extra={}, notices=[note],
-    )  # fmt: skip
-
-
+@overload
+def vary(
+    image: object,
+    *,
+    n: int | None = ...,
+    model: str | None = ...,
+    size: str | None = ...,
+    prompt: str | None = ...,
+    fit: Fit = ...,
+    wait: Literal[True] = ...,
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+) -> ImageSet: ...
+@overload
+def vary(
+    image: object,
+    *,
+    n: int | None = ...,
+    model: str | None = ...,
+    size: str | None = ...,
+    prompt: str | None = ...,
+    fit: Fit = ...,
+    wait: Literal[False],
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+) -> JobHandle: ...
 def vary(
     image: object,
     *,
@@ -337,7 +325,10 @@ def vary(
     size: str | None = None,
     prompt: str | None = None,
     fit: Fit = "error",
-) -> ImageSet:
+    wait: bool = True,
+    on_event: OnEvent | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> ImageSet | JobHandle:
     """Variations of a picture.
 
     Where the model and backend serve the variations endpoint (``dall-e-2`` on a gateway
@@ -345,7 +336,8 @@ def vary(
     variation is made through ``edit`` with a stated prompt (``VARIATION_PROMPT``, or
     yours), which is kept on each result as ``.prompt`` so you see exactly what was asked.
     """
-    return client.run(_vary_job(image, n=n, model=model, size=size, prompt=prompt, fit=fit))
+    job = plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit)
+    return _start(job, wait, None, on_event, loop)
 
 
 async def avary(
@@ -356,9 +348,10 @@ async def avary(
     size: str | None = None,
     prompt: str | None = None,
     fit: Fit = "error",
+    on_event: OnEvent | None = None,
 ) -> ImageSet:
     """``vary`` for code that already runs an event loop."""
-    return await client.arun(_vary_job(image, n=n, model=model, size=size, prompt=prompt, fit=fit))
+    return await _astart(lambda: plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit), None, on_event)
 
 
 # ---------------------------------------------------------------------------- history
@@ -366,5 +359,21 @@ def history(
     query: str | None = None, *, limit: int = 50, model: str | None = None, kind: str | None = None
 ) -> ImageSet:
     """Past pictures from the on-disk gallery, newest first; ``query`` searches prompts and revised prompts."""
-    records = client.gallery().search(query, limit=limit, model=model, kind=kind)
+    from .errors import InvalidRequest
+    from .gallery import KINDS
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise InvalidRequest(
+            f"limit must be a whole number of pictures, 0 or more, not {limit!r}.", field="limit", value=limit,
+            allowed="an integer >= 0",
+        )  # fmt: skip
+    if query is not None and not isinstance(query, str):
+        raise InvalidRequest(f"query must be text, not {type(query).__name__}.", field="query")
+    if kind is not None and kind not in KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(sorted(KINDS))}, not {kind!r}.", field="kind",
+                             value=kind, allowed=tuple(sorted(KINDS)))  # fmt: skip
+    records = default_session().gallery().search(query, limit=limit, model=model, kind=kind)
     return ImageSet([GeneratedImage.from_record(record) for record in records])
+
+
+__all__ = ["VARIATION_PROMPT", "aedit", "agenerate", "avary", "edit", "generate", "history", "vary"]

@@ -24,6 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
             faults=",".join(args.fault) if args.fault else None,
             api_key=args.api_key,
             url_ttl=args.url_ttl,
+            read_timeout=args.read_timeout,
         )
     except ValueError as exc:
         print(f"dalle-nb serve: {exc}", file=sys.stderr)
@@ -99,12 +100,9 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .models import MODELS
+    from .display import models_report
 
-    for spec in MODELS.values():
-        status = f"retired {spec.retired_on}" if spec.retired else "active"
-        endpoints = ",".join(spec.endpoints)
-        print(f"{spec.id:36} {status:20} {endpoints:30} n<={spec.n_max:<3} quality={'/'.join(spec.qualities)}")
+    print(repr(models_report()))
     return 0
 
 
@@ -134,11 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--fault",
         action="append",
         metavar="KIND:RATE",
-        help="inject failures: 429, 500, 503, timeout, reset, drop, garbage (repeatable)",
+        help="inject failures: 429, 500, 503, timeout, reset, drop, garbage, nofinal (repeatable)",
     )
     serve.add_argument("--api-key", default=None, help="require this bearer key")
     serve.add_argument(
         "--url-ttl", type=float, default=None, metavar="SECONDS", help="how long legacy image URLs live (default 3600)"
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="answer 408 when a request body stops arriving for this long (default 30)",
     )
     serve.set_defaults(func=_serve)
 

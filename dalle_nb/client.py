@@ -1,160 +1,68 @@
-"""The only place that calls the ``openai`` SDK: backends, concurrency, fan-out, streaming, cancellation, errors.
+"""The only place that calls the ``openai`` SDK: backends, fan-out, streaming, cancellation, errors.
 
-Requests run on one private asyncio loop in a daemon thread, so a blocking call works the
-same in a script and in Jupyter (where the kernel's own loop is already running), several
-requests run at once under a semaphore, and Ctrl-C / "interrupt kernel" cancels what is in
-flight.  Every picture is saved to the gallery as soon as it arrives, before anything
-else sees it.
+``session`` decides when a job runs and on which connection; this module turns one job into
+SDK calls on the session's private loop.  Each request waits for a slot of its backend's
+process-wide limit, holds it only until its response has arrived, and then decodes and
+saves its pictures off the loop, so the next request starts at once.  Every picture is saved
+to the gallery as soon as it arrives, before anything else sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import base64
-import concurrent.futures
 import io
 import json
-import queue
-import sys
-import threading
+import time
 import warnings
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from . import config
-from .errors import APIError, BackendUnreachable, DalleError, InvalidRequest, ServerError, from_sdk
+from .errors import (
+    APIError,
+    BackendUnreachable,
+    DalleError,
+    GalleryError,
+    IncompleteStream,
+    InvalidRequest,
+    ServerError,
+    detach,
+    from_sdk,
+)
+from .events import Event, ImageSaved, PartialImage, RequestFailed
 from .models import Profile, get_model
-from .requests import EditRequest, GenerateRequest, Request, VaryRequest
+from .plan import Job
+from .requests import EditRequest, GenerateRequest, Request
 from .results import Failure, GeneratedImage, ImageSet
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from .gallery import Gallery
-    from .offline import OfflineServer
+    from .session import Limiter, Session
 
 #: Header that tells the offline server which picture index a fanned-out request starts at,
 #: so four one-image requests give four different pictures, as the real API would.
 OFFLINE_INDEX_HEADER = "x-dalle-nb-first-index"
-#: The most pictures one call may ask for, however it is fanned out.
-MAX_IMAGES_PER_CALL = 100
-
-
-@dataclass(frozen=True)
-class PartialImage:
-    """A picture on its way: ``partial_index`` counts up, ``final`` marks the finished one."""
-
-    prompt: str
-    index: int
-    partial_index: int | None
-    data: bytes
-    label: str | None = None
-
-    @property
-    def final(self) -> bool:
-        return self.partial_index is None
-
-    def to_pil(self) -> Image.Image:
-        from PIL import Image as PILImage
-
-        with PILImage.open(io.BytesIO(self.data)) as image:
-            image.load()
-            return image.copy()
-
-
-Event = tuple[Literal["partial"], PartialImage] | tuple[Literal["image"], GeneratedImage]
-Emit = Callable[[Event], None]
-
-
-# ---------------------------------------------------------------------------- the private loop
-class _Loop:
-    """One event loop in a daemon thread for the whole process."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="dalle-nb-loop", daemon=True)
-        self.thread.start()
-
-    def submit(self, coro: Awaitable[Any]) -> concurrent.futures.Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
-
-
-_loop: _Loop | None = None
-_loop_lock = threading.Lock()
-
-
-def _runner() -> _Loop:
-    global _loop
-    with _loop_lock:
-        if _loop is None:
-            _loop = _Loop()
-        return _loop
-
-
-def in_flight() -> int:
-    """How many request tasks are running now (0 after a call returns or is interrupted)."""
-    if _loop is None:
-        return 0
-    return sum(1 for task in asyncio.all_tasks(_loop.loop) if not task.done())
 
 
 # ---------------------------------------------------------------------------- backends
-@dataclass
+@dataclass(eq=False)
 class Connection:
-    """A ready SDK client for one backend, and which rules its requests must pass."""
+    """A ready SDK client for one backend, which rules its requests must pass, and how many jobs use it."""
 
     kind: str
     base_url: str
     profile: Profile
     sdk: Any
     http: Any
+    jobs: int = 0
+    retired: bool = False
+    closed: bool = False
 
 
-_connections: dict[tuple[Any, ...], Connection] = {}
-_offline: OfflineServer | None = None
-_offline_lock = threading.Lock()
-_notified: set[str] = set()
-
-
-def notice(text: str, *, once: bool = False) -> None:
-    """One line for the person at the notebook (with ``once``, only the first time per process)."""
-    if once and text in _notified:
-        return
-    _notified.add(text)
-    print(f"dalle_nb: {text}", file=sys.stdout, flush=True)
-
-
-def offline_server() -> OfflineServer:
-    """The process's offline server, started on a free loopback port the first time."""
-    global _offline
-    with _offline_lock:
-        if _offline is None or not _offline.running:
-            from .offline import start
-
-            _offline = start()
-            atexit.register(_offline.stop)
-        return _offline
-
-
-def offline_profile() -> Profile:
-    from .offline import ServerOptions
-
-    return _offline.options.profile if _offline is not None else ServerOptions.from_env().profile
-
-
-def profile_for(settings: config.Settings) -> Profile:
-    """Which rules a request must pass for this backend, before it is sent."""
-    if settings.backend == "offline":
-        return offline_profile()
-    return "openai" if settings.backend == "openai" else "compat"
-
-
-def connection(settings: config.Settings) -> Connection:
-    """The SDK client for ``settings``' backend, built once and reused."""
-    import openai
-
+def connection_ident(settings: config.Settings, session: Session) -> tuple[tuple[Any, ...], str, str]:
+    """What identifies the connection ``settings`` need, its base URL and its key (never shown)."""
     backend = settings.backend
     key = config.api_key()
     if backend != "offline" and key is None:
@@ -163,15 +71,18 @@ def connection(settings: config.Settings) -> Connection:
             field="api_key",
         )
     if backend == "offline":
-        server = offline_server()
-        base_url, key = server.base_url, "offline"
+        base_url, key = session.offline_server().base_url, "offline"
     else:
         base_url = settings.base_url or "https://api.openai.com/v1"
-    ident = (backend, base_url, key, settings.proxy, settings.timeout, settings.max_retries)
-    found = _connections.get(ident)
-    if found is not None:
-        return found
-    # the offline server is on loopback: never route it through a proxy from the environment
+    assert key is not None
+    return (backend, base_url, key, settings.proxy, settings.timeout, settings.max_retries), base_url, key
+
+
+def open_connection(settings: config.Settings, base_url: str, key: str, session: Session) -> Connection:
+    """A new SDK client for ``base_url``; the offline server is never reached through a proxy."""
+    import openai
+
+    backend = settings.backend
     offline = backend == "offline"
     http = openai.DefaultAsyncHttpxClient(
         proxy=None if offline else settings.proxy, trust_env=not offline, timeout=settings.timeout
@@ -190,57 +101,13 @@ def connection(settings: config.Settings) -> Connection:
         )
     else:
         sdk = openai.AsyncOpenAI(base_url=base_url, **common)
-    if backend == "offline" and settings.sources.get("offline") == "no API key":
-        notice(
+    if offline and settings.sources.get("offline") == "no API key":
+        session.notice(
             f"no OpenAI API key set, so pictures come from the offline backend at {base_url} (drawn locally, free). "
             "To use OpenAI, set OPENAI_API_KEY or call dalle_nb.configure(api_key=...).",
             once=True,
         )
-    conn = Connection(backend, base_url, profile_for(settings), sdk, http)
-    _connections[ident] = conn
-    return conn
-
-
-def _forget_connections() -> None:
-    old = list(_connections.values())
-    _connections.clear()
-    if _loop is not None:
-        for conn in old:
-            _loop.submit(conn.sdk.close())
-
-
-config.on_change(_forget_connections)
-
-
-_galleries: dict[Any, Gallery] = {}
-
-
-def gallery(settings: config.Settings | None = None) -> Gallery:
-    """The history store for ``settings.gallery_dir`` (default: the user's data folder)."""
-    from .gallery import Gallery
-
-    directory = (settings or config.settings()).gallery_dir
-    if directory not in _galleries:
-        _galleries[directory] = Gallery(directory)
-    return _galleries[directory]
-
-
-# ---------------------------------------------------------------------------- jobs
-@dataclass
-class Job:
-    """Everything one call asks for: checked requests, their labels and parents, and what to tell."""
-
-    requests: list[Request]
-    settings: config.Settings
-    labels: list[str | None] = field(default_factory=list)
-    parents: list[tuple[str, ...]] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-
-    def label(self, index: int) -> str | None:
-        return self.labels[index] if index < len(self.labels) else None
-
-    def parent_ids(self, index: int) -> tuple[str, ...]:
-        return self.parents[index] if index < len(self.parents) else ()
+    return Connection(backend, base_url, session.profile_for(settings), sdk, http)
 
 
 def _sniff(data: bytes) -> tuple[str, str]:
@@ -252,12 +119,25 @@ def _sniff(data: bytes) -> tuple[str, str]:
         return ("jpeg" if fmt in ("jpg", "mpo") else fmt), f"{image.width}x{image.height}"
 
 
+Emit = Callable[[Event], None]
+
+
+async def run_job(job: Job, conn: Connection, store: Gallery, limiter: Limiter, emit: Emit) -> ImageSet:
+    """Run every request of ``job`` on ``conn`` and return what arrived, in request order.
+
+    Cancelling the task that runs this stops the requests in flight; pictures already being
+    saved are saved and kept, and the result says ``cancelled``.
+    """
+    return await _Execution(job, conn, store, limiter, emit).run()
+
+
 class _Execution:
-    def __init__(self, job: Job, conn: Connection, emit: Emit) -> None:
+    def __init__(self, job: Job, conn: Connection, store: Gallery, limiter: Limiter, emit: Emit) -> None:
         self.job = job
         self.conn = conn
         self.emit = emit
-        self.store = gallery(job.settings)
+        self.store = store
+        self.limiter = limiter
 
     async def run(self) -> ImageSet:
         units: list[tuple[int, int, Request]] = []
@@ -268,30 +148,75 @@ class _Execution:
                 count = min(per_call, request.n - offset)
                 units.append((index, offset, request.with_n(count)))
                 offset += count
-        limit = asyncio.Semaphore(self.job.settings.concurrency)
         arrived: list[list[GeneratedImage]] = [[] for _ in units]
-        failures: list[Failure | None] = [None for _ in units]
+        failures: list[list[Failure]] = [[] for _ in units]
 
         async def one(slot: int, index: int, offset: int, request: Request) -> None:
-            async with limit:
-                try:
-                    await self._call(index, offset, request, arrived[slot])
-                except DalleError as error:
-                    failures[slot] = Failure(getattr(request, "prompt", ""), error, self.job.label(index))
-                except (ValueError, OSError) as exc:  # a body that is not JSON, a picture that does not decode
-                    bad = ServerError(f"The API answered with something that is not a picture: {exc}")
-                    failures[slot] = Failure(getattr(request, "prompt", ""), bad, self.job.label(index))
+            try:
+                await self._call(index, offset, request, arrived[slot], failures[slot])
+            except DalleError as error:
+                failures[slot].append(self._failed(request, error, index))
+            except (ValueError, OSError) as exc:  # a body that is not JSON, a picture that does not decode
+                bad = ServerError(f"The API answered with something that is not a picture: {exc}")
+                failures[slot].append(self._failed(request, bad, index))
 
-        await asyncio.gather(*(one(slot, *unit) for slot, unit in enumerate(units)))
-        result = ImageSet(notices=list(self.job.notices))
-        for images, failure in zip(arrived, failures, strict=True):
+        cancelled = False
+        try:
+            await asyncio.gather(*(one(slot, *unit) for slot, unit in enumerate(units)))
+        except asyncio.CancelledError:
+            cancelled = True  # gather has cancelled and awaited every request; what arrived is kept
+        result = ImageSet(notices=list(self.job.notices), cancelled=cancelled)
+        for images, problems in zip(arrived, failures, strict=True):
             result.images.extend(images)  # what arrived before a failure (a cut stream) is kept too
-            if failure is not None:
-                result.failures.append(failure)
+            result.failures.extend(problems)
         return result
 
-    async def _call(self, index: int, offset: int, request: Request, saved: list[GeneratedImage]) -> None:
-        """Send one request and append each picture to ``saved`` as soon as it is on disk."""
+    def _failed(self, request: Request, error: DalleError, index: int, image: GeneratedImage | None = None) -> Failure:
+        detach(error)
+        failure = Failure(
+            getattr(request, "prompt", ""),
+            error,
+            self.job.label(index),
+            image=image,
+            partial=getattr(error, "partial", None),
+        )
+        self.emit(RequestFailed(failure))
+        return failure
+
+    async def _call(
+        self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
+    ) -> None:
+        """Send one request and append each picture to ``saved`` as soon as it is on disk.
+
+        The backend's slot is held while the request is on the wire and given back the moment
+        its response has arrived, before decoding and saving.
+        """
+        await self.limiter.acquire()
+        holding = True
+        try:
+            if getattr(request, "stream", False):
+                await self._stream(index, offset, request, saved, failed)
+                return
+            response = await self._send(request, offset)
+            encoded: list[tuple[bytes | str, str | None]] = []
+            for item in response.data or []:
+                if item.b64_json:
+                    encoded.append((item.b64_json, item.revised_prompt))
+                elif item.url:
+                    encoded.append((await self._download(item.url), item.revised_prompt))
+                else:
+                    raise ServerError("The API returned an image entry with neither b64_json nor url.")
+            self.limiter.release()
+            holding = False
+            usage = response.usage.model_dump() if getattr(response, "usage", None) else None
+            for number, (data, revised) in enumerate(encoded):
+                await self._keep(index, offset + number, request, data, revised, usage, saved, failed)
+        finally:
+            if holding:
+                self.limiter.release()
+
+    async def _send(self, request: Request, offset: int) -> Any:
+        """One SDK call; its failures become dalle_nb's typed errors."""
         import openai
 
         kwargs = request.sdk_kwargs()
@@ -304,47 +229,75 @@ class _Execution:
         images = self.conn.sdk.images
         try:
             if isinstance(request, GenerateRequest):
-                response = await images.generate(**kwargs)
-            elif isinstance(request, EditRequest):
-                response = await images.edit(**kwargs)
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    response = await images.create_variation(**kwargs)
-            if getattr(request, "stream", False):
-                await self._consume_stream(index, offset, request, response, saved)
-                return
-            for number, item in enumerate(response.data or []):
-                if item.b64_json:
-                    data = base64.b64decode(item.b64_json)
-                elif item.url:
-                    data = await self._download(item.url)
-                else:
-                    raise ServerError("The API returned an image entry with neither b64_json nor url.")
-                usage = response.usage.model_dump() if getattr(response, "usage", None) else None
-                saved.append(await self._save(index, offset + number, request, data, item.revised_prompt, usage))
-        except (openai.OpenAIError, json.JSONDecodeError) as exc:
-            if isinstance(exc, json.JSONDecodeError):
-                raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
+                return await images.generate(**kwargs)
+            if isinstance(request, EditRequest):
+                return await images.edit(**kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return await images.create_variation(**kwargs)
+        except json.JSONDecodeError:
+            raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
+        except openai.OpenAIError as exc:
             raise from_sdk(exc) from None
 
-    async def _consume_stream(
-        self, index: int, offset: int, request: Request, stream: Any, saved: list[GeneratedImage]
+    async def _stream(
+        self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
     ) -> None:
+        """A streamed request, read to its final pictures; one that ends early is retried like any
+        transport failure (``max_retries``) for the pictures still missing."""
+        import openai
+
+        first = len(saved)
+        partial: PartialImage | None = None
+        attempts = self.job.settings.max_retries + 1
+        for attempt in range(attempts):
+            missing = request.n - (len(saved) - first)
+            try:
+                stream = await self._send(request.with_n(missing), offset + len(saved) - first)
+                try:
+                    partial = await self._consume_stream(index, offset, request, stream, saved, failed) or partial
+                except openai.OpenAIError as exc:
+                    raise from_sdk(exc) from None
+                if len(saved) - first >= request.n:
+                    return
+                shown = (
+                    f" after {partial.partial_index + 1} partial picture(s)"
+                    if partial and partial.partial_index is not None
+                    else ""
+                )
+                error: BackendUnreachable = IncompleteStream(
+                    f"The stream ended before its final picture{shown}.", kind="incomplete_stream"
+                )
+            except BackendUnreachable as failed:
+                error = failed
+            if attempt + 1 == attempts:
+                error.partial = partial  # type: ignore[attr-defined]
+                raise error
+            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))  # the SDK's own backoff for transport failures
+
+    async def _consume_stream(
+        self,
+        index: int,
+        offset: int,
+        request: Request,
+        stream: Any,
+        saved: list[GeneratedImage],
+        failed: list[Failure],
+    ) -> PartialImage | None:
+        """Read a stream's events: partial pictures are shown, completed ones saved. Returns the last partial."""
         prompt = getattr(request, "prompt", "")
+        last: PartialImage | None = None
         async for event in stream:
             number = offset + len(saved)
             if event.type.endswith(".partial_image"):
-                data = base64.b64decode(event.b64_json)
-                self.emit(
-                    ("partial", PartialImage(prompt, number, event.partial_image_index, data, self.job.label(index)))
-                )
+                data = await asyncio.to_thread(base64.b64decode, event.b64_json)
+                last = PartialImage(prompt, number, event.partial_image_index, data, self.job.label(index))
+                self.emit(last)
             elif event.type.endswith(".completed"):
-                data = base64.b64decode(event.b64_json)
                 usage = event.usage.model_dump() if getattr(event, "usage", None) else None
-                image = await self._save(index, number, request, data, None, usage)
-                self.emit(("partial", PartialImage(prompt, number, None, data, self.job.label(index))))
-                saved.append(image)
+                raw = await self._keep(index, number, request, event.b64_json, None, usage, saved, failed)
+                self.emit(PartialImage(prompt, number, None, raw, self.job.label(index)))
+        return last
 
     async def _download(self, url: str) -> bytes:
         """Fetch a URL result at once: such URLs expire (after an hour on the legacy API)."""
@@ -359,29 +312,71 @@ class _Execution:
             )
         return bytes(response.content)
 
-    async def _save(
-        self, index: int, number: int, request: Request, data: bytes, revised: str | None, usage: dict[str, Any] | None
-    ) -> GeneratedImage:
-        fmt, size = _sniff(data)
+    async def _keep(
+        self,
+        index: int,
+        number: int,
+        request: Request,
+        data: bytes | str,
+        revised: str | None,
+        usage: dict[str, Any] | None,
+        saved: list[GeneratedImage],
+        failed: list[Failure],
+    ) -> bytes:
+        """Decode and save one picture off the loop and add it to ``saved``; returns its bytes.
+
+        Once started, a save finishes even if the job is cancelled, so a picture that arrived
+        is never lost.  A picture that cannot be saved is still returned, holding its bytes,
+        with a failure beside it that says where the bytes are.
+        """
+        work = asyncio.ensure_future(asyncio.to_thread(self._decode_and_save, index, request, data, revised, usage))
+        try:
+            image, raw, problem = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            image, raw, problem = await work
+            self._kept(index, request, image, problem, saved, failed)
+            raise
+        self._kept(index, request, image, problem, saved, failed)
+        return raw
+
+    def _kept(
+        self,
+        index: int,
+        request: Request,
+        image: GeneratedImage,
+        problem: GalleryError | None,
+        saved: list[GeneratedImage],
+        failed: list[Failure],
+    ) -> None:
+        saved.append(image)
+        self.emit(ImageSaved(image))
+        if problem is not None:
+            failed.append(self._failed(request, problem, index, image))
+
+    def _decode_and_save(
+        self, index: int, request: Request, data: bytes | str, revised: str | None, usage: dict[str, Any] | None
+    ) -> tuple[GeneratedImage, bytes, GalleryError | None]:
+        raw = base64.b64decode(data) if isinstance(data, str) else data
+        fmt, size = _sniff(raw)
         prompt = getattr(request, "prompt", "")
         params = request.params()
-        record = await asyncio.to_thread(
-            self.store.save,
-            data,
-            prompt=prompt,
-            model=request.model,
-            kind=request.kind,
-            output_format=fmt,
-            size=size,
-            revised_prompt=revised,
-            params=params,
-            usage=usage,
-            parent_ids=self.job.parent_ids(index),
-            backend=self.conn.kind if self.conn.kind in ("offline", "openai") else self.conn.base_url,
-        )
+        backend = self.conn.kind if self.conn.kind in ("offline", "openai") else self.conn.base_url
+        parents = self.job.parent_ids(index)
+        problem: GalleryError | None = None
+        try:
+            record = self.store.save(
+                raw, prompt=prompt, model=request.model, kind=request.kind, output_format=fmt, size=size,
+                revised_prompt=revised, params=params, usage=usage, parent_ids=parents, backend=backend,
+            )  # fmt: skip
+            path, created, ident = record.path, record.created, record.id
+        except GalleryError as error:
+            problem = error
+            path, created, ident = error.path, time.time(), error.record_id or ""
         image = GeneratedImage(
-            data=data,
-            path=record.path,
+            # once the picture is safely on disk its bytes are not held: a long run of big pictures
+            # would otherwise fill the kernel's memory; a picture that could not be saved keeps them
+            data=raw if problem is not None else None,
+            path=path,
             prompt=prompt,
             revised_prompt=revised,
             model=request.model,
@@ -389,86 +384,14 @@ class _Execution:
             output_format=fmt,
             params=params,
             usage=usage,
-            created=record.created,
-            id=record.id,
+            created=created,
+            id=ident,
             kind=request.kind,
-            parents=record.parent_ids,
-            backend=record.backend,
+            parents=parents,
+            backend=backend,
             label=self.job.label(index),
         )
-        self.emit(("image", image))
-        return image
+        return image, raw, problem
 
 
-def _finish(result: ImageSet) -> ImageSet:
-    if result.images or not result.failures:
-        return result
-    raise result.failures[0].error
-
-
-def run(job: Job, on_event: Callable[[Event], None] | None = None) -> ImageSet:
-    """Run ``job`` and wait, delivering events on this thread; Ctrl-C cancels what is in flight.
-
-    On interruption the ``KeyboardInterrupt`` carries ``.images``: what already arrived
-    (and is saved).
-    """
-    conn = connection(job.settings)
-    events: queue.SimpleQueue[Event | None] = queue.SimpleQueue()  # None: the job has ended
-    arrived: list[GeneratedImage] = []
-    finished = threading.Event()
-
-    async def body() -> ImageSet:
-        try:
-            return await _Execution(job, conn, events.put).run()
-        finally:
-            finished.set()
-
-    def handle(event: Event) -> None:
-        if event[0] == "image":
-            arrived.append(event[1])
-        if on_event is not None:
-            on_event(event)
-
-    def next_event(timeout: float | None) -> Event | None:
-        # no `continue` inside an except clause here: on CPython 3.11 a Ctrl-C landing on that
-        # jump escapes the enclosing `except KeyboardInterrupt`
-        try:
-            return events.get(timeout=timeout) if timeout else events.get_nowait()
-        except queue.Empty:
-            return None
-
-    def dispatch() -> None:
-        while (event := next_event(None)) is not None:
-            handle(event)
-
-    future = _runner().submit(body())
-    # wake the waiting loop the moment the job ends, instead of at its next poll
-    future.add_done_callback(lambda _: events.put(None))
-    try:
-        while not future.done():
-            if (event := next_event(0.05)) is not None:
-                handle(event)
-        dispatch()
-        return _finish(future.result())
-    except KeyboardInterrupt as interrupt:
-        future.cancel()
-        finished.wait(10)
-        dispatch()
-        interrupt.images = ImageSet(list(arrived))  # type: ignore[attr-defined]
-        raise
-
-
-async def arun(job: Job, on_event: Callable[[Event], None] | None = None) -> ImageSet:
-    """``run`` for code already in an event loop; events are delivered on the caller's loop."""
-    caller = asyncio.get_running_loop()
-    conn = await asyncio.to_thread(connection, job.settings)
-
-    def emit(event: Event) -> None:
-        if on_event is not None:
-            caller.call_soon_threadsafe(on_event, event)
-
-    future = _runner().submit(_Execution(job, conn, emit).run())
-    return _finish(await asyncio.wrap_future(future))
-
-
-__all__ = ["Connection", "Job", "PartialImage", "VaryRequest", "arun", "connection", "gallery", "run"]
+__all__ = ["Connection", "connection_ident", "open_connection", "run_job"]

@@ -77,48 +77,111 @@ class Settings:
 
 
 _FIELDS = {f.name for f in fields(Settings)} - {"key_source", "sources"}
-_ENV: dict[str, str] = {
-    "base_url": "OPENAI_BASE_URL",
-    "proxy": "HTTPS_PROXY",
-    "model": "DALLE_NB_MODEL",
-    "gallery_dir": "DALLE_NB_GALLERY_DIR",
-    "offline": "DALLE_NB_OFFLINE",
-    "concurrency": "DALLE_NB_CONCURRENCY",
-    "timeout": "DALLE_NB_TIMEOUT",
+
+
+@dataclass(frozen=True)
+class SettingRule:
+    """What one setting takes: the one place its limits are written (``configure``, ``%config``, help)."""
+
+    name: str
+    kind: Literal["int", "float", "bool", "text", "path", "model", "size", "quality"]
+    help: str
+    env: str | None = None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def rule(self) -> str:
+        """The limits in words, for messages and help."""
+        if self.kind == "int":
+            return f"a whole number from {self.low:g} to {self.high:g}"
+        if self.kind == "float":
+            return "a number of seconds above 0"
+        if self.kind == "bool":
+            return "True or False"
+        return {"model": "a model id", "size": "a size the model takes", "quality": "a quality the model takes"}.get(
+            self.kind, "text"
+        )
+
+
+#: The most pictures one call may ask for, however it is fanned out into requests.
+MAX_IMAGES_PER_CALL = 100
+
+#: Every setting, with its environment variable and limits.  Nothing else writes these limits down.
+RULES: dict[str, SettingRule] = {
+    rule.name: rule
+    for rule in (
+        SettingRule("model", "model", "default model id", "DALLE_NB_MODEL"),
+        SettingRule("size", "size", "default size, e.g. 1024x1024 or auto (the model's default when unset)"),
+        SettingRule("quality", "quality", "default quality (the model's default when unset)"),
+        SettingRule("n", "int", "pictures per prompt", low=1, high=MAX_IMAGES_PER_CALL),
+        SettingRule("base_url", "text", "OpenAI, Azure OpenAI or a compatible gateway", "OPENAI_BASE_URL"),
+        SettingRule("offline", "bool", "use the bundled offline server", "DALLE_NB_OFFLINE"),
+        SettingRule(
+            "concurrency", "int", "requests in flight at once, per backend", "DALLE_NB_CONCURRENCY", low=1, high=64
+        ),
+        SettingRule("timeout", "float", "seconds to wait for one request", "DALLE_NB_TIMEOUT"),
+        SettingRule("max_retries", "int", "retries of a failed request", low=0, high=10),
+        SettingRule("proxy", "text", "an HTTPS proxy URL", "HTTPS_PROXY"),
+        SettingRule("gallery_dir", "path", "where pictures and history are kept", "DALLE_NB_GALLERY_DIR"),
+        SettingRule("thumbnail_size", "int", "largest side of previews, in pixels", low=32, high=2048),
+    )
 }
+_ENV: dict[str, str] = {name: rule.env for name, rule in RULES.items() if rule.env}
 
 
 def _coerce(name: str, value: Any) -> Any:
-    """Type-check one setting, raising ``InvalidRequest`` with what to do."""
+    """Type-check one setting against its rule, raising ``InvalidRequest`` with what to do."""
     if value is None:
         return None
+    rule = RULES[name]
     try:
-        if name == "offline":
+        if rule.kind == "bool":
             if isinstance(value, str):
                 return value.strip().lower() in ("1", "true", "yes", "on")
             return bool(value)
-        if name in ("concurrency", "n", "max_retries", "thumbnail_size"):
+        if rule.kind == "int":
             number = int(value)
-            low = 0 if name == "max_retries" else 1
-            if number < low or isinstance(value, bool):
+            assert rule.low is not None and rule.high is not None
+            if isinstance(value, (bool, float)) or not rule.low <= number <= rule.high:
                 raise ValueError
             return number
-        if name == "timeout":
+        if rule.kind == "float":
             seconds = float(value)
-            if seconds <= 0:
+            if seconds <= 0 or isinstance(value, bool):
                 raise ValueError
             return seconds
-        if name == "gallery_dir":
+        if rule.kind == "path":
             return Path(value).expanduser()
-        if name == "model":
+        if rule.kind == "model":
             from .models import get_model
 
             get_model(str(value))
             return str(value)
     except (TypeError, ValueError) as exc:
-        message = getattr(exc, "message", None) or f"{name}={value!r} is not valid; see help(dalle_nb.configure)."
-        raise InvalidRequest(message, field=name, value=value) from None
-    return str(value) if name in ("base_url", "size", "quality", "proxy") else value
+        source = f" (from {rule.env})" if rule.env and os.environ.get(rule.env) == str(value) else ""
+        message = getattr(exc, "message", None) or f"{name}={value!r}{source} is not valid: use {rule.rule}."
+        raise InvalidRequest(message, field=name, value=value, allowed=rule.rule) from None
+    return str(value)
+
+
+def _check_together(values: dict[str, Any]) -> None:
+    """Size and quality must suit the model they will be used with: checked on the merged settings,
+    so ``configure(model="dall-e-3", quality="hd")`` and ``[tool.dalle_nb]`` work in any key order."""
+    from .models import ParamError, choices
+
+    model = values["model"]
+    for name in ("size", "quality"):
+        value = values.get(name)
+        if value is None:
+            continue
+        try:
+            choices(model, "generations", name).check(value)
+        except ParamError as error:
+            raise InvalidRequest(
+                f"{name} {value!r} does not suit the model {model}: {error.message}", field=name, value=value,
+                allowed=error.allowed,
+            ) from None  # fmt: skip
 
 
 def configure(
@@ -155,30 +218,48 @@ def configure(
     return update(given, source="configure()", api_key=api_key)
 
 
-def update(values: dict[str, Any], *, source: str, api_key: str | None = None) -> Settings:
-    """``configure()`` with the place the values came from (``%config Dalle``, ``[tool.dalle_nb]``)."""
+def update(values: dict[str, Any], *, source: str, api_key: str | None = None, unset: tuple[str, ...] = ()) -> Settings:
+    """``configure()`` with the place the values came from (``%config Dalle``, ``[tool.dalle_nb]``).
+
+    All of ``values`` are applied as one change: they are checked together against the
+    settings they would make (a quality against the model set in the same update, whatever
+    the order), and nothing is applied when one is refused.  ``unset`` names settings to
+    return to their default.
+    """
     global _key_from_configure
-    unknown = sorted(set(values) - _FIELDS)
+    remember_secret(os.environ.get("OPENAI_API_KEY"))  # so a key typed as another setting is never echoed
+    if isinstance(api_key, str):
+        remember_secret(api_key.strip())
+    unknown = sorted((set(values) | set(unset)) - _FIELDS)
     if unknown:
         raise InvalidRequest(
             f"configure() got an unknown setting '{unknown[0]}'; settings are: api_key, {', '.join(sorted(_FIELDS))}.",
             field=unknown[0],
         )
     coerced = {name: _coerce(name, value) for name, value in values.items() if value is not None}
+    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+        raise InvalidRequest("api_key must be a non-empty string.", field="api_key")
     with _lock:
+        merged = {name: value for name, (value, _) in _overrides.items() if name not in unset}
+        merged.update(coerced)
+        candidate = _effective(merged)
+        _check_together(candidate)
         if api_key is not None:
-            if not isinstance(api_key, str) or not api_key.strip():
-                raise InvalidRequest("api_key must be a non-empty string.", field="api_key")
             remember_secret(api_key.strip())
             _key_from_configure = api_key.strip()
+        for name in unset:
+            _overrides.pop(name, None)
         _overrides.update({name: (value, source) for name, value in coerced.items()})
     _changed()
     return settings()
 
 
-def reset() -> None:
-    """Forget everything ``configure()`` set (mainly for tests and tutorials)."""
+def reset(*names: str) -> None:
+    """Forget what ``configure()`` set: the named settings, or everything (and the key) when none is named."""
     global _key_from_configure
+    if names:
+        update({}, source="reset()", unset=names)
+        return
     with _lock:
         _key_from_configure = None
         _overrides.clear()
@@ -193,20 +274,27 @@ def api_key() -> str | None:
     return key
 
 
-def settings(**arguments: Any) -> Settings:
-    """The effective settings, with per-call ``arguments`` (not None) taking precedence."""
+def _effective(overrides: dict[str, Any], sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """Defaults, then the environment, then ``overrides``: the values before per-call arguments."""
     from .models import DEFAULT_MODEL
 
     values: dict[str, Any] = {"model": DEFAULT_MODEL}
-    sources: dict[str, str] = {}
     for name, env_name in _ENV.items():
         raw = os.environ.get(env_name)
         if raw:
             values[name] = _coerce(name, raw)
-            sources[name] = env_name
+            if sources is not None:
+                sources[name] = env_name
+    values.update(overrides)
+    return values
+
+
+def settings(**arguments: Any) -> Settings:
+    """The effective settings, with per-call ``arguments`` (not None) taking precedence."""
+    sources: dict[str, str] = {}
     with _lock:
-        for name, (value, where) in _overrides.items():
-            values[name] = value
+        values = _effective({name: value for name, (value, _) in _overrides.items()}, sources)
+        for name, (_, where) in _overrides.items():
             sources[name] = where
         key_source = (
             "configure()" if _key_from_configure else ("OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)

@@ -17,10 +17,21 @@ _SECRETS: set[str] = set()
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,})")
 
 
+#: A key shorter than this is not a secret worth masking everywhere: masking a short word such as the
+#: offline backend's "offline" would mangle ordinary messages ("(*** fault injection)").
+MIN_SECRET_LENGTH = 12
+_NOT_SECRETS = frozenset({"offline"})
+
+
 def remember_secret(secret: str | None) -> None:
     """Register a key so that ``redact`` removes it from any text shown to a person."""
-    if secret and len(secret) >= 4:
+    if secret and len(secret) >= MIN_SECRET_LENGTH and secret not in _NOT_SECRETS:
         _SECRETS.add(secret)
+
+
+def is_secret(value: object) -> bool:
+    """Whether ``value`` is, or contains, a key this process knows (so it must never be sent or shown)."""
+    return isinstance(value, str) and any(secret in value for secret in _SECRETS)
 
 
 def redact(text: str) -> str:
@@ -28,6 +39,27 @@ def redact(text: str) -> str:
     for secret in sorted(_SECRETS, key=len, reverse=True):
         text = text.replace(secret, "***")
     return _KEY_PATTERN.sub(lambda m: m.group(0)[:3] + "***", text)
+
+
+def _redacted(value: Any) -> Any:
+    """An error attribute with any key in it masked (strings, and the strings inside tuples)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, tuple):
+        return tuple(_redacted(item) for item in value)
+    return value
+
+
+def detach(error: BaseException) -> BaseException:
+    """Cut ``error`` loose from the exceptions it was raised while handling.
+
+    ``raise ... from None`` hides the chain from tracebacks, yet ``__context__`` still holds the
+    SDK's exception, whose request carries the ``Authorization`` header; error reporters that
+    walk the chain would find the key there.
+    """
+    error.__context__ = None
+    error.__cause__ = None
+    return error
 
 
 class DalleError(Exception):
@@ -40,6 +72,10 @@ class DalleError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
 
+    def one_line(self) -> str:
+        """The line a person sees under a cell or in a panel: what went wrong and what to do."""
+        return self.message
+
 
 class InvalidRequest(DalleError, ValueError):
     """The request breaks a rule and was not sent: ``field``, ``value`` and ``allowed`` say which."""
@@ -47,13 +83,22 @@ class InvalidRequest(DalleError, ValueError):
     def __init__(self, message: str, *, field: str | None = None, value: object = None, allowed: object = ()) -> None:
         super().__init__(message)
         self.field = field
-        self.value = value
-        self.allowed = allowed
+        self.value = _redacted(value)
+        self.allowed = _redacted(allowed)
 
     @classmethod
     def from_param(cls, error: Any) -> InvalidRequest:
         """From ``dalle_nb.models.ParamError``."""
         return cls(error.message, field=error.field, value=error.value, allowed=error.allowed)
+
+
+class GalleryError(DalleError):
+    """A picture could not be saved or indexed; ``path`` says where its bytes are (None: only in memory)."""
+
+    def __init__(self, message: str, *, path: Any = None, record_id: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.record_id = record_id
 
 
 class APIError(DalleError):
@@ -72,7 +117,7 @@ class APIError(DalleError):
         super().__init__(message)
         self.status = status
         self.code = code
-        self.param = param
+        self.param = _redacted(param)
         self.request_id = request_id
         self.kind = kind
 
@@ -85,10 +130,11 @@ class APIError(DalleError):
 
     def one_line(self) -> str:
         """The line shown under a cell: status, the API's message, and what to do."""
-        where = f"{self.status} " if self.status else ""
-        code = f" [{self.code}]" if self.code else ""
+        head = " ".join(
+            part for part in ("API error", str(self.status or ""), f"[{self.code}]" if self.code else "") if part
+        )
         hint = self.hint()
-        return f"API error {where}{code.strip()}: {self.message}" + (f" — {hint}" if hint else "")
+        return f"{head}: {self.message}" + (f" — {hint}" if hint else "")
 
 
 class AuthenticationError(APIError):
@@ -124,6 +170,17 @@ class ServerError(APIError):
 class BackendUnreachable(APIError):
     def hint(self) -> str:
         return "check the network, the base URL and any proxy"
+
+
+class IncompleteStream(BackendUnreachable):
+    """A stream ended before its final picture: a transport failure, retried like one.
+
+    Its last partial picture, if any came, is on the ``Failure`` as ``.partial``: a preview,
+    never the result.
+    """
+
+    def hint(self) -> str:
+        return "the connection ended early; retry, or ask without stream"
 
 
 class RequestTimeout(BackendUnreachable):

@@ -5,7 +5,7 @@ written to disk *before* it is returned or shown ("save before show").  The file
 atomically (temp file in the same folder, ``fsync``, ``os.replace``), so a crash leaves either the
 whole picture or nothing -- never half a PNG.  Only then is a row added to ``index.sqlite3``; if
 that fails the picture stays on disk and the caller hears about it through
-``GalleryIndexError``, which names the file.
+``GalleryIndexError`` (a ``DalleError``), which names the file.
 
 The index runs in WAL mode with a busy timeout, so a second kernel (or the CLI) can read the
 history while this one writes.  Paths are stored relative to the gallery folder, so the whole
@@ -31,7 +31,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Gallery", "GalleryIndexError", "Record", "default_dir"]
+from .errors import GalleryError
+
+__all__ = ["Gallery", "GalleryIndexError", "GallerySaveError", "Record", "default_dir"]
 
 SCHEMA_VERSION = 1
 INDEX_NAME = "index.sqlite3"
@@ -39,6 +41,10 @@ IMAGES_DIR = "images"
 KINDS = frozenset({"generate", "edit", "vary"})
 FORMATS = frozenset({"png", "webp", "jpeg"})
 _BUSY_TIMEOUT_S = 10.0
+_TMP = ".tmp"
+#: A picture's metadata, written beside it before the picture itself and removed once its row is in
+#: the index: a writer killed in between leaves what is needed to index the picture on the next open.
+_SIDECAR = ".json"
 _LIKE_ESCAPE = "\\"
 
 _COLUMNS = (
@@ -91,17 +97,16 @@ def default_dir() -> pathlib.Path:
     return platformdirs.user_data_path("dalle_nb") / "gallery"
 
 
-class GalleryIndexError(RuntimeError):
+class GallerySaveError(GalleryError):
+    """The picture could not be written to the gallery (disk full, no permission); its bytes are only in memory."""
+
+
+class GalleryIndexError(GalleryError):
     """The image *is* safely on disk at ``path``, but the index row could not be written.
 
     A separate type so that a caller can still show the picture (and tell the user where it is)
     instead of treating the whole generation as lost.
     """
-
-    def __init__(self, message: str, *, path: pathlib.Path, record_id: str) -> None:
-        super().__init__(message)
-        self.path = path
-        self.record_id = record_id
 
 
 @dataclass(frozen=True)
@@ -157,37 +162,87 @@ def _fsync_dir(directory: pathlib.Path) -> None:
         os.close(fd)
 
 
-def _write_atomic(path: pathlib.Path, data: bytes) -> None:
-    """Readers (and a crash) see either no file or the complete file, never a partial one."""
+def _write_atomic(path: pathlib.Path, data: bytes, *, durable: bool = True) -> None:
+    """Readers (and a crash) see either no file or the complete file, never a partial one.
+
+    The temp file's name carries this process's id, so a later open can tell a leftover of a
+    killed writer (removed) from a file another live kernel is writing right now (left alone).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.{os.getpid()}.", suffix=_TMP)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a writer whose files must not be touched)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists, under another user
+    return True
+
+
+#: Pictures this process is saving right now (by record id): their files are not leftovers.
+_SAVING: set[str] = set()
+_SAVING_LOCK = threading.Lock()
+
+
+def _record_id(name: str) -> str | None:
+    return next((part for part in name.split(".") if part.startswith("img_")), None)
+
+
+def _writer_pid(name: str) -> int | None:
+    """The process id a temp or sidecar name carries (``.<stem>.<pid>.<rest>``), or None."""
+    return next((int(part) for part in name.split(".")[1:-1] if part.isdigit()), None)
+
+
+def _saving_failed(path: pathlib.Path, exc: OSError) -> GallerySaveError:
+    """A save that could not write the picture: say what a person can do, and that the bytes are in memory."""
+    import errno
+
+    if exc.errno == errno.ENOSPC:
+        why = "disk full"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "no permission to write there"
+    else:
+        why = exc.strerror or type(exc).__name__
+    return GallerySaveError(
+        f"could not save the picture to {path.parent}: {why}. It is only in memory: call .save(path) on it, "
+        "or free space / choose another folder with dalle_nb.configure(gallery_dir=...)",
+        path=None,
+    )
 
 
 class Gallery:
     """The history of generated images in one folder, safe to share between threads and kernels.
 
     Nothing is created on disk until the first ``save``, so merely importing or constructing a
-    gallery (e.g. to search an empty history) leaves no stray folders behind.  Each operation
-    opens its own short-lived SQLite connection: no connection outlives a call, so there is
-    nothing to close, and forked or restarted kernels never inherit a half-used handle.
+    gallery (e.g. to search an empty history) leaves no stray folders behind.  It keeps one
+    SQLite connection, guarded by a lock; a forked process opens its own.
     """
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         raw = pathlib.Path(directory) if directory is not None else default_dir()
         self._directory = raw.expanduser().absolute()
         self._lock = threading.Lock()
-        self._schema_ready = False
+        self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
 
     @property
     def directory(self) -> pathlib.Path:
@@ -201,28 +256,79 @@ class Gallery:
 
     @contextlib.contextmanager
     def _connect(self, *, create: bool) -> Iterator[sqlite3.Connection | None]:
-        """A ready connection, or ``None`` when there is no history yet and ``create`` is false.
+        """The gallery's one connection, or ``None`` when there is no history yet and ``create`` is false.
 
-        Must be called with ``self._lock`` held.
+        One connection per gallery, kept open: opening one and reading the schema for every
+        picture cost more than writing the picture's row.  A forked process opens its own; a
+        connection that failed is dropped and opened afresh next time (the index may have been
+        replaced).  Must be called with ``self._lock`` held.
         """
-        if not create and not self.index_path.exists():
-            yield None
-            return
-        self._directory.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit, so none is left open by accident.
-        conn = sqlite3.connect(self.index_path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            if not self._schema_ready:
+        if self._conn is not None and self._pid != os.getpid():
+            self._conn = None  # inherited through fork: never share a handle between processes
+        if self._conn is None:
+            if not create and not self.index_path.exists():
+                yield None
+                return
+            self._directory.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit, so none is left open by accident.
+            conn = sqlite3.connect(
+                self.index_path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
                 self._ensure_schema(conn)
-                self._schema_ready = True
-            yield conn
-        finally:
-            conn.close()
+                self._recover(conn)
+                # In WAL mode, NORMAL syncs at checkpoints, not at every commit: a committed row survives
+                # any crash of the process (kill -9, a dead kernel), and only a power loss can undo the
+                # last commits.  The picture file itself is fsynced before its row is written, and an
+                # index opened after such a loss re-indexes the pictures that lack a row, so nothing
+                # paid for is lost either way, while each save costs one fsync less.
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                conn.close()
+                raise
+            self._conn, self._pid = conn, os.getpid()
+        try:
+            yield self._conn
+        except BaseException:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        """Close the index connection (it reopens on the next use)."""
+        with self._lock:
+            self._drop()
 
     def _ensure_schema(self, conn: sqlite3.Connection) -> None:
+        """Create the index (WAL, tables) safely even when several kernels open a new gallery at once.
+
+        Switching to WAL needs a lock that SQLite's busy timeout does not wait for, so a second
+        kernel opening the same new folder got "database is locked"; it now waits its turn.
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        delay = 0.005
+        while True:
+            try:
+                self._create_schema(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                text = str(exc).lower()
+                if ("locked" not in text and "busy" not in text) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
         # WAL lets other processes read while we write; it is a property of the file, set once.
-        conn.execute("PRAGMA journal_mode = WAL")
+        (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+        if str(mode).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
@@ -240,6 +346,52 @@ class Gallery:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _recover(self, conn: sqlite3.Connection) -> None:
+        """After a crash: index the pictures a killed writer saved but never indexed, and remove its temp files.
+
+        Runs once per process when the index is opened.  Files of writers that still run (another
+        kernel saving right now) are left alone.
+        """
+        images = self._directory / IMAGES_DIR
+        if not images.is_dir():
+            return
+        for day in os.scandir(images):
+            if not day.is_dir():
+                continue
+            for entry in os.scandir(day.path):
+                if not entry.name.startswith("."):
+                    continue
+                pid = _writer_pid(entry.name)
+                if pid == os.getpid():
+                    with _SAVING_LOCK:
+                        if _record_id(entry.name) in _SAVING:
+                            continue  # being saved by another thread of this process
+                elif pid is not None and _alive(pid):
+                    continue
+                path = pathlib.Path(entry.path)
+                if entry.name.endswith(_SIDECAR):
+                    self._reindex(conn, path)
+                elif entry.name.endswith(_TMP):
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+
+    def _reindex(self, conn: sqlite3.Connection, sidecar: pathlib.Path) -> None:
+        try:
+            row = tuple(json.loads(sidecar.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            row = ()
+        if len(row) == len(_COLUMNS) and self._directory.joinpath(*pathlib.PurePosixPath(row[1]).parts).is_file():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"INSERT OR IGNORE {_INSERT.removeprefix('INSERT ')}", row)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        with contextlib.suppress(OSError):
+            sidecar.unlink()
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -290,8 +442,6 @@ class Gallery:
             relative = pathlib.PurePosixPath(IMAGES_DIR, day, f"{record_id}.{fmt}")
             path = self._directory.joinpath(*relative.parts)
 
-        _write_atomic(path, data)
-
         row = (
             record_id,
             str(relative),
@@ -307,6 +457,25 @@ class Gallery:
             json.dumps(list(parents)),
             backend,
         )
+        sidecar = path.with_name(f".{record_id}.{os.getpid()}{_SIDECAR}")
+        with _SAVING_LOCK:
+            _SAVING.add(record_id)
+        try:
+            return self._save(row, path, sidecar, data)
+        finally:
+            with _SAVING_LOCK:
+                _SAVING.discard(record_id)
+
+    def _save(self, row: tuple[Any, ...], path: pathlib.Path, sidecar: pathlib.Path, data: bytes) -> Record:
+        record_id = row[0]
+        try:
+            # the metadata first (no fsync: it only matters until the row is in), then the picture
+            _write_atomic(sidecar, json.dumps(row).encode(), durable=False)
+            _write_atomic(path, data)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                sidecar.unlink()
+            raise _saving_failed(path, exc) from None
         try:
             with self._lock, self._connect(create=True) as conn:
                 if conn is None:  # pragma: no cover - create=True always connects
@@ -320,12 +489,14 @@ class Gallery:
                         conn.execute("ROLLBACK")
                     raise
         except (sqlite3.Error, OSError, RuntimeError) as exc:
-            self._schema_ready = False  # the index may have been removed or replaced: check it again next time
+            # the sidecar stays: the next open of this gallery indexes the picture from it
             raise GalleryIndexError(
                 f"image saved to {path}, but it could not be added to the index {self.index_path}: {exc}",
                 path=path,
                 record_id=record_id,
             ) from exc
+        with contextlib.suppress(OSError):
+            sidecar.unlink()
         return self._record(row)
 
     # -- reading -----------------------------------------------------------------------------
@@ -348,9 +519,21 @@ class Gallery:
             backend=backend,
         )
 
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        """The connection for a read; a broken index is a ``GalleryError`` that says where the pictures are."""
+        try:
+            with self._lock, self._connect(create=False) as conn:
+                yield conn
+        except (sqlite3.Error, ValueError) as exc:
+            raise GalleryError(
+                f"the gallery index {self.index_path} cannot be read ({exc}); the pictures themselves are in "
+                f"{self._directory / IMAGES_DIR}. Move the index aside and it is rebuilt for new pictures."
+            ) from None
+
     def get(self, record_id: str) -> Record:
         """The record even if its file was since deleted: the history of what was asked stays useful."""
-        with self._lock, self._connect(create=False) as conn:
+        with self._reading() as conn:
             row = None if conn is None else conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
         if row is None:
             raise KeyError(f"no image with id {record_id!r} in the gallery at {self._directory}")
@@ -390,7 +573,7 @@ class Gallery:
         sql = f"{_SELECT}{where} ORDER BY created DESC, rowid DESC"
 
         found: list[Record] = []
-        with self._lock, self._connect(create=False) as conn:
+        with self._reading() as conn:
             if conn is None:
                 return []
             for row in conn.execute(sql, args):
@@ -403,7 +586,7 @@ class Gallery:
 
     def __len__(self) -> int:
         """Rows in the index (including any whose file was deleted); cheap, because it never touches the images."""
-        with self._lock, self._connect(create=False) as conn:
+        with self._reading() as conn:
             if conn is None:
                 return 0
             (count,) = conn.execute("SELECT COUNT(*) FROM images").fetchone()
@@ -412,6 +595,6 @@ class Gallery:
     def __repr__(self) -> str:
         try:
             n = len(self)
-        except (sqlite3.Error, OSError, RuntimeError):
+        except GalleryError:
             return f"<Gallery {self._directory} (index unreadable)>"
         return f"<Gallery {self._directory} ({n} image{'' if n == 1 else 's'})>"

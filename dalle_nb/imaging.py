@@ -50,6 +50,9 @@ FITS: tuple[Fit, ...] = ("error", "crop", "pad")
 #: The mask's byte limit; the API states one limit for every model that takes a mask.
 MASK_MAX_BYTES = EditLimits().mask_max_bytes
 
+#: Where ``load_image`` notes that a file had several frames (an animation), of which the first is used.
+FRAMES_INFO = "dalle_nb.frames"
+
 #: What ``load_image`` accepts, for error messages.
 ACCEPTED = (
     "a file path, bytes, a binary file object, a PIL image, a numpy array (HxW, HxWx3 or HxWx4) "
@@ -222,7 +225,11 @@ def _decode(data: bytes, field: str, what: str) -> Image.Image:
                 allowed=READABLE,
             ) from None
     try:
-        return _upright(image, field)
+        upright = _upright(image, field)
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:  # an animated GIF or WebP: only its first frame can be sent
+            upright.info[FRAMES_INFO] = frames
+        return upright
     finally:
         image.close()
 
@@ -443,6 +450,9 @@ def _prepare(
         raise InvalidRequest(f"index must be a whole number >= 0, not {index!r}", field="index", value=index)
     notices: list[str] = []
     loaded = load_image(source, field=label)
+    frames = loaded.info.get(FRAMES_INFO, 1)
+    if frames > 1:
+        notices.append(f"{label} is an animation of {frames} frames; only its first frame is sent")
     if loaded.mode in _HIGH_BIT:
         notices.append(f"{label} was {loaded.mode} (more than 8 bits per pixel); scaled to 8-bit grey")
     image = normalize_mode(loaded)

@@ -13,8 +13,9 @@ no image library and no SDK, so it can run before any paid request is sent.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -294,7 +295,7 @@ class ParamError(ValueError):
         self,
         field: str,
         value: object,
-        allowed: tuple[str, ...] | str = (),
+        allowed: tuple[Any, ...] | str = (),
         message: str = "",
         *,
         code: str = "invalid_value",
@@ -312,23 +313,146 @@ class ParamError(ValueError):
         super().__init__(message)
 
 
-def _did_you_mean(value: str, choices: Mapping[str, object] | tuple[str, ...]) -> str:
+def _did_you_mean(value: str, choices: Mapping[str, object] | tuple[str, ...] | list[str]) -> str:
     import difflib
 
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def _choice(name: str, value: object, allowed: tuple[str, ...], why: str = "") -> str:
-    if not isinstance(value, str) or value not in allowed:
-        if not allowed:
-            raise ParamError(
-                name, value, allowed, why or f"'{name}' is not supported here.", code="unsupported_parameter"
-            )
-        hint = _did_you_mean(value, allowed) if isinstance(value, str) else ""
-        choices = ", ".join(f"'{a}'" for a in allowed)
+_SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """``"1536x1024"`` -> ``(1536, 1024)``; ``ValueError`` for anything else."""
+    match = _SIZE_RE.match(size)
+    if not match:
+        raise ValueError(size)
+    return int(match.group(1)), int(match.group(2))
+
+
+# ---------------------------------------------------------------------------- rules as data
+FieldKind = Literal["options", "integer", "flag", "size", "text"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What one field takes for one model on one endpoint: the menu, the default, the rule in words.
+
+    Menus, ``%dalle help``, ``%config`` checks, the widgets and the offline server all read
+    this, so no limit is written twice.  ``allowed`` lists the values to offer (for an
+    integer, every value from ``low`` to ``high``); ``rule`` says in a sentence what is
+    accepted beyond the list (any ``WxH`` within limits, for open sizes); ``supported`` is
+    False when the model does not take the field at all, and ``why_not`` then says why.
+    ``default`` is what the API uses when the field is left out (None: nothing).
+    """
+
+    field: str
+    kind: FieldKind
+    model: str
+    endpoint: Endpoint
+    allowed: tuple[Any, ...] = ()
+    default: Any = None
+    rule: str = ""
+    supported: bool = True
+    why_not: str = ""
+    low: int | None = None
+    high: int | None = None
+    #: Values refused with their own message (``gif``: preview access) instead of "not one of".
+    refusals: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: The code an unsupported field is refused with.
+    code: str = "unsupported_parameter"
+
+    def check(self, value: object) -> Any:
+        """The value as the API takes it (numeric strings become numbers), or ``ParamError`` saying why not."""
+        if not self.supported:
+            raise ParamError(self.field, value, (), self.why_not, code=self.code)
+        if isinstance(value, str) and value in self.refusals:
+            raise ParamError(self.field, value, self.allowed, self.refusals[value], code="unsupported_value")
+        if self.kind == "integer":
+            assert self.low is not None and self.high is not None
+            return _int(self.field, value, self.low, self.high)
+        if self.kind == "flag":
+            flag = _flag(self.field, value)
+            if flag not in self.allowed:
+                raise ParamError(self.field, flag, self.allowed, self.why_not, code="unsupported_parameter")
+            return flag
+        if self.kind == "size":
+            return self._check_size(value)
+        if self.kind == "text":
+            return self._check_text(value)
+        return _one_of(self.field, value, self.allowed)
+
+    def _check_size(self, size: object) -> str:
+        if isinstance(size, str) and size in self.allowed:
+            return size
+        if self.rule and isinstance(size, str):
+            try:
+                width, height = parse_size(size)
+            except ValueError:
+                pass
+            else:
+                problem = ARBITRARY.problem(width, height)
+                if problem is None:
+                    return size
+                raise ParamError(
+                    "size",
+                    size,
+                    self.allowed,
+                    f"Invalid value for 'size': '{size}' on {self.model}: {problem}.{_nearest_sizes(size, self)}",
+                )
+        listed = ", ".join(f"'{s}'" for s in self.allowed)
+        extra = f" or {self.rule}" if self.rule else ""
         raise ParamError(
-            name, value, allowed, f"Invalid value for '{name}': {value!r}.{hint} Supported values are: {choices}.{why}"
+            "size", size, self.allowed, f"Invalid value for 'size': {size!r} on {self.model}. "
+            f"Supported values are: {listed}{extra}.{_nearest_sizes(size, self)}"
+        )  # fmt: skip
+
+    def _check_text(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise ParamError(self.field, value, "a string", code="invalid_type")
+        if self.field == "prompt":
+            if not value.strip():
+                raise ParamError("prompt", value, "a non-empty string", "The 'prompt' must be a non-empty string.")
+            assert self.high is not None
+            if len(value) > self.high:
+                raise ParamError(
+                    "prompt",
+                    f"<{len(value)} characters>",
+                    f"at most {self.high} characters",
+                    f"The prompt is {len(value)} characters long; {self.model} takes at most {self.high}.",
+                    code="string_above_max_length",
+                )
+        return value
+
+
+def _nearest_sizes(size: object, choice: Choice) -> str:
+    """For a ``WxH`` that breaks an open size rule, the closest sizes that keep it: what a person meant."""
+    if not (isinstance(size, str) and choice.rule):
+        return ""
+    try:
+        width, height = parse_size(size)
+    except ValueError:
+        return ""
+    if not width or not height:
+        return ""
+    candidates = set()
+    for w in (width // 16 * 16, -(-width // 16) * 16):
+        for h in (height // 16 * 16, -(-height // 16) * 16):
+            if w and h and ARBITRARY.problem(w, h) is None:
+                candidates.add((w, h))
+    if not candidates:
+        return ""
+    best = sorted(candidates, key=lambda wh: (abs(wh[0] - width) + abs(wh[1] - height), wh))[:2]
+    return " Nearest valid: " + ", ".join(f"'{w}x{h}'" for w, h in best) + "."
+
+
+def _one_of(name: str, value: object, allowed: tuple[Any, ...]) -> Any:
+    if not isinstance(value, str) or value not in allowed:
+        hint = _did_you_mean(value, tuple(str(a) for a in allowed)) if isinstance(value, str) else ""
+        listed = ", ".join(f"'{a}'" for a in allowed)
+        raise ParamError(
+            name, value, allowed, f"Invalid value for '{name}': {value!r}.{hint} Supported values are: {listed}."
         )
     return value
 
@@ -365,51 +489,169 @@ def _int(name: str, value: object, low: int, high: int) -> int:
     return value
 
 
-_SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
-
-
-def parse_size(size: str) -> tuple[int, int]:
-    """``"1536x1024"`` -> ``(1536, 1024)``; ``ValueError`` for anything else."""
-    match = _SIZE_RE.match(size)
-    if not match:
-        raise ValueError(size)
-    return int(match.group(1)), int(match.group(2))
-
-
-def check_size(spec: ModelSpec, endpoint: Endpoint, size: object) -> str:
-    """Check ``size`` for ``spec`` on ``endpoint``; returns it unchanged when fine."""
-    listed = spec.sizes.get(endpoint, ())
-    if isinstance(size, str):
-        if size == "auto" and spec.auto_size:
-            return size
-        if size in listed:
-            return size
-        if spec.arbitrary_size:
-            try:
-                width, height = parse_size(size)
-            except ValueError:
-                pass
-            else:
-                problem = ARBITRARY.problem(width, height)
-                if problem is None:
-                    return size
-                raise ParamError(
-                    "size",
-                    size,
-                    spec.size_choices(endpoint),
-                    f"Invalid value for 'size': '{size}' on {spec.id}: {problem}.",
-                )
-    choices = ", ".join(f"'{s}'" for s in spec.size_choices(endpoint))
-    extra = (
-        " or any WIDTHxHEIGHT with multiples of 16, aspect 1:3 to 3:1, up to 3840x2160" if spec.arbitrary_size else ""
-    )
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
     raise ParamError(
-        "size",
-        size,
-        spec.size_choices(endpoint),
-        f"Invalid value for 'size': {size!r} on {spec.id}. Supported values are: {choices}{extra}.",
-    )
+        name, value, (True, False), f"Invalid type for '{name}': expected a boolean, but got {value!r}.",
+        code="invalid_type",
+    )  # fmt: skip
 
+
+def _unsupported(name: str, spec: ModelSpec, endpoint: Endpoint, why: str, **more: Any) -> Choice:
+    return Choice(name, "options", spec.id, endpoint, supported=False, why_not=why, **more)
+
+
+# One function per field: what ``spec`` takes for it on ``endpoint``.  Adding a rule is one row here.
+def _row_prompt(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    return Choice("prompt", "text", spec.id, endpoint, high=spec.max_prompt_chars,
+                  rule=f"a description of the picture, up to {spec.max_prompt_chars:,} characters")  # fmt: skip
+
+
+def _row_n(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    return Choice("n", "integer", spec.id, endpoint, tuple(range(1, spec.n_max + 1)), 1,
+                  f"an integer from 1 to {spec.n_max}", low=1, high=spec.n_max)  # fmt: skip
+
+
+def _row_size(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    rule = "any WIDTHxHEIGHT with multiples of 16, aspect 1:3 to 3:1, up to 3840x2160" if spec.arbitrary_size else ""
+    default = "auto" if spec.auto_size else "1024x1024"
+    return Choice("size", "size", spec.id, endpoint, spec.size_choices(endpoint), default, rule)
+
+
+def _row_quality(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    qualities = spec.qualities if endpoint == "generations" or spec.is_gpt else ("standard",)
+    default = "auto" if "auto" in qualities else qualities[0]
+    return Choice("quality", "options", spec.id, endpoint, qualities, default)
+
+
+def _row_style(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    if not spec.styles or endpoint != "generations":
+        return _unsupported(
+            "style", spec, endpoint, f"'style' is not supported by {spec.id}: only dall-e-3 generations take a style."
+        )
+    return Choice("style", "options", spec.id, endpoint, spec.styles, spec.styles[0])
+
+
+def _row_response_format(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    if not spec.response_formats:
+        return _unsupported(
+            "response_format", spec, endpoint,
+            f"'response_format' is not supported by {spec.id}: GPT image models always return base64 (b64_json); "
+            "leave response_format out.",
+        )  # fmt: skip
+    return Choice("response_format", "options", spec.id, endpoint, spec.response_formats, "url")
+
+
+def _gpt_only(name: str, default: str | None, why: str) -> Callable[[ModelSpec, Endpoint], Choice]:
+    """A field whose allowed values are the model row's attribute of the same name (empty: unsupported)."""
+
+    def row(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+        allowed: tuple[str, ...] = getattr(spec, name)
+        if not allowed:
+            return _unsupported(name, spec, endpoint, f"'{name}' is not supported by {spec.id}: {why}")
+        return Choice(name, "options", spec.id, endpoint, allowed, default if default in allowed else None)
+
+    return row
+
+
+def _row_input_fidelity(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    if not spec.input_fidelity:
+        why = "omit input_fidelity for this model." if spec.is_gpt else "input_fidelity applies to GPT image models."
+        return _unsupported("input_fidelity", spec, endpoint, f"'input_fidelity' is not supported by {spec.id}: {why}")
+    return Choice("input_fidelity", "options", spec.id, endpoint, spec.input_fidelity, "low")
+
+
+_PREVIEW = (
+    "output_format '{value}' needs preview access for the selected model, which no model in dalle_nb's table has. "
+    "Supported values are: {listed}."
+)
+
+
+def _row_output_format(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    listed = ", ".join(spec.output_formats) or "png"
+    refusals = {fmt: _PREVIEW.format(value=fmt, listed=listed) for fmt in PREVIEW_FORMATS}
+    if not spec.output_formats:
+        return _unsupported(
+            "output_format", spec, endpoint, f"'output_format' is not supported by {spec.id}: it always returns PNG.",
+            refusals=refusals,
+        )  # fmt: skip
+    return Choice("output_format", "options", spec.id, endpoint, spec.output_formats, "png", refusals=refusals)
+
+
+def _row_background(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    if not spec.backgrounds:
+        return _unsupported(
+            "background", spec, endpoint, f"'background' is not supported by {spec.id}: it has no background option."
+        )
+    return Choice("background", "options", spec.id, endpoint, spec.backgrounds, "auto",
+                  "transparent needs output_format png or webp")  # fmt: skip
+
+
+def _row_output_compression(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    if not spec.compression:
+        return _unsupported(
+            "output_compression", spec, endpoint, f"'output_compression' is not supported by {spec.id}."
+        )
+    return Choice("output_compression", "integer", spec.id, endpoint, (), 100,
+                  "an integer from 0 to 100, below 100 only for webp or jpeg", low=0, high=100)  # fmt: skip
+
+
+def _row_stream(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    allowed = (False, True) if spec.streaming else (False,)
+    return Choice("stream", "flag", spec.id, endpoint, allowed, False,
+                  why_not=f"Streaming is only supported for the GPT image models, not {spec.id}.")  # fmt: skip
+
+
+def _row_partial_images(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+    if not spec.streaming:
+        return _unsupported(
+            "partial_images", spec, endpoint,
+            f"'partial_images' is only supported for the GPT image models, not {spec.id}.",
+        )  # fmt: skip
+    high = spec.max_partial_images
+    return Choice("partial_images", "integer", spec.id, endpoint, tuple(range(high + 1)), 0,
+                  f"an integer from 0 to {high}, with stream", low=0, high=high)  # fmt: skip
+
+
+def _row_text(name: str) -> Callable[[ModelSpec, Endpoint], Choice]:
+    def row(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+        return Choice(name, "text", spec.id, endpoint, rule="any string")
+
+    return row
+
+
+def _row_gif_only(name: str) -> Callable[[ModelSpec, Endpoint], Choice]:
+    def row(spec: ModelSpec, endpoint: Endpoint) -> Choice:
+        return _unsupported(name, spec, endpoint, f"'{name}' is only supported with output_format gif or svg.")
+
+    return row
+
+
+#: Every field a request may carry, in the order they are checked (the first broken one is named).
+FIELDS: dict[str, Callable[[ModelSpec, Endpoint], Choice]] = {
+    "prompt": _row_prompt,
+    "n": _row_n,
+    "size": _row_size,
+    "quality": _row_quality,
+    "style": _row_style,
+    "response_format": _row_response_format,
+    "moderation": _gpt_only("moderation", "auto", "moderation applies to GPT image models."),
+    "complexity": _gpt_only("complexity", None, "complexity applies to GPT image models."),
+    "input_fidelity": _row_input_fidelity,
+    "user": _row_text("user"),
+    "safety_identifier": _row_text("safety_identifier"),
+    "frame_count": _row_gif_only("frame_count"),
+    "frame_duration_ms": _row_gif_only("frame_duration_ms"),
+    "svg": _row_gif_only("svg"),
+    "output_format": _row_output_format,
+    "background": _row_background,
+    "output_compression": _row_output_compression,
+    "stream": _row_stream,
+    "partial_images": _row_partial_images,
+}
 
 #: Fields generations and edits share (the SDK's own parameter names).
 _IMAGE_FIELDS = frozenset(
@@ -432,12 +674,64 @@ FILE_FIELDS: dict[Endpoint, frozenset[str]] = {
 }
 
 
-def _flag(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise ParamError(name, value, ("true", "false"), code="invalid_type")
+def choices(model: str, endpoint: Endpoint, field_name: str) -> Choice:
+    """What ``model`` takes for ``field_name`` on ``endpoint``: ``.allowed``, ``.default``, ``.rule``.
+
+    >>> choices("dall-e-3", "generations", "size").allowed
+    ('1024x1024', '1792x1024', '1024x1792')
+
+    A field the endpoint does not know is a ``Choice`` with ``supported=False``; an unknown
+    model raises ``ParamError`` with the closest match.
+    """
+    spec = get_model(model)
+    if field_name == "model":
+        serving = tuple(m.id for m in MODELS.values() if endpoint in m.endpoints)
+        return Choice("model", "options", spec.id, endpoint, serving, DEFAULT_MODEL)
+    if field_name not in KNOWN_FIELDS[endpoint] or field_name not in FIELDS:
+        return _unsupported(field_name, spec, endpoint, f"Unknown parameter: '{field_name}'.", code="unknown_parameter")
+    return FIELDS[field_name](spec, endpoint)
+
+
+def _filled(spec: ModelSpec, endpoint: Endpoint) -> tuple[str, ...]:
+    """The fields whose default the API echoes back when they are left out, and so does ``validate``."""
+    names = ["n", "size"]
+    if endpoint != "variations":
+        names.append("quality")
+    if not spec.is_gpt:
+        names.append("response_format")
+        if spec.styles and endpoint == "generations":
+            names.append("style")
+    elif endpoint != "variations":
+        names += ["output_format", "background", "output_compression"]
+    return tuple(names)
+
+
+def _cross_field(out: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """The rules that join two fields: formats that cannot carry alpha, lossless PNG, partial pictures."""
+    if out.get("background") == "transparent" and out.get("output_format") == "jpeg":
+        raise ParamError(
+            "background",
+            "transparent",
+            ("png", "webp"),
+            "A transparent background needs output_format 'png' or 'webp', not 'jpeg'.",
+            code="unsupported_value",
+        )
+    compression = out.get("output_compression")
+    if (
+        "output_compression" in params
+        and compression is not None
+        and compression < 100
+        and out.get("output_format") == "png"
+    ):
+        raise ParamError(
+            "output_compression",
+            params["output_compression"],
+            ("webp", "jpeg"),
+            "output_compression below 100 needs output_format 'webp' or 'jpeg'; PNG is lossless.",
+            code="unsupported_value",
+        )
+    if out["stream"] and "partial_images" not in out:
+        out["partial_images"] = 0
 
 
 def validate(
@@ -452,8 +746,9 @@ def validate(
     ``params`` holds the request's non-file fields, as JSON values or as the strings a
     multipart form carries.  ``profile="openai"`` answers as OpenAI does today (retired
     models and the variations endpoint refused); ``"compat"`` serves them, like the
-    gateways in the seed documents.  The result always has ``model``, ``n``, ``size``,
-    ``quality`` and, for each field the model supports, its effective value.
+    gateways in the seed documents.  Each field is checked by its row (``choices``), then
+    the few rules that join fields; the result has ``model``, ``n``, ``size``, ``quality``
+    and, for each field the model supports, its effective value, with numbers as numbers.
     Raises ``ParamError`` for the first field that breaks a rule.
     """
     unknown = sorted(set(params) - KNOWN_FIELDS[endpoint] - FILE_FIELDS[endpoint])
@@ -475,7 +770,28 @@ def validate(
             code="endpoint_retired",
             status=404,
         )
-    model_id = params.get("model")
+    spec = _resolve_model(endpoint, params.get("model"), profile, default_model)
+    out: dict[str, Any] = {"model": spec.id}
+    if endpoint != "variations" and params.get("prompt") is None:
+        raise ParamError(
+            "prompt", None, "a non-empty string", "The 'prompt' must be a non-empty string.",
+            code="missing_required_parameter",
+        )  # fmt: skip
+    filled = _filled(spec, endpoint)
+    for name, row in FIELDS.items():
+        if name not in KNOWN_FIELDS[endpoint]:
+            continue
+        value = params.get(name)
+        if value is not None:
+            out[name] = row(spec, endpoint).check(value)
+        elif name in filled:
+            out[name] = row(spec, endpoint).default
+    out["stream"] = out.get("stream", False)
+    _cross_field(out, params)
+    return out
+
+
+def _resolve_model(endpoint: Endpoint, model_id: object, profile: Profile, default_model: str | None) -> ModelSpec:
     if model_id is None:
         model_id = default_model or ("dall-e-2" if profile == "compat" else None)
         if model_id is None:
@@ -501,157 +817,13 @@ def validate(
             tuple(serving),
             f"The model '{model_id}' does not support the {endpoint} endpoint. Models that do: {', '.join(serving)}.",
         )
+    return spec
 
-    out: dict[str, Any] = {"model": model_id}
-    if endpoint != "variations":
-        prompt = params.get("prompt")
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ParamError(
-                "prompt",
-                prompt,
-                "a non-empty string",
-                "The 'prompt' must be a non-empty string.",
-                code="missing_required_parameter" if prompt is None else "invalid_value",
-            )
-        if len(prompt) > spec.max_prompt_chars:
-            raise ParamError(
-                "prompt",
-                f"<{len(prompt)} characters>",
-                f"at most {spec.max_prompt_chars} characters",
-                f"The prompt is {len(prompt)} characters long; {model_id} takes at most {spec.max_prompt_chars}.",
-                code="string_above_max_length",
-            )
-        out["prompt"] = prompt
 
-    n = params.get("n")
-    out["n"] = 1 if n is None else _int("n", n, 1, spec.n_max)
-
-    size = params.get("size")
-    if size is None:
-        size = "auto" if spec.auto_size else "1024x1024"
-    out["size"] = check_size(spec, endpoint, size)
-
-    quality = params.get("quality")
-    if endpoint == "variations":
-        if quality is not None:
-            raise ParamError("quality", quality, (), "Unknown parameter: 'quality'.", code="unknown_parameter")
-    else:
-        qualities = spec.qualities
-        if endpoint == "edits" and not spec.is_gpt:
-            qualities = ("standard",)
-        out["quality"] = _choice("quality", quality, qualities) if quality is not None else qualities[-1]
-
-    def only(name: str, allowed: tuple[str, ...], why: str) -> None:
-        value = params.get(name)
-        if value is None:
-            return
-        if not allowed:
-            raise ParamError(
-                name, value, (), f"'{name}' is not supported by {model_id}: {why}", code="unsupported_parameter"
-            )
-        out[name] = _choice(name, value, allowed)
-
-    only("style", spec.styles if endpoint == "generations" else (), "only dall-e-3 generations take a style.")
-    only(
-        "response_format",
-        spec.response_formats,
-        "GPT image models always return base64 (b64_json); leave response_format out.",
-    )
-    if not spec.is_gpt:
-        out.setdefault("response_format", "url")
-        if spec.styles and endpoint == "generations":
-            out.setdefault("style", "vivid")
-    only("moderation", spec.moderation, "moderation applies to GPT image models.")
-    only("complexity", spec.complexity, "complexity applies to GPT image models.")
-    if endpoint == "edits":
-        fidelity_why = (
-            "omit input_fidelity for this model." if spec.is_gpt else "input_fidelity applies to GPT image models."
-        )
-        only("input_fidelity", spec.input_fidelity, fidelity_why)
-    for name in ("user", "safety_identifier"):
-        if params.get(name) is not None:
-            if not isinstance(params[name], str):
-                raise ParamError(name, params[name], "a string", code="invalid_type")
-            out[name] = params[name]
-
-    fmt = params.get("output_format")
-    if fmt in PREVIEW_FORMATS:
-        raise ParamError(
-            "output_format",
-            fmt,
-            spec.output_formats,
-            f"output_format '{fmt}' needs preview access for the selected model, which no model in "
-            f"dalle_nb's table has. Supported values are: {', '.join(spec.output_formats) or 'png'}.",
-            code="unsupported_value",
-        )
-    for name in ("frame_count", "frame_duration_ms", "svg"):
-        if params.get(name) is not None:
-            raise ParamError(
-                name,
-                params[name],
-                (),
-                f"'{name}' is only supported with output_format gif or svg.",
-                code="unsupported_parameter",
-            )
-    only("output_format", spec.output_formats, "it always returns PNG.")
-    only("background", spec.backgrounds, "it has no background option.")
-    if spec.is_gpt and endpoint != "variations":
-        out.setdefault("output_format", "png")
-        out.setdefault("background", "auto")
-        if out["background"] == "transparent" and out["output_format"] == "jpeg":
-            raise ParamError(
-                "background",
-                "transparent",
-                ("png", "webp"),
-                "A transparent background needs output_format 'png' or 'webp', not 'jpeg'.",
-                code="unsupported_value",
-            )
-    compression = params.get("output_compression")
-    if compression is not None:
-        if not spec.compression:
-            raise ParamError(
-                "output_compression",
-                compression,
-                (),
-                f"'output_compression' is not supported by {model_id}.",
-                code="unsupported_parameter",
-            )
-        out["output_compression"] = _int("output_compression", compression, 0, 100)
-        if out["output_compression"] < 100 and out.get("output_format") == "png":
-            raise ParamError(
-                "output_compression",
-                compression,
-                ("webp", "jpeg"),
-                "output_compression below 100 needs output_format 'webp' or 'jpeg'; PNG is lossless.",
-                code="unsupported_value",
-            )
-    elif spec.compression and endpoint != "variations":
-        out["output_compression"] = 100
-
-    stream = params.get("stream")
-    out["stream"] = False if stream is None else _flag("stream", stream)
-    if out["stream"] and not spec.streaming:
-        raise ParamError(
-            "stream",
-            True,
-            (),
-            f"Streaming is only supported for the GPT image models, not {model_id}.",
-            code="unsupported_parameter",
-        )
-    partial = params.get("partial_images")
-    if partial is not None:
-        if not spec.streaming:
-            raise ParamError(
-                "partial_images",
-                partial,
-                (),
-                f"'partial_images' is only supported for the GPT image models, not {model_id}.",
-                code="unsupported_parameter",
-            )
-        out["partial_images"] = _int("partial_images", partial, 0, spec.max_partial_images)
-    elif out["stream"]:
-        out["partial_images"] = 0
-    return out
+def check_size(spec: ModelSpec, endpoint: Endpoint, size: object) -> str:
+    """Check ``size`` for ``spec`` on ``endpoint``; returns it unchanged when fine."""
+    checked: str = _row_size(spec, endpoint).check(size)
+    return checked
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ class _Request:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _LOCAL}
         out = {k: v for k, v in out.items() if v is not None}
         stream = getattr(self, "stream", False)
-        if stream:
-            out["stream"] = True
+        if stream is not False and stream is not None:
+            out["stream"] = stream  # as given: the table turns "true" into True and refuses "no"
             partial = getattr(self, "partial_images", None)
             if partial is not None:
                 out["partial_images"] = partial
@@ -72,6 +72,23 @@ class _Request:
 
     def _check_files(self) -> None:
         pass
+
+    def normalized(self, values: dict[str, Any]) -> Self:
+        """This request with the values it set replaced by the checked ones (``"50"`` -> 50, ``"true"`` -> True).
+
+        Fields left unset stay unset, so what is sent stays what the user asked for.
+        """
+        changes: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in ("extra", "images", "image", "mask", "markup"):
+                continue
+            value = getattr(self, f.name)
+            if f.name == "stream":
+                changes["stream"] = bool(values.get("stream", False))
+            elif value is not None and f.name in values:
+                changes[f.name] = values[f.name]
+        extra = tuple((k, values.get(k, v)) for k, v in self.extra)
+        return replace(self, **changes, extra=extra)
 
     def params(self) -> dict[str, Any]:
         """What the gallery stores: the API fields as sent (files described, not embedded)."""

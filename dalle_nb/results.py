@@ -7,8 +7,6 @@ thumbnail with the prompt, the revised prompt and the model, never as the full p
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import os
 import shutil
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from .errors import DalleError
+    from .events import PartialImage
     from .gallery import Record
 
 _PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP", "gif": "GIF", "bmp": "BMP", "tiff": "TIFF"}
@@ -30,9 +29,15 @@ THUMBNAIL_SIZE = 256
 
 
 def _pil_format(name: str) -> str:
-    key = name.lower().lstrip(".")
+    key = name.lower().lstrip(".") if isinstance(name, str) else ""
     if key not in _PIL_FORMATS:
-        raise ValueError(f"unknown image format {name!r}; use one of: png, jpeg, webp, gif, bmp, tiff")
+        from .errors import InvalidRequest
+
+        allowed = ("png", "jpeg", "webp", "gif", "bmp", "tiff")
+        raise InvalidRequest(
+            f"unknown image format {name!r}; use one of: {', '.join(allowed)}", field="format", value=name,
+            allowed=allowed,
+        )  # fmt: skip
     return _PIL_FORMATS[key]
 
 
@@ -92,6 +97,7 @@ class GeneratedImage:
         self.parents = parents
         self.backend = backend
         self.label = label
+        self._thumbnails: dict[int, bytes] = {}
 
     @classmethod
     def from_record(cls, record: Record) -> GeneratedImage:
@@ -173,60 +179,49 @@ class GeneratedImage:
         return int(self.size.split("x")[1])
 
     def thumbnail(self, max_size: int = THUMBNAIL_SIZE) -> Image.Image:
+        """A small copy, at most ``max_size`` pixels on its longer side."""
         image = self.to_pil()
         image.thumbnail((max_size, max_size))
         return image
 
-    def thumbnail_data_uri(self, max_size: int = THUMBNAIL_SIZE) -> str:
-        """A small WebP (alpha kept) as a data URI: all a notebook stores of the picture.
+    def thumbnail_webp(self, max_size: int = THUMBNAIL_SIZE) -> bytes:
+        """A small WebP (alpha kept): all a notebook or a widget receives of the picture.
 
         WebP is a third smaller than JPEG at the same look, for photos and flat drawings alike.
+        Made once per size and kept, so showing a result again costs nothing.
         """
-        image = self.thumbnail(max_size)
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-        data = _encode(image, "webp", quality=70, method=4)
-        return "data:image/webp;base64," + base64.b64encode(data).decode("ascii")
+        cached = self._thumbnails.get(max_size)
+        if cached is None:
+            image = self.thumbnail(max_size)
+            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+            cached = self._thumbnails[max_size] = _encode(image, "webp", quality=70, method=4)
+        return cached
 
     def __repr__(self) -> str:
         prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:57] + "..."
         return f"<GeneratedImage {self.size} {self.output_format} {self.model} {prompt!r}>"
 
-    def _caption(self) -> str:
-        if self.prompt:
-            return self.prompt
-        return "variation" + (f" of {self.parents[0]}" if self.parents else "")
-
-    def _card_html(self, max_size: int = THUMBNAIL_SIZE) -> str:
-        label = f"<div class='dalle-nb-label'><b>{html.escape(self.label)}</b></div>" if self.label else ""
-        revised = (
-            "<div class='dalle-nb-revised' title='the prompt the model used'>"
-            f"↳ {html.escape(self.revised_prompt)}</div>"
-            if self.revised_prompt
-            else ""
-        )
-        return (
-            f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
-            f"<img src='{self.thumbnail_data_uri(max_size)}' alt='{html.escape(self._caption())}' "
-            f"style='max-width:100%;border-radius:4px'/>"
-            f"<figcaption>{label}<div class='dalle-nb-prompt'>{html.escape(self._caption())}</div>{revised}"
-            f"<div class='dalle-nb-meta' style='opacity:.7'>{html.escape(self.model)} · {self.size}</div>"
-            f"</figcaption></figure>"
-        )
-
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .config import settings
+        from .display import image_bundle
 
-        size = settings().thumbnail_size
-        return {"text/plain": repr(self), "text/html": f"<div style='display:flex'>{self._card_html(size)}</div>"}
+        return image_bundle(self, settings().thumbnail_size)
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One request that did not give pictures, kept beside the ones that did."""
+    """One request that did not give pictures, or one picture that could not be saved, kept beside the rest.
+
+    ``image`` is the picture a save failure concerns (its bytes are held, so ``.save(path)``
+    works); ``partial`` the last partial picture of a stream that ended early (a preview,
+    never the result).
+    """
 
     prompt: str
     error: DalleError
     label: str | None = None
+    image: GeneratedImage | None = None
+    partial: PartialImage | None = None
 
     def __str__(self) -> str:
         line = getattr(self.error, "one_line", None)
@@ -241,6 +236,8 @@ class ImageSet(Sequence[GeneratedImage]):
     images: list[GeneratedImage] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    #: True when the job was cancelled (Ctrl-C, ``JobHandle.cancel()``): these are what had arrived.
+    cancelled: bool = False
 
     @overload
     def __getitem__(self, index: int) -> GeneratedImage: ...
@@ -283,14 +280,6 @@ class ImageSet(Sequence[GeneratedImage]):
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .config import settings
+        from .display import set_bundle
 
-        size = settings().thumbnail_size
-        cards = "".join(image._card_html(size) for image in self.images)
-        problems = "".join(
-            f"<div class='dalle-nb-failure' style='color:#b00020'>✗ {html.escape(str(f))}</div>" for f in self.failures
-        )
-        notes = "".join(f"<div class='dalle-nb-notice' style='opacity:.7'>{html.escape(n)}</div>" for n in self.notices)
-        text = repr(self) + "".join(f"\n  ✗ {f}" for f in self.failures)
-        text += "".join(f"\n  note: {n}" for n in self.notices)
-        body = f"<div class='dalle-nb-set' style='display:flex;flex-wrap:wrap'>{cards}</div>{problems}{notes}"
-        return {"text/plain": text, "text/html": body}
+        return set_bundle(self, settings().thumbnail_size)

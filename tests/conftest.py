@@ -1,15 +1,53 @@
-"""Shared fixtures: offline servers reached over real HTTP through the official openai SDK."""
+"""Shared scaffolding: a fresh machine per test, offline servers reached over real HTTP through the
+official openai SDK, servers with injected faults, and the test scenes the tests paint on."""
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
 import pytest
 from PIL import Image
 
-from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb import config
+from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
+
+
+@pytest.fixture(autouse=True)
+def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """What a fresh machine has: no key, no base URL, no proxy, no dalle_nb settings, a private gallery.
+
+    Yields the gallery folder.  Every test gets it, so no test depends on the one before.
+    """
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "DALLE_NB_")) or name.upper() in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
+            monkeypatch.delenv(name)
+    gallery = tmp_path / "gallery"
+    monkeypatch.setenv("DALLE_NB_GALLERY_DIR", str(gallery))
+    config.reset()
+    yield gallery
+    config.reset()
+
+
+def use(server: OfflineServer, key: str = "offline") -> None:
+    """Point dalle_nb at a particular server, as one would point it at a gateway."""
+    config.configure(api_key=key, base_url=server.base_url, offline=False, max_retries=0)
+
+
+def faulty(kind: str, **options: object) -> OfflineServer:
+    """A started offline server that answers with ``kind`` faults (``"429:1"``, ``"timeout:0.5"`` ...)."""
+    return OfflineServer(ServerOptions(faults=parse_faults(kind), **options)).start()  # type: ignore[arg-type]
+
+
+def scene(size: tuple[int, int] = (1024, 1024)) -> Image.Image:
+    """A simple picture to edit: blue sky over a light ground, so changed pixels are easy to see."""
+    image = Image.new("RGB", size, (40, 90, 160))
+    width, height = size
+    image.paste((230, 230, 230), (width // 10, height * 6 // 10, width * 9 // 10, height * 98 // 100))
+    return image
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,29 +19,14 @@ import pytest
 from PIL import Image
 
 import dalle_nb as dn
-from dalle_nb import client, config, errors
+from dalle_nb import config, errors
 from dalle_nb.models import DEFAULT_MODEL
-from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
+from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb.session import default_session
+
+from .conftest import faulty, scene, use
 
 CANARY = "sk-canary-0123456789abcdefDALLENB"
-
-
-@pytest.fixture(autouse=True)
-def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No key, no base URL, a private gallery: what a fresh machine has."""
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "DALLE_NB_")) or name.upper() in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
-            monkeypatch.delenv(name)
-    gallery = tmp_path / "gallery"
-    monkeypatch.setenv("DALLE_NB_GALLERY_DIR", str(gallery))
-    config.reset()
-    yield gallery
-    config.reset()
-
-
-def use(server: OfflineServer, key: str = "offline") -> None:
-    """Point dalle_nb at a particular server, as one would point it at a gateway."""
-    config.configure(api_key=key, base_url=server.base_url, offline=False, max_retries=0)
 
 
 # ---------------------------------------------------------------------------- generate
@@ -68,7 +52,7 @@ def test_generate_saves_before_returning_and_exports_every_way(fresh: Path, tmp_
 
 
 def test_offline_is_chosen_without_a_key_and_said_once(capsys: pytest.CaptureFixture[str]) -> None:
-    client._notified.clear()
+    default_session()._notified.clear()
     dn.generate("a small boat", size="1024x1024")
     dn.generate("a second boat", size="1024x1024")
     out = capsys.readouterr().out
@@ -103,7 +87,7 @@ def test_streaming_delivers_partials_then_the_final_picture() -> None:
     seen: list[tuple[int | None, bool]] = []
     frames: list[bytes] = []
 
-    def on_partial(partial: client.PartialImage) -> None:
+    def on_partial(partial: dn.PartialImage) -> None:
         assert threading.current_thread() is threading.main_thread()  # callbacks run on the caller's thread
         seen.append((partial.partial_index, partial.final))
         frames.append(partial.data)
@@ -127,35 +111,29 @@ def test_async_twins_work_inside_a_running_loop() -> None:
 
 
 # ---------------------------------------------------------------------------- edit and vary
-def _scene() -> Image.Image:
-    image = Image.new("RGB", (1024, 1024), (40, 90, 160))
-    image.paste((230, 230, 230), (100, 600, 900, 1000))
-    return image
-
-
 def test_edit_changes_only_the_masked_pixels() -> None:
-    scene = _scene()
+    picture = scene()
     wanted = np.zeros((1024, 1024), dtype=bool)
     wanted[200:500, 300:700] = True  # True = edit here
-    result = dn.edit(scene, "a red sun", mask=wanted)
+    result = dn.edit(picture, "a red sun", mask=wanted)
     out = np.asarray(result[0].to_pil().convert("RGB"))
-    assert np.array_equal(out[~wanted], np.asarray(scene)[~wanted])
-    assert (out[wanted] != np.asarray(scene)[wanted]).any(axis=-1).mean() > 0.5
+    assert np.array_equal(out[~wanted], np.asarray(picture)[~wanted])
+    assert (out[wanted] != np.asarray(picture)[wanted]).any(axis=-1).mean() > 0.5
     assert result[0].kind == "edit"
 
 
 @pytest.mark.parametrize("kind", ["path", "bytes", "bytesio", "pil", "numpy", "generated", "list"])
 def test_edit_takes_every_kind_of_image(kind: str, tmp_path: Path) -> None:
-    scene = _scene()
+    picture = scene()
     path = tmp_path / "scene.png"
-    scene.save(path)
+    picture.save(path)
     source: object = {
         "path": str(path),
         "bytes": path.read_bytes(),
         "bytesio": io.BytesIO(path.read_bytes()),
-        "pil": scene,
-        "numpy": np.asarray(scene),
-        "list": [scene, Image.new("RGB", (256, 256), (200, 0, 0))],
+        "pil": picture,
+        "numpy": np.asarray(picture),
+        "list": [picture, Image.new("RGB", (256, 256), (200, 0, 0))],
     }.get(kind)
     if kind == "generated":
         source = dn.generate("a blue square", size="1024x1024")[0]
@@ -220,10 +198,6 @@ def test_retired_models_are_refused_before_sending_to_openai_only() -> None:
 
 
 # ---------------------------------------------------------------------------- API errors
-def faulty(kind: str, **options: object) -> OfflineServer:
-    return OfflineServer(ServerOptions(faults=parse_faults(kind), **options)).start()  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize(
     ("fault", "error_type", "text"),
     [
@@ -301,9 +275,9 @@ def test_ctrl_c_cancels_what_is_in_flight_and_keeps_what_arrived() -> None:
         timer.join()
         assert isinstance(err.value.images, dn.ImageSet)  # type: ignore[attr-defined]
         deadline = time.monotonic() + 5
-        while client.in_flight() and time.monotonic() < deadline:
+        while default_session().in_flight() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert client.in_flight() == 0, "no request may be left running"
+        assert default_session().in_flight() == 0, "no request may be left running"
 
 
 # ---------------------------------------------------------------------------- history and settings

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import _thread
-import os
 import subprocess
 import sys
 import threading
@@ -30,18 +29,15 @@ def ip() -> Iterator[InteractiveShell]:
 
 
 @pytest.fixture(autouse=True)
-def fresh(ip: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "DALLE_NB_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("DALLE_NB_GALLERY_DIR", str(tmp_path / "gallery"))
+def loaded(
+    ip: InteractiveShell, fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[InteractiveShell]:
+    """The extension loaded in a shell on a fresh machine (``fresh`` in conftest)."""
     monkeypatch.chdir(tmp_path)  # no pyproject.toml of ours in the way
-    config.reset()
     ip.run_line_magic("load_ext", "dalle_nb")
     yield ip
     ip.run_line_magic("unload_ext", "dalle_nb")
     ip.config.pop("Dalle", None)  # %config settings live on the shell; each test starts without them
-    config.reset()
 
 
 def cell(ip: InteractiveShell, line: str, body: str, magic: str = "dalle") -> Any:
@@ -260,7 +256,7 @@ def test_config_traitlets_are_validated_and_applied(ip: InteractiveShell) -> Non
     magics = next(c for c in ip.configurables if isinstance(c, Dalle))
     with pytest.raises(TraitError, match="Did you mean 'gpt-image-1.5'"):
         magics.model = "gpt-image-15"
-    with pytest.raises(TraitError, match="not one of low, medium, high, auto"):
+    with pytest.raises(TraitError, match="Supported values are: .low., .medium., .high., .auto."):
         magics.quality = "hd"
     with pytest.raises(TraitError, match="Supported values are: 'auto', '1024x1024'"):
         magics.size = "1000x1000"
@@ -299,3 +295,34 @@ def test_loading_the_extension_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pyproject_order_does_not_matter(ip: InteractiveShell, tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.dalle_nb]\nquality = "hd"\nmodel = "dall-e-3"\n')
+    magics = next(c for c in ip.configurables if isinstance(c, Dalle))
+    assert apply_pyproject(magics, tmp_path) == ["quality", "model"]
+    current = config.settings()
+    assert (current.model, current.quality) == ("dall-e-3", "hd")
+
+
+def test_config_none_returns_to_the_default(ip: InteractiveShell) -> None:
+    from dalle_nb.models import DEFAULT_MODEL
+
+    ip.run_line_magic("config", "Dalle.model = 'gpt-image-1.5'")
+    assert config.settings().model == "gpt-image-1.5"
+    ip.run_line_magic("config", "Dalle.model = None")
+    assert config.settings().model == DEFAULT_MODEL and "model" not in config.settings().sources
+
+
+def test_a_broken_index_is_one_line_under_the_magic(ip: InteractiveShell, fresh: Path) -> None:
+    fresh.mkdir(parents=True)
+    (fresh / "index.sqlite3").write_bytes(b"not a database" * 100)
+    result = cell(ip, "-s 1024x1024", "a fox in a broken gallery")
+    assert len(result) == 1, "the picture is shown"
+    lines = [line for line in result._repr_mimebundle_()["text/plain"].splitlines() if "✗" in line]
+    assert len(lines) == 1 and "could not be added to the index" in lines[0] and ".png" in lines[0]
+
+
+def test_a_bad_out_name_is_refused_before_anything_is_sent(ip: InteractiveShell, fresh: Path) -> None:
+    assert "not a valid variable name" in usage_error(ip, "-o 1bad -s 1024x1024", "a fox")
+    assert not fresh.exists() or not any(fresh.rglob("*.png")), "no request was sent"

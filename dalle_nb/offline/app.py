@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -52,6 +53,8 @@ MULTIPART_LIMIT = {
     "edits": max(m.edit.max_images * m.edit.max_bytes for m in MODELS.values()) + 4 * MB + 50 * MB + MB,
     "variations": max(m.variation.max_bytes for m in MODELS.values() if m.variation) + MB,
 }
+#: No one file of an upload may be larger than the largest input file any model takes.
+FILE_LIMIT = max(max(m.edit.max_bytes, m.edit.mask_max_bytes) for m in MODELS.values())
 #: Decoded pixels above this are refused before decoding, whatever the file size.
 MAX_INPUT_PIXELS = 8192 * 8192
 #: A prompt containing this word is refused as the safety system refuses one, so tutorials and
@@ -94,13 +97,31 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """A receive channel that stops reading once the body passes ``limit`` bytes."""
+class _BodyStalled(Exception):
+    pass
+
+
+class _FileTooLarge(Exception):
+    def __init__(self, field: str, limit: int) -> None:
+        super().__init__(field)
+        self.field = field
+        self.limit = limit
+
+
+def _limited(receive: Receive, limit: int, read_timeout: float) -> Receive:
+    """A receive channel that stops once the body passes ``limit`` bytes, or when the client stalls.
+
+    A client that sends half a request and then nothing would otherwise hold its connection
+    (and the memory of what it sent) forever.
+    """
     seen = 0
 
     async def wrapped() -> Message:
         nonlocal seen
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), read_timeout)
+        except TimeoutError:
+            raise _BodyStalled from None
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
@@ -108,6 +129,27 @@ def _limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return wrapped
+
+
+class _LimitedParts(MultiPartParser):
+    """Starlette's multipart parser, refusing any one file over ``file_limit`` while it is still arriving,
+    so a 200 MB upload costs 50 MB of reading, not 200 MB, before it is refused."""
+
+    def __init__(self, *args: Any, file_limit: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.file_limit = file_limit
+        self._part_bytes = 0
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._part_bytes = 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is not None:
+            self._part_bytes += end - start
+            if self._part_bytes > self.file_limit:
+                raise _FileTooLarge(self._current_part.field_name, self.file_limit)
+        super().on_part_data(data, start, end)
 
 
 async def _sleep_unless_gone(request: Request, seconds: float) -> None:
@@ -120,10 +162,17 @@ async def _sleep_unless_gone(request: Request, seconds: float) -> None:
 
 
 class RequestIdMiddleware:
-    """Every response carries ``x-request-id``, as OpenAI's do; errors quote it in logs."""
+    """Every response carries ``x-request-id``, as OpenAI's do; errors quote it in logs.
+
+    It also counts the image requests in flight (``/health`` reports them, so tests and
+    benchmarks can see what a client really sends at once) and keeps the connection's
+    transport at hand for the ``reset`` fault.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -131,6 +180,8 @@ class RequestIdMiddleware:
             return
         request_id = "req_" + secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
+        # uvicorn's receive is a method of the connection's request cycle, which holds its transport
+        scope["dalle_nb.transport"] = getattr(getattr(receive, "__self__", None), "transport", None)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -139,7 +190,15 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        counted = str(scope.get("path", "")).startswith(("/v1/images/", "/v1/responses"))
+        if counted:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if counted:
+                self.in_flight -= 1
 
 
 @dataclass
@@ -239,17 +298,28 @@ class OfflineImagesAPI:
         self.urls = _UrlStore(options.url_ttl)
         self._rng = random.Random(options.seed)
         self._rng_lock = threading.Lock()
+        self._drawing: asyncio.Semaphore | None = None  # made on the server's own loop, at the first drawing
+        #: Pictures being drawn now, and the most at once so far (``/health``).
+        self.drawing = 0
+        self.peak_drawing = 0
+        from .responses import ResponsesAPI  # here, not at the top: it imports this module's helpers
+
+        self.responses = ResponsesAPI(self)
         routes = [
             Route("/v1/images/generations", self.generations, methods=["POST"]),
             Route("/v1/images/edits", self.edits, methods=["POST"]),
             Route("/v1/images/variations", self.variations, methods=["POST"]),
+            *self.responses.routes(),
             Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
             Route("/v1/offline/files/{token}", self.file, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
         ]
-        self.starlette = Starlette(routes=routes, exception_handlers={HTTPException: self._http_error})
-        self.app: ASGIApp = RequestIdMiddleware(self.starlette)
+        self.starlette = Starlette(
+            routes=routes, exception_handlers={HTTPException: self._http_error, Exception: self._unexpected}
+        )
+        self.gauge = RequestIdMiddleware(self.starlette)
+        self.app: ASGIApp = self.gauge
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -263,6 +333,12 @@ class OfflineImagesAPI:
             return APIFailure(405, f"Invalid method for URL ({request.method} {request.url.path})").response()
         return APIFailure(exc.status_code, str(exc.detail)).response()
 
+    async def _unexpected(self, request: Request, exc: Exception) -> Response:
+        """A fault of the server itself still answers as OpenAI does: a JSON body, never a traceback."""
+        return APIFailure(
+            500, f"The server had an error while processing your request ({type(exc).__name__})."
+        ).response()
+
     def _check_key(self, request: Request) -> None:
         expected = self.options.api_key
         if expected is None:
@@ -275,7 +351,8 @@ class OfflineImagesAPI:
                 "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY'.",
                 code="missing_api_key",
             )
-        if not secrets.compare_digest(given.strip(), expected):
+        # bytes, not str: compare_digest refuses non-ASCII text, and a key is whatever bytes the client sent
+        if not secrets.compare_digest(given.strip().encode("utf-8", "replace"), expected.encode("utf-8")):
             raise APIFailure(401, "Incorrect API key provided.", code="invalid_api_key")
 
     def _draw_fault(self) -> Fault | None:
@@ -288,16 +365,22 @@ class OfflineImagesAPI:
     async def _guard(
         self,
         request: Request,
-        endpoint: Endpoint,
+        endpoint: str,
         handler: Callable[[Request, Fault | None], Awaitable[Response]],
+        *,
+        limit: int | None = None,
     ) -> Response:
-        """Auth, fault injection, body limits and error mapping shared by the image routes."""
+        """Auth, fault injection, body limits and error mapping shared by the image routes.
+
+        ``limit`` is for routes outside the Images API (``/v1/responses``), whose bodies have their own cap.
+        """
         try:
             self._check_key(request)
             fault = self._draw_fault()
             if fault is not None and fault.kind in ("429", "500", "503", "timeout", "reset", "garbage"):
                 return await self._fault_response(request, fault)
-            limit = JSON_LIMIT if endpoint == "generations" else MULTIPART_LIMIT[endpoint]
+            if limit is None:
+                limit = JSON_LIMIT if endpoint == "generations" else MULTIPART_LIMIT[endpoint]
             length = request.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > limit:
                 raise APIFailure(
@@ -306,7 +389,7 @@ class OfflineImagesAPI:
                     f"{limit / MB:.0f} MB.",
                     code="request_too_large",
                 )
-            limited = Request(request.scope, _limited(request.receive, limit))
+            limited = Request(request.scope, _limited(request.receive, limit, self.options.read_timeout))
             return await handler(limited, fault)
         except APIFailure as failure:
             return failure.response()
@@ -315,6 +398,20 @@ class OfflineImagesAPI:
         except _BodyTooLarge:
             return APIFailure(
                 413, f"Request body too large for the {endpoint} endpoint.", code="request_too_large"
+            ).response()
+        except _FileTooLarge as error:
+            return APIFailure(
+                413,
+                f"The file for '{error.field}' is larger than {error.limit // MB} MB, the most any model takes.",
+                param=error.field,
+                code="image_file_too_large",
+            ).response()
+        except _BodyStalled:
+            return APIFailure(
+                408,
+                f"The request body stopped arriving for {self.options.read_timeout:g} s; send the whole request.",
+                code="request_timeout",
+                headers={"connection": "close"},
             ).response()
 
     async def _fault_response(self, request: Request, fault: Fault) -> Response:
@@ -341,14 +438,19 @@ class OfflineImagesAPI:
             return Response(
                 b'{"created": 17, "data": [{"b64_json": "iVBOR', status_code=200, media_type="application/json"
             )
-        return _BrokenResponse()  # reset
+        transport = request.scope.get("dalle_nb.transport")
+        if transport is not None and hasattr(transport, "abort"):
+            # the connection dies before any answer, as a reset does: a client retries such a request
+            transport.abort()
+            return Response(status_code=500)  # never sent: the connection is gone
+        return _BrokenResponse()  # another server than uvicorn: cut it after the headers
 
     # ------------------------------------------------------------------ reading requests
     async def _json_params(self, request: Request) -> dict[str, Any]:
         raw = await request.body()
         try:
             params = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise APIFailure(
                 400,
                 "We could not parse the JSON body of your request. Send a JSON object "
@@ -367,7 +469,13 @@ class OfflineImagesAPI:
                 f"The {endpoint} endpoint takes 'multipart/form-data' with the image as a file part.",
                 code="invalid_content_type",
             )
-        form = await request.form(max_files=64, max_fields=256)
+        try:
+            parser = _LimitedParts(
+                request.headers, request.stream(), max_files=64, max_fields=256, file_limit=FILE_LIMIT
+            )
+            form = await parser.parse()
+        except MultiPartException as exc:
+            raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
         fields: dict[str, Any] = {}
         files: dict[str, list[bytes]] = {}
         try:
@@ -426,10 +534,8 @@ class OfflineImagesAPI:
             spec, "edits", [u.info for u in images], mask.info if mask else None, markup.info if markup else None
         )
         base = images[0].image
-        if params["size"] == "auto":
-            width, height = base.size
-        else:
-            width, height = resolve_size(spec, params["size"], "edits")
+        # as OpenAI answers: ``auto`` is the model's own size closest to the input's shape, never the input's size
+        width, height = resolve_size(spec, params["size"], "edits", base.size)
         mask_image = mask.image if mask else None
         if mask_image is None and spec.edit.alpha_is_mask:
             mask_image = base
@@ -542,45 +648,68 @@ class OfflineImagesAPI:
         # the request is valid and read: now take as long as a real model would (refusals come at once), drawing
         # the n pictures in parallel during that time, as a real API's latency is its drawing
         started = time.monotonic()
-        limit = asyncio.Semaphore(_DRAWING_THREADS)
 
         def drawn(index: int) -> bytes:
             return draw.encode(render(first + index), fmt, compression=compression)
 
-        async def draw_one(index: int) -> bytes:
-            async with limit:
-                return await run_in_threadpool(drawn, index)
+        pictures = [asyncio.ensure_future(self._draw(drawn, index)) for index in range(params["n"])]
 
-        pictures = [asyncio.ensure_future(draw_one(index)) for index in range(params["n"])]
-        try:
-            await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
-            encoded_pictures = await asyncio.gather(*pictures)
-        finally:
-            _settle(pictures)
-        data: list[dict[str, Any]] = []
-        for encoded in encoded_pictures:
-            item: dict[str, Any] = {}
+        def item(encoded: bytes) -> dict[str, Any]:
+            entry: dict[str, Any] = {}
             if params.get("response_format", "b64_json") == "url":
                 token = self.urls.put(encoded, f"image/{fmt}")
-                item["url"] = f"{request.url.scheme}://{request.url.netloc}/v1/offline/files/{token}"
+                entry["url"] = f"{request.url.scheme}://{request.url.netloc}/v1/offline/files/{token}"
             else:
-                item["b64_json"] = base64.b64encode(encoded).decode("ascii")
+                entry["b64_json"] = base64.b64encode(encoded).decode("ascii")
             if spec.revised_prompt and endpoint == "generations":
-                item["revised_prompt"] = draw.revise_prompt(params["prompt"], style=params.get("style", "vivid"))
-            data.append(item)
-        body: dict[str, Any] = {"created": created, "data": data}
+                entry["revised_prompt"] = draw.revise_prompt(params["prompt"], style=params.get("style", "vivid"))
+            return entry
+
+        tail: dict[str, Any] = {}
         if spec.is_gpt:
-            body.update(
+            tail.update(
                 background=effective_background,
                 output_format=fmt,
                 quality=effective_quality,
                 size=size_text,
                 usage=usage,
             )
-        payload = json.dumps(body).encode()
         if fault is not None and fault.kind == "drop":
+            try:
+                await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+                data = [item(encoded) for encoded in await asyncio.gather(*pictures)]
+            finally:
+                _settle(pictures)
+            payload = json.dumps({"created": created, "data": data, **tail}).encode()
             return _BrokenResponse(payload[: len(payload) // 2], len(payload))
-        return Response(payload, media_type="application/json")
+
+        async def body() -> AsyncIterator[bytes]:
+            # written picture by picture, so the server holds one encoded picture per request at a time rather
+            # than all n of them and their JSON (8 requests of 10 pictures at 3840x2160 were 2.7 GB)
+            try:
+                await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+                yield f'{{"created": {created}, "data": ['.encode()
+                for number, picture in enumerate(pictures):
+                    encoded = await picture
+                    yield (b", " if number else b"") + json.dumps(item(encoded)).encode()
+                yield b"]" + (b", " + json.dumps(tail).encode()[1:-1] if tail else b"") + b"}"
+            finally:
+                _settle(pictures)
+
+        return StreamingResponse(body(), media_type="application/json")
+
+    async def _draw(self, work: Callable[[int], Any], index: int) -> Any:
+        """Draw one picture in a worker thread, at most as many at once across all requests as there are cores:
+        requests that arrive together queue here instead of all holding half-drawn pictures in memory."""
+        if self._drawing is None:
+            self._drawing = asyncio.Semaphore(_DRAWING_THREADS)
+        async with self._drawing:
+            self.drawing += 1
+            self.peak_drawing = max(self.peak_drawing, self.drawing)
+            try:
+                return await run_in_threadpool(work, index)
+            finally:
+                self.drawing -= 1
 
     async def _events(
         self,
@@ -606,13 +735,7 @@ class OfflineImagesAPI:
         # every picture is drawn in parallel from the start; the latency is spread over the events, each of which
         # waits only for what is left of its share, so partial pictures arrive over time and drawing is not added
         started = time.monotonic()
-        limit = asyncio.Semaphore(_DRAWING_THREADS)
-
-        async def draw_one(index: int) -> Any:
-            async with limit:
-                return await run_in_threadpool(render, index)
-
-        finals = [asyncio.ensure_future(draw_one(index)) for index in range(params["n"])]
+        finals = [asyncio.ensure_future(self._draw(render, index)) for index in range(params["n"])]
         try:
             for index in range(params["n"]):
                 final = await finals[index]
@@ -626,6 +749,8 @@ class OfflineImagesAPI:
                         "created_at": created,
                     }
                     if frame is final:
+                        if fault is not None and fault.kind == "nofinal":
+                            continue  # the stream ends cleanly without its final picture
                         event.update(type=f"{prefix}.completed", usage=completed_usage, **common)
                     else:
                         event.update(type=f"{prefix}.partial_image", partial_image_index=frame_index, **common)
@@ -674,7 +799,17 @@ class OfflineImagesAPI:
         return Response(item.data, media_type=item.media_type)
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "ok", "profile": self.options.profile})
+        """Whether the server is up, and how many image requests it is answering now and at most so far."""
+        return JSONResponse(
+            {
+                "status": "ok",
+                "profile": self.options.profile,
+                "in_flight": self.gauge.in_flight,
+                "peak_in_flight": self.gauge.peak_in_flight,
+                "drawing": self.drawing,
+                "peak_drawing": self.peak_drawing,
+            }
+        )
 
 
 #: Which picture index a request starts at.  dalle_nb's client sets it when it fans ``n`` out
@@ -683,8 +818,13 @@ FIRST_INDEX_HEADER = "x-dalle-nb-first-index"
 
 
 def _first_index(request: Request) -> int:
-    value = request.headers.get(FIRST_INDEX_HEADER, "0")
-    return min(int(value), 10_000) if value.isdigit() else 0
+    value = request.headers.get(FIRST_INDEX_HEADER, "0").strip()
+    if not (value.isascii() and value.isdigit()):
+        raise APIFailure(
+            400, f"Invalid header {FIRST_INDEX_HEADER}: {value!r}; it must be a whole number.",
+            code="invalid_header",
+        )  # fmt: skip
+    return min(int(value), 10_000)
 
 
 def _model_object(spec: ModelSpec) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from ..models import PROFILES, Profile
 
-FaultKind = Literal["429", "500", "503", "timeout", "reset", "drop", "garbage"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "timeout", "reset", "drop", "garbage")
+FaultKind = Literal["429", "500", "503", "timeout", "reset", "drop", "garbage", "nofinal"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "timeout", "reset", "drop", "garbage", "nofinal")
 
 ENV_PREFIX = "DALLE_NB_OFFLINE_"
 
@@ -60,6 +60,8 @@ class ServerOptions:
     url_ttl: float = 3600.0
     #: How long a ``timeout`` fault holds a request: longer than any sane client timeout.
     timeout_hold: float = 600.0
+    #: How long the server waits for the next piece of a request body before answering 408.
+    read_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -68,6 +70,8 @@ class ServerOptions:
             raise ValueError("latency must be zero or more seconds")
         if self.url_ttl <= 0:
             raise ValueError("url_ttl must be more than zero seconds")
+        if self.read_timeout <= 0:
+            raise ValueError("read_timeout must be more than zero seconds")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerOptions:
@@ -86,6 +90,8 @@ class ServerOptions:
             values["api_key"] = key or None
         if (ttl := env.get(ENV_PREFIX + "URL_TTL")) is not None:
             values["url_ttl"] = float(ttl)
+        if (read_timeout := env.get(ENV_PREFIX + "READ_TIMEOUT")) is not None:
+            values["read_timeout"] = float(read_timeout)
         values.update({k: v for k, v in overrides.items() if v is not None})
         if isinstance(values.get("faults"), str):
             values["faults"] = parse_faults(values["faults"])

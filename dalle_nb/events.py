@@ -1,0 +1,77 @@
+"""The small typed events a running job reports: a partial picture, a saved picture, a failed request, the end.
+
+A job started with ``wait=False`` (``dn.generate(..., wait=False, on_event=...)``) reports
+through these, on the asyncio loop given as ``loop=`` (a widget passes the kernel's) or on
+the thread that waits for the result.  Match them by type::
+
+    def on_event(event):
+        match event:
+            case dn.PartialImage(final=False): preview(event.to_pil())
+            case dn.ImageSaved(image=image): grid.append(image)
+            case dn.RequestFailed(failure=failure): status(str(failure))
+            case dn.JobDone(result=result): status(f"{len(result)} pictures")
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .results import Failure, GeneratedImage, ImageSet
+
+
+@dataclass(frozen=True)
+class PartialImage:
+    """A picture on its way: ``partial_index`` counts up, ``final`` marks the finished one."""
+
+    prompt: str
+    index: int
+    partial_index: int | None
+    data: bytes
+    label: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.partial_index is None
+
+    def to_pil(self) -> Image.Image:
+        from PIL import Image as PILImage
+
+        with PILImage.open(io.BytesIO(self.data)) as image:
+            image.load()
+            return image.copy()
+
+
+@dataclass(frozen=True)
+class ImageSaved:
+    """A finished picture, already on disk (or, if saving failed, held in memory with a failure beside it)."""
+
+    image: GeneratedImage
+
+
+@dataclass(frozen=True)
+class RequestFailed:
+    """One request of the job gave no picture; the others carry on."""
+
+    failure: Failure
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """The job has ended: ``result`` holds every picture that arrived and every failure.
+
+    ``result.cancelled`` is True when the job was cancelled (what had arrived is kept).
+    """
+
+    result: ImageSet
+
+
+Event = PartialImage | ImageSaved | RequestFailed | JobDone
+OnEvent = Callable[[Event], None]
+
+__all__ = ["Event", "ImageSaved", "JobDone", "OnEvent", "PartialImage", "RequestFailed"]

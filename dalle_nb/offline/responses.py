@@ -1,0 +1,1090 @@
+"""The offline server's Responses API for the image tool: ``POST /v1/responses`` and ``GET /v1/responses/{id}``.
+
+GPT image models return no ``revised_prompt`` from the Images API.  The Responses API's image tool does (a text model
+rewrites the prompt and calls the image model), and it lets a person refine a picture by pointing at the previous
+response.  This module answers those requests as OpenAI does, in JSON and in server-sent events in the order the
+SDK's ``responses.stream()`` helper enforces, so the official SDK and dalle_nb's client work unchanged offline.
+
+Its one job is the Responses protocol: reading the request, the conversation memory and the event lifecycle.  Auth,
+faults, body limits and error bodies come from ``app``; every image field is checked by ``dalle_nb.models``; pixels
+and encoding come from ``draw``.
+
+Where OpenAI's behaviour is not documented the choice is local and says so: the wording of the refusal of an image
+model as ``model``, that ``tool_choice="auto"`` with the tool present always calls it, and that a moderation block
+fails the whole response (HTTP 200, ``status: "failed"``) besides failing the call item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import functools
+import hashlib
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ..models import MB, MODELS, ParamError, check_inputs, get_model, parse_size, resolve_size, validate
+from .app import (
+    BLOCKED_WORD,
+    APIFailure,
+    _BrokenResponse,
+    _first_index,
+    _measure,
+    _sleep_unless_gone,
+    _sse,
+    _StreamCut,
+    _Upload,
+    _usage,
+)
+from .options import Fault
+
+if TYPE_CHECKING:
+    from .app import OfflineImagesAPI
+
+#: OpenAI's vision guide allows up to 50 MB of payload per request; input images travel inside the JSON as data URLs.
+RESPONSES_LIMIT = 50 * MB
+#: A data URL in ``image_url`` may be at most this many characters (OpenAPI ``ImageRefParam``).
+DATA_URL_LIMIT = 20_971_520
+#: How many responses the server remembers for ``previous_response_id`` and ``GET``; the oldest unused go first.
+STORE_CAPACITY = 256
+#: The image model the tool uses when none is named (``ImageGeneration.model`` in the SDK: "Default:
+#: `gpt-image-2.6-sunburst`"); the capability table's row says so too.
+TOOL_DEFAULT_MODEL = "gpt-image-2.6-sunburst"
+
+#: The body fields of ``client.responses.create`` (SDK 3.54 ``ResponseCreateParams``) plus ``stream``.
+CREATE_FIELDS = frozenset(
+    {
+        "access_programs", "background", "background_options", "context_management", "conversation", "image",
+        "include", "input", "instructions", "max_output_tokens", "max_tool_calls", "metadata", "model", "moderation",
+        "parallel_tool_calls", "previous_response_id", "prompt", "prompt_cache_key", "prompt_cache_options",
+        "prompt_cache_retention", "reasoning", "safety_identifier", "service_tier", "store", "stream",
+        "stream_options", "temperature", "text", "tool_choice", "tools", "top_logprobs", "top_p", "truncation", "user",
+    }
+)  # fmt: skip
+#: The fields of the SDK's ``ImageGeneration`` tool.
+TOOL_FIELDS = frozenset(
+    {
+        "type", "action", "background", "complexity", "frame_count", "frame_duration_ms", "input_fidelity",
+        "input_image_mask", "model", "moderation", "output_compression", "output_format", "partial_images", "quality",
+        "size", "svg",
+    }
+)  # fmt: skip
+#: Tool fields with the same meaning as the Images API field of the same name, checked by ``models.validate``.
+_SHARED_FIELDS = (
+    "size", "quality", "background", "output_format", "output_compression", "complexity", "partial_images",
+    "frame_count", "frame_duration_ms", "svg",
+)  # fmt: skip
+_ACTIONS = ("generate", "edit", "auto")
+_DATA_URL = re.compile(r"data:(?:[\w.+-]+/[\w.+-]+)?(?:;[^;,]*)*;base64,(?P<data>.*)", re.DOTALL)
+_NO_IMAGE_USAGE: dict[str, Any] = {
+    "input_tokens": 0,
+    "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+    "output_tokens": 0,
+    "output_tokens_details": {"image_tokens": 0, "text_tokens": 0},
+    "total_tokens": 0,
+}
+
+# ------------------------------------------------------------------------------------------------- revised prompts
+
+_FRAMINGS = (
+    "seen in a classic 35 mm framing",
+    "composed like a carefully lit studio shot",
+    "shown in a wide establishing view",
+    "brought close in an intimate, detailed view",
+    "arranged along a gentle rule-of-thirds grid",
+    "staged with a clear foreground, middle ground and background",
+)
+_TOUCHES = (
+    "a single clear focal point",
+    "a subtle, even film grain",
+    "a shallow depth of field",
+    "crisp, clean edges",
+    "generous negative space",
+    "softly blended ambient shadows",
+    "a faint atmospheric haze",
+)
+
+
+def revision(original: str, steps: tuple[str, ...] = (), *, text_model: str, index: int = 0) -> str:
+    """The prompt the text model hands the image tool: ``original`` (and each refinement in ``steps``) made richer.
+
+    A real text model rewrites differently per model and per turn, so the style and the closing phrases are picked
+    by a digest of the text model, the turn and the picture index; the user's own words stay verbatim, so a person
+    finds them in the rewrite.  It is the one place a revision is made, so a scene-describing rewrite can replace it.
+    """
+    from . import draw
+
+    subject = original if not steps else f"{original}, changed as asked: {'; then '.join(steps)}"
+    digest = hashlib.blake2b(f"{text_model}\0{len(steps)}\0{index}".encode(), digest_size=8).digest()
+    style = ("vivid", "natural")[digest[0] % 2]
+    base = draw.revise_prompt(subject, style=style).rstrip(".")
+    return f"{base}, {_FRAMINGS[digest[1] % len(_FRAMINGS)]}, finished with {_TOUCHES[digest[2] % len(_TOUCHES)]}."
+
+
+@functools.cache
+def text_models() -> frozenset[str]:
+    """The text model ids the installed SDK names (``ChatModel``): the models that can call the image tool.
+
+    The list moves with every SDK release, so it is read from the SDK rather than copied here.
+    """
+    import typing
+
+    from openai.types.shared.chat_model import ChatModel
+
+    return frozenset(typing.get_args(ChatModel))
+
+
+def check_text_model(model: object) -> str:
+    """``model`` when it names a text model; otherwise the 400 OpenAI gives for a model it cannot use here."""
+    if model is None:
+        raise APIFailure(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+    if not isinstance(model, str):
+        raise APIFailure(400, "Invalid type for 'model': expected a string.", param="model", code="invalid_type")
+    if model in text_models():
+        return model
+    if model in MODELS:  # local wording: OpenAI's own for this case is not documented
+        raise APIFailure(
+            400,
+            f"The model '{model}' is an image model, not a text model. The Responses API needs a text model (such "
+            f"as 'gpt-5.5') that calls the image_generation tool; name the image model in tools[].model.",
+            param="model",
+            code="unsupported_model",
+        )
+    raise APIFailure(400, f"The requested model '{model}' does not exist.", param="model", code="model_not_found")
+
+
+# ------------------------------------------------------------------------------------------------- memory
+
+
+@dataclass(frozen=True)
+class _Turn:
+    """What a stored response remembers so that a later ``previous_response_id`` can continue it."""
+
+    body: dict[str, Any]
+    original: str
+    steps: tuple[str, ...]
+    #: The latest picture of the conversation (this turn's, or an earlier one's), encoded as it was sent.
+    image: bytes | None
+
+
+class _Memory:
+    """Stored responses, least recently used first, at most ``capacity`` of them.
+
+    Requests are parsed in worker threads while the event loop stores results, hence the lock.
+    """
+
+    def __init__(self, capacity: int = STORE_CAPACITY) -> None:
+        self.capacity = capacity
+        self._turns: OrderedDict[str, _Turn] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, turn: _Turn) -> None:
+        with self._lock:
+            self._turns[turn.body["id"]] = turn
+            self._turns.move_to_end(turn.body["id"])
+            while len(self._turns) > self.capacity:
+                self._turns.popitem(last=False)
+
+    def get(self, response_id: str) -> _Turn | None:
+        with self._lock:
+            turn = self._turns.get(response_id)
+            if turn is not None:
+                self._turns.move_to_end(response_id)
+            return turn
+
+    def find_item(self, item_id: str) -> dict[str, Any] | None:
+        """An output item of any stored response, by its id (``ig_…``, ``msg_…``)."""
+        with self._lock:
+            for turn in reversed(self._turns.values()):
+                for item in turn.body["output"]:
+                    if item.get("id") == item_id:
+                        return dict(item)
+        return None
+
+
+# ------------------------------------------------------------------------------------------------- a parsed request
+
+
+@dataclass
+class _Call:
+    """The image tool call a request leads to, fully decided before any waiting or drawing."""
+
+    item_id: str
+    action: str  # "generate" or "edit"
+    model: str
+    width: int
+    height: int
+    output_format: str
+    compression: int
+    quality: str  # effective: what the item and the events report
+    background: str  # effective: "transparent" or "opaque"
+    partial_images: int
+    revised_prompt: str
+    blocked: bool
+    base: Any = None  # PIL image to edit, or None to generate
+    mask: Any = None
+    references: list[Any] = field(default_factory=list)
+
+    @property
+    def size(self) -> str:
+        return f"{self.width}x{self.height}"
+
+    @property
+    def input_images(self) -> int:
+        return 0 if self.base is None else 1 + len(self.references)
+
+
+@dataclass
+class _Plan:
+    """One valid request: everything needed to draw and to answer."""
+
+    response_id: str
+    created_at: int
+    model: str
+    echo: dict[str, Any]
+    stream: bool
+    store: bool
+    original: str
+    steps: tuple[str, ...]
+    index: int
+    input_tokens: int
+    message: str
+    call: _Call | None
+    earlier_image: bytes | None
+
+    @property
+    def message_deltas(self) -> list[str]:
+        return re.findall(r"\S+\s*", self.message)
+
+
+@dataclass
+class _Input:
+    user_texts: list[str] = field(default_factory=list)
+    other_texts: list[str] = field(default_factory=list)
+    pictures: list[tuple[str, _Upload]] = field(default_factory=list)  # (param path, picture)
+
+
+def _tokens(text: str) -> int:
+    return max(1, round(len(text.split()) * 1.3)) if text.strip() else 0
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(24)}"
+
+
+def _refused(error: ParamError, param: str) -> APIFailure:
+    """A capability-table refusal, named by its place in the Responses request (``tools[0].size``, ``input``)."""
+    return APIFailure(413 if error.status == 413 else 400, error.message, param=param, code=error.code)
+
+
+# ------------------------------------------------------------------------------------------------- the routes
+
+
+class ResponsesAPI:
+    """``/v1/responses`` bound to one ``OfflineImagesAPI``: its options, its faults and its error handling.
+
+    ``lookup_file`` turns a ``file_id`` into the file's bytes; the server has no Files API yet, so without one a
+    ``file_id`` is refused with a 400 naming it.
+    """
+
+    def __init__(self, api: OfflineImagesAPI, *, lookup_file: Callable[[str], bytes | None] | None = None) -> None:
+        self.api = api
+        self.options = api.options
+        self.memory = _Memory()
+        self.lookup_file = lookup_file
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/responses", self.create, methods=["POST"]),
+            Route("/v1/responses/{response_id}", self.retrieve, methods=["GET"]),
+        ]
+
+    async def create(self, request: Request) -> Response:
+        return await self.api._guard(request, "responses", self._create, limit=RESPONSES_LIMIT)
+
+    async def retrieve(self, request: Request) -> Response:
+        try:
+            self.api._check_key(request)
+        except APIFailure as failure:
+            return failure.response()
+        response_id = request.path_params["response_id"]
+        turn = self.memory.get(response_id)
+        if turn is None:
+            return APIFailure(404, f"Response with id '{response_id}' not found.").response()
+        return JSONResponse(turn.body)
+
+    # ------------------------------------------------------------------ answering
+    async def _create(self, request: Request, fault: Fault | None) -> Response:
+        params = await self.api._json_params(request)
+        plan = await run_in_threadpool(self._plan, params, _first_index(request))
+        if plan.stream:
+            return StreamingResponse(
+                self._stream(plan, fault), media_type="text/event-stream", headers={"cache-control": "no-cache"}
+            )
+        call = plan.call
+        if call is not None and call.blocked:
+            body = self._finish(plan, [self._failed_item(call)], failed=True)
+        else:
+            output: list[dict[str, Any]] = []
+            encoded = None
+            if call is not None:
+                # the request is valid and read: now take as long as a real model would (refusals come at once)
+                from . import draw
+
+                started = time.monotonic()
+                drawing = asyncio.ensure_future(
+                    self.api._draw(
+                        lambda _: draw.encode(self._draw(plan, call), call.output_format, compression=call.compression),
+                        0,
+                    )
+                )
+                try:
+                    await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+                    encoded = await drawing
+                finally:
+                    if not drawing.done():
+                        drawing.cancel()
+                output.append(self._image_item(call, encoded))
+            output.append(self._message_item(plan, _new_id("msg")))
+            body = self._finish(plan, output, failed=False, image=encoded)
+        payload = json.dumps(body).encode()
+        if fault is not None and fault.kind == "drop":
+            return _BrokenResponse(payload[: len(payload) // 2], len(payload))
+        return Response(payload, media_type="application/json")
+
+    async def _stream(self, plan: _Plan, fault: Fault | None) -> AsyncIterator[bytes]:
+        """The events of ``_lifecycle``; a ``drop`` fault cuts the connection half-way through them."""
+        total = _event_count(plan)
+        sent = 0
+        async for chunk in self._lifecycle(plan):
+            if fault is not None and fault.kind == "nofinal" and b'"response.image_generation_call.completed"' in chunk:
+                return  # the stream ends cleanly without its final picture
+            yield chunk
+            sent += 1
+            if fault is not None and fault.kind == "drop" and sent * 2 >= total:
+                raise _StreamCut
+
+    async def _lifecycle(self, plan: _Plan) -> AsyncIterator[bytes]:
+        """Server-sent events in the order the SDK's stream helper checks (responses-image-tool.md, B3)."""
+        from . import draw
+
+        counter = itertools.count()
+
+        def emit(kind: str, **fields: Any) -> bytes:
+            return _sse({"type": kind, "sequence_number": next(counter), **fields})
+
+        pending = self._body(plan, status="in_progress", output=[])
+        yield emit("response.created", response=pending)
+        yield emit("response.in_progress", response=pending)
+        output: list[dict[str, Any]] = []
+        encoded: bytes | None = None
+        call = plan.call
+        if call is not None:
+            at = {"output_index": 0, "item_id": call.item_id}
+            started = {"id": call.item_id, "type": "image_generation_call", "status": "in_progress", "result": None}
+            yield emit("response.output_item.added", output_index=0, item=started)
+            yield emit("response.image_generation_call.in_progress", **at)
+            if call.blocked:
+                failed = self._failed_item(call)
+                yield emit("response.output_item.done", output_index=0, item=failed)
+                yield emit("response.failed", response=self._finish(plan, [failed], failed=True))
+                return
+            yield emit("response.image_generation_call.generating", **at)
+            picture = await self.api._draw(lambda _: self._draw(plan, call), 0)
+            frames = await run_in_threadpool(draw.partial_frames, picture, call.partial_images)
+            # a stream spreads the latency over its pictures, so partial images arrive over time
+            pause = self.options.latency / (len(frames) + 1)
+            common = {
+                "background": call.background,
+                "output_format": call.output_format,
+                "quality": call.quality,
+                "size": call.size,
+            }
+            for number, frame in enumerate(frames):
+                await asyncio.sleep(pause)
+                data = await run_in_threadpool(draw.encode, frame, call.output_format, compression=call.compression)
+                b64 = base64.b64encode(data).decode("ascii")
+                yield emit(
+                    "response.image_generation_call.partial_image",
+                    **at,
+                    partial_image_index=number,
+                    partial_image_b64=b64,
+                    **common,
+                )
+            await asyncio.sleep(pause)
+            encoded = await run_in_threadpool(draw.encode, picture, call.output_format, compression=call.compression)
+            yield emit("response.image_generation_call.completed", **at)
+            item = self._image_item(call, encoded)
+            yield emit("response.output_item.done", output_index=0, item=item)
+            output.append(item)
+        message = self._message_item(plan, _new_id("msg"))
+        index = len(output)
+        where = {"item_id": message["id"], "output_index": index, "content_index": 0}
+        yield emit(
+            "response.output_item.added", output_index=index, item={**message, "status": "in_progress", "content": []}
+        )
+        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        yield emit("response.content_part.added", **where, part=part)
+        for delta in plan.message_deltas:
+            yield emit("response.output_text.delta", **where, delta=delta, logprobs=[])
+        yield emit("response.output_text.done", **where, text=plan.message, logprobs=[])
+        yield emit("response.content_part.done", **where, part=message["content"][0])
+        yield emit("response.output_item.done", output_index=index, item=message)
+        output.append(message)
+        yield emit("response.completed", response=self._finish(plan, output, failed=False, image=encoded))
+
+    # ------------------------------------------------------------------ building the answer
+    def _draw(self, plan: _Plan, call: _Call) -> Any:
+        """The picture: drawn from the revised prompt, as the image model receives it, or an edit of the base."""
+        from PIL import Image
+
+        from . import draw
+
+        transparent = call.background == "transparent"
+        if call.base is None:
+            return draw.generate_image(
+                call.revised_prompt,
+                call.width,
+                call.height,
+                model=call.model,
+                index=plan.index,
+                seed=self.options.seed,
+                transparent=transparent,
+            )
+        source, guide = call.base, call.mask
+        if source.size != (call.width, call.height):
+            source = source.resize((call.width, call.height), Image.Resampling.LANCZOS)
+            if guide is not None:
+                guide = guide.convert("RGBA").resize((call.width, call.height), Image.Resampling.NEAREST)
+        return draw.edit_image(
+            source,
+            call.revised_prompt,
+            mask=guide.convert("RGBA") if guide is not None else None,
+            references=call.references,
+            index=plan.index,
+            seed=self.options.seed,
+            model=call.model,
+            transparent=transparent,
+        )
+
+    def _image_item(self, call: _Call, encoded: bytes) -> dict[str, Any]:
+        return {
+            **self._call_fields(call),
+            "status": "completed",
+            "result": base64.b64encode(encoded).decode("ascii"),
+            "error": None,
+        }
+
+    def _failed_item(self, call: _Call) -> dict[str, Any]:
+        error = {
+            "code": "moderation_blocked",
+            "message": _BLOCKED_MESSAGE,
+            "param": None,
+            "type": "image_generation_user_error",
+            "moderation_details": {"categories": ["offline_blocked_word"], "moderation_stage": "input"},
+        }
+        return {**self._call_fields(call), "status": "failed", "result": None, "error": error}
+
+    @staticmethod
+    def _call_fields(call: _Call) -> dict[str, Any]:
+        return {
+            "id": call.item_id,
+            "type": "image_generation_call",
+            "action": call.action,
+            "background": call.background,
+            "output_format": call.output_format,
+            "quality": call.quality,
+            "revised_prompt": call.revised_prompt,
+            "size": call.size,
+            "svg_usage": None,
+        }
+
+    @staticmethod
+    def _message_item(plan: _Plan, item_id: str) -> dict[str, Any]:
+        return {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": plan.message, "annotations": [], "logprobs": []}],
+        }
+
+    def _body(
+        self,
+        plan: _Plan,
+        *,
+        status: str,
+        output: list[dict[str, Any]],
+        usage: dict[str, Any] | None = None,
+        tool_usage: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A ``Response`` object: every field OpenAI sends, none the SDK's type lacks."""
+        return {
+            "id": plan.response_id,
+            "object": "response",
+            "created_at": plan.created_at,
+            "status": status,
+            "completed_at": int(time.time()) if status == "completed" else None,
+            "error": error,
+            "incomplete_details": None,
+            "model": plan.model,
+            "output": output,
+            "usage": usage,
+            "tool_usage": tool_usage,
+            "conversation": None,
+            "prompt": None,
+            **plan.echo,
+        }
+
+    def _finish(
+        self, plan: _Plan, output: list[dict[str, Any]], *, failed: bool, image: bytes | None = None
+    ) -> dict[str, Any]:
+        """The final ``Response`` (completed or failed), remembered for ``GET`` and ``previous_response_id``."""
+        call = plan.call
+        output_tokens = _tokens(plan.message) + (_tokens(call.revised_prompt) if call is not None else 0)
+        usage = {
+            "input_tokens": plan.input_tokens,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "output_tokens": output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": plan.input_tokens + output_tokens,
+        }
+        image_usage = _NO_IMAGE_USAGE  # a blocked call is not charged, like a refused Images request
+        if call is not None and not failed:
+            size = (call.width, call.height)
+            image_usage = _usage(call.revised_prompt, call.quality, size, 1, call.input_images)
+        error = None
+        if failed:
+            error = {
+                "code": "image_content_policy_violation",
+                "message": _BLOCKED_MESSAGE,
+                "param": None,
+                "type": "image_generation_user_error",
+            }
+        body = self._body(
+            plan,
+            status="failed" if failed else "completed",
+            output=output,
+            usage=usage,
+            tool_usage={"image_gen": image_usage, "web_search": {"num_requests": 0}},
+            error=error,
+        )
+        if plan.store:
+            self.memory.put(_Turn(body, plan.original, plan.steps, image or plan.earlier_image))
+        return body
+
+    # ------------------------------------------------------------------ reading the request
+    def _plan(self, params: dict[str, Any], index: int) -> _Plan:
+        """Check the whole request and decide the answer; raises ``APIFailure`` for the first problem."""
+        unknown = sorted(set(params) - CREATE_FIELDS)
+        if unknown:
+            raise APIFailure(400, f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter")
+        model = check_text_model(params.get("model"))
+        for name, why in (
+            ("conversation", "the offline server keeps no conversations; chain turns with previous_response_id"),
+            ("prompt", "the offline server has no stored prompt templates; send the text in input"),
+        ):
+            if params.get(name) is not None:
+                raise APIFailure(
+                    400, f"'{name}' is not supported offline: {why}.", param=name, code="unsupported_parameter"
+                )
+        stream = _flag(params, "stream", False)
+        store = _flag(params, "store", True)
+        previous = self._previous(params.get("previous_response_id"))
+        tool_index, tool = _image_tool(params.get("tools"))
+        calls_tool = _calls_tool(params.get("tool_choice", "auto"), tool is not None)
+        read = self._read_input(params.get("input"))
+        prompt = " ".join(text.strip() for text in read.user_texts if text.strip())
+        if calls_tool and not prompt:
+            raise APIFailure(
+                400,
+                "The image_generation tool needs a text prompt: send 'input' as a string or with an input_text part.",
+                param="input",
+                code="missing_required_parameter",
+            )
+        if previous is not None and previous.original:
+            original, steps = previous.original, (*previous.steps, prompt)
+        else:
+            original, steps = prompt, ()
+        call = None
+        settings: dict[str, Any] = {}
+        if tool is not None:
+            settings = _check_tool(tool, tool_index, prompt or "-", self.options.profile)
+        if calls_tool and tool is not None:
+            call = self._call(tool, tool_index, settings, prompt, read, previous, original, steps, model, index)
+        instructions = params.get("instructions")
+        if instructions is not None and not isinstance(instructions, str):
+            raise APIFailure(400, "'instructions' must be a string.", param="instructions", code="invalid_type")
+        texts = [*read.user_texts, *read.other_texts, instructions or ""]
+        input_tokens = sum(_tokens(t) for t in texts) + 258 * len(read.pictures) + (40 if tool is not None else 0)
+        if call is None:
+            message = (
+                'This offline stand-in only draws pictures: add tools=[{"type": "image_generation"}] '
+                "(and leave tool_choice on 'auto') to get one."
+            )
+        elif steps:
+            message = "Here is the picture again, changed as you asked."
+        else:
+            message = "Here is your picture, drawn from a fuller description of your prompt."
+        echo_tools = [] if tool is None else [{**tool, **settings}]
+        return _Plan(
+            response_id=_new_id("resp"),
+            created_at=int(time.time()),
+            model=model,
+            echo=_echo(params, echo_tools),
+            stream=stream,
+            store=store,
+            original=original,
+            steps=steps,
+            index=index,
+            input_tokens=input_tokens,
+            message=message,
+            call=call,
+            earlier_image=previous.image if previous is not None else None,
+        )
+
+    def _previous(self, response_id: object) -> _Turn | None:
+        if response_id is None:
+            return None
+        if not isinstance(response_id, str):
+            raise APIFailure(
+                400, "'previous_response_id' must be a string.", param="previous_response_id", code="invalid_type"
+            )
+        turn = self.memory.get(response_id)
+        if turn is None:  # local choice of code; the message is OpenAI's
+            raise APIFailure(
+                400,
+                f"Previous response with id '{response_id}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        return turn
+
+    def _call(
+        self,
+        tool: Mapping[str, Any],
+        tool_index: int,
+        settings: dict[str, Any],
+        prompt: str,
+        read: _Input,
+        previous: _Turn | None,
+        original: str,
+        steps: tuple[str, ...],
+        text_model: str,
+        index: int,
+    ) -> _Call:
+        """Decide what the tool call draws: a new picture, or an edit of the first image in context."""
+        where = f"tools[{tool_index}]"
+        pictures = list(read.pictures)
+        if not pictures and previous is not None and previous.image is not None:
+            pictures.append(("previous_response_id", _measure("previous_response_id", previous.image)))
+        action = settings["action"]
+        if action == "edit" and not pictures:
+            raise APIFailure(
+                400,
+                "action 'edit' needs an image in context: an input_image, an image_generation_call item, or a "
+                "previous_response_id whose response made one.",
+                param=f"{where}.action",
+                code="invalid_value",
+            )
+        editing = action != "generate" and bool(pictures)
+        spec = get_model(settings["model"])
+        mask = None
+        mask_ref = tool.get("input_image_mask")
+        if mask_ref is not None:
+            if not editing:
+                raise APIFailure(
+                    400,
+                    "input_image_mask needs an image to edit: send an input_image (the mask applies to the first).",
+                    param=f"{where}.input_image_mask",
+                    code="invalid_value",
+                )
+            mask = _measure(f"{where}.input_image_mask", self._image_ref(mask_ref, f"{where}.input_image_mask"))
+        if editing:
+            try:
+                check_inputs(spec, "edits", [p.info for _, p in pictures], mask.info if mask else None)
+            except ParamError as error:
+                names = {"mask": f"{where}.input_image_mask", "image": pictures[0][0]}
+                param = names.get(error.field) or _picture_param(error.field, pictures)
+                raise _refused(error, param) from None
+        base = pictures[0][1].image if editing else None
+        if settings["size"] == "auto":
+            width, height = base.size if base is not None else resolve_size(spec, "auto", "generations")
+        else:
+            width, height = parse_size(settings["size"])
+        quality = settings["quality"]
+        return _Call(
+            item_id=_new_id("ig"),
+            action="edit" if editing else "generate",
+            model=spec.id,
+            width=width,
+            height=height,
+            output_format=settings["output_format"],
+            compression=settings["output_compression"],
+            quality="medium" if quality == "auto" else quality,
+            background="transparent" if settings["background"] == "transparent" else "opaque",
+            partial_images=settings["partial_images"],
+            revised_prompt=revision(original, steps, text_model=text_model, index=index),
+            blocked=BLOCKED_WORD in " ".join((original, *steps)).lower(),
+            base=base,
+            mask=mask.image if mask is not None else None,
+            references=[p.image for _, p in pictures[1:]] if editing else [],
+        )
+
+    def _read_input(self, value: object) -> _Input:
+        """The texts and pictures of ``input``: a string, or a list of messages and earlier image calls."""
+        read = _Input()
+        if value is None:
+            raise APIFailure(
+                400, "Missing required parameter: 'input'.", param="input", code="missing_required_parameter"
+            )
+        if isinstance(value, str):
+            read.user_texts.append(value)
+            return read
+        if not isinstance(value, list):
+            raise APIFailure(
+                400, "'input' must be a string or a list of input items.", param="input", code="invalid_type"
+            )
+        for number, item in enumerate(value):
+            where = f"input[{number}]"
+            if not isinstance(item, dict):
+                raise APIFailure(400, f"'{where}' must be an object.", param=where, code="invalid_type")
+            kind = item.get("type", "message" if "role" in item else None)
+            if kind == "message":
+                self._read_message(item, where, read)
+            elif kind in ("image_generation_call", "item_reference"):
+                self._read_call(item, where, read)
+            elif kind == "reasoning":
+                continue  # a real model's private notes: nothing to draw from
+            else:
+                raise APIFailure(
+                    400,
+                    f"Input items of type {kind!r} are not supported offline; send messages, image_generation_call "
+                    "or item_reference items.",
+                    param=f"{where}.type",
+                    code="invalid_value",
+                )
+        return read
+
+    def _read_message(self, item: Mapping[str, Any], where: str, read: _Input) -> None:
+        role = item.get("role")
+        if role not in ("user", "assistant", "system", "developer"):
+            raise APIFailure(
+                400,
+                f"Invalid value for '{where}.role': {role!r}. Supported values are: 'user', 'assistant', 'system', "
+                "'developer'.",
+                param=f"{where}.role",
+                code="invalid_value",
+            )
+        texts = read.user_texts if role == "user" else read.other_texts
+        content = item.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+            return
+        if not isinstance(content, list):
+            raise APIFailure(
+                400, f"'{where}.content' must be a string or a list of parts.", param=f"{where}.content",
+                code="invalid_type",
+            )  # fmt: skip
+        for number, part in enumerate(content):
+            at = f"{where}.content[{number}]"
+            if not isinstance(part, dict):
+                raise APIFailure(400, f"'{at}' must be an object.", param=at, code="invalid_type")
+            kind = part.get("type")
+            if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            elif kind == "refusal":
+                continue
+            elif kind == "input_image" and role == "user":
+                read.pictures.append((at, _measure(at, self._image_ref(part, at))))
+            else:
+                raise APIFailure(
+                    400,
+                    f"Content parts of type {kind!r} are not supported offline for role '{role}'; send input_text "
+                    "and input_image (as a data URL).",
+                    param=f"{at}.type",
+                    code="invalid_value",
+                )
+
+    def _read_call(self, item: Mapping[str, Any], where: str, read: _Input) -> None:
+        """An earlier image call sent back as context: its ``result``, or the stored one with its ``id``."""
+        result = item.get("result")
+        if not isinstance(result, str):
+            item_id = item.get("id")
+            found = self.memory.find_item(item_id) if isinstance(item_id, str) else None
+            if found is None or found.get("type") != "image_generation_call":
+                raise APIFailure(400, f"Item with id {item_id!r} not found.", param=f"{where}.id", code="invalid_value")
+            result = found.get("result")
+            if not isinstance(result, str):
+                return  # a failed call: no picture to carry on
+        try:
+            data = base64.b64decode(result, validate=True)
+        except (binascii.Error, ValueError):
+            raise APIFailure(
+                400, f"'{where}.result' is not valid base64.", param=f"{where}.result", code="invalid_base64_image"
+            ) from None
+        read.pictures.append((where, _measure(where, data)))
+
+    def _image_ref(self, ref: Mapping[str, Any], where: str) -> bytes:
+        """The bytes behind an ``image_url`` data URL or a ``file_id`` (exactly one of them)."""
+        url, file_id = ref.get("image_url"), ref.get("file_id")
+        if (url is None) == (file_id is None):
+            raise APIFailure(
+                400,
+                f"'{where}' needs exactly one of 'image_url' (a data URL) or 'file_id'.",
+                param=where,
+                code="invalid_value",
+            )
+        if file_id is not None:
+            return self._file(file_id, f"{where}.file_id")
+        return _data_url(url, f"{where}.image_url")
+
+    def _file(self, file_id: object, where: str) -> bytes:
+        """The one lookup for ``file_id`` inputs; a Files API plugs in here through ``lookup_file``."""
+        if not isinstance(file_id, str):
+            raise APIFailure(400, f"'{where}' must be a string.", param=where, code="invalid_type")
+        if self.lookup_file is None:
+            raise APIFailure(
+                400,
+                f"file_id inputs are not supported by the offline server yet (it has no /v1/files): got file_id "
+                f"'{file_id}'. Send the image as a data URL in 'image_url' (data:image/png;base64,...).",
+                param=where,
+                code="unsupported_parameter",
+            )
+        data = self.lookup_file(file_id)
+        if data is None:
+            raise APIFailure(400, f"No file found with id '{file_id}'.", param=where, code="image_file_not_found")
+        return data
+
+
+_BLOCKED_MESSAGE = (
+    "Your request was rejected by the safety system. If you believe this is an error, contact us at "
+    f"help.openai.com. (offline: the prompt contains '{BLOCKED_WORD}')"
+)
+
+
+def _flag(params: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = params.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise APIFailure(400, f"Invalid type for '{name}': expected a boolean.", param=name, code="invalid_type")
+    return value
+
+
+def _image_tool(tools: object) -> tuple[int, dict[str, Any] | None]:
+    """The one ``image_generation`` tool of ``tools`` and its position; other tools cannot run offline."""
+    if tools is None:
+        return 0, None
+    if not isinstance(tools, list):
+        raise APIFailure(400, "'tools' must be a list.", param="tools", code="invalid_type")
+    found: tuple[int, dict[str, Any] | None] = (0, None)
+    for number, tool in enumerate(tools):
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind != "image_generation":
+            raise APIFailure(
+                400,
+                f"Tools of type {kind!r} are not available offline; the offline server runs only the "
+                "image_generation tool.",
+                param=f"tools[{number}].type",
+                code="unsupported_value",
+            )
+        if found[1] is not None:
+            raise APIFailure(
+                400, "Only one image_generation tool may be given.", param=f"tools[{number}]", code="invalid_value"
+            )
+        assert isinstance(tool, dict)
+        found = (number, tool)
+    return found
+
+
+def _calls_tool(choice: object, has_tool: bool) -> bool:
+    """Whether the text model calls the image tool.  ``auto`` with the tool present always does (local choice)."""
+    if choice in ("auto", "required"):
+        if choice == "required" and not has_tool:
+            raise APIFailure(
+                400, "tool_choice 'required' needs at least one tool in 'tools'.", param="tool_choice",
+                code="invalid_value",
+            )  # fmt: skip
+        return has_tool
+    if choice == "none":
+        return False
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "image_generation":
+        if not has_tool:
+            raise APIFailure(
+                400, "Tool choice 'image_generation' not found in 'tools' parameter.", param="tool_choice",
+                code="invalid_value",
+            )  # fmt: skip
+        return True
+    if kind == "allowed_tools" and isinstance(choice, dict):
+        allowed = choice.get("tools")
+        return (
+            has_tool
+            and isinstance(allowed, list)
+            and any(isinstance(t, dict) and t.get("type") == "image_generation" for t in allowed)
+        )
+    raise APIFailure(
+        400,
+        f"Invalid value for 'tool_choice': {choice!r}. Use 'auto', 'none', 'required' or "
+        "{'type': 'image_generation'}.",
+        param="tool_choice",
+        code="invalid_value",
+    )
+
+
+def _validated(
+    endpoint: Any, model: str, prompt: str, fields: Mapping[str, Any], where: str, profile: Any
+) -> dict[str, Any]:
+    """``models.validate`` for tool fields, its refusals renamed to where they sit in the request."""
+    try:
+        return validate(endpoint, {"model": model, "prompt": prompt, **fields}, profile=profile)
+    except ParamError as error:
+        raise _refused(error, "input" if error.field == "prompt" else f"{where}.{error.field}") from None
+
+
+def _check_tool(tool: Mapping[str, Any], tool_index: int, prompt: str, profile: Any) -> dict[str, Any]:
+    """The tool's effective settings, every field checked against the capability table."""
+    where = f"tools[{tool_index}]"
+    unknown = sorted(set(tool) - TOOL_FIELDS)
+    if unknown:
+        raise APIFailure(
+            400, f"Unknown parameter: '{where}.{unknown[0]}'.", param=f"{where}.{unknown[0]}", code="unknown_parameter"
+        )
+    model = tool.get("model")
+    model = TOOL_DEFAULT_MODEL if model is None else model
+    gpt_models = tuple(m.id for m in MODELS.values() if m.is_gpt)
+    if model not in gpt_models:
+        raise APIFailure(
+            400,
+            f"Invalid value for '{where}.model': {model!r}. The image_generation tool takes a GPT image model: "
+            f"{', '.join(gpt_models)}.",
+            param=f"{where}.model",
+            code="invalid_value",
+        )
+    action = tool.get("action")
+    action = "auto" if action is None else action
+    if action not in _ACTIONS:
+        raise APIFailure(
+            400,
+            f"Invalid value for '{where}.action': {action!r}. Supported values are: 'generate', 'edit', 'auto'.",
+            param=f"{where}.action",
+            code="invalid_value",
+        )
+    mask = tool.get("input_image_mask")
+    if mask is not None and not isinstance(mask, dict):
+        raise APIFailure(
+            400, f"'{where}.input_image_mask' must be an object.", param=f"{where}.input_image_mask",
+            code="invalid_type",
+        )  # fmt: skip
+    shared = {name: tool[name] for name in _SHARED_FIELDS if tool.get(name) is not None}
+    if tool.get("moderation") is not None:
+        shared["moderation"] = tool["moderation"]
+    checked = _validated("generations", model, prompt, shared, where, profile)
+    if tool.get("input_fidelity") is not None:  # an edits field in the Images API
+        _validated("edits", model, prompt, {"input_fidelity": tool["input_fidelity"]}, where, profile)
+    return {
+        "model": model,
+        "action": action,
+        "size": checked["size"],
+        "quality": checked["quality"],
+        "background": checked["background"],
+        "output_format": checked["output_format"],
+        "output_compression": checked["output_compression"],
+        "moderation": checked.get("moderation", "auto"),
+        "partial_images": checked.get("partial_images", 0),
+    }
+
+
+def _picture_param(field_name: str, pictures: list[tuple[str, _Upload]]) -> str:
+    match = re.fullmatch(r"image\[(\d+)\]", field_name)
+    if match and int(match.group(1)) < len(pictures):
+        return pictures[int(match.group(1))][0]
+    return "input"
+
+
+def _data_url(url: object, where: str) -> bytes:
+    if not isinstance(url, str):
+        raise APIFailure(400, f"'{where}' must be a string.", param=where, code="invalid_type")
+    if len(url) > DATA_URL_LIMIT:
+        raise APIFailure(
+            400,
+            f"'{where}' is {len(url):,} characters; a data URL may be at most {DATA_URL_LIMIT:,}.",
+            param=where,
+            code="string_above_max_length",
+        )
+    if url.startswith(("http://", "https://")):
+        raise APIFailure(
+            400,
+            f"The offline server cannot download '{url[:80]}': send the image as a data URL "
+            "(data:image/png;base64,...).",
+            param=where,
+            code="invalid_image_url",
+        )
+    match = _DATA_URL.fullmatch(url)
+    if match is None:
+        raise APIFailure(
+            400, f"'{where}' must be a base64 data URL (data:image/png;base64,...).", param=where,
+            code="invalid_image_url",
+        )  # fmt: skip
+    try:
+        return base64.b64decode(match.group("data"), validate=True)
+    except (binascii.Error, ValueError):
+        raise APIFailure(
+            400, f"The data URL in '{where}' is not valid base64.", param=where, code="invalid_base64_image"
+        ) from None
+
+
+def _echo(params: Mapping[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """The request settings a ``Response`` repeats, with OpenAI's defaults for those not sent."""
+    defaults: dict[str, Any] = {
+        "background": False,
+        "instructions": None,
+        "max_output_tokens": None,
+        "max_tool_calls": None,
+        "metadata": {},
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "prompt_cache_key": None,
+        "prompt_cache_retention": None,
+        "reasoning": {"effort": None, "summary": None},
+        "safety_identifier": None,
+        "service_tier": "default",
+        "temperature": 1.0,
+        "text": {"format": {"type": "text"}, "verbosity": "medium"},
+        "tool_choice": "auto",
+        "top_logprobs": 0,
+        "top_p": 1.0,
+        "truncation": "disabled",
+        "user": None,
+    }
+    echo = {name: params[name] if params.get(name) is not None else value for name, value in defaults.items()}
+    echo["tools"] = tools
+    if isinstance(params.get("image"), dict):
+        echo["image"] = params["image"]
+    return echo
+
+
+def _event_count(plan: _Plan) -> int:
+    """How many events ``_lifecycle`` sends for ``plan``, so a ``drop`` fault can cut at the half."""
+    count = 3  # created, in_progress, and completed or failed
+    if plan.call is not None:
+        if plan.call.blocked:
+            return count + 3  # added, in_progress, done (failed)
+        count += 5 + plan.call.partial_images  # added, in_progress, generating, partials, completed, done
+    return count + 5 + len(plan.message_deltas)  # added, part added, deltas, text done, part done, done

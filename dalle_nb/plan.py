@@ -1,0 +1,256 @@
+"""Planning: turn what a person asked for into a checked ``Job``, before anything is sent.
+
+Every face of dalle_nb (the blocking functions, their async twins, ``wait=False`` handles,
+the magics and the widgets) plans with these functions and then submits the job through
+the one path in ``session``.  Planning reads the settings, expands ``n`` and prompt lists
+into requests, prepares input images and masks (the slow part for big pictures, so the
+async twins run it off the caller's loop), and checks every request against the
+capability table: a bad request raises ``InvalidRequest`` here and costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import config
+from .errors import InvalidRequest
+from .imaging import Fit, prepare_image, prepare_images, prepare_mask
+from .models import get_model
+from .requests import EditRequest, GenerateRequest, Request, VaryRequest
+
+#: What ``vary`` asks a GPT image model, which has no variations endpoint, through ``edit``.
+VARIATION_PROMPT = (
+    "Create a variation of this image: keep its subject, composition and colour palette, and change the details."
+)
+
+
+@dataclass
+class Job:
+    """Everything one call asks for: checked requests, their labels and parents, and what to tell."""
+
+    requests: list[Request]
+    settings: config.Settings
+    labels: list[str | None] = field(default_factory=list)
+    parents: list[tuple[str, ...]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def label(self, index: int) -> str | None:
+        return self.labels[index] if index < len(self.labels) else None
+
+    def parent_ids(self, index: int) -> tuple[str, ...]:
+        return self.parents[index] if index < len(self.parents) else ()
+
+    @property
+    def pictures(self) -> int:
+        """How many pictures the job asks for in all."""
+        return sum(request.n for request in self.requests)
+
+
+def _prompts(prompt: object) -> list[str]:
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, Sequence) else None
+    if not prompts or not all(isinstance(p, str) and p.strip() for p in prompts):
+        raise InvalidRequest("prompt must be a non-empty string or a list of them.", field="prompt", value=prompt)
+    texts = [p for p in prompts if isinstance(p, str)]
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from os.fsdecode of bytes that were not UTF-8
+            raise InvalidRequest(
+                f"the prompt has a character that is not valid text at position {exc.start + 1} "
+                f"({text[exc.start]!r}); retype that part of the prompt.",
+                field="prompt",
+                value=f"position {exc.start + 1}",
+            ) from None
+    return texts
+
+
+def _no_key_in(request: Request) -> None:
+    """Refuse to send the API key as a request parameter: it would travel in the body and land in the gallery."""
+    from .errors import is_secret
+
+    config.api_key()  # a key from the environment is known from here on
+    for name, value in request.api_fields().items():
+        if name == "api_key" or is_secret(value):
+            raise InvalidRequest(
+                f"'{name}' would send your API key as a request parameter; set the key with "
+                "dalle_nb.configure(api_key=...) or OPENAI_API_KEY instead.",
+                field=name,
+            )
+
+
+def _count(n: object, settings: config.Settings) -> int:
+    value = settings.n if n is None else n
+    rule = config.RULES["n"]
+    if isinstance(value, bool) or not isinstance(value, int) or not rule.low <= value <= rule.high:  # type: ignore[operator]
+        raise InvalidRequest(f"n must be {rule.rule}, not {n!r}.", field="n", value=n, allowed=rule.rule)
+    return value
+
+
+def _checked(requests: list[Request], settings: config.Settings) -> list[Request]:
+    """Each request checked as the backend will check it (``n`` as one SDK call carries it), with
+    the values it will send normalized: ``"50"`` becomes 50, never a JSON string."""
+    from .session import default_session
+
+    profile = default_session().profile_for(settings)
+    strict = settings.backend != "compatible"
+    out = []
+    for request in requests:
+        _no_key_in(request)
+        per_call = get_model(request.model).n_max
+        normalized = request.with_n(min(request.n, per_call)).check(profile, strict_extra=strict)
+        out.append(request.normalized(normalized))
+    return out
+
+
+def _stream_options(stream: Any, partial_images: int | None, wants_partials: bool) -> tuple[Any, int | None]:
+    if partial_images is not None or wants_partials:
+        stream = True
+    if stream is True and partial_images is None:
+        partial_images = 2
+    return stream, partial_images
+
+
+def plan_generate(
+    prompt: str | Sequence[str],
+    *,
+    model: str | None = None,
+    n: int | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    background: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    moderation: str | None = None,
+    style: str | None = None,
+    stream: Any = False,
+    partial_images: int | None = None,
+    wants_partials: bool = False,
+    labels: Sequence[str | None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Job:
+    """A checked job for ``generate``: one request per prompt, each asking for ``n`` pictures."""
+    settings = config.settings(model=model, size=size, quality=quality)
+    count = _count(n, settings)
+    stream, partial_images = _stream_options(stream, partial_images, wants_partials)
+    requests: list[Request] = [
+        GenerateRequest(
+            model=settings.model,
+            prompt=text,
+            n=count,
+            size=settings.size,
+            quality=settings.quality,
+            background=background,
+            output_format=output_format,
+            output_compression=output_compression,
+            moderation=moderation,
+            style=style,
+            stream=stream,  # checked, and made a bool, by the table
+            partial_images=partial_images,
+            extra=tuple((extra or {}).items()),
+        )
+        for text in _prompts(prompt)
+    ]
+    return Job(_with_n(_checked(requests, settings), count), settings, labels=list(labels or []))
+
+
+def _with_n(requests: list[Request], n: int) -> list[Request]:
+    """Put the whole ``n`` back after checking one SDK call's share; the client fans it out."""
+    return [request.with_n(n) for request in requests]
+
+
+def _parents(images: object) -> tuple[str, ...]:
+    from .results import GeneratedImage
+
+    items = images if isinstance(images, list | tuple) else [images]
+    return tuple(item.id for item in items if isinstance(item, GeneratedImage) and item.id)
+
+
+def plan_edit(
+    image: object,
+    prompt: str,
+    *,
+    mask: object = None,
+    markup: object = None,
+    input_fidelity: str | None = None,
+    model: str | None = None,
+    n: int | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    background: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    stream: Any = False,
+    partial_images: int | None = None,
+    wants_partials: bool = False,
+    fit: Fit = "error",
+    extra: dict[str, Any] | None = None,
+    notices: Sequence[str] = (),
+) -> Job:
+    """A checked job for ``edit``, with every input image and the mask prepared for upload."""
+    settings = config.settings(model=model, size=size, quality=quality)
+    count = _count(n, settings)
+    text = _prompts(prompt)
+    if len(text) != 1:
+        raise InvalidRequest("edit() takes one prompt; call it once per prompt.", field="prompt")
+    stream, partial_images = _stream_options(stream, partial_images, wants_partials)
+    prepared = prepare_images(image, settings.model, endpoint="edits", fit=fit)
+    mask_file = prepare_mask(mask, (prepared[0].width, prepared[0].height)) if mask is not None else None
+    markup_file = None
+    if markup is not None:  # a drawing over the image: its colours matter, so it is not a mask
+        markup_file = replace(prepare_image(markup, settings.model, endpoint="edits"), filename="markup.png")
+    notes = list(notices)
+    for item in [*prepared, mask_file, markup_file]:
+        notes.extend(item.notices if item is not None else ())
+    request = EditRequest(
+        model=settings.model,
+        prompt=text[0],
+        n=count,
+        size=settings.size,
+        images=tuple(prepared),
+        mask=mask_file,
+        markup=markup_file,
+        input_fidelity=input_fidelity,
+        quality=settings.quality,
+        background=background,
+        output_format=output_format,
+        output_compression=output_compression,
+        stream=stream,
+        partial_images=partial_images,
+        extra=tuple((extra or {}).items()),
+    )
+    checked = _with_n(_checked([request], settings), count)
+    return Job(checked, settings, parents=[_parents(image)], notices=notes)
+
+
+def plan_vary(
+    image: object,
+    *,
+    n: int | None = None,
+    model: str | None = None,
+    size: str | None = None,
+    prompt: str | None = None,
+    fit: Fit = "error",
+) -> Job:
+    """A checked job for ``vary``: the variations endpoint where served, else an edit with a stated prompt."""
+    settings = config.settings(model=model, size=size)
+    spec = get_model(settings.model)
+    if "variations" in spec.endpoints and prompt is None:
+        count = _count(n, settings)
+        prepared = prepare_images(image, settings.model, endpoint="variations", fit=fit)
+        request = VaryRequest(model=settings.model, n=count, size=settings.size, image=prepared[0])
+        checked = _with_n(_checked([request], settings), count)
+        return Job(checked, settings, parents=[_parents(image)], notices=list(prepared[0].notices))
+    if "edits" not in spec.endpoints:
+        raise InvalidRequest(f"{spec.id} can neither vary nor edit images; use a GPT image model.", field="model")
+    stated = prompt or VARIATION_PROMPT
+    note = (
+        f"{spec.id} has no variations endpoint, so this variation is made through edit() with the prompt: {stated!r}"
+        if prompt is None
+        else f"variation made through edit() with your prompt: {stated!r}"
+    )
+    return plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note])
+
+
+__all__ = ["VARIATION_PROMPT", "Job", "plan_edit", "plan_generate", "plan_vary"]

@@ -1,0 +1,397 @@
+"""The session: what one process shares, and the one path every job is submitted on.
+
+A ``Session`` owns the private event loop (a daemon thread, so blocking calls work the same
+in a script and in Jupyter, whose own loop is already running), the SDK connections, the
+galleries, the offline server, the notices already said, and the concurrency limit of each
+backend.  The module-level functions (``dn.generate`` ...) use ``default_session()``.
+
+``submit`` starts a planned ``Job`` and returns a ``JobHandle`` at once.  A job keeps the
+connection it started with: ``configure()`` only stops *new* jobs from using an old
+connection, which is closed when its last job ends, so touching a setting (a widget's
+dropdown) never breaks a request already in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from . import config
+from .events import Event, ImageSaved, JobDone, OnEvent, RequestFailed
+from .models import Profile
+from .plan import Job
+from .results import ImageSet
+
+if TYPE_CHECKING:
+    from .client import Connection
+    from .gallery import Gallery
+    from .offline import OfflineServer
+
+
+class _Loop:
+    """One event loop in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="dalle-nb-loop", daemon=True)
+        self.thread.start()
+
+    def submit(self, coro: Awaitable[Any]) -> concurrent.futures.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+
+
+class Limiter:
+    """How many requests may be in flight at once to one backend, across every job of the process.
+
+    The capacity follows the ``concurrency`` setting each job starts with, so 8 threads or
+    20 gathered ``agenerate`` calls still keep ``concurrency`` requests in flight, as a
+    person reading the setting expects.  Lives on the session's loop.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.active = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        if self.active < self.capacity and not self._waiters:
+            self.active += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed over just as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.active -= 1
+        self._wake()
+
+    def resize(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.active < self.capacity:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.active += 1
+                waiter.set_result(None)
+
+
+class JobHandle(concurrent.futures.Future[ImageSet]):
+    """A running job: a ``concurrent.futures.Future[ImageSet]`` with what has arrived so far.
+
+    ``result(timeout)`` waits for the ``ImageSet`` (and raises the error when every request
+    failed); ``done()``; ``cancel()`` stops what is in flight and keeps what arrived in
+    ``images``, after which ``result()`` raises ``CancelledError`` as any cancelled future
+    does.  Events (``on_event=``) arrive on the loop given at submit time, or, without one,
+    on the thread that waits in ``result()``.
+    """
+
+    def __init__(self, job: Job, pictures: int) -> None:
+        super().__init__()
+        self.job = job
+        #: Every picture and failure so far, in arrival order (the final result keeps request order).
+        self.images = ImageSet(notices=list(job.notices))
+        #: How many pictures the job asks for in all.
+        self.expected = pictures
+        self.started = time.monotonic()
+        self._cancel_requested = False
+        self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._events: queue.SimpleQueue[Event] | None = None
+        self._on_event: OnEvent | None = None
+        self._callback_error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        state = "done" if self.done() else "cancelling" if self._cancel_requested else "running"
+        return f"<JobHandle {state}: {len(self.images)}/{self.expected} picture(s)>"
+
+    def cancel(self) -> bool:
+        """Stop what is in flight; pictures that arrived stay in ``images`` (and in the gallery)."""
+        if self.done():
+            return False
+        self._cancel_requested = True
+        if self._loop is not None and self._task is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        return True
+
+    @property
+    def cancelling(self) -> bool:
+        return self._cancel_requested
+
+    def result(self, timeout: float | None = None) -> ImageSet:
+        self._wait(timeout)
+        return super().result(0)
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self._wait(timeout)
+        return super().exception(0)
+
+    def _wait(self, timeout: float | None) -> None:
+        """Wait, delivering queued events on this thread.  Ctrl-C (or a raising callback) cancels the job
+        and the exception carries ``.images``, what had arrived."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while not self.done():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise concurrent.futures.TimeoutError()
+                slice_ = 0.05 if left is None else min(0.05, left)
+                if self._events is None:
+                    self._sleep(slice_)  # nothing to deliver here: woken the moment the job ends
+                else:
+                    self._deliver(self._next_event(slice_))
+            while self._events is not None and (event := self._next_event(0)) is not None:
+                self._deliver(event)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            raise
+        except BaseException as stop:
+            self.cancel()
+            # a cancelled job ends promptly: what was being saved is kept, the rest stops
+            give_up = time.monotonic() + 30
+            while not self.done() and time.monotonic() < give_up:
+                with contextlib.suppress(BaseException):  # a second Ctrl-C does not leave requests running
+                    self._sleep(0.05)
+            with contextlib.suppress(AttributeError, TypeError):
+                stop.images = self.images  # type: ignore[attr-defined]
+            raise
+
+    def _sleep(self, seconds: float) -> None:
+        concurrent.futures.wait([self], seconds)
+
+    def _next_event(self, timeout: float) -> Event | None:
+        # no `continue` inside an except clause here: on CPython 3.11 a Ctrl-C landing on that jump
+        # escapes an enclosing `except KeyboardInterrupt`
+        assert self._events is not None
+        try:
+            return self._events.get(timeout=timeout) if timeout else self._events.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _deliver(self, event: Event | None) -> None:
+        if event is not None and self._on_event is not None:
+            self._on_event(event)
+
+
+def _finish(result: ImageSet) -> ImageSet:
+    """A job whose every request failed raises its first error; otherwise its pictures are its result."""
+    if result.images or not result.failures or result.cancelled:
+        return result
+    raise result.failures[0].error
+
+
+class Session:
+    """The process-wide state of dalle_nb; ``default_session()`` is the one the module functions use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._loop: _Loop | None = None
+        self._connections: dict[tuple[Any, ...], Connection] = {}
+        self._galleries: dict[Any, Gallery] = {}
+        self._offline: OfflineServer | None = None
+        self._notified: set[str] = set()
+        self._limiters: dict[tuple[str, str], Limiter] = {}
+        config.on_change(self.retire_connections)
+
+    # ------------------------------------------------------------------ shared state
+    def loop(self) -> _Loop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = _Loop()
+            return self._loop
+
+    def in_flight(self) -> int:
+        """How many request tasks are running now (0 after a job returns or is cancelled)."""
+        if self._loop is None:
+            return 0
+        return sum(1 for task in asyncio.all_tasks(self._loop.loop) if not task.done())
+
+    def notice(self, text: str, *, once: bool = False) -> None:
+        """One line for the person at the notebook (with ``once``, only the first time in this session)."""
+        with self._lock:
+            if once and text in self._notified:
+                return
+            self._notified.add(text)
+        print(f"dalle_nb: {text}", file=sys.stdout, flush=True)
+
+    def offline_server(self) -> OfflineServer:
+        """The process's offline server, started on a free loopback port the first time."""
+        with self._lock:
+            if self._offline is None or not self._offline.running:
+                from .offline import start
+
+                self._offline = start()
+                atexit.register(self._offline.stop)
+            return self._offline
+
+    def profile_for(self, settings: config.Settings) -> Profile:
+        """Which rules a request must pass for this backend, before it is sent."""
+        if settings.backend == "offline":
+            from .offline import ServerOptions
+
+            running = self._offline
+            return running.options.profile if running is not None else ServerOptions.from_env().profile
+        return "openai" if settings.backend == "openai" else "compat"
+
+    def gallery(self, settings: config.Settings | None = None) -> Gallery:
+        """The history store for ``settings.gallery_dir`` (default: the user's data folder)."""
+        from .gallery import Gallery
+
+        directory = (settings or config.settings()).gallery_dir
+        with self._lock:
+            if directory not in self._galleries:
+                self._galleries[directory] = Gallery(directory)
+            return self._galleries[directory]
+
+    # ------------------------------------------------------------------ connections
+    def connection(self, settings: config.Settings) -> Connection:
+        """The SDK client for ``settings``' backend, built once and shared until a setting changes."""
+        from .client import connection_ident, open_connection
+
+        ident, base_url, key = connection_ident(settings, self)
+        with self._lock:
+            found = self._connections.get(ident)
+            if found is None:
+                found = open_connection(settings, base_url, key, self)
+                self._connections[ident] = found
+            return found
+
+    def retire_connections(self) -> None:
+        """Stop new jobs from using today's connections; each closes once its last job ends."""
+        with self._lock:
+            old = list(self._connections.values())
+            self._connections.clear()
+            for conn in old:
+                conn.retired = True
+                if conn.jobs == 0:
+                    self._close(conn)
+
+    def _close(self, conn: Connection) -> None:
+        if self._loop is not None and not conn.closed:
+            conn.closed = True
+            self._loop.submit(conn.sdk.close())
+
+    def _limiter(self, conn: Connection, capacity: int) -> Limiter:
+        key = (conn.kind, conn.base_url)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = Limiter(capacity)
+        elif limiter.capacity != capacity:
+            limiter.resize(capacity)
+        return limiter
+
+    # ------------------------------------------------------------------ the one submit path
+    def submit(
+        self, job: Job, *, on_event: OnEvent | None = None, loop: asyncio.AbstractEventLoop | None = None,
+        deliver_here: bool = False,
+    ) -> JobHandle:  # fmt: skip
+        """Start ``job`` without blocking and return its handle.
+
+        Events go to ``on_event`` on ``loop`` when one is given; otherwise on the caller's
+        running loop when it has one (a notebook cell's), unless ``deliver_here`` asks for
+        them on the thread that waits in ``handle.result()`` (what the blocking calls do).
+        """
+        from .client import run_job
+
+        if loop is None and not deliver_here and on_event is not None:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio.get_running_loop()
+        conn = self.connection(job.settings)
+        handle = JobHandle(job, job.pictures)
+        handle._on_event = on_event
+        if loop is None and on_event is not None:
+            handle._events = queue.SimpleQueue()
+
+        def emit(event: Event) -> None:
+            if isinstance(event, ImageSaved):
+                handle.images.images.append(event.image)
+            elif isinstance(event, RequestFailed):
+                handle.images.failures.append(event.failure)
+            if on_event is None:
+                return
+            if loop is not None:
+                loop.call_soon_threadsafe(guarded, event)
+            elif handle._events is not None:
+                handle._events.put(event)
+
+        def guarded(event: Event) -> None:
+            # a callback that raises stops the job, as Ctrl-C does, and its error is the job's
+            if handle._callback_error is not None:
+                return
+            try:
+                assert on_event is not None
+                on_event(event)
+            except BaseException as error:  # the user's callback: anything may come out
+                handle._callback_error = error
+                handle.cancel()
+
+        with self._lock:
+            conn.jobs += 1
+        limiter = self._limiter(conn, job.settings.concurrency)
+
+        async def body() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            handle._task, handle._loop = task, asyncio.get_running_loop()
+            if handle.cancelling:  # cancelled before it started
+                task.cancel()
+            try:
+                result = await run_job(job, conn, self.gallery(job.settings), limiter, emit)
+            except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+                handle.set_exception(error)
+                raise
+            finally:
+                with self._lock:
+                    conn.jobs -= 1
+                    if conn.retired and conn.jobs == 0:
+                        self._close(conn)
+            handle.images = result
+            emit(JobDone(result))
+            if handle._callback_error is not None:
+                with contextlib.suppress(AttributeError, TypeError):
+                    handle._callback_error.images = result  # type: ignore[attr-defined]
+                handle.set_exception(handle._callback_error)
+            elif result.cancelled:
+                # the state moves to CANCELLED only now, once what arrived is kept in ``images``
+                concurrent.futures.Future.cancel(handle)
+            else:
+                try:
+                    handle.set_result(_finish(result))
+                except Exception as error:  # every request failed: that failure is the job's error
+                    handle.set_exception(error)
+
+        self.loop().submit(body())
+        return handle
+
+
+_default: Session | None = None
+_default_lock = threading.Lock()
+
+
+def default_session() -> Session:
+    """The session behind ``dn.generate`` and friends, made on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Session()
+        return _default
+
+
+__all__ = ["JobHandle", "Limiter", "Session", "default_session"]
