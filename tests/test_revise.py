@@ -102,9 +102,10 @@ def test_refine_chains_three_turns_with_their_parents(fresh: Path) -> None:
     # derived from the previous picture: nearer to it than a fresh picture of the same words is
     fresh_one = dn.generate("now make it dusk", size="1024x1024")[0]
     before = np.asarray(first.to_pil().convert("RGB"), dtype=float)
-    assert np.abs(np.asarray(second.to_pil().convert("RGB"), dtype=float) - before).mean() < np.abs(
-        np.asarray(fresh_one.to_pil().convert("RGB"), dtype=float) - before
-    ).mean()
+    assert (
+        np.abs(np.asarray(second.to_pil().convert("RGB"), dtype=float) - before).mean()
+        < np.abs(np.asarray(fresh_one.to_pil().convert("RGB"), dtype=float) - before).mean()
+    )
 
 
 def test_refine_without_a_conversation_sends_the_picture(tmp_path: Path) -> None:

@@ -86,6 +86,8 @@ _COLOUR_RE = re.compile(r"\b(" + "|".join(sorted(COLOURS, key=len, reverse=True)
 _WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[,.;:!?]")
 
 #: Words too common to say anything about a picture; they change nothing, so "a cat" and "the cat" look alike.
+#: The words of an instruction ("now make it dusk", "add a moon", "a storm rolls in") are among them, so a
+#: refinement's wording is read as what it asks for, not as things to draw.
 STOPWORDS = frozenset(
     _split(
         """
@@ -96,6 +98,8 @@ STOPWORDS = frozenset(
         through across along around against full has have having shows showing show made looking look looks like
         seen view scene picture image photo photograph says saying reads reading written words word text with
         during
+        now make makes add adds put puts turn turns change changes let please also instead keep same again
+        rolls comes falls appears begins starts gets becomes
         """
     )
 )

@@ -95,7 +95,10 @@ _VERBS = {
     "water": ("floats", "float"),
     "fly": ("flies", "fly"),
     "shine": ("shines", "shine"),
+    "swim": ("swims", "swim"),
 }
+#: Creatures that swim wherever they are drawn, so "a jellyfish" never "stands".
+_SWIMMERS = frozenset({"fish", "jellyfish", "whale", "dolphin", "octopus", "shark", "squid", "seal", "crab", "shrimp"})
 #: Airborne things that fly rather than float.
 _FLIERS = frozenset(
     {
@@ -280,6 +283,8 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
         verb = _VERBS["sit"][plural]
     elif stem in CELESTIAL:
         verb = _VERBS["shine"][plural]
+    elif stem in _SWIMMERS:
+        verb = _VERBS["swim"][plural]
     elif stem in _FLIERS and box[3] < scene.horizon:
         verb = _VERBS["fly"][plural]
     elif stem in AIRBORNE and box[3] < scene.horizon:
