@@ -88,8 +88,10 @@ class InvalidRequest(DalleError, ValueError):
 
     @classmethod
     def from_param(cls, error: Any) -> InvalidRequest:
-        """From ``dalle_nb.models.ParamError``."""
-        return cls(error.message, field=error.field, value=error.value, allowed=error.allowed)
+        """From ``dalle_nb.models.ParamError``: OpenAI's own words, and what to do where the table knows."""
+        hint = getattr(error, "hint", "")
+        message = f"{error.message} {hint}" if hint else error.message
+        return cls(message, field=error.field, value=error.value, allowed=error.allowed)
 
 
 class GalleryError(DalleError):
