@@ -33,7 +33,7 @@ notebooks: $(STAMP)
 	$(BIN)/dalle-nb run-notebooks notebooks/*.ipynb
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$(test "$$(id -u)" = 0 && echo --allow-root)
 
 serve: $(STAMP)
 	$(BIN)/dalle-nb serve

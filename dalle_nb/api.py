@@ -42,8 +42,32 @@ def _start(
     on_event: OnEvent | None,
     loop: asyncio.AbstractEventLoop | None,
 ) -> ImageSet | JobHandle:
-    handle = default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop, deliver_here=wait)
-    return handle.result() if wait else handle
+    """Submit ``job``; when waiting in a notebook, its activity line shows from the first moment."""
+    if not wait:
+        return default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop)
+    from .display import Progress, in_notebook, wait_showing
+
+    progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if in_notebook() else None
+    listener = _listener(on_partial, on_event)
+    if progress is not None:
+        listener = _both(progress.on_event, listener)
+    try:
+        handle = default_session().submit(job, on_event=listener, deliver_here=True)
+        return wait_showing(handle, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _both(first: OnEvent, second: OnEvent | None) -> OnEvent:
+    if second is None:
+        return first
+
+    def deliver(event: Event) -> None:
+        first(event)
+        second(event)
+
+    return deliver
 
 
 async def _astart(plan: Callable[[], Job], on_partial: OnPartial | None, on_event: OnEvent | None) -> ImageSet:

@@ -88,8 +88,8 @@ class Settings:
             if f.name in ("sources", "key_source"):
                 continue
             value = getattr(self, f.name)
-            if f.name == "proxy" and value:
-                value = "set"
+            if f.name == "proxy":
+                value = "set" if value else "not set"
             rows.append((f.name, str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", "set" if self.key_source else "not set", self.key_source or "-"))
         rows.append(("backend", self.backend, "derived"))

@@ -14,7 +14,6 @@ import argparse
 import difflib
 import shlex
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -28,8 +27,7 @@ from .prompts import PromptError, expand
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .display import Progress
-    from .events import Event
+    from .errors import APIError
     from .models import Endpoint
     from .plan import Job
     from .results import ImageSet
@@ -347,15 +345,19 @@ class Dalle(Magics):
 
     # ------------------------------------------------------------------ the one run path
     def _run(self, call: MagicCall) -> Any:
-        from .errors import DalleError
+        from .errors import APIError, DalleError, InvalidRequest
 
         if call.subcommand is not None:
             return self._subcommand(*call.subcommand)
         try:
             job = self._plan(call)
             return self._submit(call, job)
-        except DalleError as error:
+        except InvalidRequest as error:  # a value the table refuses: the person's usage, said in one line
             raise UsageError(error.one_line()) from None
+        except APIError as error:
+            raise MagicError(_refused(error)) from None
+        except DalleError as error:
+            raise MagicError(error.one_line()) from None
 
     def _plan(self, call: MagicCall) -> Job:
         from . import plan
@@ -391,17 +393,15 @@ class Dalle(Magics):
         )
 
     def _submit(self, call: MagicCall, job: Job) -> Any:
-        from .display import Progress
+        from .display import Progress, in_notebook, wait_showing
         from .results import ImageSet
         from .session import default_session
 
-        formatter = self.shell.display_formatter if self.shell is not None else None
-        shows_html = formatter is not None and "text/html" in formatter.active_types
-        wanted = (call.streaming or job.pictures > 1) and shows_html and not call.option("no_show")
-        progress = Progress(job.pictures) if wanted else None
+        shown = in_notebook() and not call.option("no_show")
+        progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if shown else None
         try:
-            handle = default_session().submit(job, on_event=_follow(progress), deliver_here=True)
-            result = handle.result()
+            handle = default_session().submit(job, on_event=progress.on_event if progress else None, deliver_here=True)
+            result = wait_showing(handle, progress)
         except KeyboardInterrupt as interrupt:
             kept: ImageSet = getattr(interrupt, "images", None) or ImageSet()
             self._store(call, kept)
@@ -410,9 +410,11 @@ class Dalle(Magics):
 
                 display(kept)
             out = call.option("out")
-            raise UsageError(
-                f"Interrupted: cancelled the requests in flight; kept the {len(kept)} picture(s) that had arrived"
+            count = f"{len(kept)} picture{'' if len(kept) == 1 else 's'}"
+            raise MagicError(
+                f"Interrupted — kept {count}"
                 + (f" (in {out})." if out else ".")
+                + " The requests in flight were cancelled."
             ) from None
         finally:
             if progress is not None:
@@ -465,19 +467,25 @@ class Dalle(Magics):
         return found
 
 
-def _follow(progress: Progress | None) -> Callable[[Event], None] | None:
-    """The progress display's event listener (None when nothing is shown)."""
-    if progress is None:
-        return None
-    from .events import ImageSaved, PartialImage
+class MagicError(Exception):
+    """What a magic shows when the API refused, the network failed or the run was interrupted: its own
+    words, in one line, without "UsageError:" (it was not a usage error) and without a traceback."""
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, ImageSaved):
-            progress.saved()
-        elif isinstance(event, PartialImage):
-            progress.partial(event)
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows exactly these lines in place of a traceback (the protocol ipyparallel uses)
+        return [str(self)]
 
-    return on_event
+
+def _refused(error: APIError) -> str:
+    """An API failure as a person reads it: who refused, the API's own words, what to do."""
+    from .errors import BackendUnreachable
+
+    hint = error.hint()
+    tail = f" — {hint}" if hint else ""
+    if isinstance(error, BackendUnreachable):
+        return f"No answer from the API: {error.message}{tail}"
+    code = " ".join(str(part) for part in (error.status, error.code) if part)
+    return f"Refused by the API{f' ({code})' if code else ''}: {error.message}{tail}"
 
 
 # ---------------------------------------------------------------------------- [tool.dalle_nb]

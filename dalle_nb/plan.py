@@ -297,12 +297,15 @@ def plan_vary(
         raise InvalidRequest(f"{spec.id} can neither vary nor edit images; use a GPT image model.", field="model")
     stated = prompt or VARIATION_PROMPT
     note = (
-        f"{spec.id} has no variations endpoint, so this variation is made through edit() with the prompt: {stated!r}"
+        f"{spec.id} has no variations endpoint, so these variations are made through edit() with a stated prompt "
+        "(dalle_nb.VARIATION_PROMPT, kept on each picture as .prompt)."
         if prompt is None
-        else f"variation made through edit() with your prompt: {stated!r}"
+        else f"variations made through edit() with your prompt: {stated!r}"
     )
     # the stated prompt is ours, not the person's: it is sent exactly, so the variation does what it says
-    return plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note], revise=False)
+    job = plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note], revise=False)
+    job.kind = "vary"  # a variation, made through edit: the gallery and the cards call it what it is
+    return job
 
 
 def plan_refine(

@@ -283,9 +283,11 @@ class ImageSet(Sequence[GeneratedImage]):
         return [image.to_pil() for image in self.images]
 
     def __repr__(self) -> str:
+        count = f"{len(self.images)} picture{'' if len(self.images) == 1 else 's'}"
         failed = f", {len(self.failures)} failed" if self.failures else ""
+        cancelled = ", cancelled" if self.cancelled else ""
         models = sorted({image.model for image in self.images})
-        return f"<ImageSet {len(self.images)} image(s){failed} {', '.join(models)}>"
+        return f"<ImageSet: {count}{failed}{cancelled}{' · ' + ', '.join(models) if models else ''}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .config import settings

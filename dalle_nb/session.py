@@ -241,6 +241,12 @@ class Session:
                 atexit.register(self._offline.stop)
             return self._offline
 
+    @property
+    def offline_url(self) -> str | None:
+        """The offline server's base URL, when it is running."""
+        server = self._offline
+        return server.base_url if server is not None and server.running else None
+
     def profile_for(self, settings: config.Settings) -> Profile:
         """Which rules a request must pass for this backend, before it is sent."""
         if settings.backend == "offline":
