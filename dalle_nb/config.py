@@ -46,6 +46,8 @@ class Settings:
     #: Revise prompts through the Responses API's image tool: True, False, or None (on where it is served).
     revise: bool | None = None
     text_model: str = DEFAULT_TEXT_MODEL
+    #: At most this many pictures in this session (a class's budget); None: no cap.
+    max_images: int | None = None
     key_source: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -153,6 +155,14 @@ RULES: dict[str, SettingRule] = {
             "revise", "bool", "revise prompts through the Responses API (None: where served)", "DALLE_NB_REVISE"
         ),
         SettingRule("text_model", "text", "the text model that revises prompts", "DALLE_NB_TEXT_MODEL"),
+        SettingRule(
+            "max_images",
+            "int",
+            "the most pictures this session may make (a budget)",
+            "DALLE_NB_MAX_IMAGES",
+            low=1,
+            high=1_000_000,
+        ),  # fmt: skip
     )
 }
 _ENV: dict[str, str] = {name: rule.env for name, rule in RULES.items() if rule.env}

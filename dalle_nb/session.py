@@ -208,6 +208,11 @@ class Session:
         self._offline: OfflineServer | None = None
         self._notified: set[str] = set()
         self._limiters: dict[tuple[str, str], Limiter] = {}
+        #: Pictures made in this session, and those asked for by jobs still running (``max_images``).
+        self.made = 0
+        self._reserved = 0
+        self._cap: int | None = None
+        self._made_before_cap = 0
         config.on_change(self.retire_connections)
 
     # ------------------------------------------------------------------ shared state
@@ -303,6 +308,33 @@ class Session:
             limiter.resize(capacity)
         return limiter
 
+    # ------------------------------------------------------------------ the budget
+    def _reserve(self, job: Job) -> None:
+        """Refuse, before anything is sent, a job that would pass ``max_images``: the pictures made since the
+        cap was set, and those asked for by jobs still running, count."""
+        cap = job.settings.max_images
+        with self._lock:
+            if cap != self._cap:  # a new budget counts from the moment it is set
+                self._cap, self._made_before_cap = cap, self.made
+            used = self.made - self._made_before_cap + self._reserved
+            if cap is not None and used + job.pictures > cap:
+                from .errors import InvalidRequest
+
+                left = max(0, cap - used)
+                raise InvalidRequest(
+                    f"this call asks for {job.pictures} picture(s), but this session's budget (max_images={cap}) has "
+                    f"{left} left; ask for fewer, or raise it with dalle_nb.configure(max_images=...).",
+                    field="max_images",
+                    value=job.pictures,
+                    allowed=f"at most {left}",
+                )
+            self._reserved += job.pictures
+
+    def _settle(self, job: Job, made: int) -> None:
+        with self._lock:
+            self._reserved -= job.pictures
+            self.made += made
+
     # ------------------------------------------------------------------ the one submit path
     def submit(
         self, job: Job, *, on_event: OnEvent | None = None, loop: asyncio.AbstractEventLoop | None = None,
@@ -319,7 +351,12 @@ class Session:
         if loop is None and not deliver_here and on_event is not None:
             with contextlib.suppress(RuntimeError):
                 loop = asyncio.get_running_loop()
-        conn = self.connection(job.settings)
+        self._reserve(job)
+        try:
+            conn = self.connection(job.settings)
+        except BaseException:
+            self._settle(job, 0)
+            raise
         handle = JobHandle(job, job.pictures)
         handle._on_event = on_event
         if loop is None and on_event is not None:
@@ -368,6 +405,7 @@ class Session:
                     conn.jobs -= 1
                     if conn.retired and conn.jobs == 0:
                         self._close(conn)
+                self._settle(job, len(handle.images))
             handle.images = result
             emit(JobDone(result))
             if handle._callback_error is not None:
