@@ -97,6 +97,12 @@ class Settings:
         rows.append(("backend", self.backend, "derived"))
         return rows
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """One line in a notebook, where ``dn.configure(...)`` as a cell's last line would print all fields."""
+        key = "key set" if self.has_key else "no key"
+        revising = "revised" if self.revises(self.model) else "exact"
+        printer.text(f"<dalle_nb settings: {self.backend} backend, {self.model}, prompts {revising}, {key}>")
+
     def describe(self) -> dict[str, str]:
         """Each setting as ``"value (source)"``."""
         return {name: f"{value} ({source})" for name, value, source in self.table()}

@@ -212,7 +212,7 @@ class Progress:
     """
 
     def __init__(self, total: int, model: str = "", size: int = 256) -> None:
-        from IPython.display import HTML, display
+        from IPython.display import display
 
         self.total = total
         self.model = model
@@ -221,7 +221,8 @@ class Progress:
         self.started = time.monotonic()
         self.shown_at = 0.0
         self.previews: dict[tuple[str, int], str] = {}
-        self.handle = display(HTML(""), display_id=True)
+        # a raw bundle whose plain text is empty: a stored notebook keeps no "<HTML object>" line behind
+        self.handle = display(_bundle(""), raw=True, display_id=True)
         self.refresh()
 
     def line(self) -> str:
@@ -240,10 +241,8 @@ class Progress:
 
     def refresh(self) -> None:
         if self.handle is not None:
-            from IPython.display import HTML
-
             self.shown_at = time.monotonic()
-            self.handle.update(HTML(self.html()))
+            self.handle.update(_bundle(self.html()), raw=True)
 
     def tick(self) -> None:
         """Called while waiting: the elapsed time moves on every second."""
@@ -278,9 +277,11 @@ class Progress:
 
     def close(self) -> None:
         if self.handle is not None:
-            from IPython.display import HTML
+            self.handle.update(_bundle(""), raw=True)
 
-            self.handle.update(HTML(""))
+
+def _bundle(html: str) -> dict[str, str]:
+    return {"text/html": html, "text/plain": ""}
 
 
 def wait_showing(handle: JobHandle, progress: Progress | None) -> ImageSet:
