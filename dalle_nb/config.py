@@ -92,6 +92,8 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "proxy":
                 value = "set" if value else "not set"
+            elif f.name == "max_images" and value is None:
+                value = "no cap"
             rows.append((f.name, str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", "set" if self.key_source else "not set", self.key_source or "-"))
         rows.append(("backend", self.backend, "derived"))

@@ -6,7 +6,6 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,6 @@ from dalle_nb import config
 from dalle_nb.display import config_report, matrix_grid
 from dalle_nb.gallery import default_dir
 from dalle_nb.magics import help_text
-
-
-@pytest.fixture
-def ip(fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    monkeypatch.chdir(tmp_path)
-    shell.run_line_magic("load_ext", "dalle_nb")
-    yield shell
-    shell.run_line_magic("unload_ext", "dalle_nb")
-    shell.config.pop("Dalle", None)
 
 
 def run_in_a_kernel(code: str, env: dict[str, str], timeout: float = 90) -> list[dict[str, Any]]:

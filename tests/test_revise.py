@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -178,14 +177,6 @@ def test_the_card_labels_the_prompt_and_the_revised_prompt() -> None:
 
 
 # ---------------------------------------------------------------------------- the magics
-@pytest.fixture
-def ip(fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    monkeypatch.chdir(tmp_path)
-    shell.run_line_magic("load_ext", "dalle_nb")
-    yield shell
-    shell.run_line_magic("unload_ext", "dalle_nb")
-    shell.config.pop("Dalle", None)
 
 
 def test_magics_revise_exact_refine_and_config(ip: InteractiveShell) -> None:
