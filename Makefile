@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 .PHONY: install demo test lint typecheck lab serve clean notebooks
 
 $(STAMP): pyproject.toml
+	@echo "Installing dalle_nb and what it needs into $(VENV) (a minute or two, once) ..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
@@ -32,7 +33,7 @@ notebooks: $(STAMP)
 	$(BIN)/dalle-nb run-notebooks notebooks/*.ipynb
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $$(test "$$(id -u)" = 0 && echo --allow-root)
 
 serve: $(STAMP)
 	$(BIN)/dalle-nb serve

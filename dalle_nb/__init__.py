@@ -23,6 +23,8 @@ _LAZY = {
     "agenerate": "api",
     "aedit": "api",
     "avary": "api",
+    "refine": "api",
+    "arefine": "api",
     "history": "api",
     "submit": "batch",
     "jobs": "batch",
@@ -58,6 +60,7 @@ __all__ = [
     "__version__",
     "aedit",
     "agenerate",
+    "arefine",
     "avary",
     "configure",
     "edit",
@@ -65,6 +68,7 @@ __all__ = [
     "history",
     "jobs",
     "load_ipython_extension",
+    "refine",
     "settings",
     "submit",
     "unload_ipython_extension",
@@ -72,7 +76,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .api import aedit, agenerate, avary, edit, generate, history, vary
+    from .api import aedit, agenerate, arefine, avary, edit, generate, history, refine, vary
     from .batch import BatchJob, jobs, submit
     from .config import configure, settings
     from .errors import APIError, DalleError, InvalidRequest

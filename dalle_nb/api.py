@@ -14,7 +14,7 @@ from typing import Any, Literal, overload
 
 from .events import Event, OnEvent, PartialImage
 from .imaging import Fit
-from .plan import VARIATION_PROMPT, Job, plan_edit, plan_generate, plan_vary
+from .plan import VARIATION_PROMPT, Job, plan_edit, plan_generate, plan_refine, plan_vary
 from .results import GeneratedImage, ImageSet
 from .session import JobHandle, default_session
 
@@ -42,8 +42,32 @@ def _start(
     on_event: OnEvent | None,
     loop: asyncio.AbstractEventLoop | None,
 ) -> ImageSet | JobHandle:
-    handle = default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop, deliver_here=wait)
-    return handle.result() if wait else handle
+    """Submit ``job``; when waiting in a notebook, its activity line shows from the first moment."""
+    if not wait:
+        return default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop)
+    from .display import Progress, in_notebook, wait_showing
+
+    progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if in_notebook() else None
+    listener = _listener(on_partial, on_event)
+    if progress is not None:
+        listener = _both(progress.on_event, listener)
+    try:
+        handle = default_session().submit(job, on_event=listener, deliver_here=True)
+        return wait_showing(handle, progress)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+def _both(first: OnEvent, second: OnEvent | None) -> OnEvent:
+    if second is None:
+        return first
+
+    def deliver(event: Event) -> None:
+        first(event)
+        second(event)
+
+    return deliver
 
 
 async def _astart(plan: Callable[[], Job], on_partial: OnPartial | None, on_event: OnEvent | None) -> ImageSet:
@@ -113,6 +137,7 @@ def generate(
     stream: bool = False,
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
+    revise: bool | None = None,
     wait: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
@@ -126,6 +151,10 @@ def generate(
     before anything is sent; API refusals raise an ``APIError``.  When some requests fail
     and others succeed, the returned ``ImageSet`` has the pictures and ``.failures``.
 
+    ``revise``: on GPT image models the prompt goes through the Responses API, where a text
+    model rewrites it (``revised_prompt``); on by default wherever the backend serves it,
+    ``revise=False`` sends the prompt exactly as written.
+
     ``wait=False`` returns a ``JobHandle`` at once (``.result()``, ``.done()``,
     ``.cancel()``); ``on_event`` then gets ``PartialImage``, ``ImageSaved``,
     ``RequestFailed`` and ``JobDone`` on ``loop`` (or the notebook's own loop).
@@ -133,7 +162,7 @@ def generate(
     job = plan_generate(
         prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
         output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-        partial_images=partial_images, wants_partials=on_partial is not None, extra=extra,
+        partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, extra=extra,
     )  # fmt: skip
     return _start(job, wait, on_partial, on_event, loop)
 
@@ -153,6 +182,7 @@ async def agenerate(
     stream: bool = False,
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
+    revise: bool | None = None,
     on_event: OnEvent | None = None,
     **extra: Any,
 ) -> ImageSet:
@@ -162,7 +192,7 @@ async def agenerate(
         return plan_generate(
             prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-            partial_images=partial_images, wants_partials=on_partial is not None, extra=extra,
+            partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, extra=extra,
         )  # fmt: skip
 
     return await _astart(plan, on_partial, on_event)
@@ -235,6 +265,7 @@ def edit(
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
     fit: Fit = "error",
+    revise: bool | None = None,
     wait: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
@@ -251,7 +282,8 @@ def edit(
     job = plan_edit(
         image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
         quality=quality, background=background, output_format=output_format, output_compression=output_compression,
-        stream=stream, partial_images=partial_images, wants_partials=on_partial is not None, fit=fit, extra=extra,
+        stream=stream, partial_images=partial_images, wants_partials=on_partial is not None, fit=fit, revise=revise,
+        extra=extra,
     )  # fmt: skip
     return _start(job, wait, on_partial, on_event, loop)
 
@@ -274,6 +306,7 @@ async def aedit(
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
     fit: Fit = "error",
+    revise: bool | None = None,
     on_event: OnEvent | None = None,
     **extra: Any,
 ) -> ImageSet:
@@ -284,7 +317,7 @@ async def aedit(
             image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
             quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, stream=stream, partial_images=partial_images,
-            wants_partials=on_partial is not None, fit=fit, extra=extra,
+            wants_partials=on_partial is not None, fit=fit, revise=revise, extra=extra,
         )  # fmt: skip
 
     return await _astart(plan, on_partial, on_event)
@@ -354,11 +387,78 @@ async def avary(
     return await _astart(lambda: plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit), None, on_event)
 
 
+# ---------------------------------------------------------------------------- refine
+def refine(
+    image: object,
+    instruction: str,
+    *,
+    model: str | None = None,
+    n: int | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    background: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    stream: bool = False,
+    partial_images: int | None = None,
+    on_partial: OnPartial | None = None,
+    revise: bool | None = None,
+    fit: Fit = "error",
+) -> ImageSet:
+    """The next turn of a picture's conversation: ``refine(fox, "now make it dusk")``.
+
+    A picture made through the Responses API (``image.response_id``) is continued with
+    ``previous_response_id``, so the text model knows what came before; any other picture is
+    sent as an input image with the instruction.  The new picture's parent is ``image``, and
+    ``history(chain=...)`` shows the chain.
+    """
+    job = plan_refine(
+        image, instruction, model=model, n=n, size=size, quality=quality, background=background,
+        output_format=output_format, output_compression=output_compression, stream=stream,
+        partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
+    )  # fmt: skip
+    result = _start(job, True, on_partial, None, None)
+    assert isinstance(result, ImageSet)
+    return result
+
+
+async def arefine(
+    image: object,
+    instruction: str,
+    *,
+    model: str | None = None,
+    n: int | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    revise: bool | None = None,
+    on_partial: OnPartial | None = None,
+    fit: Fit = "error",
+) -> ImageSet:
+    """``refine`` for code that already runs an event loop."""
+
+    def plan() -> Job:
+        return plan_refine(
+            image, instruction, model=model, n=n, size=size, quality=quality, revise=revise,
+            wants_partials=on_partial is not None, fit=fit,
+        )  # fmt: skip
+
+    return await _astart(plan, on_partial, None)
+
+
 # ---------------------------------------------------------------------------- history
 def history(
-    query: str | None = None, *, limit: int = 50, model: str | None = None, kind: str | None = None
+    query: str | None = None,
+    *,
+    limit: int = 50,
+    model: str | None = None,
+    kind: str | None = None,
+    chain: GeneratedImage | str | None = None,
 ) -> ImageSet:
-    """Past pictures from the on-disk gallery, newest first; ``query`` searches prompts and revised prompts."""
+    """Past pictures from the on-disk gallery, newest first; ``query`` searches prompts and revised prompts.
+
+    ``chain=picture`` gives instead the pictures that led to ``picture`` (its parent, the
+    parent's parent ...), oldest first and ending with ``picture``: a refinement chain.
+    """
     from .errors import InvalidRequest
     from .gallery import KINDS
 
@@ -372,8 +472,22 @@ def history(
     if kind is not None and kind not in KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(sorted(KINDS))}, not {kind!r}.", field="kind",
                              value=kind, allowed=tuple(sorted(KINDS)))  # fmt: skip
-    records = default_session().gallery().search(query, limit=limit, model=model, kind=kind)
+    store = default_session().gallery()
+    if chain is not None:
+        ident: str | None = chain.id if isinstance(chain, GeneratedImage) else str(chain)
+        lineage: list[GeneratedImage] = []
+        while ident and len(lineage) < limit:
+            try:
+                record = store.get(ident)
+            except KeyError:
+                break
+            lineage.append(GeneratedImage.from_record(record))
+            ident = record.parent_ids[0] if record.parent_ids else None
+        return ImageSet(lineage[::-1])
+    records = store.search(query, limit=limit, model=model, kind=kind)
     return ImageSet([GeneratedImage.from_record(record) for record in records])
 
 
-__all__ = ["VARIATION_PROMPT", "aedit", "agenerate", "avary", "edit", "generate", "history", "vary"]
+__all__ = [
+    "VARIATION_PROMPT", "aedit", "agenerate", "arefine", "avary", "edit", "generate", "history", "refine", "vary",
+]  # fmt: skip

@@ -277,13 +277,14 @@ class _NotebookProgress:
 
     @classmethod
     def open(cls, total: int) -> _NotebookProgress:
-        from .display import Progress, esc
+        from .display import Progress
 
         class _JobProgress(Progress):
             text = ""
 
-            def html(self) -> str:
-                return f"<div class='dalle-nb-progress' style='opacity:.7'>dalle_nb: {esc(self.text)}</div>"
+            def line(self) -> str:  # the job's state and counts where a call shows its pictures
+                seconds = int(time.monotonic() - self.started)
+                return f"dalle_nb: {self.text or 'asking'} … {seconds} s"
 
         return cls(_JobProgress(total))
 
@@ -364,7 +365,7 @@ class BatchJob:
         record = self.record
         session = default_session()
         if record.backend == "offline":
-            if session.offline_base_url() != record.base_url:
+            if session.offline_url != record.base_url:
                 raise DalleError(_LOST)
             settings = config.settings(offline=True)
         else:
@@ -818,7 +819,8 @@ def submit(
     the gallery's index before this returns (``dalle_nb.jobs()``).  Options apply to every line; a dict item
     overrides them for its line (``{"prompt": ..., "size": ...}``; ``{"image": ..., "prompt": ..., "mask": ...}``
     is an edit).  ``labels`` name the lines (a prompt matrix's choices).  ``callback_url`` is for a gateway's
-    task mode.
+    task mode.  Prompts go to the Images API exactly as written: a batch revises none (``revise`` is for
+    interactive calls).  The pictures count against ``max_images`` when the job is sent.
     """
     if completion_window != COMPLETION_WINDOW:
         raise InvalidRequest(
@@ -852,6 +854,7 @@ def submit(
     try:
         plan = write_lines(items, {**options, **extra}, folder, labels=labels)
         conn = session.connection(settings)
+        session.reserve_pictures(settings, plan.pictures)  # a class's budget (max_images) counts batches too
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -865,12 +868,21 @@ def submit(
         job_id, created, engine, settings.backend, conn.base_url, plan.lines, plan.pictures, plan.title, parts,
         "submitting", {"total": plan.lines, "completed": 0, "failed": 0},
     )  # fmt: skip
-    gallery.save_job(record)  # before anything is sent: a restart from here on loses nothing
-    for notice in plan.notices:
-        session.notice(notice)
-    job = BatchJob(record, gallery)
-    with session.holding(conn):
-        job._send(conn, plan, mine, callback)
+    sent = 0
+    try:
+        try:
+            gallery.save_job(record)  # before anything is sent: a restart from here on loses nothing
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        for notice in plan.notices:
+            session.notice(notice)
+        job = BatchJob(record, gallery)
+        with session.holding(conn):
+            job._send(conn, plan, mine, callback)
+        sent = plan.pictures  # paid for once sent, whenever and wherever they are collected
+    finally:
+        session.settle_pictures(plan.pictures, sent)
     where = "the Batch API (results within 24 h)" if engine == "batch" else "gateway tasks"
     session.notice(
         f"{job.id}: {plan.lines:,} request(s) sent to {where}; dalle_nb.jobs() finds the job after a restart."

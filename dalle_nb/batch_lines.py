@@ -54,6 +54,7 @@ _NOT_IN_A_BATCH = {
     "wait": "submit() never waits: call .wait() or .collect() on the job",
     "on_partial": "a batch cannot stream partial pictures",
     "on_event": "a batch reports no events; call .wait(progress=True) to follow it",
+    "revise": "a batch sends each prompt to the Images API exactly as written, with no revised prompt",
 }
 
 
@@ -153,10 +154,12 @@ def _api_body(fields: dict[str, Any], model: str) -> dict[str, Any]:
     return fields
 
 
-def _refuse_unbatchable(options: dict[str, Any]) -> None:
+def _refuse_unbatchable(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` without the arguments a batch cannot honour, each refused unless it asks for nothing."""
     for name, why in _NOT_IN_A_BATCH.items():
         if options.get(name) not in (None, False, 0) or (name == "partial_images" and options.get(name) == 0):
             raise InvalidRequest(f"{name}: {why}.", field=name, value=options.get(name))
+    return {k: v for k, v in options.items() if k not in _NOT_IN_A_BATCH}
 
 
 def _data_url(prepared: Any, where: str) -> dict[str, str]:
@@ -220,7 +223,7 @@ def write_lines(
     """
     max_lines = MAX_REQUESTS_PER_FILE if max_lines is None else max_lines
     max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
-    _refuse_unbatchable(options)
+    options = _refuse_unbatchable(options)
     directory.mkdir(parents=True, exist_ok=True)
     writer = _Writer(directory, max_lines, max_bytes)
     templates: dict[Any, _Template] = {}
@@ -251,7 +254,7 @@ def write_lines(
                     pictures += unit
                 offsets = template.offsets
             else:
-                job = plan_edit(prompt=prompt, **_edit_options({**options, **args}))  # type: ignore[arg-type]
+                job = plan_edit(prompt=prompt, **_edit_options({**options, **args}), revise=False)  # type: ignore[arg-type]
                 parents = job.parent_ids(0)
                 offsets = _edit_lines(writer, job, index)
                 pictures += job.pictures
@@ -292,7 +295,7 @@ def _item(item: object, index: int) -> tuple[object, str, dict[str, Any]]:
                 "call dalle_nb.vary() for it, or give a prompt to edit the picture.",
                 field="image",
             )
-        _refuse_unbatchable(args)
+        args = _refuse_unbatchable(args)
         prompt = args.pop("prompt", None)
         kind = "edit" if "image" in args else "generate"
         allowed = (_EDIT_ARGS if kind == "edit" else _GENERATE_ARGS) | {"label"}
@@ -325,7 +328,7 @@ def _template(templates: dict[Any, _Template], options: dict[str, Any], prompt: 
         return found
     known = {k: v for k, v in options.items() if k in _GENERATE_ARGS}
     extra = {k: v for k, v in options.items() if k not in _GENERATE_ARGS}
-    job: Job = plan_generate(prompt if isinstance(prompt, str) else [prompt], **known, extra=extra)  # type: ignore[list-item]
+    job: Job = plan_generate(prompt if isinstance(prompt, str) else [prompt], **known, extra=extra, revise=False)  # type: ignore[list-item]
     request = job.requests[0]
     lines = []
     offset = 0

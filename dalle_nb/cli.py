@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .models import PROFILES
 
@@ -52,44 +53,136 @@ def _notebooks_dir() -> Path:
     raise SystemExit("dalle-nb: no notebooks/ folder found; run this from a checkout of dalle_nb.")
 
 
-def execute_notebook(source: Path, target: Path, *, gallery: Path, timeout: int = 600) -> None:
-    """Run ``source`` top to bottom on the offline backend and write it, with outputs, to ``target``."""
+def execute_notebook(source: Path, target: Path, *, gallery: Path, timeout: int = 600, progress: bool = False) -> None:
+    """Run ``source`` top to bottom on the offline backend and write it, with outputs, to ``target``.
+
+    With ``progress``, each section's heading is printed as the run reaches it.  The kernel
+    talks over local IPC sockets, not TCP, so it has no transport warning to print.
+    """
     import nbclient
     import nbformat
+    from jupyter_client.manager import KernelManager
 
     notebook = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
     saved = {name: os.environ.get(name) for name in ("DALLE_NB_OFFLINE", "DALLE_NB_GALLERY_DIR")}
     os.environ.update(DALLE_NB_OFFLINE="1", DALLE_NB_GALLERY_DIR=str(gallery))
-    try:
-        nbclient.NotebookClient(
-            notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(source.parent)}}
-        ).execute()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    headings = {id(cell): _heading(cell) for cell in notebook.cells}
+
+    def started(cell: Any, **_: Any) -> None:
+        index = notebook.cells.index(cell)
+        before = [headings[id(c)] for c in notebook.cells[:index] if headings[id(c)]]
+        if before and before[-1] != state["section"]:
+            state["section"] = before[-1]
+            print(f"  ... {before[-1]}", flush=True)
+
+    state: dict[str, str | None] = {"section": None}
+    with tempfile.TemporaryDirectory(prefix="dalle-nb-kernel-") as runtime:
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(runtime) / "kernel"))
+        try:
+            client = nbclient.NotebookClient(
+                notebook, km=manager, timeout=timeout, kernel_name="python3",
+                resources={"metadata": {"path": str(source.parent)}},
+                on_cell_start=started if progress else None,
+            )  # fmt: skip
+            client.execute()
+        finally:
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)  # ours to stop: nbclient leaves a kernel it was given running
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
 
 
+def _heading(cell: Any) -> str | None:
+    """A markdown cell's first heading ("## Generate" -> "Generate"), or None."""
+    if cell.cell_type != "markdown":
+        return None
+    for line in cell.source.splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip() or None
+    return None
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import time
+
     out = Path(args.out).resolve()
     gallery = out / "gallery"
     source = _notebooks_dir() / "01_quickstart.ipynb"
     target = out / source.name
-    print(f"Running {source.name} on the offline backend (no key, no network)...", flush=True)
-    execute_notebook(source, target, gallery=gallery)
-    pictures = sorted(p for p in gallery.rglob("*") if p.suffix in (".png", ".webp", ".jpeg", ".jpg"))
+    started = time.time()
+    print(f"Running {source.name} on the offline backend (no key, no network):", flush=True)
+    execute_notebook(source, target, gallery=gallery, progress=True)
+    print("Drawing the contact sheet ...", flush=True)
+    sheet = _contact_sheet(out, gallery)
+    # only what this run made: an earlier demo's pictures stay in the folder, but are not news
+    pictures = sorted(
+        p for p in gallery.rglob("*") if p.suffix in (".png", ".webp", ".jpeg", ".jpg") and p.stat().st_mtime >= started
+    )
+    print()
     print(f"Executed notebook: {target}")
-    print(f"Pictures ({len(pictures)}): {gallery / 'images'}")
+    print(f"Pictures made now ({len(pictures)}): {gallery / 'images'}")
     for picture in pictures[:5]:
         print(f"  {picture}")
     if len(pictures) > 5:
         print(f"  ... and {len(pictures) - 5} more")
+    print(f"Contact sheet of a dozen prompts: {sheet}")
     print("Open the tutorials in JupyterLab with: make lab")
     return 0
+
+
+#: What the demo's contact sheet shows: a dozen prompts a class would try first.
+CONTACT_PROMPTS = (
+    "a red fox sitting in the snow",
+    "three cats on a sofa in a living room",
+    "a lighthouse on a cliff at sunset",
+    "a blue dog on the beach",
+    "a city at night in pixel art",
+    "a sign that says 'hello' in a forest",
+    "a yellow submarine under the sea",
+    "two owls in a tree at night",
+    "a watercolor of mountains and a lake",
+    "a small boat on a stormy sea",
+    "an astronaut and a rocket in space",
+    "a pencil sketch of a bicycle",
+)
+
+
+def _contact_sheet(out: Path, gallery: Path) -> Path:
+    """A dozen prompts and their offline pictures on one PNG: what the offline backend draws, at a glance."""
+    from PIL import Image, ImageDraw
+
+    import dalle_nb
+
+    dalle_nb.configure(offline=True, gallery_dir=gallery)
+    images = dalle_nb.generate(list(CONTACT_PROMPTS), size="1024x1024", revise=False)
+    cell, pad, caption = 320, 16, 44
+    columns = 4
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * (cell + pad) + pad, rows * (cell + caption + pad) + pad), (250, 250, 248))
+    draw = ImageDraw.Draw(sheet)
+    for number, image in enumerate(images):
+        x = pad + (number % columns) * (cell + pad)
+        y = pad + (number // columns) * (cell + caption + pad)
+        sheet.paste(image.thumbnail(cell).convert("RGB"), (x, y))
+        words, lines = image.prompt.split(), [""]
+        for word in words:  # wrap the prompt to the picture's width, two lines at most
+            trial = f"{lines[-1]} {word}".strip()
+            if draw.textlength(trial, font_size=14) <= cell or not lines[-1]:
+                lines[-1] = trial
+            elif len(lines) < 2:
+                lines.append(word)
+            else:
+                lines[-1] = lines[-1].rstrip(".") + "…"
+                break
+        draw.multiline_text((x, y + cell + 4), "\n".join(lines), fill=(40, 40, 40), font_size=14, spacing=3)
+    target = out / "contact_sheet.png"
+    sheet.save(target)
+    return target
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:

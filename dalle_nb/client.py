@@ -29,12 +29,13 @@ from .errors import (
     InvalidRequest,
     ServerError,
     detach,
+    error_class,
     from_sdk,
 )
 from .events import Event, ImageSaved, PartialImage, RequestFailed
 from .models import Profile, get_model
 from .plan import Job
-from .requests import EditRequest, GenerateRequest, Request
+from .requests import EditRequest, GenerateRequest, Request, ResponsesRequest
 from .results import Failure, GeneratedImage, ImageSet
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ class _Execution:
     async def run(self) -> ImageSet:
         units: list[tuple[int, int, Request]] = []
         for index, request in enumerate(self.job.requests):
-            per_call = get_model(request.model).n_max
+            per_call = request.per_call
             offset = 0
             while offset < request.n:
                 count = min(per_call, request.n - offset)
@@ -191,6 +192,9 @@ class _Execution:
         The backend's slot is held while the request is on the wire and given back the moment
         its response has arrived, before decoding and saving.
         """
+        if isinstance(request, ResponsesRequest):
+            await self._via_responses(index, offset, request, saved, failed)
+            return
         await self.limiter.acquire()
         holding = True
         try:
@@ -299,6 +303,84 @@ class _Execution:
                 self.emit(PartialImage(prompt, number, None, raw, self.job.label(index)))
         return last
 
+    # ------------------------------------------------------------------ the Responses API
+    async def _via_responses(
+        self, index: int, offset: int, request: ResponsesRequest, saved: list[GeneratedImage], failed: list[Failure]
+    ) -> None:
+        """One picture through the Responses API's image tool: its revised prompt and response id are kept.
+
+        A refinement whose previous response the server no longer has (a restarted server, a
+        response older than its retention) is sent again with the picture as an input image.
+        """
+        await self.limiter.acquire()
+        holding = True
+        try:
+            attempts = self.job.settings.max_retries + 1 if request.stream else 1
+            for attempt in range(attempts):
+                try:
+                    call, response_id, usage = await self._respond(index, offset, request)
+                    break
+                except APIError as error:
+                    if error.param == "previous_response_id" and request.fallback is not None:
+                        request = request.fallback
+                        call, response_id, usage = await self._respond(index, offset, request)
+                        break
+                    if not isinstance(error, IncompleteStream) or attempt + 1 == attempts:
+                        raise
+                    await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+            self.limiter.release()
+            holding = False
+            raw = await self._keep(
+                index, offset, request, call.result, call.revised_prompt, usage, saved, failed, response_id
+            )
+            if request.stream:
+                self.emit(PartialImage(request.prompt, offset, None, raw, self.job.label(index)))
+        finally:
+            if holding:
+                self.limiter.release()
+
+    async def _respond(self, index: int, offset: int, request: ResponsesRequest) -> tuple[Any, str, dict[str, Any]]:
+        """The image call item, the response id and the usage of one Responses API call."""
+        import openai
+
+        kwargs = request.sdk_kwargs()
+        if self.conn.kind == "offline":
+            kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
+        try:
+            if not request.stream:
+                response = await self.conn.sdk.responses.create(**kwargs)
+                return _image_call(response), response.id, _responses_usage(response)
+            stream = await self.conn.sdk.responses.create(**kwargs)
+            final: Any = None
+            last: PartialImage | None = None
+            done: Any = None
+            async for event in stream:
+                kind = event.type
+                if kind == "response.image_generation_call.partial_image":
+                    data = await asyncio.to_thread(base64.b64decode, event.partial_image_b64)
+                    last = PartialImage(request.prompt, offset, event.partial_image_index, data, self.job.label(index))
+                    self.emit(last)
+                elif kind == "response.output_item.done" and event.item.type == "image_generation_call":
+                    final = event.item
+                elif kind in ("response.completed", "response.failed", "response.incomplete"):
+                    done = event.response
+                elif kind == "error":
+                    raise APIError(str(event.message), code=getattr(event, "code", None))
+        except json.JSONDecodeError:
+            raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
+        except openai.OpenAIError as exc:
+            raise from_sdk(exc) from None
+        if done is not None and done.status != "completed":
+            _image_call(done)  # raises the response's own error
+        if done is None or final is None or not final.result:
+            shown = (
+                f" after {last.partial_index + 1} partial picture(s)" if last and last.partial_index is not None else ""
+            )
+            error = IncompleteStream(f"The stream ended before its final picture{shown}.", kind="incomplete_stream")
+            error.partial = last  # type: ignore[attr-defined]
+            raise error
+        return final, done.id, _responses_usage(done)
+
     async def _download(self, url: str) -> bytes:
         """Fetch a URL result at once: such URLs expire (after an hour on the legacy API)."""
         try:
@@ -322,6 +404,7 @@ class _Execution:
         usage: dict[str, Any] | None,
         saved: list[GeneratedImage],
         failed: list[Failure],
+        response_id: str | None = None,
     ) -> bytes:
         """Decode and save one picture off the loop and add it to ``saved``; returns its bytes.
 
@@ -329,7 +412,9 @@ class _Execution:
         is never lost.  A picture that cannot be saved is still returned, holding its bytes,
         with a failure beside it that says where the bytes are.
         """
-        work = asyncio.ensure_future(asyncio.to_thread(self._decode_and_save, index, request, data, revised, usage))
+        work = asyncio.ensure_future(
+            asyncio.to_thread(self._decode_and_save, index, request, data, revised, usage, response_id)
+        )
         try:
             image, raw, problem = await asyncio.shield(work)
         except asyncio.CancelledError:
@@ -354,7 +439,13 @@ class _Execution:
             failed.append(self._failed(request, problem, index, image))
 
     def _decode_and_save(
-        self, index: int, request: Request, data: bytes | str, revised: str | None, usage: dict[str, Any] | None
+        self,
+        index: int,
+        request: Request,
+        data: bytes | str,
+        revised: str | None,
+        usage: dict[str, Any] | None,
+        response_id: str | None,
     ) -> tuple[GeneratedImage, bytes, GalleryError | None]:
         raw = base64.b64decode(data) if isinstance(data, str) else data
         fmt, size = _sniff(raw)
@@ -362,11 +453,14 @@ class _Execution:
         params = request.params()
         backend = self.conn.kind if self.conn.kind in ("offline", "openai") else self.conn.base_url
         parents = self.job.parent_ids(index)
+        kind = self.job.kind or request.kind
+        text_model = request.text_model if isinstance(request, ResponsesRequest) else None
         problem: GalleryError | None = None
         try:
             record = self.store.save(
-                raw, prompt=prompt, model=request.model, kind=request.kind, output_format=fmt, size=size,
+                raw, prompt=prompt, model=request.model, kind=kind, output_format=fmt, size=size,
                 revised_prompt=revised, params=params, usage=usage, parent_ids=parents, backend=backend,
+                text_model=text_model, response_id=response_id,
             )  # fmt: skip
             path, created, ident = record.path, record.created, record.id
         except GalleryError as error:
@@ -386,12 +480,39 @@ class _Execution:
             usage=usage,
             created=created,
             id=ident,
-            kind=request.kind,
+            kind=kind,
             parents=parents,
             backend=backend,
             label=self.job.label(index),
+            text_model=text_model,
+            response_id=response_id,
         )
         return image, raw, problem
+
+
+def _image_call(response: Any) -> Any:
+    """The ``image_generation_call`` item of a Responses API answer, or the typed error it failed with."""
+    call = next((item for item in response.output or [] if item.type == "image_generation_call"), None)
+    if call is not None and call.status == "completed" and call.result:
+        return call
+    problem = (call.error if call is not None else None) or response.error
+    if problem is not None:
+        code = getattr(problem, "code", None)
+        cls = error_class(None, code) if code else APIError
+        raise cls(str(getattr(problem, "message", "") or "The image call failed."), code=code, kind="image_call")
+    raise ServerError(f"The response has no finished picture (status {response.status}).", kind="bad_response")
+
+
+def _responses_usage(response: Any) -> dict[str, Any]:
+    """The picture's own usage (the image tool's tokens), with the text model's tokens beside it."""
+    usage: dict[str, Any] = {}
+    tool = getattr(response, "tool_usage", None)
+    image = getattr(tool, "image_gen", None) if tool is not None else None
+    if image is not None:
+        usage.update(image.model_dump())
+    if getattr(response, "usage", None) is not None:
+        usage["text_model"] = response.usage.model_dump()
+    return usage
 
 
 __all__ = ["Connection", "connection_ident", "open_connection", "run_job"]

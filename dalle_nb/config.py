@@ -17,6 +17,10 @@ from .errors import InvalidRequest, remember_secret
 
 BackendKind = Literal["offline", "openai", "azure", "compatible"]
 OPENAI_HOST = "api.openai.com"
+#: The text model that calls the image tool when prompts are revised.  A revision is a short rewrite,
+#: so the smallest current mainline model does it: its tokens cost little and it answers fast
+#: (see README, "Revised prompts").
+DEFAULT_TEXT_MODEL = "gpt-5.6-luna"
 
 _lock = threading.RLock()
 _key_from_configure: str | None = None
@@ -42,6 +46,11 @@ class Settings:
     #: How ``dalle_nb.submit`` runs background jobs: ``"batch"`` (the Batch API), ``"gateway"`` (a gateway's
     #: task mode) or ``"auto"`` (the gateway's mode on a base URL known to speak it, else the Batch API).
     task_mode: str = "auto"
+    #: Revise prompts through the Responses API's image tool: True, False, or None (on where it is served).
+    revise: bool | None = None
+    text_model: str = DEFAULT_TEXT_MODEL
+    #: At most this many pictures in this session (a class's budget); None: no cap.
+    max_images: int | None = None
     key_source: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -60,6 +69,23 @@ class Settings:
             return "compatible"
         return "openai"
 
+    @property
+    def serves_responses(self) -> bool:
+        """Whether the backend is known to serve the Responses API (OpenAI and the offline server)."""
+        return self.backend in ("openai", "offline")
+
+    def revises(self, model: str) -> bool:
+        """Whether a request for ``model`` goes through the Responses API, where its prompt is revised.
+
+        ``revise=None`` (the default) means: yes for GPT image models wherever the backend serves the
+        Responses API, no elsewhere (a gateway may not).  An explicit True or False decides.
+        """
+        from .models import get_model
+
+        if not get_model(model).is_gpt:
+            return False
+        return self.serves_responses if self.revise is None else self.revise
+
     def table(self) -> list[tuple[str, str, str]]:
         """``(setting, value, source)`` rows; the key appears only as set / not set, a proxy only as set."""
         rows: list[tuple[str, str, str]] = []
@@ -67,12 +93,20 @@ class Settings:
             if f.name in ("sources", "key_source"):
                 continue
             value = getattr(self, f.name)
-            if f.name == "proxy" and value:
-                value = "set"
+            if f.name == "proxy":
+                value = "set" if value else "not set"
+            elif f.name == "max_images" and value is None:
+                value = "no cap"
             rows.append((f.name, str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", "set" if self.key_source else "not set", self.key_source or "-"))
         rows.append(("backend", self.backend, "derived"))
         return rows
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """One line in a notebook, where ``dn.configure(...)`` as a cell's last line would print all fields."""
+        key = "key set" if self.has_key else "no key"
+        revising = "revised" if self.revises(self.model) else "exact"
+        printer.text(f"<dalle_nb settings: {self.backend} backend, {self.model}, prompts {revising}, {key}>")
 
     def describe(self) -> dict[str, str]:
         """Each setting as ``"value (source)"``."""
@@ -131,6 +165,18 @@ RULES: dict[str, SettingRule] = {
         SettingRule("proxy", "text", "an HTTPS proxy URL", "HTTPS_PROXY"),
         SettingRule("gallery_dir", "path", "where pictures and history are kept", "DALLE_NB_GALLERY_DIR"),
         SettingRule("thumbnail_size", "int", "largest side of previews, in pixels", low=32, high=2048),
+        SettingRule(
+            "revise", "bool", "revise prompts through the Responses API (None: where served)", "DALLE_NB_REVISE"
+        ),
+        SettingRule("text_model", "text", "the text model that revises prompts", "DALLE_NB_TEXT_MODEL"),
+        SettingRule(
+            "max_images",
+            "int",
+            "the most pictures this session may make (a budget)",
+            "DALLE_NB_MAX_IMAGES",
+            low=1,
+            high=1_000_000,
+        ),  # fmt: skip
         SettingRule(
             "task_mode",
             "choice",

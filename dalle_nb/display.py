@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .events import PartialImage
     from .results import GeneratedImage, ImageSet
+    from .session import JobHandle
 
-#: Previews stay this size from the first partial picture to the final card, so nothing jumps.
-PREVIEW_SIZE = 192
 _ERROR = "var(--jp-error-color1, #d32f2f)"
 _MUTED = "opacity:.7"
 
@@ -35,108 +34,266 @@ def data_uri(webp: bytes) -> str:
 
 
 def caption(image: GeneratedImage) -> str:
-    """What a picture shows under it: its prompt, or for a prompt-less variation what it varies."""
-    if image.prompt:
+    """What a picture shows under it: its prompt, or for a variation, what it varies ("variation of 'a red fox…'").
+
+    A variation's own prompt is empty (the legacy endpoint) or dalle_nb's stated one (through
+    edit), the same long sentence on every card: the parent's prompt says more.
+    """
+    from .plan import VARIATION_PROMPT
+
+    if image.prompt and not (image.kind == "vary" and image.prompt == VARIATION_PROMPT):
         return image.prompt
-    return "variation" + (f" of {image.parents[0]}" if image.parents else "")
+    parent = _parent_prompt(image)
+    return f"variation of '{_short(parent)}'" if parent else "variation"
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _parent_prompt(image: GeneratedImage) -> str | None:
+    """The prompt of the picture ``image`` was made from, read from the gallery (None when unknown)."""
+    if not image.parents:
+        return None
+    from .errors import DalleError
+    from .session import default_session
+
+    try:
+        record = default_session().gallery().get(image.parents[0])
+    except (KeyError, DalleError):
+        return None
+    return record.prompt or None
+
+
+def _when(image: GeneratedImage) -> str:
+    """When a picture was made, in local time: history shows the same prompt made twice apart."""
+    if not image.created:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(image.created))
+
+
+#: A revised prompt longer than this shows its beginning; the whole sentence opens on a click.
+REVISED_SHOWN = 90
+
+
+def revised_html(revised: str) -> str:
+    """The revised prompt as its own labelled line; a long one opens in full on demand."""
+    label = "<span class='dalle-nb-key' style='opacity:.7'>revised:</span> "
+    if len(revised) <= REVISED_SHOWN:
+        return f"<div class='dalle-nb-revised' title='the prompt the model used'>{label}{esc(revised)}</div>"
+    start = esc(revised[:REVISED_SHOWN].rsplit(" ", 1)[0]) + "…"
+    return (
+        f"<details class='dalle-nb-revised' title='the prompt the model used'><summary>{label}{start}</summary>"
+        f"{esc(revised)}</details>"
+    )
 
 
 def card_html(image: GeneratedImage, max_size: int) -> str:
     """One picture: a small WebP thumbnail (never the full picture), its label, prompt, revised prompt, model."""
     label = f"<div class='dalle-nb-label'><b>{esc(image.label)}</b></div>" if image.label else ""
-    revised = (
-        f"<div class='dalle-nb-revised' title='the prompt the model used'>↳ {esc(image.revised_prompt)}</div>"
-        if image.revised_prompt
-        else ""
-    )
     text = esc(caption(image))
+    prompt = f"<div class='dalle-nb-prompt'><span class='dalle-nb-key' style='opacity:.7'>prompt:</span> {text}</div>"
+    revised = revised_html(image.revised_prompt) if image.revised_prompt else ""
+    by = f" · revised by {esc(image.text_model)}" if image.text_model else ""
+    when = f" · {_when(image)}" if image.created else ""
     return (
         f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
         f"<img src='{data_uri(image.thumbnail_webp(max_size))}' alt='{text}' style='max-width:100%;border-radius:4px'/>"
-        f"<figcaption>{label}<div class='dalle-nb-prompt'>{text}</div>{revised}"
-        f"<div class='dalle-nb-meta' style='{_MUTED}'>{esc(image.model)} · {image.size}</div>"
+        f"<figcaption>{label}{prompt}{revised}"
+        f"<div class='dalle-nb-meta' style='{_MUTED}'>{esc(image.model)} · {image.size}{by}{when}</div>"
         f"</figcaption></figure>"
     )
 
 
+def image_text(image: GeneratedImage, indent: str = "") -> str:
+    """A picture in plain text: the prompt and the revised prompt as two labelled lines."""
+    lines = [f"{indent}prompt:  {caption(image)}"]
+    if image.revised_prompt:
+        lines.append(f"{indent}revised: {image.revised_prompt}")
+    return "\n".join(lines)
+
+
 def image_bundle(image: GeneratedImage, max_size: int) -> dict[str, Any]:
-    return {"text/plain": repr(image), "text/html": f"<div style='display:flex'>{card_html(image, max_size)}</div>"}
+    text = f"{image!r}\n{image_text(image, '  ')}"
+    return {"text/plain": text, "text/html": f"<div style='display:flex'>{card_html(image, max_size)}</div>"}
 
 
 def set_text(images: ImageSet) -> str:
-    text = repr(images) + "".join(f"\n  ✗ {f}" for f in images.failures)
+    """A set in plain text: a line for the set, then each picture's prompt and revised prompt, failures, notices."""
+    text = repr(images)
+    for number, image in enumerate(images, 1):
+        label = f" [{image.label}]" if image.label else ""
+        text += f"\n  {number}.{label} " + image_text(image, "     ").lstrip()
+    text += "".join(f"\n  ✗ {f}" for f in images.failures)
     return text + "".join(f"\n  note: {n}" for n in images.notices)
 
 
 def set_bundle(images: ImageSet, max_size: int) -> dict[str, Any]:
-    """A set of pictures: cards in request order, then a line per failure and per notice."""
-    cards = "".join(card_html(image, max_size) for image in images)
+    """A set of pictures: cards in request order (a prompt matrix as its grid), then failures and notices."""
+    grid = matrix_grid(images)
+    if grid is not None:
+        body = grid_html(grid, max_size)
+    elif images.images:
+        cards = "".join(card_html(image, max_size) for image in images)
+        body = f"<div class='dalle-nb-set' style='display:flex;flex-wrap:wrap'>{cards}</div>"
+    else:
+        body = f"<div class='dalle-nb-set' style='{_MUTED}'>{esc(repr(images))}</div>"
     problems = "".join(
         f"<div class='dalle-nb-failure' style='color:{_ERROR}'>✗ {esc(f)}</div>" for f in images.failures
     )
     notes = "".join(f"<div class='dalle-nb-notice' style='{_MUTED}'>{esc(n)}</div>" for n in images.notices)
-    body = f"<div class='dalle-nb-set' style='display:flex;flex-wrap:wrap'>{cards}</div>{problems}{notes}"
-    return {"text/plain": set_text(images), "text/html": body}
+    return {"text/plain": set_text(images), "text/html": body + problems + notes}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A prompt matrix laid out as the grid it is: one row per choice of its first field, one column per
+    combination of the others (a single field makes one row)."""
+
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    cells: dict[tuple[str, str], list[GeneratedImage]]
+
+
+def matrix_grid(images: ImageSet) -> Grid | None:
+    """The grid of a prompt matrix's pictures, or None when they are not one (no labels, mixed shapes)."""
+    if len(images) < 2 or not all(image.label for image in images):
+        return None
+    parts = [str(image.label).split(" · ") for image in images]
+    if len({len(p) for p in parts}) != 1:
+        return None
+    rows: list[str] = []
+    columns: list[str] = []
+    cells: dict[tuple[str, str], list[GeneratedImage]] = {}
+    for image, choice in zip(images, parts, strict=True):
+        row, column = (choice[0], " · ".join(choice[1:])) if len(choice) > 1 else ("", choice[0])
+        rows += [row] if row not in rows else []
+        columns += [column] if column not in columns else []
+        cells.setdefault((row, column), []).append(image)
+    return Grid(tuple(rows), tuple(columns), cells)
+
+
+def grid_html(grid: Grid, max_size: int) -> str:
+    """An HTML table: column labels across the top, row labels down the side, the pictures in the cells."""
+    head = "".join(f"<th style='text-align:center;padding:2px 6px'>{esc(c)}</th>" for c in grid.columns)
+    corner = "<th></th>" if any(grid.rows) else ""
+    body = ""
+    for row in grid.rows:
+        label = f"<th style='text-align:right;padding:2px 6px'>{esc(row)}</th>" if any(grid.rows) else ""
+        cells = "".join(
+            "<td style='vertical-align:top'><div style='display:flex'>"
+            + "".join(card_html(image, max_size) for image in grid.cells.get((row, column), []))
+            + "</div></td>"
+            for column in grid.columns
+        )
+        body += f"<tr>{label}{cells}</tr>"
+    return f"<table class='dalle-nb-set dalle-nb-grid'><tr>{corner}{head}</tr>{body}</table>"
 
 
 # ---------------------------------------------------------------------------- progress
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel whose front end shows HTML (a terminal IPython is not)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    return "text/html" in shell.display_formatter.active_types
+
+
 class Progress:
-    """What a running job shows under its cell: a count, and partial pictures updating in place.
+    """What a running job shows under its cell, from the first moment: an activity line with the time
+    it has taken, the pictures that arrived, and partial pictures updating in place.
 
     It opens empty and is filled in by display updates; it ends empty again on ``close``, so
     a stored notebook (and a checker that ignores updates, such as nbval) sees the same as
-    a live run.
+    a live run.  Previews are the size of the final cards, so nothing jumps when they arrive.
     """
 
-    def __init__(self, total: int) -> None:
-        from IPython.display import HTML, display
+    def __init__(self, total: int, model: str = "", size: int = 256) -> None:
+        from IPython.display import display
 
         self.total = total
+        self.model = model
+        self.size = size
         self.done = 0
         self.started = time.monotonic()
+        self.shown_at = 0.0
         self.previews: dict[tuple[str, int], str] = {}
-        self.handle = display(HTML(""), display_id=True)
+        # a raw bundle whose plain text is empty: a stored notebook keeps no "<HTML object>" line behind
+        self.handle = display(_bundle(""), raw=True, display_id=True)
         self.refresh()
+
+    def line(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        what = f"{self.total} picture{'s' if self.total != 1 else ''}" + (f" from {self.model}" if self.model else "")
+        if self.done == 0:
+            return f"dalle_nb: making {what} … {seconds} s"
+        return f"dalle_nb: {self.done} of {what} … {seconds} s"
 
     def html(self) -> str:
         cards = "".join(self.previews.values())
         return (
-            f"<div class='dalle-nb-progress' style='{_MUTED}'>dalle_nb: {self.done}/{self.total} picture(s)…</div>"
+            f"<div class='dalle-nb-progress' style='{_MUTED}'>{esc(self.line())}</div>"
             f"<div style='display:flex;flex-wrap:wrap'>{cards}</div>"
         )
 
     def refresh(self) -> None:
         if self.handle is not None:
-            from IPython.display import HTML
+            self.shown_at = time.monotonic()
+            self.handle.update(_bundle(self.html()), raw=True)
 
-            self.handle.update(HTML(self.html()))
+    def tick(self) -> None:
+        """Called while waiting: the elapsed time moves on every second."""
+        if time.monotonic() - self.shown_at >= 1.0:
+            self.refresh()
 
-    def saved(self) -> None:
-        self.done += 1
-        self.refresh()
+    def on_event(self, event: object) -> None:
+        from .events import ImageSaved, PartialImage
+
+        if isinstance(event, ImageSaved):
+            self.done += 1
+            self.refresh()
+        elif isinstance(event, PartialImage):
+            self.partial(event)
 
     def partial(self, partial: PartialImage) -> None:
         import io
 
         image = partial.to_pil()
-        image.thumbnail((PREVIEW_SIZE, PREVIEW_SIZE))
+        image.thumbnail((self.size, self.size))
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="WEBP", quality=60)
         stage = "final" if partial.final else f"partial {(partial.partial_index or 0) + 1}"
         text = esc((partial.label or partial.prompt)[:80])
         # a fixed box, so each new partial replaces the last without the output jumping
         self.previews[(partial.prompt, partial.index)] = (
-            f"<figure style='margin:4px;font-size:11px;width:{PREVIEW_SIZE}px'>"
-            f"<img src='{data_uri(buffer.getvalue())}' style='width:{PREVIEW_SIZE}px;height:{PREVIEW_SIZE}px;"
+            f"<figure style='margin:4px;font-size:11px;width:{self.size}px'>"
+            f"<img src='{data_uri(buffer.getvalue())}' style='width:{self.size}px;height:{self.size}px;"
             f"object-fit:contain'/><figcaption>{text} — {stage}</figcaption></figure>"
         )
         self.refresh()
 
     def close(self) -> None:
         if self.handle is not None:
-            from IPython.display import HTML
+            self.handle.update(_bundle(""), raw=True)
 
-            self.handle.update(HTML(""))
+
+def _bundle(html: str) -> dict[str, str]:
+    return {"text/html": html, "text/plain": ""}
+
+
+def wait_showing(handle: JobHandle, progress: Progress | None) -> ImageSet:
+    """Wait for a job, moving its activity line on every second; Ctrl-C cancels it (see ``JobHandle``)."""
+    import concurrent.futures
+
+    while True:
+        try:
+            return handle.result(timeout=None if progress is None else 1.0)
+        except concurrent.futures.TimeoutError:
+            assert progress is not None
+            progress.tick()
 
 
 # ---------------------------------------------------------------------------- report tables
@@ -177,7 +334,7 @@ def models_report() -> Report:
     from .models import MODELS, choices
 
     current = settings()
-    key = f"✅ set ({current.key_source})" if current.has_key else "❌ not set"
+    key = f"✓ set ({current.key_source})" if current.has_key else "✗ not set"
     backend = {"offline": "offline (bundled server, free)", "openai": "OpenAI"}.get(
         current.backend, f"{current.backend} ({current.base_url})"
     )
@@ -205,11 +362,45 @@ def models_report() -> Report:
 
 
 def config_report() -> Report:
-    """The current settings, where each came from, and the key only as set / not set."""
-    from .config import settings
+    """The effective settings, where each came from, and the key only as set / not set.
 
-    rows = tuple(settings().table())
+    A setting left unset shows what is actually used: the model's default size and quality,
+    the real gallery folder, the base URL requests go to (the offline server's, when offline).
+    """
+    from .config import settings
+    from .gallery import default_dir
+    from .models import choices
+    from .session import default_session
+
+    current = settings()
+    effective: dict[str, tuple[str, str]] = {}
+    for name in ("size", "quality"):
+        if getattr(current, name) is None:
+            effective[name] = (str(choices(current.model, "generations", name).default), f"{current.model}'s default")
+    if current.gallery_dir is None:
+        effective["gallery_dir"] = (str(default_dir()), "default")
+    if current.base_url is None:
+        if current.backend == "offline":
+            url = default_session().offline_url or "started on first use, on loopback"
+            effective["base_url"] = (url, "offline server")
+        else:
+            effective["base_url"] = ("https://api.openai.com/v1", "default")
+    if current.revise is None:
+        effective["revise"] = (str(current.revises(current.model)), f"default for {current.backend}")
+    rows = tuple(
+        (name, *effective[name]) if name in effective else (name, value, source)
+        for name, value, source in current.table()
+    )
     return Report("dalle_nb settings (%config Dalle.<name> = ... to change)", ("setting", "value", "from"), rows)
 
 
-__all__ = ["PREVIEW_SIZE", "Progress", "Report", "card_html", "config_report", "models_report", "set_bundle"]
+__all__ = [
+    "Progress",
+    "in_notebook",
+    "wait_showing",
+    "Report",
+    "card_html",
+    "config_report",
+    "models_report",
+    "set_bundle",
+]

@@ -88,8 +88,10 @@ class InvalidRequest(DalleError, ValueError):
 
     @classmethod
     def from_param(cls, error: Any) -> InvalidRequest:
-        """From ``dalle_nb.models.ParamError``."""
-        return cls(error.message, field=error.field, value=error.value, allowed=error.allowed)
+        """From ``dalle_nb.models.ParamError``: OpenAI's own words, and what to do where the table knows."""
+        hint = getattr(error, "hint", "")
+        message = f"{error.message} {hint}" if hint else error.message
+        return cls(message, field=error.field, value=error.value, allowed=error.allowed)
 
 
 class GalleryError(DalleError):
@@ -191,7 +193,7 @@ class RequestTimeout(BackendUnreachable):
 _POLICY_CODES = {"content_policy_violation", "moderation_blocked", "image_content_policy_violation"}
 
 
-def _class_for(status: int | None, code: str | None) -> type[APIError]:
+def error_class(status: int | None, code: str | None) -> type[APIError]:
     if code in _POLICY_CODES:
         return ContentPolicyError
     if status == 401:
@@ -231,7 +233,7 @@ def from_sdk(exc: BaseException) -> APIError:
         if not isinstance(message, str) or not message:
             message = body if isinstance(body, str) and body else f"HTTP {exc.status_code} from the API"
         code = exc.code
-        cls = _class_for(exc.status_code, code)
+        cls = error_class(exc.status_code, code)
         return cls(
             str(message),
             status=exc.status_code,
@@ -244,7 +246,7 @@ def from_sdk(exc: BaseException) -> APIError:
         body = exc.body
         message = body.get("message") if isinstance(body, Mapping) else None
         code = body.get("code") if isinstance(body, Mapping) else None
-        return _class_for(None, code)(str(message or exc.message), code=code)
+        return error_class(None, code)(str(message or exc.message), code=code)
     return APIError(f"{type(exc).__name__}: {exc}")
 
 
@@ -267,7 +269,7 @@ def gateway_error(status: int | None, body: object) -> APIError | None:
         message, code = str(error or "The gateway reported an error."), None
     code_text = None if code is None else str(code)
     trace = body.get("trace_id")
-    return _class_for(status, code_text)(
+    return error_class(status, code_text)(
         message, status=status, code=code_text, request_id=None if trace is None else str(trace)
     )
 
@@ -286,6 +288,6 @@ def from_body(status: int | None, body: object, *, request_id: str | None = None
     code_text = None if code is None else str(code)
     message = str(error.get("message") or (f"HTTP {status} from the API" if status else "The request failed."))
     param = error.get("param")
-    return _class_for(status, code_text)(
+    return error_class(status, code_text)(
         message, status=status, code=code_text, param=None if param is None else str(param), request_id=request_id
     )

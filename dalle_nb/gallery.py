@@ -17,8 +17,8 @@ folder can be moved or synced elsewhere and still work.  Layout::
 
 Background jobs (``dalle_nb.batch``) are history too: a job is a row of ``jobs`` the moment it is
 submitted, and each of its lines a row of ``job_results`` once its pictures are saved, so a kernel
-restart loses neither the job nor what was already collected.  Schema version 2 added both tables;
-an index of version 1 gains them when it is first opened.
+restart loses neither the job nor what was already collected.  Schema version 3 added both tables;
+an older index (version 1 or 2) gains them when it is first opened.
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ from .errors import GalleryError
 
 __all__ = ["Gallery", "GalleryIndexError", "GallerySaveError", "JobRecord", "Record", "default_dir"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 INDEX_NAME = "index.sqlite3"
 IMAGES_DIR = "images"
 JOBS_DIR = "jobs"
-KINDS = frozenset({"generate", "edit", "vary"})
+KINDS = frozenset({"generate", "edit", "vary", "refine"})
 FORMATS = frozenset({"png", "webp", "jpeg"})
 _BUSY_TIMEOUT_S = 10.0
 _TMP = ".tmp"
@@ -68,6 +68,8 @@ _COLUMNS = (
     "created",
     "parent_ids",
     "backend",
+    "text_model",
+    "response_id",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM images"
 _INSERT = f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -86,12 +88,14 @@ _SCHEMA = (
         usage          TEXT,
         created        REAL NOT NULL,
         parent_ids     TEXT NOT NULL,
-        backend        TEXT NOT NULL
+        backend        TEXT NOT NULL,
+        text_model     TEXT,
+        response_id    TEXT
     )
     """,
     "CREATE INDEX IF NOT EXISTS images_created ON images (created)",
     "CREATE INDEX IF NOT EXISTS images_model ON images (model, created)",
-    # version 2: background jobs and what was collected of each of their lines
+    # version 3: background jobs and what was collected of each of their lines
     """
     CREATE TABLE IF NOT EXISTS jobs (
         id       TEXT PRIMARY KEY,
@@ -161,6 +165,9 @@ class Record:
     created: float
     parent_ids: tuple[str, ...]
     backend: str
+    #: The text model that revised the prompt and the Responses API's response id (None on the Images API).
+    text_model: str | None = None
+    response_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -407,6 +414,10 @@ class Gallery:
                 )
             for statement in _SCHEMA:
                 conn.execute(statement)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
+            for added in ("text_model", "response_id"):  # version 2: pictures made through the Responses API
+                if added not in columns:
+                    conn.execute(f"ALTER TABLE images ADD COLUMN {added} TEXT")
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -449,6 +460,8 @@ class Gallery:
             row = tuple(json.loads(sidecar.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             row = ()
+        if 13 <= len(row) < len(_COLUMNS):  # written by an older version, before the last columns were added
+            row = (*row, *([None] * (len(_COLUMNS) - len(row))))
         if len(row) == len(_COLUMNS) and self._directory.joinpath(*pathlib.PurePosixPath(row[1]).parts).is_file():
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -478,6 +491,8 @@ class Gallery:
         parent_ids: Sequence[str] = (),
         backend: str = "offline",
         created: float | None = None,
+        text_model: str | None = None,
+        response_id: str | None = None,
     ) -> Record:
         """Persist one image before anyone sees it, so a crash or restart can never lose a paid-for result.
 
@@ -524,6 +539,8 @@ class Gallery:
             when,
             json.dumps(list(parents)),
             backend,
+            text_model,
+            response_id,
         )
         sidecar = path.with_name(f".{record_id}.{os.getpid()}{_SIDECAR}")
         with _SAVING_LOCK:
@@ -570,7 +587,23 @@ class Gallery:
     # -- reading -----------------------------------------------------------------------------
 
     def _record(self, row: Sequence[Any]) -> Record:
-        (rid, rel, prompt, revised, model, kind, size, fmt, params, usage, created, parents, backend) = row
+        (
+            rid,
+            rel,
+            prompt,
+            revised,
+            model,
+            kind,
+            size,
+            fmt,
+            params,
+            usage,
+            created,
+            parents,
+            backend,
+            text,
+            response,
+        ) = row
         return Record(
             id=rid,
             path=self._directory.joinpath(*pathlib.PurePosixPath(rel).parts),
@@ -585,6 +618,8 @@ class Gallery:
             created=float(created),
             parent_ids=tuple(json.loads(parents)),
             backend=backend,
+            text_model=text,
+            response_id=response,
         )
 
     @contextlib.contextmanager

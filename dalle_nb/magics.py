@@ -14,7 +14,6 @@ import argparse
 import difflib
 import shlex
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -28,16 +27,17 @@ from .prompts import PromptError, expand
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .display import Progress
-    from .events import Event
+    from .errors import APIError
     from .models import Endpoint
     from .plan import Job
     from .results import ImageSet
 
-MagicName = Literal["dalle", "dalle_edit", "dalle_vary"]
+MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine"]
 SUBCOMMANDS = ("models", "config", "history", "help")
-_ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary"})
-_MAKE: frozenset[MagicName] = frozenset({"dalle", "dalle_edit"})
+_ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary", "dalle_refine"})
+_MAKE: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_refine"})
+#: The magics that take a picture as their first word.
+_ON_A_PICTURE: frozenset[MagicName] = frozenset({"dalle_edit", "dalle_vary", "dalle_refine"})
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,10 @@ OPTIONS: tuple[Option, ...] = (
     Option(("--compression",), "output_compression", "0-100, webp/jpeg only", _MAKE, "number", "N"),
     Option(("--moderation",), "moderation", "moderation", frozenset({"dalle"}), metavar="M", field="moderation"),
     Option(("--stream",), "stream", "show partial pictures as they arrive", _MAKE, "switch"),
+    Option(
+        ("--revise",), "revise", "revise the prompt through the Responses API (default where served)", _MAKE, "switch"
+    ),  # fmt: skip
+    Option(("--exact",), "exact", "send the prompt exactly as written: no revised prompt", _MAKE, "switch"),
     Option(("--partial",), "partial_images", "partial pictures 0-3 (implies --stream)", _MAKE, "number", "N"),
     Option(
         ("--mask",),
@@ -105,6 +109,7 @@ USAGE = (
     ("%dalle [options] PROMPT", "a one-line prompt"),
     ("%%dalle_edit IMAGE [--mask M]", "edit IMAGE as the cell body (or --prompt) says"),
     ("%dalle_vary IMAGE [-n N]", "variations of IMAGE"),
+    ("%%dalle_refine IMAGE", "the next turn of IMAGE's conversation (cell body)"),
     ("%dalle models | config | help", "the model table, the settings, this help"),
     ("%dalle history [TEXT]", "past pictures, searched by prompt"),
 )
@@ -112,7 +117,7 @@ NOTES = (
     "prompt:  {name}, {obj.attr}, {items[0]} fill in variables; {{ and }} are literal braces;",
     "         {red|blue} runs every alternative (a prompt matrix), labelled in the grid.",
     '%config Dalle.model = "gpt-image-1.5"  (also size, quality, n, concurrency, offline, gallery_dir,',
-    "         thumbnail_size; = None returns to the default; or [tool.dalle_nb] in pyproject.toml)",
+    "         thumbnail_size, revise, text_model; = None returns to the default; or [tool.dalle_nb])",
 )
 
 
@@ -139,7 +144,7 @@ def help_text(model: str | None = None) -> str:
                 what += ": " + ", ".join(str(a) for a in choice.allowed) + (" or any WxH" if choice.rule else "")
             elif choice.rule:
                 what += f": {choice.rule}"
-        where = "" if option.magics == _ALL else "  [" + ", ".join(sorted(option.magics)) + "]"
+        where = "" if option.magics in (_ALL, _MAKE) else "  [" + ", ".join(sorted(option.magics)) + "]"
         rows.append((flags, what + where))
     flag_width = max(len(flags) for flags, _ in rows) + 2
     lines += [f"  {flags:<{flag_width}}{what}" for flags, what in rows]
@@ -175,7 +180,7 @@ def _whole(text: str) -> int:
 
 def _parser(magic: MagicName) -> _Parser:
     parser = _Parser(prog=magic, add_help=False, allow_abbrev=False)
-    if magic != "dalle":
+    if magic in _ON_A_PICTURE:
         parser.add_argument("image", help="the picture: a variable or expression (GeneratedImage, path, PIL, ...)")
     for option in OPTIONS:
         if magic not in option.magics:
@@ -220,6 +225,13 @@ class MagicCall:
     def streaming(self) -> bool:
         return bool(self.option("stream") or self.option("partial_images") is not None)
 
+    @property
+    def revise(self) -> bool | None:
+        """True (``--revise``), False (``--exact``) or None (the setting decides)."""
+        if self.option("exact"):
+            return False
+        return True if self.option("revise") else None
+
 
 def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
     """``MagicCall`` from a magic's line and cell, or a one-line ``UsageError`` saying what to fix."""
@@ -233,6 +245,8 @@ def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
     namespace, rest = parser.parse_known_args(words)
     _unknown_option(parser, rest)
     options = {o.dest: getattr(namespace, o.dest, None) for o in OPTIONS if magic in o.magics}
+    if options.get("revise") and options.get("exact"):
+        raise UsageError(f"%{magic}: --revise and --exact contradict each other; give one.")
     out = options.get("out")
     if out is not None and not str(out).isidentifier():
         raise UsageError(f"-o/--out: {out!r} is not a valid variable name; use letters, digits and _.")
@@ -250,13 +264,15 @@ def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
     if given is not None and cell and cell.strip():
         raise UsageError(f"%%{magic}: give the prompt in the cell or with --prompt, not both.")
     call.prompt = given if given is not None else (cell or "")
-    if magic == "dalle_edit" and not call.prompt.strip():
-        raise UsageError('%dalle_edit: no prompt: write it in the cell body, or pass --prompt "...".')
+    if magic in ("dalle_edit", "dalle_refine") and not call.prompt.strip():
+        raise UsageError(f'%{magic}: no prompt: write it in the cell body, or pass --prompt "...".')
     return call
 
 
 # ---------------------------------------------------------------------------- the magics
-_SETTINGS = ("model", "size", "quality", "n", "concurrency", "offline", "gallery_dir", "thumbnail_size")
+_SETTINGS = (
+    "model", "size", "quality", "n", "concurrency", "offline", "gallery_dir", "thumbnail_size", "revise", "text_model",
+)  # fmt: skip
 
 
 @magics_class
@@ -271,6 +287,10 @@ class Dalle(Magics):
     offline = Bool(None, allow_none=True, help="True: always use the offline backend.").tag(config=True)
     gallery_dir = Unicode(None, allow_none=True, help="Where pictures and history are kept.").tag(config=True)
     thumbnail_size = Int(None, allow_none=True, help="Largest side of previews, in pixels.").tag(config=True)
+    revise = Bool(None, allow_none=True, help="Revise prompts through the Responses API (None: where served).").tag(
+        config=True
+    )
+    text_model = Unicode(None, allow_none=True, help="The text model that revises prompts.").tag(config=True)
 
     #: Where a setting changed through these traits came from, as ``%dalle config`` shows it.
     _source = "%config Dalle"
@@ -318,17 +338,26 @@ class Dalle(Magics):
         """Variations of IMAGE (through edit on GPT image models, said plainly)."""
         return self._run(parse("dalle_vary", line, None))
 
+    @line_cell_magic
+    def dalle_refine(self, line: str, cell: str | None = None) -> Any:
+        """The next turn of IMAGE's conversation: the cell body (or ``--prompt``) says what to change."""
+        return self._run(parse("dalle_refine", line, cell))
+
     # ------------------------------------------------------------------ the one run path
     def _run(self, call: MagicCall) -> Any:
-        from .errors import DalleError
+        from .errors import APIError, DalleError, InvalidRequest
 
         if call.subcommand is not None:
             return self._subcommand(*call.subcommand)
         try:
             job = self._plan(call)
             return self._submit(call, job)
-        except DalleError as error:
+        except InvalidRequest as error:  # a value the table refuses: the person's usage, said in one line
             raise UsageError(error.one_line()) from None
+        except APIError as error:
+            raise MagicError(_refused(error)) from None
+        except DalleError as error:
+            raise MagicError(error.one_line()) from None
 
     def _plan(self, call: MagicCall) -> Job:
         from . import plan
@@ -341,9 +370,14 @@ class Dalle(Magics):
         making: dict[str, Any] = {
             "quality": o("quality"), "background": o("background"), "output_format": o("output_format"),
             "output_compression": o("output_compression"), "stream": call.streaming,
-            "partial_images": o("partial_images"),
+            "partial_images": o("partial_images"), "revise": call.revise,
         }  # fmt: skip
         prompts = self._expand(call.prompt)
+        if call.magic == "dalle_refine":
+            if len(prompts) > 1:
+                raise UsageError("%dalle_refine: {a|b} alternatives are for %%dalle; refine one way at a time.")
+            image = self._evaluate(call.image or "", "IMAGE")
+            return plan.plan_refine(image, prompts[0].prompt, **common, **making)
         if call.magic == "dalle":
             return plan.plan_generate(
                 [p.prompt for p in prompts], style=o("style"), moderation=o("moderation"),
@@ -359,17 +393,15 @@ class Dalle(Magics):
         )
 
     def _submit(self, call: MagicCall, job: Job) -> Any:
-        from .display import Progress
+        from .display import Progress, in_notebook, wait_showing
         from .results import ImageSet
         from .session import default_session
 
-        formatter = self.shell.display_formatter if self.shell is not None else None
-        shows_html = formatter is not None and "text/html" in formatter.active_types
-        wanted = (call.streaming or job.pictures > 1) and shows_html and not call.option("no_show")
-        progress = Progress(job.pictures) if wanted else None
+        shown = in_notebook() and not call.option("no_show")
+        progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if shown else None
         try:
-            handle = default_session().submit(job, on_event=_follow(progress), deliver_here=True)
-            result = handle.result()
+            handle = default_session().submit(job, on_event=progress.on_event if progress else None, deliver_here=True)
+            result = wait_showing(handle, progress)
         except KeyboardInterrupt as interrupt:
             kept: ImageSet = getattr(interrupt, "images", None) or ImageSet()
             self._store(call, kept)
@@ -378,9 +410,11 @@ class Dalle(Magics):
 
                 display(kept)
             out = call.option("out")
-            raise UsageError(
-                f"Interrupted: cancelled the requests in flight; kept the {len(kept)} picture(s) that had arrived"
+            count = f"{len(kept)} picture{'' if len(kept) == 1 else 's'}"
+            raise MagicError(
+                f"Interrupted — kept {count}"
                 + (f" (in {out})." if out else ".")
+                + " The requests in flight were cancelled."
             ) from None
         finally:
             if progress is not None:
@@ -433,19 +467,25 @@ class Dalle(Magics):
         return found
 
 
-def _follow(progress: Progress | None) -> Callable[[Event], None] | None:
-    """The progress display's event listener (None when nothing is shown)."""
-    if progress is None:
-        return None
-    from .events import ImageSaved, PartialImage
+class MagicError(Exception):
+    """What a magic shows when the API refused, the network failed or the run was interrupted: its own
+    words, in one line, without "UsageError:" (it was not a usage error) and without a traceback."""
 
-    def on_event(event: Event) -> None:
-        if isinstance(event, ImageSaved):
-            progress.saved()
-        elif isinstance(event, PartialImage):
-            progress.partial(event)
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows exactly these lines in place of a traceback (the protocol ipyparallel uses)
+        return [str(self)]
 
-    return on_event
+
+def _refused(error: APIError) -> str:
+    """An API failure as a person reads it: who refused, the API's own words, what to do."""
+    from .errors import BackendUnreachable
+
+    hint = error.hint()
+    tail = f" — {hint}" if hint else ""
+    if isinstance(error, BackendUnreachable):
+        return f"No answer from the API: {error.message}{tail}"
+    code = " ".join(str(part) for part in (error.status, error.code) if part)
+    return f"Refused by the API{f' ({code})' if code else ''}: {error.message}{tail}"
 
 
 # ---------------------------------------------------------------------------- [tool.dalle_nb]
@@ -508,7 +548,11 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
-    for kind, names in (("line", ("dalle", "dalle_edit", "dalle_vary")), ("cell", ("dalle", "dalle_edit"))):
+    magics = (
+        ("line", ("dalle", "dalle_edit", "dalle_vary", "dalle_refine")),
+        ("cell", ("dalle", "dalle_edit", "dalle_refine")),
+    )
+    for kind, names in magics:
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
     shell.magics_manager.registry.pop("Dalle", None)

@@ -300,12 +300,17 @@ class ParamError(ValueError):
         *,
         code: str = "invalid_value",
         status: int = 400,
+        hint: str = "",
+        err_type: str = "invalid_request_error",
     ) -> None:
         self.field = field
         self.value = value
         self.allowed = allowed
         self.code = code
         self.status = status
+        #: What a person can do, added by the library to OpenAI's own words (the server sends ``message`` alone).
+        self.hint = hint
+        self.err_type = err_type
         if not message:
             choices = ", ".join(f"'{a}'" for a in allowed) if isinstance(allowed, tuple) else allowed
             message = f"Invalid value for '{field}': {value!r}. Supported values are: {choices}."
@@ -360,13 +365,18 @@ class Choice:
     high: int | None = None
     #: Values refused with their own message (``gif``: preview access) instead of "not one of".
     refusals: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    #: The code an unsupported field is refused with.
+    #: The code (and error type) an unsupported field is refused with, as OpenAI answers.
     code: str = "unsupported_parameter"
+    err_type: str = "invalid_request_error"
+    #: What to do about an unsupported field, for a person (the offline server leaves it out, as OpenAI does).
+    hint: str = ""
 
     def check(self, value: object) -> Any:
         """The value as the API takes it (numeric strings become numbers), or ``ParamError`` saying why not."""
         if not self.supported:
-            raise ParamError(self.field, value, (), self.why_not, code=self.code)
+            raise ParamError(
+                self.field, value, (), self.why_not, code=self.code, hint=self.hint, err_type=self.err_type
+            )
         if isinstance(value, str) and value in self.refusals:
             raise ParamError(self.field, value, self.allowed, self.refusals[value], code="unsupported_value")
         if self.kind == "integer":
@@ -538,9 +548,8 @@ def _row_style(spec: ModelSpec, endpoint: Endpoint) -> Choice:
 def _row_response_format(spec: ModelSpec, endpoint: Endpoint) -> Choice:
     if not spec.response_formats:
         return _unsupported(
-            "response_format", spec, endpoint,
-            f"'response_format' is not supported by {spec.id}: GPT image models always return base64 (b64_json); "
-            "leave response_format out.",
+            "response_format", spec, endpoint, "Unknown parameter: 'response_format'.", code="unknown_parameter",
+            hint=f"{spec.id} always returns base64 (b64_json); leave response_format out.",
         )  # fmt: skip
     return Choice("response_format", "options", spec.id, endpoint, spec.response_formats, "url")
 
@@ -560,7 +569,10 @@ def _gpt_only(name: str, default: str | None, why: str) -> Callable[[ModelSpec, 
 def _row_input_fidelity(spec: ModelSpec, endpoint: Endpoint) -> Choice:
     if not spec.input_fidelity:
         why = "omit input_fidelity for this model." if spec.is_gpt else "input_fidelity applies to GPT image models."
-        return _unsupported("input_fidelity", spec, endpoint, f"'input_fidelity' is not supported by {spec.id}: {why}")
+        return _unsupported(
+            "input_fidelity", spec, endpoint, f"input_fidelity is not supported for {spec.id}.",
+            code="invalid_input_fidelity_model", err_type="image_generation_user_error", hint=why,
+        )  # fmt: skip
     return Choice("input_fidelity", "options", spec.id, endpoint, spec.input_fidelity, "low")
 
 
@@ -770,7 +782,7 @@ def validate(
             code="endpoint_retired",
             status=404,
         )
-    spec = _resolve_model(endpoint, params.get("model"), profile, default_model)
+    spec = _resolve_model(endpoint, params.get("model"), profile, default_model, params)
     out: dict[str, Any] = {"model": spec.id}
     if endpoint != "variations" and params.get("prompt") is None:
         raise ParamError(
@@ -791,17 +803,35 @@ def validate(
     return out
 
 
-def _resolve_model(endpoint: Endpoint, model_id: object, profile: Profile, default_model: str | None) -> ModelSpec:
+#: What OpenAI uses when a request names no model (per its API reference): dall-e-2 for generations,
+#: unless a parameter only GPT image models take is present; gpt-image-1.5 for edits.
+OMITTED_MODEL = {"generations": "dall-e-2", "edits": "gpt-image-1.5", "variations": "dall-e-2"}
+OMITTED_GPT_MODEL = "gpt-image-1.5"
+_GPT_ONLY_FIELDS = ("background", "output_format", "output_compression", "moderation", "partial_images", "stream",
+                    "input_fidelity", "complexity")  # fmt: skip
+
+
+def _omitted_model(endpoint: Endpoint, params: Mapping[str, Any]) -> str:
+    """The model OpenAI picks for a request without one: a GPT image model as soon as anything asks for one."""
+    default = OMITTED_MODEL[endpoint]
+    if endpoint != "generations":
+        return default
+    legacy = MODELS[default]
+    if any(params.get(name) not in (None, False, "false") for name in _GPT_ONLY_FIELDS):
+        return OMITTED_GPT_MODEL
+    quality, size = params.get("quality"), params.get("size")
+    if quality is not None and quality not in legacy.qualities:
+        return OMITTED_GPT_MODEL
+    if size is not None and size not in legacy.size_choices(endpoint):
+        return OMITTED_GPT_MODEL
+    return default
+
+
+def _resolve_model(
+    endpoint: Endpoint, model_id: object, profile: Profile, default_model: str | None, params: Mapping[str, Any]
+) -> ModelSpec:
     if model_id is None:
-        model_id = default_model or ("dall-e-2" if profile == "compat" else None)
-        if model_id is None:
-            raise ParamError(
-                "model",
-                None,
-                tuple(m.id for m in current_models()),
-                "You must provide a model parameter.",
-                code="missing_required_parameter",
-            )
+        model_id = default_model or _omitted_model(endpoint, params)
     if not isinstance(model_id, str):
         raise ParamError("model", model_id, tuple(MODELS), code="invalid_type")
     spec = get_model(model_id)

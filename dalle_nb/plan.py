@@ -18,7 +18,7 @@ from . import config
 from .errors import InvalidRequest
 from .imaging import Fit, prepare_image, prepare_images, prepare_mask
 from .models import Endpoint, ParamError, choices, get_model
-from .requests import EditRequest, GenerateRequest, Request, VaryRequest
+from .requests import EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
 
 #: What ``vary`` asks a GPT image model, which has no variations endpoint, through ``edit``.
 VARIATION_PROMPT = (
@@ -35,6 +35,8 @@ class Job:
     labels: list[str | None] = field(default_factory=list)
     parents: list[tuple[str, ...]] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    #: What the gallery calls these pictures when not the request's own kind (``refine``).
+    kind: str | None = None
 
     def label(self, index: int) -> str | None:
         return self.labels[index] if index < len(self.labels) else None
@@ -95,12 +97,57 @@ def _checked(requests: list[Request], settings: config.Settings) -> list[Request
 
     profile = default_session().profile_for(settings)
     strict = settings.backend != "compatible"
-    out = []
+    out: list[Request] = []
     for request in requests:
         _no_key_in(request)
-        per_call = get_model(request.model).n_max
-        normalized = request.with_n(min(request.n, per_call)).check(profile, strict_extra=strict)
+        normalized = request.with_n(min(request.n, request.per_call)).check(profile, strict_extra=strict)
         out.append(request.normalized(normalized))
+    return out
+
+
+def _not_revisable(request: Request) -> str | None:
+    """Why the Responses API's image tool cannot make ``request`` (None: it can)."""
+    if not isinstance(request, GenerateRequest | EditRequest):
+        return "variations have no prompt to revise"
+    spec = get_model(request.model)
+    if not spec.is_gpt:
+        return f"{spec.id} is not a GPT image model"
+    if isinstance(request, GenerateRequest) and request.style is not None:
+        return "the Responses image tool has no style"
+    if isinstance(request, EditRequest) and request.markup is not None:
+        return "the Responses image tool has no markup"
+    if any(name == "response_format" for name, _ in request.extra):
+        return "the Responses image tool has no response_format"
+    return None
+
+
+def _revised(requests: list[Request], settings: config.Settings, notices: list[str]) -> list[Request]:
+    """The requests that go through the Responses API, where a text model revises the prompt.
+
+    With ``revise`` left to its default, GPT image models are revised wherever the backend
+    serves the Responses API; a request the tool cannot make (a style, a markup, a legacy
+    model) goes to the Images API as written, and when the person asked for revising, a
+    notice says why.
+    """
+    from .session import default_session
+
+    out: list[Request] = []
+    for request in requests:
+        why = _not_revisable(request)
+        if why is None and settings.revises(request.model):
+            assert isinstance(request, GenerateRequest | EditRequest)
+            out.append(ResponsesRequest(request, settings.text_model))
+            continue
+        if settings.revise and why is not None:
+            notices.append(f"sent to the Images API exactly as written (no revised prompt): {why}.")
+        out.append(request)
+    if any(isinstance(r, ResponsesRequest) for r in out):
+        default_session().notice(
+            f"prompts are revised: {settings.text_model} rewrites each prompt and calls the image model through the "
+            "Responses API (its text tokens are billed on top of the picture), and every picture shows the revised "
+            "prompt. To send prompts exactly: configure(revise=False), or %%dalle --exact.",
+            once=True,
+        )
     return out
 
 
@@ -128,10 +175,11 @@ def plan_generate(
     partial_images: int | None = None,
     wants_partials: bool = False,
     labels: Sequence[str | None] | None = None,
+    revise: bool | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Job:
     """A checked job for ``generate``: one request per prompt, each asking for ``n`` pictures."""
-    settings = config.settings(model=model, size=size, quality=quality)
+    settings = config.settings(model=model, size=size, quality=quality, revise=revise)
     count = _count(n, settings)
     stream, partial_images = _stream_options(stream, partial_images, wants_partials)
     requests: list[Request] = [
@@ -152,7 +200,9 @@ def plan_generate(
         )
         for text in _prompts(prompt)
     ]
-    return Job(_with_n(_checked(requests, settings), count), settings, labels=list(labels or []))
+    notices: list[str] = []
+    checked = _revised(_checked(requests, settings), settings, notices)
+    return Job(_with_n(checked, count), settings, labels=list(labels or []), notices=notices)
 
 
 def _with_n(requests: list[Request], n: int) -> list[Request]:
@@ -185,11 +235,12 @@ def plan_edit(
     partial_images: int | None = None,
     wants_partials: bool = False,
     fit: Fit = "error",
+    revise: bool | None = None,
     extra: dict[str, Any] | None = None,
     notices: Sequence[str] = (),
 ) -> Job:
     """A checked job for ``edit``, with every input image and the mask prepared for upload."""
-    settings = config.settings(model=model, size=size, quality=quality)
+    settings = config.settings(model=model, size=size, quality=quality, revise=revise)
     count = _count(n, settings)
     text = _prompts(prompt)
     if len(text) != 1:
@@ -220,7 +271,7 @@ def plan_edit(
         partial_images=partial_images,
         extra=tuple((extra or {}).items()),
     )
-    checked = _with_n(_checked([request], settings), count)
+    checked = _with_n(_revised(_checked([request], settings), settings, notes), count)
     return Job(checked, settings, parents=[_parents(image)], notices=notes)
 
 
@@ -246,11 +297,15 @@ def plan_vary(
         raise InvalidRequest(f"{spec.id} can neither vary nor edit images; use a GPT image model.", field="model")
     stated = prompt or VARIATION_PROMPT
     note = (
-        f"{spec.id} has no variations endpoint, so this variation is made through edit() with the prompt: {stated!r}"
+        f"{spec.id} has no variations endpoint, so these variations are made through edit() with a stated prompt "
+        "(dalle_nb.VARIATION_PROMPT, kept on each picture as .prompt)."
         if prompt is None
-        else f"variation made through edit() with your prompt: {stated!r}"
+        else f"variations made through edit() with your prompt: {stated!r}"
     )
-    return plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note])
+    # the stated prompt is ours, not the person's: it is sent exactly, so the variation does what it says
+    job = plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note], revise=False)
+    job.kind = "vary"  # a variation, made through edit: the gallery and the cards call it what it is
+    return job
 
 
 def prompt_checker(model: str, endpoint: Endpoint = "generations") -> Callable[[object], str]:
@@ -287,4 +342,55 @@ def prompt_checker(model: str, endpoint: Endpoint = "generations") -> Callable[[
     return check
 
 
-__all__ = ["VARIATION_PROMPT", "Job", "plan_edit", "plan_generate", "plan_vary", "prompt_checker"]
+def plan_refine(
+    image: object,
+    instruction: str,
+    *,
+    model: str | None = None,
+    n: int | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    background: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    stream: Any = False,
+    partial_images: int | None = None,
+    wants_partials: bool = False,
+    revise: bool | None = None,
+    fit: Fit = "error",
+) -> Job:
+    """A checked job for ``refine``: the next turn of the conversation that made ``image``.
+
+    A picture made through the Responses API is continued with ``previous_response_id``
+    (the text model sees the whole conversation); any other picture is sent as an input
+    image with the instruction.  Either way the new picture's parent is ``image``.
+    """
+    from .results import GeneratedImage
+
+    made = image if isinstance(image, GeneratedImage) else None
+    if model is None and made is not None and get_model(made.model).is_gpt:
+        model = made.model  # keep refining with the model that made it
+    as_edit = plan_edit(
+        image, instruction, model=model, n=n, size=size, quality=quality, background=background,
+        output_format=output_format, output_compression=output_compression, stream=stream,
+        partial_images=partial_images, wants_partials=wants_partials, revise=revise, fit=fit,
+    )  # fmt: skip
+    as_edit.kind = "refine"
+    request = as_edit.requests[0]
+    if made is None or not made.response_id or not isinstance(request, ResponsesRequest):
+        return as_edit
+    turn = GenerateRequest(
+        model=request.model, prompt=request.prompt, n=request.n, size=request.image.size,
+        quality=request.image.quality, background=request.image.background,
+        output_format=request.image.output_format, output_compression=request.image.output_compression,
+        stream=request.image.stream, partial_images=request.image.partial_images,
+    )  # fmt: skip
+    (checked,) = _checked([turn], as_edit.settings)
+    assert isinstance(checked, GenerateRequest)
+    continued = ResponsesRequest(
+        checked.with_n(request.n), made.text_model or as_edit.settings.text_model, made.response_id, fallback=request
+    )
+    return replace(as_edit, requests=[continued])
+
+
+__all__ = ["VARIATION_PROMPT", "Job", "plan_edit", "plan_generate", "plan_refine", "plan_vary", "prompt_checker"]

@@ -97,6 +97,11 @@ class _Request:
     def with_n(self, n: int) -> Self:
         return replace(self, n=n)
 
+    @property
+    def per_call(self) -> int:
+        """The most pictures one SDK call may ask for; the client fans larger ``n`` out."""
+        return get_model(self.model).n_max
+
     def sdk_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the SDK method; unknown extras travel in ``extra_body``."""
         from .models import FILE_FIELDS, KNOWN_FIELDS
@@ -205,4 +210,113 @@ class VaryRequest(_Request):
         return out
 
 
-Request = GenerateRequest | EditRequest | VaryRequest
+#: The fields of an image request that the Responses API's image tool takes (it has no ``n``, ``style``,
+#: ``markup`` or ``response_format``).
+TOOL_FIELDS = (
+    "size", "quality", "background", "output_format", "output_compression", "moderation", "input_fidelity",
+)  # fmt: skip
+
+
+def _data_url(prepared: Prepared) -> str:
+    import base64
+
+    return f"data:{prepared.content_type};base64," + base64.b64encode(prepared.data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class ResponsesRequest:
+    """One picture made through the Responses API's ``image_generation`` tool.
+
+    A text model reads the prompt, rewrites it (the revised prompt) and calls the image
+    model with the fields of ``image``, the Images API request this stands for: it is checked
+    against the capability table as that request, so the same values are refused the same
+    way.  ``previous_response_id`` continues a conversation (a refinement); ``fallback`` is
+    what to send instead when the server no longer has that response.
+    """
+
+    image: GenerateRequest | EditRequest
+    text_model: str
+    previous_response_id: str | None = None
+    fallback: ResponsesRequest | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.image.kind
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.image.endpoint
+
+    @property
+    def model(self) -> str:
+        return self.image.model
+
+    @property
+    def n(self) -> int:
+        return self.image.n
+
+    @property
+    def prompt(self) -> str:
+        return self.image.prompt
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.image.stream)
+
+    @property
+    def per_call(self) -> int:
+        return 1  # the tool makes one picture per call: n becomes parallel calls
+
+    def with_n(self, n: int) -> ResponsesRequest:
+        fallback = self.fallback.with_n(n) if self.fallback is not None else None
+        return replace(self, image=self.image.with_n(n), fallback=fallback)
+
+    def check(self, profile: Profile, *, strict_extra: bool = True) -> dict[str, Any]:
+        return self.image.check(profile, strict_extra=strict_extra)
+
+    def normalized(self, values: dict[str, Any]) -> ResponsesRequest:
+        return replace(self, image=self.image.normalized(values))
+
+    def api_fields(self) -> dict[str, Any]:
+        return self.image.api_fields()
+
+    def params(self) -> dict[str, Any]:
+        """What the gallery stores: the image fields as the tool received them, and the text model."""
+        out = self.image.params()
+        out.pop("n", None)
+        out.update(text_model=self.text_model, api="responses")
+        if self.previous_response_id:
+            out["previous_response_id"] = self.previous_response_id
+        return out
+
+    def sdk_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``client.responses.create``, forcing the image tool."""
+        tool: dict[str, Any] = {"type": "image_generation", "model": self.image.model}
+        for name in TOOL_FIELDS:
+            value = getattr(self.image, name, None)
+            if value is not None:
+                tool[name] = value
+        if self.image.stream and self.image.partial_images is not None:
+            tool["partial_images"] = self.image.partial_images
+        request_input: Any = self.image.prompt
+        if isinstance(self.image, EditRequest):
+            parts: list[dict[str, Any]] = [{"type": "input_text", "text": self.image.prompt}]
+            parts += [{"type": "input_image", "image_url": _data_url(p), "detail": "auto"} for p in self.image.images]
+            request_input = [{"role": "user", "content": parts}]
+            tool["action"] = "edit"
+            if self.image.mask is not None:
+                tool["input_image_mask"] = {"image_url": _data_url(self.image.mask)}
+        kwargs: dict[str, Any] = {
+            "model": self.text_model,
+            "input": request_input,
+            "tools": [tool],
+            "tool_choice": {"type": "image_generation"},
+        }
+        if self.previous_response_id:
+            kwargs["previous_response_id"] = self.previous_response_id
+        if self.image.stream:
+            kwargs["stream"] = True
+        return kwargs
+
+
+Request = GenerateRequest | EditRequest | VaryRequest | ResponsesRequest

@@ -58,7 +58,8 @@ class GeneratedImage:
     """One picture a model made, saved to disk, with what was asked and what came back.
 
     ``prompt`` is what was sent; ``revised_prompt`` is what the model says it used (None
-    where the API returns none, as for GPT image models on the Images API).
+    where the API returns none, as for GPT image models on the Images API, and for prompts
+    sent exactly).
     """
 
     def __init__(
@@ -79,6 +80,8 @@ class GeneratedImage:
         parents: tuple[str, ...] = (),
         backend: str = "",
         label: str | None = None,
+        text_model: str | None = None,
+        response_id: str | None = None,
     ) -> None:
         if data is None and path is None:
             raise ValueError("a GeneratedImage needs its bytes or the path of its file")
@@ -97,6 +100,10 @@ class GeneratedImage:
         self.parents = parents
         self.backend = backend
         self.label = label
+        #: The text model that revised the prompt, and the Responses API's id for the turn that made this
+        #: picture (None when it came from the Images API): ``refine`` continues from it.
+        self.text_model = text_model
+        self.response_id = response_id
         self._thumbnails: dict[int, bytes] = {}
 
     @classmethod
@@ -117,6 +124,8 @@ class GeneratedImage:
             kind=record.kind,
             parents=tuple(record.parent_ids),
             backend=record.backend,
+            text_model=record.text_model,
+            response_id=record.response_id,
         )
 
     # ------------------------------------------------------------------ export
@@ -274,9 +283,11 @@ class ImageSet(Sequence[GeneratedImage]):
         return [image.to_pil() for image in self.images]
 
     def __repr__(self) -> str:
+        count = f"{len(self.images)} picture{'' if len(self.images) == 1 else 's'}"
         failed = f", {len(self.failures)} failed" if self.failures else ""
+        cancelled = ", cancelled" if self.cancelled else ""
         models = sorted({image.model for image in self.images})
-        return f"<ImageSet {len(self.images)} image(s){failed} {', '.join(models)}>"
+        return f"<ImageSet: {count}{failed}{cancelled}{' · ' + ', '.join(models) if models else ''}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .config import settings

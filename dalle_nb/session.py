@@ -208,6 +208,11 @@ class Session:
         self._offline: OfflineServer | None = None
         self._notified: set[str] = set()
         self._limiters: dict[tuple[str, str], Limiter] = {}
+        #: Pictures made in this session, and those asked for by jobs still running (``max_images``).
+        self.made = 0
+        self._reserved = 0
+        self._cap: int | None = None
+        self._made_before_cap = 0
         config.on_change(self.retire_connections)
 
     # ------------------------------------------------------------------ shared state
@@ -241,10 +246,11 @@ class Session:
                 atexit.register(self._offline.stop)
             return self._offline
 
-    def offline_base_url(self) -> str | None:
-        """The base URL of this process's offline server while it runs, without starting one."""
-        running = self._offline
-        return running.base_url if running is not None and running.running else None
+    @property
+    def offline_url(self) -> str | None:
+        """The offline server's base URL, when it is running."""
+        server = self._offline
+        return server.base_url if server is not None and server.running else None
 
     @contextlib.contextmanager
     def holding(self, conn: Connection) -> Iterator[Connection]:
@@ -315,6 +321,41 @@ class Session:
             limiter.resize(capacity)
         return limiter
 
+    # ------------------------------------------------------------------ the budget
+    def _reserve(self, job: Job) -> None:
+        """Refuse, before anything is sent, a job that would pass ``max_images``: the pictures made since the
+        cap was set, and those asked for by jobs still running, count."""
+        self.reserve_pictures(job.settings, job.pictures)
+
+    def reserve_pictures(self, settings: config.Settings, pictures: int) -> None:
+        """``_reserve`` for work that is not a ``Job``: a background job's pictures (``batch.submit``)."""
+        cap = settings.max_images
+        with self._lock:
+            if cap != self._cap:  # a new budget counts from the moment it is set
+                self._cap, self._made_before_cap = cap, self.made
+            used = self.made - self._made_before_cap + self._reserved
+            if cap is not None and used + pictures > cap:
+                from .errors import InvalidRequest
+
+                left = max(0, cap - used)
+                raise InvalidRequest(
+                    f"this call asks for {pictures} picture(s), but this session's budget (max_images={cap}) has "
+                    f"{left} left; ask for fewer, or raise it with dalle_nb.configure(max_images=...).",
+                    field="max_images",
+                    value=pictures,
+                    allowed=f"at most {left}",
+                )
+            self._reserved += pictures
+
+    def _settle(self, job: Job, made: int) -> None:
+        self.settle_pictures(job.pictures, made)
+
+    def settle_pictures(self, reserved: int, made: int) -> None:
+        """Give back what ``reserve_pictures`` set aside, counting ``made`` (a background job: all it sent)."""
+        with self._lock:
+            self._reserved -= reserved
+            self.made += made
+
     # ------------------------------------------------------------------ the one submit path
     def submit(
         self, job: Job, *, on_event: OnEvent | None = None, loop: asyncio.AbstractEventLoop | None = None,
@@ -331,7 +372,12 @@ class Session:
         if loop is None and not deliver_here and on_event is not None:
             with contextlib.suppress(RuntimeError):
                 loop = asyncio.get_running_loop()
-        conn = self.connection(job.settings)
+        self._reserve(job)
+        try:
+            conn = self.connection(job.settings)
+        except BaseException:
+            self._settle(job, 0)
+            raise
         handle = JobHandle(job, job.pictures)
         handle._on_event = on_event
         if loop is None and on_event is not None:
@@ -380,6 +426,7 @@ class Session:
                     conn.jobs -= 1
                     if conn.retired and conn.jobs == 0:
                         self._close(conn)
+                self._settle(job, len(handle.images))
             handle.images = result
             emit(JobDone(result))
             if handle._callback_error is not None:

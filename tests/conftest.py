@@ -10,6 +10,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 from PIL import Image
 
 from dalle_nb import config
@@ -30,6 +31,17 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     config.reset()
     yield gallery
     config.reset()
+
+
+@pytest.fixture
+def ip(fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InteractiveShell]:
+    """An IPython shell with ``%load_ext dalle_nb`` done, in an empty folder (no pyproject.toml of ours)."""
+    shell = InteractiveShell.instance()
+    monkeypatch.chdir(tmp_path)
+    shell.run_line_magic("load_ext", "dalle_nb")
+    yield shell
+    shell.run_line_magic("unload_ext", "dalle_nb")
+    shell.config.pop("Dalle", None)  # %config settings live on the shell; each test starts without them
 
 
 def use(server: OfflineServer, key: str = "offline") -> None:

@@ -37,7 +37,9 @@ def test_generate_saves_before_returning_and_exports_every_way(fresh: Path, tmp_
     assert image.path is not None and image.path.is_file() and fresh in image.path.parents
     assert image.path.read_bytes() == image.to_bytes()
     assert image.model == DEFAULT_MODEL and image.size == "1536x1024" and image.prompt == "a red fox in a green forest"
-    assert image.revised_prompt is None  # GPT image models return none on the Images API
+    # offline, prompts are revised through the Responses API by default: what was asked and what was drawn
+    assert image.revised_prompt and "red fox" in image.revised_prompt.lower() and image.response_id
+    assert dn.generate("a red fox", size="1024x1024", revise=False)[0].revised_prompt is None  # the Images API
     assert image.usage and image.usage["total_tokens"] > 0
     pil = image.to_pil()
     assert pil.size == (1536, 1024)
@@ -107,7 +109,7 @@ def test_async_twins_work_inside_a_running_loop() -> None:
         edited = await dn.aedit(second[0], "add a hat")
         return [first[0].prompt, second[0].prompt, varied[0].kind, edited[0].kind]
 
-    assert asyncio.run(main()) == ["an async cat", "an async dog", "edit", "edit"]
+    assert asyncio.run(main()) == ["an async cat", "an async dog", "vary", "edit"]
 
 
 # ---------------------------------------------------------------------------- edit and vary
@@ -153,13 +155,23 @@ def test_vary_uses_the_variations_endpoint_where_served() -> None:
 
 def test_vary_on_a_gpt_model_goes_through_edit_and_says_so() -> None:
     source = dn.generate("an orange kite", size="1024x1024")[0]
-    result = dn.vary(source)
-    assert result[0].kind == "edit" and result[0].prompt == dn.api.VARIATION_PROMPT
+    result = dn.vary(source, n=2)
+    assert result[0].kind == "vary" and result[0].prompt == dn.VARIATION_PROMPT and result[0].parents == (source.id,)
+    assert result[0].params["images"], "made through edit, with the source as its input"
     assert any("no variations endpoint" in note for note in result.notices)
     bundle = result._repr_mimebundle_()
     assert "no variations endpoint" in bundle["text/plain"] and "no variations endpoint" in bundle["text/html"]
+    # the cards say what each varies, not the stated prompt twice over
+    assert bundle["text/html"].count("prompt:</span> variation of &#x27;an orange kite&#x27;") == 2
+    assert dn.VARIATION_PROMPT not in bundle["text/html"] and dn.VARIATION_PROMPT not in bundle["text/plain"]
     mine = dn.vary(source, prompt="the same kite at dusk")
     assert mine[0].prompt == "the same kite at dusk"
+
+
+def test_legacy_variations_are_captioned_with_their_parents_prompt() -> None:
+    cat = dn.generate("a white siamese cat", model="dall-e-2", size="256x256")[0]
+    html = dn.vary(cat, model="dall-e-2", size="256x256")._repr_mimebundle_()["text/html"]
+    assert "variation of &#x27;a white siamese cat&#x27;" in html and "img_" not in html
 
 
 def test_non_square_input_for_a_square_only_endpoint_offers_fit() -> None:

@@ -232,17 +232,17 @@ def test_a_job_whose_in_process_server_stopped_with_its_kernel_is_lost_and_says_
     assert all(_LOST in f.error.message for f in images.failures)
 
 
-def test_an_index_of_version_1_gains_the_job_tables_and_keeps_its_pictures(fresh: Path) -> None:
+def test_an_index_of_version_2_gains_the_job_tables_and_keeps_its_pictures(fresh: Path) -> None:
     saved = Gallery(fresh).save(b"\x89PNG fake", prompt="an old picture", model="dall-e-2", kind="generate",
                                 output_format="png", size="256x256")  # fmt: skip
     with sqlite3.connect(fresh / "index.sqlite3") as conn:  # as dalle_nb before jobs left it
         conn.execute("DROP TABLE jobs")
         conn.execute("DROP TABLE job_results")
-        conn.execute("PRAGMA user_version = 1")
+        conn.execute("PRAGMA user_version = 2")
     reopened = Gallery(fresh)
     assert reopened.jobs() == [] and reopened.get(saved.id).prompt == "an old picture"
     with sqlite3.connect(fresh / "index.sqlite3") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
 
 
 def test_the_key_is_in_no_file_a_job_writes(fresh: Path) -> None:

@@ -247,3 +247,17 @@ def test_the_model_table_is_rendered_once_for_magics_and_cli(capsys: pytest.Capt
 
     assert main(["models"]) == 0
     assert capsys.readouterr().out.strip() == repr(models_report()).strip()
+
+
+def test_a_budget_cap_refuses_the_call_that_would_pass_it(fresh: Path) -> None:
+    config.configure(max_images=3)
+    assert len(dn.generate("a first apple", n=2, size="1024x1024")) == 2
+    with pytest.raises(dn.InvalidRequest, match=r"budget \(max_images=3\) has 1 left") as err:
+        dn.generate("two more apples", n=2, size="1024x1024")
+    assert "\n" not in err.value.one_line() and "configure(max_images=" in err.value.one_line()
+    assert len([p for p in fresh.rglob("*.png") if not p.name.startswith(".")]) == 2, "nothing was sent"
+    assert len(dn.generate("one last apple", size="1024x1024")) == 1
+    with pytest.raises(dn.InvalidRequest, match="has 0 left"):
+        dn.generate("an apple too many", size="1024x1024")
+    config.configure(max_images=5)  # a new budget counts from now
+    assert len(dn.generate(["a pear", "a plum"], n=2, size="1024x1024")) == 4

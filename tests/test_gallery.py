@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import dalle_nb.gallery as gallery_module
 from dalle_nb.gallery import Gallery, GalleryIndexError, Record, default_dir
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -262,12 +263,36 @@ def test_index_uses_wal_and_records_its_schema_version(tmp_path: pathlib.Path) -
     _save(gallery)
     with sqlite3.connect(tmp_path / "index.sqlite3") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)  # 2: background jobs
+        assert conn.execute("PRAGMA user_version").fetchone() == (gallery_module.SCHEMA_VERSION,)
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
     assert {"images_created", "images_model", "jobs_created"} <= names
     assert {"images", "jobs", "job_results"} <= tables
+
+
+def test_a_version_1_index_is_migrated_and_its_pictures_kept(tmp_path: pathlib.Path) -> None:
+    picture = tmp_path / "images" / "2026-01-01" / "img_20260101T000000_00000000.png"
+    picture.parent.mkdir(parents=True)
+    picture.write_bytes(b"old picture")
+    with sqlite3.connect(tmp_path / "index.sqlite3") as conn:
+        conn.execute(
+            "CREATE TABLE images (id TEXT PRIMARY KEY, path TEXT NOT NULL, prompt TEXT NOT NULL, revised_prompt TEXT,"
+            " model TEXT NOT NULL, kind TEXT NOT NULL, size TEXT NOT NULL, output_format TEXT NOT NULL,"
+            " params TEXT NOT NULL, usage TEXT, created REAL NOT NULL, parent_ids TEXT NOT NULL, backend TEXT NOT NULL)"
+        )
+        conn.execute(
+            "INSERT INTO images VALUES ('img_20260101T000000_00000000', 'images/2026-01-01/"
+            "img_20260101T000000_00000000.png', 'an old owl', NULL, 'dall-e-3', 'generate', '1024x1024', 'png', '{}',"
+            " NULL, 1767225600, '[]', 'offline')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    gallery = Gallery(tmp_path)
+    (old,) = gallery.search("owl")
+    assert old.prompt == "an old owl" and old.text_model is None and old.response_id is None
+    new = _save(gallery, "a new owl")
+    assert [r.prompt for r in gallery.search("owl")] == ["a new owl", "an old owl"] and new.text_model is None
 
 
 def test_repr_counts_images(tmp_path: pathlib.Path) -> None:

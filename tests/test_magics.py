@@ -193,35 +193,55 @@ def test_vary_magic(ip: InteractiveShell) -> None:
 
 
 # ---------------------------------------------------------------------------- errors and interruption
-def test_api_errors_show_the_apis_message_and_keep_what_arrived(ip: InteractiveShell) -> None:
-    message = usage_error(ip, "", "only a #blocked thing")
-    assert "safety system" in message and "rephrase the prompt" in message
+def shown_error(ip: InteractiveShell, capsys: pytest.CaptureFixture[str], source: str) -> str:
+    """What a person sees under a cell that failed: the lines IPython prints in place of a traceback."""
+    capsys.readouterr()
+    ip.run_cell(source)
+    shown = capsys.readouterr()
+    return (shown.out + shown.err).strip()
+
+
+def test_api_errors_show_the_apis_message_and_keep_what_arrived(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen = shown_error(ip, capsys, "%%dalle -s 1024x1024 --exact\nonly a #blocked thing")
+    assert seen.startswith("Refused by the API (400 moderation_blocked): Your request was rejected")
+    revised = shown_error(ip, capsys, "%%dalle -s 1024x1024\nonly a #blocked thing")  # the Responses API's words
+    assert revised.startswith("Refused by the API (moderation_blocked): Your request was rejected")
+    assert "rephrase the prompt" in seen and "UsageError" not in seen and "Traceback" not in seen
+    assert len(seen.splitlines()) == 1
     partial = cell(ip, "-s 1024x1024", "a {calm|#blocked} sea")
     assert [image.prompt for image in partial] == ["a calm sea"] and len(partial.failures) == 1
     assert "#blocked" in partial._repr_mimebundle_()["text/plain"]
 
 
-def test_interrupt_cancels_and_says_what_was_kept(ip: InteractiveShell) -> None:
+def test_interrupt_cancels_and_says_what_was_kept(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
     with OfflineServer(ServerOptions(latency=30)) as slow:
         config.configure(api_key="offline", base_url=slow.base_url, offline=False, max_retries=0)
         timer = threading.Timer(0.5, _thread.interrupt_main)
         timer.start()
-        message = usage_error(ip, "-o partial", "a slow {one|two}")
+        seen = shown_error(ip, capsys, "%%dalle -o partial\na slow {one|two}")
         timer.join()
-    assert message.startswith("Interrupted: cancelled the requests in flight; kept the 0 picture(s)")
+    assert seen == "Interrupted — kept 0 pictures (in partial). The requests in flight were cancelled."
     assert len(ip.user_ns["partial"]) == 0
+
+
+def test_an_empty_set_says_so(ip: InteractiveShell) -> None:
+    empty = dn.ImageSet()
+    bundle = empty._repr_mimebundle_()
+    assert bundle["text/plain"] == "<ImageSet: 0 pictures>" and "&lt;ImageSet: 0 pictures&gt;" in bundle["text/html"]
 
 
 # ---------------------------------------------------------------------------- subcommands and config
 def test_models_lists_the_table_the_backend_and_the_key(ip: InteractiveShell) -> None:
     table = ip.run_line_magic("dalle", "models")
     text, html = repr(table), table._repr_html_()
-    assert "backend: offline" in text and "API key: ❌ not set" in text
+    assert "backend: offline" in text and "API key: ✗ not set" in text
     assert "dall-e-3" in text and "retired 2026-05-12" in text and "gpt-image-2.5-sunburst" in text
     assert "<table>" in html and "retired 2026-10-23, use gpt-image-2.5-sunburst" in html
     config.configure(api_key="sk-test-key-never-shown-1234")
     text = repr(ip.run_line_magic("dalle", "models"))
-    assert "API key: ✅ set (configure())" in text and "backend: OpenAI" in text and "never-shown" not in text
+    assert "API key: ✓ set (configure())" in text and "backend: OpenAI" in text and "never-shown" not in text
 
 
 def test_config_and_help(ip: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,8 +117,9 @@ def test_format_background_and_compression_combinations() -> None:
         gen(output_format="jpeg", output_compression=101)
     with pytest.raises(ParamError, match="preview access"):
         gen(output_format="gif")
-    with pytest.raises(ParamError, match="always return base64"):
+    with pytest.raises(ParamError, match="Unknown parameter: 'response_format'") as err:
         gen(response_format="url")
+    assert err.value.code == "unknown_parameter" and "always returns base64" in err.value.hint
     with pytest.raises(ParamError, match="not supported by dall-e-3"):
         gen(model="dall-e-3", background="transparent")
     with pytest.raises(ParamError, match="only dall-e-3"):
@@ -140,8 +141,10 @@ def test_unknown_and_endpoint_specific_fields() -> None:
     assert err.value.code == "unknown_parameter"
     with pytest.raises(ParamError, match="Unknown parameter: 'moderation'"):
         validate("edits", {"prompt": "x", "model": DEFAULT_MODEL, "moderation": "low"})
-    with pytest.raises(ParamError, match="omit input_fidelity"):
+    with pytest.raises(ParamError, match="input_fidelity is not supported for gpt-image-2") as err:
         validate("edits", {"prompt": "x", "model": "gpt-image-2", "input_fidelity": "high"})
+    assert (err.value.code, err.value.err_type) == ("invalid_input_fidelity_model", "image_generation_user_error")
+    assert "omit input_fidelity" in err.value.hint
     with pytest.raises(ParamError, match="Supported values are: 'low'"):
         validate("edits", {"prompt": "x", "model": "gpt-image-1-mini", "input_fidelity": "high"})
 

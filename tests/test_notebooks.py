@@ -42,4 +42,16 @@ def test_demo_runs_the_quickstart_and_says_where_everything_is(tmp_path: Path) -
     notebook = nbformat.read(executed, as_version=4)
     assert any("QUICKSTART_DONE" in o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
     pictures = list((tmp_path / "demo" / "gallery" / "images").rglob("*.png"))
-    assert len(pictures) >= 10 and f"Pictures ({len(pictures)}" in out.stdout
+    assert len(pictures) >= 10 and f"Pictures made now ({len(pictures)}" in out.stdout
+    assert "... Generate" in out.stdout and "WARNING" not in out.stdout + out.stderr  # progress, no kernel noise
+    sheet = tmp_path / "demo" / "contact_sheet.png"
+    assert f"Contact sheet of a dozen prompts: {sheet}" in out.stdout
+    from PIL import Image
+
+    with Image.open(sheet) as picture:
+        assert picture.size[0] > 1000 and len(picture.getcolors(1 << 20) or range(5000)) > 1000  # twelve real pictures
+    again = subprocess.run(
+        [sys.executable, "-m", "dalle_nb.cli", "demo", "--out", str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert f"Pictures made now ({len(pictures)}" in again.stdout, "a second run reports only its own pictures"

@@ -210,8 +210,9 @@ def test_edit_input_rules(client: openai.OpenAI) -> None:
             mask=png_bytes(_hole_mask()),
             markup=png_bytes(_hole_mask()),
         )
-    with pytest.raises(openai.BadRequestError, match="omit input_fidelity"):
+    with pytest.raises(openai.BadRequestError, match="input_fidelity is not supported for gpt-image-2") as err:
         client.images.edit(model="gpt-image-2", image=scene, prompt="x", input_fidelity="high")
+    assert err.value.code == "invalid_input_fidelity_model" and err.value.type == "image_generation_user_error"
     res = client.images.edit(model="gpt-image-2.5-flare", image=scene, prompt="x", markup=png_bytes(_hole_mask()))
     assert res.data
 
@@ -305,3 +306,39 @@ def test_api_key_is_required_when_configured() -> None:
         r = httpx.post(srv.base_url + "/images/generations", json={"prompt": "x"})
         assert r.status_code == 401 and r.json()["error"]["code"] == "missing_api_key"
     assert "sk-offline-secret" not in repr(ServerOptions(api_key="sk-offline-secret"))
+
+
+# ---------------------------------------------------------------------------- the API's remaining rules
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [((2856, 2142), (1536, 1024)), ((300, 450), (1024, 1536)), ((800, 800), (1024, 1024))],
+)
+def test_edit_size_auto_is_the_models_own_size_nearest_the_inputs_shape(
+    client: openai.OpenAI, source: tuple[int, int], expected: tuple[int, int]
+) -> None:
+    photo = png_bytes(Image.new("RGB", source, (90, 120, 200)))
+    for size in ("auto", None):
+        extra = {"size": size} if size else {}
+        res = client.images.edit(model="gpt-image-1.5", image=photo, prompt="add a kite", **extra)  # type: ignore[arg-type]
+        assert decode(res.data[0].b64_json).size == expected and res.size == f"{expected[0]}x{expected[1]}"
+
+
+def test_unknown_parameters_are_refused_in_openais_words(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        client.images.generate(model=DEFAULT_MODEL, prompt="a fox", response_format="url")
+    assert err.value.code == "unknown_parameter" and err.value.param == "response_format"
+    assert err.value.body["message"] == "Unknown parameter: 'response_format'."  # type: ignore[index]
+
+
+def test_an_omitted_model_is_chosen_as_openai_chooses(client: openai.OpenAI, oa_client: openai.OpenAI) -> None:
+    legacy = client.images.generate(prompt="a fox")  # type: ignore[call-arg]
+    assert legacy.usage is None and legacy.data[0].url  # dall-e-2: URLs, no token usage
+    gpt = client.images.generate(prompt="a fox", quality="high")  # type: ignore[call-arg]
+    assert gpt.quality == "high" and gpt.usage is not None and gpt.data[0].b64_json  # gpt-image-1.5
+    assert client.images.generate(prompt="a fox", size="1536x1024").size == "1536x1024"  # type: ignore[call-arg]
+    scene = png_bytes(Image.new("RGB", (512, 512), (10, 10, 10)))
+    edited = client.images.edit(image=scene, prompt="add a moon")  # type: ignore[call-arg]
+    assert edited.usage is not None and decode(edited.data[0].b64_json).size == (1024, 1024)
+    with pytest.raises(openai.NotFoundError, match="retired"):
+        oa_client.images.generate(prompt="a fox")  # type: ignore[call-arg]  # dall-e-2, which OpenAI retired
+    assert oa_client.images.generate(prompt="a fox", background="opaque").usage is not None  # type: ignore[call-arg]

@@ -323,3 +323,14 @@ def test_a_variation_keeps_the_scene_and_moves_and_recolours_its_parts() -> None
     change = np.abs(rgb(varied) - rgb(source)).sum(axis=-1)
     assert change[inside].mean() > 3 * change[~inside].mean()  # the fox moved or changed, the snow stayed snow
     assert luminance(varied)[128:].mean() > 200
+
+
+def test_a_scene_variation_keeps_setting_and_subjects_and_moves_and_recolours_them() -> None:
+    """For callers that know the prompt (a refinement turn): the same scene, its subjects moved and recoloured."""
+    base = compose("three cats in a meadow", 512, 384)
+    varied = [compose("three cats in a meadow", 512, 384, variation=k) for k in range(4)]
+    assert all(v.kind == base.kind and v.horizon == base.horizon for v in varied)
+    assert all([p.noun for p in v.subjects] == [p.noun for p in base.subjects] for v in varied)
+    assert all(v.subjects != base.subjects for v in varied)
+    assert any(p.tint is not None for v in varied for p in v.subjects)  # recoloured
+    assert varied[0] == compose("three cats in a meadow", 512, 384, variation=0)

@@ -87,7 +87,7 @@ class APIFailure(Exception):
 
     @classmethod
     def from_param(cls, error: ParamError) -> APIFailure:
-        return cls(error.status, error.message, param=error.field, code=error.code)
+        return cls(error.status, error.message, param=error.field, code=error.code, err_type=error.err_type)
 
     def response(self) -> JSONResponse:
         body = {"error": {"message": self.message, "type": self.err_type, "param": self.param, "code": self.code}}

@@ -523,10 +523,15 @@ def lit_glyph(
     light: str = "day",
     haze: RGB = (0, 0, 0),
     fade: float = 0.0,
+    strength: float = 1.0,
 ) -> Image.Image:
-    """A pictogram in the scene's light (a fox at night is not lit like noon), faded toward ``haze`` with distance."""
+    """A pictogram in the scene's light (a fox at night is not lit like noon), faded toward ``haze`` with distance.
+
+    ``strength`` below 1 lights it less than the setting: a subject stays the thing a viewer looks at.
+    """
     image = pictograms.glyph(char, width, height, tint, flip)
-    f = LIGHT_FILTERS.get(light, (1.0, 1.0, 1.0))
+    r, g, b = (1.0 - (1.0 - k) * strength for k in LIGHT_FILTERS.get(light, (1.0, 1.0, 1.0)))
+    f = (r, g, b)
     if fade <= 0 and f == (1.0, 1.0, 1.0):
         return image
     data = np.asarray(image, dtype=np.float32)

@@ -1,647 +1,41 @@
-"""Read a prompt into a small scene, lay it out, and say in a sentence what it shows.
+"""Lay a read prompt out as a scene: where the setting's horizon is, where each subject stands, how big, what colour.
 
 A scene is what an offline picture will show and where: a setting (sky, ground, background features) in some light
 and weather, subjects (OpenMoji pictograms for the prompt's nouns, with their counts, colours, sizes and rough
 positions), quoted text, a style, and one small shape for each word that names nothing drawable, so that no two
 prompts look alike.  ``compose`` returns it with every subject's pixel box, which is what tests check pixels against
-and what ``describe`` turns into the revised prompt.  Everything is a pure function of (prompt, model, size, index,
-seed): no pixels are drawn here (``draw`` does that), and every choice comes from ``chance``.
+and what ``revised.describe`` turns into the revised prompt.  Everything is a pure function of (prompt, model, size,
+index, seed): no pixels are drawn here (``draw`` does that), and every choice comes from ``chance``.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from . import pictograms
 from .chance import Stream
+from .reading import (
+    BIG,
+    CELESTIAL,
+    COLOURS,
+    INDOOR,
+    KIND_ORDER,
+    MAX_SHAPES,
+    SMALL,
+    SUPPORTS,
+    Reading,
+    Wanted,
+    content_words,
+    palette,
+    read,
+)
 
-__all__ = [
-    "COLOURS",
-    "Decoration",
-    "Placed",
-    "Scene",
-    "Wanted",
-    "compose",
-    "describe",
-    "named_colours",
-]
-
-
-def _split(words: str) -> list[str]:
-    """A word list written as text, which reads (and diffs) better than a list of quoted words."""
-    return words.split()
-
+__all__ = ["Decoration", "Placed", "Scene", "Told", "compose"]
 
 RGB = tuple[int, int, int]
 Box = tuple[int, int, int, int]
-
-#: Colour words a prompt may name, with the RGB each one paints.  Red, green, blue and friends are the pure primaries
-#: so that "a blue dog" is unmistakably blue when a person (or a test) looks at the pixels.
-COLOURS: dict[str, RGB] = {
-    "red": (255, 0, 0),
-    "orange": (255, 140, 0),
-    "yellow": (255, 230, 0),
-    "green": (0, 170, 0),
-    "blue": (0, 0, 255),
-    "purple": (128, 0, 160),
-    "violet": (143, 0, 255),
-    "pink": (255, 105, 180),
-    "brown": (139, 69, 19),
-    "black": (0, 0, 0),
-    "white": (255, 255, 255),
-    "gray": (128, 128, 128),
-    "grey": (128, 128, 128),
-    "cyan": (0, 255, 255),
-    "magenta": (255, 0, 255),
-    "teal": (0, 128, 128),
-    "gold": (255, 200, 0),
-    "golden": (255, 200, 0),
-    "silver": (192, 192, 192),
-    "navy": (0, 0, 128),
-    "maroon": (128, 0, 0),
-    "lime": (50, 255, 50),
-    "olive": (128, 128, 0),
-    "turquoise": (64, 224, 208),
-    "beige": (245, 235, 200),
-    "indigo": (75, 0, 130),
-    "crimson": (220, 20, 60),
-    "amber": (255, 191, 0),
-    "coral": (255, 127, 80),
-    "lavender": (181, 126, 220),
-}
-_COLOUR_RE = re.compile(r"\b(" + "|".join(sorted(COLOURS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
-_WORD_RE = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[,.;:!?]")
-
-#: Words too common to say anything about a picture; they change nothing, so "a cat" and "the cat" look alike.
-STOPWORDS = frozenset(
-    _split(
-        """
-        a an the and or but nor of to into onto for from as is are was were be been being it its this that these
-        those there here some any very so too than then my your our their his her i me we you he she they them
-        us who whom which what while where when how all each both more most other such only own same just can
-        will should would could may might must do does did not no up down out off again further once s t at
-        through across along around against full has have having shows showing show made looking look looks like
-        seen view scene picture image photo photograph says saying reads reading written words word text with
-        during
-        """
-    )
-)
-
-_NUMBERS = {
-    "one": 1,
-    "single": 1,
-    "lone": 1,
-    "two": 2,
-    "pair": 2,
-    "couple": 2,
-    "twin": 2,
-    "twins": 2,
-    "three": 3,
-    "few": 3,
-    "four": 4,
-    "several": 4,
-    "five": 5,
-    "many": 5,
-    "lots": 5,
-    "flock": 5,
-    "herd": 5,
-    "group": 4,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "dozen": 12,
-}
-_MAX_COUNT = 12
-_SIZES = {
-    "big": 1.35,
-    "large": 1.35,
-    "huge": 1.6,
-    "giant": 1.6,
-    "enormous": 1.6,
-    "massive": 1.6,
-    "tall": 1.3,
-    "small": 0.7,
-    "little": 0.7,
-    "short": 0.8,
-    "baby": 0.75,
-    "tiny": 0.45,
-    "mini": 0.45,
-    "miniature": 0.45,
-}
-_NUMBER_WORDS = {v: k for k, v in reversed(_NUMBERS.items()) if k not in ("pair", "couple", "few", "many", "lots")}
-
-#: Styles, as phrases a prompt says them in; the longest phrase wins ("oil painting" before "painting").
-_STYLES: dict[str, str] = {
-    "pixel art": "pixel art",
-    "pixel": "pixel art",
-    "pixelated": "pixel art",
-    "8 bit": "pixel art",
-    "8bit": "pixel art",
-    "retro game": "pixel art",
-    "pencil sketch": "pencil sketch",
-    "pencil drawing": "pencil sketch",
-    "sketch": "pencil sketch",
-    "pencil": "pencil sketch",
-    "charcoal": "pencil sketch",
-    "line art": "pencil sketch",
-    "drawing": "pencil sketch",
-    "watercolor": "watercolor",
-    "watercolour": "watercolor",
-    "watercolors": "watercolor",
-    "watercolours": "watercolor",
-    "aquarelle": "watercolor",
-    "oil painting": "oil painting",
-    "oil paint": "oil painting",
-    "oils": "oil painting",
-    "impasto": "oil painting",
-    "impressionist": "oil painting",
-    "painting": "oil painting",
-    "neon": "neon",
-    "cyberpunk": "neon",
-    "synthwave": "neon",
-    "glowing": "neon",
-    "black and white": "black and white",
-    "black & white": "black and white",
-    "b&w": "black and white",
-    "monochrome": "black and white",
-    "grayscale": "black and white",
-    "greyscale": "black and white",
-    "noir": "black and white",
-    "sepia": "sepia",
-    "vintage": "sepia",
-}
-STYLES = tuple(dict.fromkeys(_STYLES.values()))
-
-_LIGHTS: dict[str, str] = {
-    "night": "night",
-    "nighttime": "night",
-    "midnight": "night",
-    "moonlit": "night",
-    "moonlight": "night",
-    "starry": "night",
-    "starlit": "night",
-    "sunset": "sunset",
-    "sundown": "sunset",
-    "golden hour": "sunset",
-    "dusk": "dusk",
-    "twilight": "dusk",
-    "evening": "dusk",
-    "sunrise": "dawn",
-    "dawn": "dawn",
-    "daybreak": "dawn",
-    "morning": "dawn",
-    "day": "day",
-    "daytime": "day",
-    "noon": "day",
-    "sunny": "day",
-    "daylight": "day",
-}
-_WEATHER: dict[str, str] = {
-    "rain": "rain",
-    "rainy": "rain",
-    "raining": "rain",
-    "storm": "rain",
-    "stormy": "rain",
-    "thunderstorm": "rain",
-    "drizzle": "rain",
-    "downpour": "rain",
-    "fog": "fog",
-    "foggy": "fog",
-    "mist": "fog",
-    "misty": "fog",
-    "haze": "fog",
-    "hazy": "fog",
-    "snowing": "snowfall",
-    "snowfall": "snowfall",
-    "blizzard": "snowfall",
-    "snowflakes": "snowfall",
-    "cloudy": "cloudy",
-    "overcast": "cloudy",
-    "clouds": "cloudy",
-    "grey sky": "cloudy",
-}
-
-
-@dataclass(frozen=True)
-class _Place:
-    """What one setting word adds: its kind (for the description), the ground it implies, background features."""
-
-    kind: str
-    ground: str
-    features: tuple[str, ...] = ()
-    part: str = "ground"  # which part a colour named just before the word tints
-
-
-_INDOOR = ("living room", "kitchen", "bedroom", "room")
-_SETTING_WORDS: dict[str, _Place] = {
-    **dict.fromkeys(
-        ("snow", "snowy", "winter", "arctic", "icy", "ice", "frozen", "tundra", "snowfield"), _Place("snow", "snow")
-    ),
-    **dict.fromkeys(
-        ("forest", "forests", "woods", "woodland", "jungle", "rainforest", "grove", "pines"),
-        _Place("forest", "grass", ("trees",), "trees"),
-    ),
-    **dict.fromkeys(
-        ("beach", "shore", "seaside", "coast", "coastline", "seashore", "sand", "sandy"),
-        _Place("beach", "sand", ("sea",)),
-    ),
-    **dict.fromkeys(
-        ("sea", "ocean", "waves", "lake", "harbour", "harbor", "bay", "water", "river", "pond", "underwater"),
-        _Place("sea", "water", (), "water"),
-    ),
-    **dict.fromkeys(("desert", "dunes", "dune", "sahara"), _Place("desert", "sand", ("dunes",))),
-    **dict.fromkeys(
-        ("mountain", "mountains", "hills", "hill", "alps", "peaks", "peak", "valley", "hillside"),
-        _Place("mountains", "grass", ("mountains",)),
-    ),
-    **dict.fromkeys(
-        ("city", "town", "street", "streets", "downtown", "skyline", "village", "skyscrapers", "metropolis"),
-        _Place("city", "road", ("skyline",), "skyline"),
-    ),
-    **dict.fromkeys(
-        ("space", "outer space", "galaxy", "cosmos", "universe", "orbit", "nebula"), _Place("space", "none")
-    ),
-    "living room": _Place("living room", "floor", ("window", "rug"), "walls"),
-    "lounge": _Place("living room", "floor", ("window", "rug"), "walls"),
-    "kitchen": _Place("kitchen", "floor", ("window", "tiles"), "walls"),
-    "bedroom": _Place("bedroom", "floor", ("window",), "walls"),
-    **dict.fromkeys(
-        ("room", "indoors", "inside", "interior", "office", "classroom", "library", "hallway"),
-        _Place("room", "floor", ("window",), "walls"),
-    ),
-    **dict.fromkeys(
-        ("field", "fields", "meadow", "grass", "grassy", "farm", "garden", "park", "countryside", "prairie", "lawn"),
-        _Place("meadow", "grass"),
-    ),
-    **dict.fromkeys(("cliff", "cliffs", "clifftop"), _Place("cliff", "water", ("cliff",), "cliff")),
-}
-#: When several setting words meet, the most specific place names the scene ("a snowy forest" is a forest).
-_KIND_ORDER = ("living room", "kitchen", "bedroom", "room", "space", "cliff", "beach", "sea", "desert", "city",
-               "forest", "mountains", "snow", "meadow")  # fmt: skip
-#: Words for parts of a scene that a colour can tint without being a setting of their own ("a pink sky").
-_PART_WORDS = {"sky": "sky", "skies": "sky", "ground": "ground", "walls": "walls", "wall": "walls", "stars": "stars"}
-
-_POSITIONS: dict[str, str] = {
-    "on the left": "left",
-    "to the left": "left",
-    "at the left": "left",
-    "on the left side": "left",
-    "left side": "left",
-    "on the right": "right",
-    "to the right": "right",
-    "at the right": "right",
-    "on the right side": "right",
-    "right side": "right",
-    "in the middle": "centre",
-    "in the center": "centre",
-    "in the centre": "centre",
-    "centered": "centre",
-    "centred": "centre",
-    "at the top": "sky",
-    "in the sky": "sky",
-    "in the air": "sky",
-    "overhead": "sky",
-    "up high": "sky",
-    "at the bottom": "foreground",
-    "in the foreground": "foreground",
-    "up close": "foreground",
-    "in the background": "background",
-    "in the distance": "background",
-    "far away": "background",
-    "distant": "background",
-}
-_RELATIONS: dict[str, str] = {
-    "on top of": "on",
-    "on": "on",
-    "onto": "on",
-    "upon": "on",
-    "atop": "on",
-    "above": "above",
-    "over": "above",
-    "under": "below",
-    "below": "below",
-    "beneath": "below",
-    "underneath": "below",
-    "next to": "beside",
-    "beside": "beside",
-    "near": "beside",
-    "by": "beside",
-    "alongside": "beside",
-    "with": "beside",
-    "behind": "behind",
-    "in front of": "front",
-    "in": "in",
-    "inside": "in",
-    "within": "in",
-}
-#: Things that are drawn in the sky unless told otherwise.
-_AIRBORNE = frozenset(
-    _split(
-        """
-        sun moon star cloud rainbow comet planet plane airplane aeroplane jet helicopter rocket ufo balloon kite
-        butterfly bee bat eagle parrot dove bird owl ghost fairy angel
-        """
-    )
-)
-_FLYING_VERBS = frozenset(_split("flying soaring hovering gliding floating flapping drifting orbiting"))
-_CELESTIAL = frozenset(_split("sun moon star comet planet rainbow cloud"))
-#: Things much bigger than a cat, and things much smaller, so "a mouse next to a house" reads right.
-_BIG = frozenset(
-    _split(
-        """
-        house home cottage cabin hut castle lighthouse tree oak pine fir palm building skyscraper church tower
-        school hospital barn ship sofa couch bed car bus train truck tractor elephant whale dinosaur trex
-        giraffe tent volcano bridge statue windmill piano
-        """
-    )
-)
-_SMALL = frozenset(
-    _split(
-        """
-        bee butterfly ant ladybug ladybird snail mouse flower apple cherry banana cup mug ball key hat book
-        candle cookie cake donut egg spider shell crown ring glasses lamp phone clock carrot gift present
-        mushroom
-        """
-    )
-)
-_SUPPORTS = frozenset(_split("sofa couch bed chair bench table"))
-#: Things that carry written text on them: a sign says 'hello'.
-_SIGNS = frozenset(_split("sign signpost placard poster billboard banner board"))
-#: Subjects drawn by hand because no emoji shows them.
-PROPS = frozenset({"lighthouse"})
-
-#: Participles a prompt may use, and the present tense the description uses for them.
-_VERB_OVERRIDES = {
-    "lying": "lies",
-    "flying": "flies",
-    "sitting": "sits",
-    "running": "runs",
-    "swimming": "swims",
-    "visiting": "visits",
-    "opening": "opens",
-    "shining": "shines",
-    "carrying": "carries",
-    "hurrying": "hurries",
-}
-#: Participles that tie the next subject to the last one: "a cat wearing a hat" puts the hat on the cat.
-_WEARING = {"wearing": "worn", "holding": "held", "carrying": "held"}
-
-
-# --------------------------------------------------------------------------------------------------- reading
-
-
-@dataclass
-class Wanted:
-    """One kind of subject the prompt asks for, before it is placed."""
-
-    phrase: str  # the prompt's own words for it, modifiers included: "baby sea otter"
-    noun: str  # its noun as written: "otter", "cats"
-    emoji: str | None
-    prop: str | None
-    count: int = 1
-    colour: str | None = None
-    scale: float = 1.0
-    place: str | None = None
-    relation: str | None = None
-    anchor: int | None = None  # index of the subject it relates to; -1 is the cliff of the setting
-    action: str | None = None
-    airborne: bool = False
-    sign: bool = False
-
-
-@dataclass
-class _Reading:
-    subjects: list[Wanted] = field(default_factory=list)
-    places: list[_Place] = field(default_factory=list)
-    tints: dict[str, str] = field(default_factory=dict)
-    light: str | None = None
-    weather: str | None = None
-    style: str | None = None
-    text: str | None = None
-    leftovers: list[str] = field(default_factory=list)
-    accents: list[str] = field(default_factory=list)
-    outdoor: bool = False  # the prompt mentions the sky
-
-
-_QUOTED_RE = re.compile(
-    r"\"([^\"]{1,80})\"|“([^”]{1,80})”|‘([^’]{1,80})’|(?:(?<=^)|(?<=[\s(:]))'([^']{1,80})'(?=$|[\s.,!?;:)])"
-)
-_SAYS_RE = re.compile(r"\b(?:says|saying|reads|reading|with the words?|written)\s+([A-Za-z0-9!?]+)", re.IGNORECASE)
-_MAX_TEXT = 40
-
-
-def _quoted_text(prompt: str) -> tuple[str | None, str]:
-    """The first quoted text of the prompt (what a sign should say), and the prompt without it."""
-    match = _QUOTED_RE.search(prompt)
-    if match is not None:
-        text = next(group for group in match.groups() if group is not None).strip()
-        return text[:_MAX_TEXT] or None, prompt[: match.start()] + " " + prompt[match.end() :]
-    said = _SAYS_RE.search(prompt)
-    if said is not None:
-        return said.group(1)[:_MAX_TEXT], prompt[: said.start(1)] + " " + prompt[said.end(1) :]
-    return None, prompt
-
-
-def _phrase_at(tokens: Sequence[str], i: int, table: dict[str, str] | dict[str, _Place], longest: int = 4) -> int:
-    """Length of the longest phrase of ``table`` starting at token ``i`` (0 when none)."""
-    for length in range(min(longest, len(tokens) - i), 0, -1):
-        if " ".join(tokens[i : i + length]) in table:
-            return length
-    return 0
-
-
-def _noun_at(tokens: Sequence[str], i: int) -> tuple[int, str | None, str | None]:
-    """(length, emoji, prop) of the longest noun phrase starting at ``i`` that names a pictogram or a prop."""
-    for length in (3, 2, 1):
-        if i + length > len(tokens):
-            continue
-        words = tokens[i : i + length]
-        if any(w in STOPWORDS or not w[0].isalnum() for w in words):
-            continue
-        phrase = " ".join(words)
-        if length == 1:
-            if phrase in PROPS or any(form in PROPS for form in pictograms.singular(phrase)):
-                return 1, None, next(f for f in [phrase, *pictograms.singular(phrase)] if f in PROPS)
-            if phrase.endswith("ing") and len(phrase) > 5 and phrase not in ("building", "painting", "ring", "king"):
-                return 0, None, None
-            if phrase in COLOURS or phrase in _NUMBERS or phrase in _SIZES:
-                return 0, None, None
-        char = pictograms.emoji_for(phrase)
-        if char is not None:
-            return length, char, None
-    return 0, None, None
-
-
-def _read(prompt: str) -> _Reading:
-    """Walk the prompt once, left to right, gathering modifiers until the noun (or setting word) they qualify."""
-    reading = _Reading()
-    reading.text, rest = _quoted_text(prompt)
-    tokens = [t.lower().replace("’", "'") for t in _WORD_RE.findall(rest)]
-    tokens = [t[:-2] if t.endswith("'s") else t for t in tokens]
-    count: int | None = None
-    colour: str | None = None
-    scale = 1.0
-    words: list[str] = []
-    place: str | None = None
-    relation: tuple[str, int] | None = None
-    last: int | None = None
-    start: int | None = None  # where the noun phrase being read began, so the description can quote it
-    worn: tuple[str, int] | None = None
-
-    def flush() -> None:
-        nonlocal count, colour, scale, words, start
-        if colour is not None:
-            reading.accents.append(colour)
-        reading.leftovers.extend(words)
-        count, colour, scale, words, start = None, None, 1.0, [], None
-
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if not token[0].isalnum() or token in ("and", "but", "while"):
-            flush()
-            relation = worn = None
-            i += 1
-            continue
-        if n := _phrase_at(tokens, i, _STYLES):
-            reading.style = reading.style or _STYLES[" ".join(tokens[i : i + n])]
-            i += n
-            continue
-        if n := _phrase_at(tokens, i, _POSITIONS):
-            where = _POSITIONS[" ".join(tokens[i : i + n])]
-            if last is not None and reading.subjects[last].place is None:
-                reading.subjects[last].place = where
-            else:
-                place = where
-            i += n
-            continue
-        if n := _phrase_at(tokens, i, _LIGHTS):
-            reading.light = reading.light or _LIGHTS[" ".join(tokens[i : i + n])]
-            i += n
-            continue
-        if n := _phrase_at(tokens, i, _WEATHER):
-            reading.weather = reading.weather or _WEATHER[" ".join(tokens[i : i + n])]
-            if colour is not None and " ".join(tokens[i : i + n]) == "clouds":
-                reading.tints["clouds"] = colour
-                colour = None
-            i += n
-            continue
-        if token in _PART_WORDS:
-            part = _PART_WORDS[token]
-            reading.outdoor = reading.outdoor or part == "sky"
-            if part == "stars":
-                reading.light = reading.light or "night"
-            if colour is not None:
-                reading.tints[part] = colour
-                colour = None
-            flush()
-            i += 1
-            continue
-        if n := _phrase_at(tokens, i, _SETTING_WORDS):
-            spot = _SETTING_WORDS[" ".join(tokens[i : i + n])]
-            noun_next, _, _ = _noun_at(tokens, i + n)
-            reading.places.append(spot)
-            if colour is not None and not noun_next:
-                reading.tints[spot.part] = colour
-                colour = None
-            if noun_next:  # "a sea otter", "a snow leopard": the word sets the scene and qualifies the noun
-                words.extend(tokens[i : i + n])
-                start = i if start is None else start
-            else:
-                if relation is not None and spot.kind == "cliff":
-                    reading.subjects[relation[1]].relation = relation[0]
-                    reading.subjects[relation[1]].anchor = -1
-                relation = None
-                flush()
-            i += n
-            continue
-        if token in _NUMBERS or token.isdigit():
-            count = min(_MAX_COUNT, max(1, int(token) if token.isdigit() else _NUMBERS[token]))
-            start = i if start is None else start
-            i += 1
-            continue
-        if token in COLOURS:
-            colour = token
-            start = i if start is None else start
-            i += 1
-            continue
-        if token in _SIZES:
-            scale *= _SIZES[token]
-            start = i if start is None else start
-            if token == "baby":
-                words.append(token)
-            i += 1
-            continue
-        if n := _phrase_at(tokens, i, _RELATIONS, longest=3):
-            rel = _RELATIONS[" ".join(tokens[i : i + n])]
-            if last is not None:
-                relation = (rel, last)
-            flush()
-            i += n
-            continue
-        length, char, prop = _noun_at(tokens, i)
-        if length:
-            after, _, _ = _noun_at(tokens, i + length)
-            if after:  # "a baby otter", "a dog house": the first noun qualifies the second
-                words.extend(tokens[i : i + length])
-                start = i if start is None else start
-                i += length
-                continue
-            noun = tokens[i + length - 1]
-            stem = pictograms.singular(noun)[0]
-            wanted = Wanted(
-                phrase=" ".join(
-                    t
-                    for t in tokens[(i if start is None else start) : i + length]
-                    if t not in STOPWORDS and t not in _NUMBERS and not t.isdigit() and t[0].isalnum()
-                ),
-                noun=noun,
-                emoji=char,
-                prop=prop,
-                count=count if count is not None else (2 if noun != stem and noun not in ("glasses",) else 1),
-                colour=colour,
-                scale=scale,
-                place=place,
-                airborne=stem in _AIRBORNE or noun in _AIRBORNE,
-                sign=stem in _SIGNS or noun in _SIGNS,
-            )
-            reading.subjects.append(wanted)
-            if worn is not None:  # the hat a cat is wearing is placed on the cat, not beside it
-                wanted.relation, wanted.anchor = worn
-                worn = None
-            elif relation is not None:
-                source = reading.subjects[relation[1]]
-                source.relation, source.anchor = relation[0], len(reading.subjects) - 1
-                relation = None
-            last = len(reading.subjects) - 1
-            count, colour, scale, words, place, start = None, None, 1.0, [], None, None
-            i += length
-            continue
-        if token in _WEARING and last is not None:
-            worn = (_WEARING[token], last)
-            flush()
-            i += 1
-            continue
-        if token.endswith("ing") and len(token) > 4:
-            if last is not None and reading.subjects[last].action is None:
-                reading.subjects[last].action = token
-                if token in _FLYING_VERBS and not any(p.ground == "water" for p in reading.places):
-                    reading.subjects[last].airborne = True
-            i += 1
-            continue
-        if token not in STOPWORDS:
-            words.append(token)
-            start = i if start is None else start
-        i += 1
-    flush()
-    return reading
 
 
 # --------------------------------------------------------------------------------------------------- the scene
@@ -719,27 +113,15 @@ class Scene:
         return replace(self, subjects=(), decorations=(), text=None, text_box=None)
 
 
-def named_colours(prompt: str) -> list[str]:
-    """Colour words in order of first appearance; gray and grey (and gold and golden) count once."""
-    names: list[str] = []
-    seen: set[RGB] = set()
-    for match in _COLOUR_RE.finditer(prompt):
-        name = match.group(1).lower()
-        if COLOURS[name] not in seen:
-            seen.add(COLOURS[name])
-            names.append(name)
-    return names
-
-
-def _setting(reading: _Reading) -> tuple[str, str, tuple[str, ...]]:
+def _setting(reading: Reading) -> tuple[str, str, tuple[str, ...]]:
     if not reading.places:
         if reading.light is not None or reading.weather is not None or reading.outdoor:
             return "meadow", "grass", ()  # "in the rain", "at sunset": weather and light need an outdoors
         return "studio", "studio", ()
     kinds = {p.kind for p in reading.places}
-    kind = next(k for k in _KIND_ORDER if k in kinds)
+    kind = next(k for k in KIND_ORDER if k in kinds)
     features = list(dict.fromkeys(f for p in reading.places for f in p.features))
-    if kind in _INDOOR:
+    if kind in INDOOR:
         spot = next(p for p in reading.places if p.kind == kind)
         return kind, "floor", spot.features
     if kind == "space":
@@ -768,33 +150,7 @@ _HORIZONS = {
     "abstract": 1.0,
 }
 _SHAPE_KINDS = ("circle", "ellipse", "rectangle", "triangle", "polygon", "star", "stripes", "ring")
-_MAX_SHAPES = 40
 _MIN_SHAPES = 3
-
-
-def _hashed_palette(prompt: str) -> list[RGB]:
-    """Three hues spread around the wheel, so an unnamed prompt still gets a distinct, harmonious look of its own."""
-    import colorsys
-
-    stream = Stream("palette", prompt)
-    base = stream.unit()
-    offsets = (0.0, stream.between(0.2, 0.4), stream.between(0.55, 0.75))
-    colours: list[RGB] = []
-    for offset in offsets:
-        r, g, b = colorsys.hsv_to_rgb((base + offset) % 1.0, stream.between(0.5, 0.9), stream.between(0.6, 0.95))
-        colours.append((round(r * 255), round(g * 255), round(b * 255)))
-    return colours
-
-
-def palette(prompt: str) -> list[RGB]:
-    """The colours a prompt names, or a stable stand-in when it names none (so unnamed prompts differ)."""
-    names = named_colours(prompt)
-    return [COLOURS[name] for name in names] if names else _hashed_palette(prompt)
-
-
-def _content_words(prompt: str) -> list[str]:
-    words = [word.lower() for word in _WORD_RE.findall(prompt) if word[0].isalnum()]
-    return [word for word in words if word not in STOPWORDS][:_MAX_SHAPES]
 
 
 def _abstract_shapes(prompt: str, colours: Sequence[RGB], *, model: str, index: int, seed: int) -> list[Decoration]:
@@ -803,7 +159,7 @@ def _abstract_shapes(prompt: str, colours: Sequence[RGB], *, model: str, index: 
     A shape's kind and home position depend on the word alone; index, seed and model only jitter it, which is what
     makes the ``n`` pictures of one request look like siblings rather than strangers.
     """
-    words = _content_words(prompt)
+    words = content_words(prompt)
     keys: list[tuple[str, int]] = []
     counts: dict[str, int] = {}
     for word in words:
@@ -836,7 +192,7 @@ def _small_shapes(words: Sequence[str], colours: Sequence[RGB], boxes: Sequence[
     """One small shape per word that names nothing drawable, kept off the subjects, so the word still shows."""
     shapes: list[Decoration] = []
     counts: dict[str, int] = {}
-    for word in words[:_MAX_SHAPES]:
+    for word in words[:MAX_SHAPES]:
         counts[word] = counts.get(word, 0) + 1
         home = Stream("small shape", word, counts[word], *key)
         kind = _SHAPE_KINDS[home.pick(len(_SHAPE_KINDS))]
@@ -870,14 +226,16 @@ class _Slot:
 
 def _class_scale(wanted: Wanted) -> float:
     stem = pictograms.singular(wanted.noun)[0]
-    if wanted.prop is not None or stem in _BIG or wanted.noun in _BIG:
+    if wanted.prop is not None or stem in BIG or wanted.noun in BIG:
         return 1.35
-    if stem in _SMALL or wanted.noun in _SMALL:
+    if stem in SMALL or wanted.noun in SMALL:
         return 0.6
+    if stem in ("child", "kid", "boy", "girl"):
+        return 0.75
     return 1.0
 
 
-def _layout(reading: _Reading, kind: str, horizon: float, width: int, height: int, stream: Stream,
+def _layout(reading: Reading, kind: str, horizon: float, width: int, height: int, stream: Stream,
             cliff: tuple[float, float, float] | None) -> list[_Slot]:  # fmt: skip
     """Rough positions, in fractions: ground subjects in a row on the ground, airborne ones in the sky, relations kept.
 
@@ -964,7 +322,7 @@ def _layout(reading: _Reading, kind: str, horizon: float, width: int, height: in
                 x = 0.63 + 0.25 * (n + 0.5) / max(1, sky_n)
             else:
                 x = 0.12 + 0.76 * (n + 0.5) / max(1, sky_n)
-            h = size_of(w) * (0.75 if stem in _CELESTIAL else 1.0)
+            h = size_of(w) * (0.75 if stem in CELESTIAL else 1.0)
             top_room = max(0.2, min(horizon, 0.8))
             base = min(top_room - 0.02, 0.06 + h * min(width, height) / height + stream.between(0.0, 0.18) * top_room)
             if kind == "space" or horizon >= 0.99:
@@ -998,7 +356,7 @@ def _layout(reading: _Reading, kind: str, horizon: float, width: int, height: in
             frac = (c + 0.5) / w.count
             if w.relation in ("on", "in"):
                 stem_t = pictograms.singular(t_wanted.noun)[0]
-                support = stem_t in _SUPPORTS
+                support = stem_t in SUPPORTS
                 # a sofa's seat is a little below the middle of its pictogram; other things carry on their top
                 seat = 0.62 if support else (0.45 if w.relation == "in" else 0.05)
                 span = t_w * (0.85 if support else 0.9)
@@ -1075,7 +433,7 @@ def _glyph_key(wanted: Wanted) -> str:
 
 
 def _prop_aspect(prop: str) -> float:
-    return 0.38 if prop == "lighthouse" else 1.0
+    return {"lighthouse": 0.38, "submarine": 2.1}.get(prop, 1.0)
 
 
 def compose(
@@ -1096,7 +454,7 @@ def compose(
     """
     if width < 1 or height < 1:
         raise ValueError(f"image size must be positive, got {width}x{height}")
-    reading = _read(prompt)
+    reading = read(prompt)
     colours = palette(prompt)
     if not (reading.subjects or reading.places or reading.text or reading.light or reading.weather or reading.outdoor):
         shapes = _abstract_shapes(prompt, colours, model=model, index=index, seed=seed)
@@ -1109,11 +467,11 @@ def compose(
     kind, ground, features = _setting(reading)
     light = reading.light or "day"
     weather = reading.weather
-    if kind in _INDOOR and weather in ("rain", "fog", "snowfall"):
+    if kind in INDOOR and weather in ("rain", "fog", "snowfall"):
         weather = None
-    jitter = Stream("layout", " ".join(_content_words(prompt)), model, index, seed, variation)
-    horizon = _HORIZONS.get(kind, 0.7 if kind in _INDOOR else 0.6)
-    if kind in _INDOOR:
+    jitter = Stream("layout", " ".join(content_words(prompt)), model, index, seed, variation)
+    horizon = _HORIZONS.get(kind, 0.7 if kind in INDOOR else 0.6)
+    if kind in INDOOR:
         horizon = 0.66
     if horizon < 0.99:
         horizon += Stream("horizon", kind, model, index, seed).between(-0.03, 0.03)
@@ -1157,7 +515,7 @@ def compose(
         tint = COLOURS[w.colour] if w.colour else None
         if variation is not None and not w.sign:
             tint = _varied_tint(tint, jitter)
-        steady = w.sign or w.prop is not None or w.relation in ("worn", "held") or slot.wanted in dressed
+        steady = w.sign or w.prop == "lighthouse" or w.relation in ("worn", "held") or slot.wanted in dressed
         flip = not steady and flips.unit() < 0.35
         noun = pictograms.singular(w.noun)[0] if pictograms.emoji_for(pictograms.singular(w.noun)[0]) else w.noun
         placed.append((slot.order, Placed(noun, w.emoji, w.prop, (x0, y0, x0 + w_px, y0 + h_px), tint, flip)))
@@ -1211,7 +569,7 @@ def _varied_tint(tint: RGB | None, stream: Stream) -> RGB | None:
     return (round(r * 255), round(g * 255), round(b * 255))
 
 
-def _text_box(reading: _Reading, subjects: Sequence[Placed], width: int, height: int) -> Box:
+def _text_box(reading: Reading, subjects: Sequence[Placed], width: int, height: int) -> Box:
     """Where quoted text goes: on the board of the first sign, or on a banner across the top of the picture."""
     for w_index, wanted in enumerate(reading.subjects):
         if wanted.sign:
@@ -1230,278 +588,3 @@ def _text_box(reading: _Reading, subjects: Sequence[Placed], width: int, height:
     band = round(height * 0.13)
     margin = round(width * 0.14)
     return (margin, round(height * 0.04), width - margin, round(height * 0.04) + band)
-
-
-# --------------------------------------------------------------------------------------------------- describing
-
-_SETTING_WORDING: dict[str, tuple[str, ...]] = {
-    "studio": ("a plain {studio} backdrop", "a simple {studio} background"),
-    "snow": ("a snowy field", "a field of fresh snow"),
-    "forest": ("a {trees}forest", "a {trees}wood"),
-    "beach": ("a sandy beach by the sea", "a sunny stretch of beach"),
-    "sea": ("the open sea", "calm blue water"),
-    "desert": ("a desert of rolling dunes", "sandy desert dunes"),
-    "mountains": ("a valley below the mountains", "a green mountain valley"),
-    "city": ("a city street below tall buildings", "a busy city street"),
-    "space": ("outer space", "the darkness of space"),
-    "meadow": ("a {ground}meadow", "an open {ground}field"),
-    "cliff": ("a rocky cliff above the sea", "a cliff top over the sea"),
-    "living room": ("a cosy living room", "a warm living room"),
-    "kitchen": ("a bright kitchen", "a tidy kitchen"),
-    "bedroom": ("a quiet bedroom", "a cosy bedroom"),
-    "room": ("a simple room", "a quiet room"),
-}
-_LIGHT_WORDING: dict[str, tuple[str, ...]] = {
-    "day": ("under a bright blue sky", "beneath a clear blue sky"),
-    "snowday": ("under a pale winter sky", "beneath a pale winter sky"),
-    "night": ("under a starry night sky", "beneath a dark sky full of stars"),
-    "sunset": ("under a sky glowing orange at sunset", "as the sun sets in orange and pink"),
-    "dusk": ("in the violet light of dusk", "as dusk turns the sky purple"),
-    "dawn": ("in the soft pink light of dawn", "as dawn breaks in pale pink"),
-    "indoor day": ("in warm daylight from the window", "lit by daylight through the window"),
-    "indoor night": ("lit by a warm lamp at night", "in lamplight, with night at the window"),
-    "space": ("among distant stars", "surrounded by stars"),
-    "studio": ("in soft, even light", "in gentle studio light"),
-}
-_WEATHER_WORDING = {
-    "rain": ("in falling rain", "as rain pours down"),
-    "fog": ("half hidden in fog", "in a soft grey fog"),
-    "snowfall": ("as snow falls", "with snowflakes drifting down"),
-    "cloudy": ("with clouds drifting overhead", "under scattered clouds"),
-}
-_STYLE_WORDING = {
-    "pixel art": ("drawn as chunky pixel art", "rendered in blocky pixel art"),
-    "pencil sketch": ("drawn as a pencil sketch", "sketched in grey pencil lines"),
-    "watercolor": ("painted in soft watercolor", "in loose watercolor washes"),
-    "oil painting": ("painted in thick oil brush strokes", "as an oil painting with visible strokes"),
-    "neon": ("glowing in neon colours on a dark ground", "outlined in glowing neon"),
-    "black and white": ("in black and white", "in monochrome greys"),
-    "sepia": ("in faded sepia tones", "like an old sepia photograph"),
-}
-#: What a dall-e-3 ``style`` adds: vivid reads dramatic, natural restrained, as the real model's rewrites do.
-_TONE_WORDING = {
-    "vivid": (
-        "in bold, saturated colours with crisp, dramatic contrast",
-        "with vivid colours and a striking, cinematic mood",
-        "in intense, glowing colours with sharp detail",
-    ),
-    "natural": (
-        "in soft, natural colours with gentle shadows",
-        "with muted, true-to-life colours and a calm mood",
-        "in subtle, realistic tones and even light",
-    ),
-}
-REVISION_STYLES = tuple(_TONE_WORDING)
-
-_VERBS = {
-    "ground": ("stands", "stand"),
-    "sit": ("sits", "sit"),
-    "air": ("floats", "float"),
-    "water": ("floats", "float"),
-}
-
-
-def _present(participle: str, plural: bool) -> str:
-    """ "sitting" -> "sits" / "sit": the description's verb, from the prompt's own participle."""
-    if participle in _VERB_OVERRIDES:
-        singular = _VERB_OVERRIDES[participle]
-    else:
-        stem = participle[:-3]
-        vowels = "aeiou"
-        if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "aeiouls":
-            stem = stem[:-1]  # running -> run
-        elif stem.endswith("c") or (
-            len(stem) >= 3 and stem[-1] not in vowels + "wyxr" and stem[-2] in vowels and stem[-3] not in vowels
-        ):
-            stem += "e"  # dancing -> dance, skating -> skate, diving -> dive (but floating -> float)
-        singular = stem + ("es" if stem.endswith(("sh", "ch", "ss", "x")) else "s")
-    return singular[:-1] if plural and singular.endswith("s") and not singular.endswith("ss") else singular
-
-
-def _where(box: Box, width: int) -> str:
-    centre = (box[0] + box[2]) / 2 / width
-    if centre < 0.38:
-        return "on the left"
-    if centre > 0.62:
-        return "on the right"
-    return "in the middle"
-
-
-def _count_phrase(phrase: str, noun: str, count: int) -> str:
-    if count == 1:
-        article = "an" if phrase[:1] in "aeiou" else "a"
-        return f"{article} {phrase}"
-    stem = pictograms.singular(noun)[0]
-    plural_phrase = phrase if noun != stem else phrase[: len(phrase) - len(noun)] + _plural(noun)
-    number = _NUMBER_WORDS.get(count, str(count))
-    return f"{number} {plural_phrase}"
-
-
-def _plural(noun: str) -> str:
-    irregular = {"mouse": "mice", "goose": "geese", "person": "people", "child": "children", "man": "men",
-                 "woman": "women", "sheep": "sheep", "fish": "fish", "deer": "deer", "wolf": "wolves"}  # fmt: skip
-    if noun in irregular:
-        return irregular[noun]
-    if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "o", "u"):
-        return noun[:-1] + "ies"
-    if noun.endswith(("s", "x", "ch", "sh", "z")):
-        return noun + "es"
-    return noun + "s"
-
-
-def describe(scene: Scene, *, style: str | None = None, flavour: str = "") -> str:
-    """The revised prompt: one or two sentences saying what the picture shows, where, in what light and style.
-
-    ``style`` is dall-e-3's vivid or natural (None for none); ``flavour`` picks among equivalent wordings, so a
-    caller can give each text model or refinement turn its own deterministic phrasing of the same picture.
-    """
-    if style is not None and style not in _TONE_WORDING:
-        raise ValueError(f"style must be one of {sorted(_TONE_WORDING)} or None, got {style!r}")
-    stream = Stream("describe", scene.prompt, style, flavour)
-
-    def choose(options: Sequence[str]) -> str:
-        return options[stream.pick(len(options))]
-
-    finish = ""
-    if scene.style:
-        finish += ", " + choose(_STYLE_WORDING[scene.style])
-    if style is not None:
-        finish += ", " + choose(_TONE_WORDING[style])
-    if scene.kind == "abstract":
-        names = named_colours(scene.prompt) or ["softly shaded"]
-        colours = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-        subject = " ".join(scene.prompt.split()).rstrip(" .!;,") or "an untitled scene"
-        return f"An abstract composition of {colours} shapes evoking {subject}{finish}."
-    place = choose(_SETTING_WORDING[scene.kind])
-    ground = scene.tint("ground")
-    trees = scene.tint("trees")
-    studio = scene.tint("studio")
-    place = place.format(
-        ground=_colour_word(ground) + " " if ground else ("green " if scene.ground == "grass" else ""),
-        trees=(_colour_word(trees) + " ") if trees else ("snowy " if scene.ground == "snow" else ""),
-        studio=_colour_word(studio) if studio else "pastel",
-    )
-    if scene.kind == "meadow" and scene.ground == "snow":
-        place = "a snowy meadow"
-    if scene.kind in _INDOOR:
-        light = choose(_LIGHT_WORDING["indoor night" if scene.light == "night" else "indoor day"])
-    elif scene.kind in ("space", "studio"):
-        light = choose(_LIGHT_WORDING[scene.kind])
-    elif scene.light == "day" and scene.ground == "snow":
-        light = choose(_LIGHT_WORDING["snowday"])
-    else:
-        light = choose(_LIGHT_WORDING[scene.light])
-    sky = scene.tint("sky")
-    if sky and scene.kind not in _INDOOR and scene.kind not in ("space", "studio"):
-        light = f"under a {_colour_word(sky)} sky"
-    if scene.weather:
-        light += " " + choose(_WEATHER_WORDING[scene.weather])
-    extras = []
-    if "mountains" in scene.features and scene.kind != "mountains":
-        extras.append("mountains rising behind")
-    if "trees" in scene.features and scene.kind != "forest":
-        extras.append("trees along the horizon")
-    tail = (", with " + " and ".join(extras)) if extras else ""
-    if not scene.told:
-        opener = place[0].upper() + place[1:]
-        sentence = f"{opener} {light}{tail}{finish}."
-        return sentence + _text_sentence(scene, sign=False)
-    dressing = {"worn", "held"}
-    anchors = {t.anchor for t in scene.told if t.anchor is not None and t.anchor >= 0 and t.relation not in dressing}
-    worn = {k for k, t in enumerate(scene.told) if t.relation in dressing}
-    main = next((k for k, t in enumerate(scene.told) if k not in anchors and k not in worn), 0)
-    clauses: list[str] = []
-    for k, told in enumerate(scene.told):
-        if (k in anchors or k in worn) and k != main:
-            continue  # named in the clause of what relates to it ("three cats sit on a sofa", "a cat wearing a hat")
-        clause = _subject_clause(scene, told, place, main=k == main, choose=choose)
-        if k == main:
-            clauses.insert(0, f"{clause} {light}")
-        else:
-            clauses.append(clause)
-    sentence = clauses[0][0].upper() + clauses[0][1:]
-    if len(clauses) > 1:
-        sentence += ", with " + ", ".join(clauses[1:-1]) + (" and " if len(clauses) > 2 else "") + clauses[-1]
-    return f"{sentence}{tail}{finish}." + _text_sentence(scene, sign=any(p.noun in _SIGNS for p in scene.subjects))
-
-
-_RELATION_WORDS = {
-    "worn": "wearing",
-    "held": "holding",
-    "on": "on",
-    "in": "in",
-    "above": "above",
-    "below": "below",
-    "beside": "next to",
-    "behind": "behind",
-    "front": "in front of",
-}
-
-
-def _boxes_of(scene: Scene, told: Told) -> Box:
-    stem = pictograms.singular(told.noun)[0]
-    boxes = [p.box for p in scene.subjects if p.noun in (stem, told.noun)]
-    return _union(boxes) if boxes else (0, 0, scene.width, scene.height)
-
-
-def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose: Callable[[Sequence[str]], str]) -> str:
-    """ "three cats sit on a sofa in the middle of a cosy living room"; for a later subject, "a dog on the right"."""
-    words = _count_phrase(told.phrase, told.noun, told.count)
-    me = scene.told.index(told)
-    for other in scene.told:
-        if other.anchor == me and other.relation in ("worn", "held"):
-            words += f" {_RELATION_WORDS[other.relation]} {_count_phrase(other.phrase, other.noun, other.count)}"
-    plural = told.count > 1
-    stem = pictograms.singular(told.noun)[0]
-    box = _boxes_of(scene, told)
-    if told.action:
-        verb = _present(told.action, plural)
-    elif stem in _AIRBORNE and box[3] < scene.horizon:
-        verb = _VERBS["air"][plural]
-    elif told.relation in ("on", "in") and told.prop is None:
-        verb = _VERBS["sit"][plural]
-    else:
-        verb = _VERBS["ground"][plural]
-    target = scene.told[told.anchor] if told.anchor is not None and told.anchor >= 0 else None
-    if target is not None and told.relation is not None:
-        where = f"{_RELATION_WORDS[told.relation]} {_count_phrase(target.phrase, target.noun, target.count)}"
-        if main:
-            position = _where(_boxes_of(scene, target), scene.width)
-            if position == "in the middle":
-                position = choose(("in the middle", "at the centre"))
-            return f"{words} {verb} {where} {position} of {place}"
-        return f"{words} {where}"
-    if told.anchor == -1:  # on the cliff of the setting
-        return f"{words} {verb} on {place}" if main else f"{words} on the cliff"
-    if scene.kind == "space":
-        verb = _VERBS["air"][plural] if not told.action else verb
-        where = _where(box, scene.width)
-    elif box[3] < scene.horizon - 0.05 * scene.height and scene.kind not in _INDOOR and scene.kind != "studio":
-        where = "high in the sky"
-    elif plural and _where(box, scene.width) == "in the middle":
-        where = "side by side"
-    else:
-        where = _where(box, scene.width)
-    if not main:
-        return f"{words} {where}"
-    if where == "in the middle":
-        where = choose(("at the centre", "in the middle"))
-    link = " of " if where in ("at the centre", "in the middle", "on the left", "on the right") else " in "
-    return f"{words} {verb} {where}{link}{place}"
-
-
-def _text_sentence(scene: Scene, *, sign: bool) -> str:
-    if not scene.text:
-        return ""
-    return f' The sign reads "{scene.text}".' if sign else f' A banner reads "{scene.text}".'
-
-
-def _union(boxes: Sequence[Box]) -> Box:
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
-def _colour_word(colour: RGB) -> str:
-    for name, value in COLOURS.items():
-        if value == colour and name not in ("grey", "golden"):
-            return name
-    return "coloured"
