@@ -81,6 +81,18 @@ def test_a_bad_line_is_refused_before_anything_is_uploaded(quick: OfflineServer,
     assert not any((fresh / "jobs").glob("*/*")), "nothing of a refused job is left behind"
 
 
+def test_a_class_budget_counts_the_pictures_of_a_batch_before_it_is_sent(quick: OfflineServer) -> None:
+    use(quick)
+    config.configure(max_images=5)
+    before = uploads(quick)
+    with pytest.raises(InvalidRequest, match="max_images=5"):
+        dn.submit([f"a tulip {i}" for i in range(6)], **FAST)
+    assert uploads(quick) == before and dn.jobs() == []
+    dn.submit([f"a rose {i}" for i in range(4)], **FAST)
+    with pytest.raises(InvalidRequest, match="1 left"):
+        dn.submit(["a daisy", "a lily"], **FAST)
+
+
 def test_a_line_the_server_refuses_is_a_failure_with_its_message_and_the_rest_are_collected(
     quick: OfflineServer,
 ) -> None:
