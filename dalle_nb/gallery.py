@@ -435,10 +435,11 @@ class Gallery:
         images = self._directory / IMAGES_DIR
         if not images.is_dir():
             return
-        for day in os.scandir(images):
-            if not day.is_dir():
-                continue
-            for entry in os.scandir(day.path):
+        folders = [day.path for day in os.scandir(images) if day.is_dir()]
+        if (self._directory / "thumbs").is_dir():
+            folders.append(str(self._directory / "thumbs"))  # thumbnails a killed writer left half-written
+        for folder in folders:
+            for entry in os.scandir(folder):
                 if not entry.name.startswith("."):
                     continue
                 pid = _writer_pid(entry.name)
@@ -649,8 +650,12 @@ class Gallery:
         limit: int = 50,
         model: str | None = None,
         kind: str | None = None,
+        offset: int = 0,
     ) -> list[Record]:
         """Newest first; images the user deleted from disk are skipped, yet ``limit`` is still filled from older ones.
+
+        ``offset`` skips that many matching rows first (a page of a long history: the index
+        does the skipping, so page 400 of 10,000 pictures costs what page 1 does).
 
         ``query`` matches literally (``%`` and ``_`` are not wildcards), case-insensitively for
         ASCII letters (SQLite's ``LIKE``), in either the prompt or the revised prompt.
@@ -674,6 +679,9 @@ class Gallery:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         # rowid breaks ties between images saved within the same clock tick: later insert = newer.
         sql = f"{_SELECT}{where} ORDER BY created DESC, rowid DESC"
+        if offset:
+            sql += " LIMIT -1 OFFSET ?"
+            args.append(int(offset))
 
         found: list[Record] = []
         with self._reading() as conn:
@@ -686,6 +694,20 @@ class Gallery:
                     if len(found) >= limit:
                         break
         return found
+
+    def count(self, query: str | None = None) -> int:
+        """How many rows match ``query`` (all when None), counted by the index."""
+        if not query:
+            return len(self)
+        pattern = f"%{_escape_like(query)}%"
+        with self._reading() as conn:
+            if conn is None:
+                return 0
+            (total,) = conn.execute(
+                "SELECT COUNT(*) FROM images WHERE prompt LIKE ? ESCAPE ? OR revised_prompt LIKE ? ESCAPE ?",
+                (pattern, _LIKE_ESCAPE, pattern, _LIKE_ESCAPE),
+            ).fetchone()
+        return int(total)
 
     def __len__(self) -> int:
         """Rows in the index (including any whose file was deleted); cheap, because it never touches the images."""

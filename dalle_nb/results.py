@@ -201,10 +201,31 @@ class GeneratedImage:
         """
         cached = self._thumbnails.get(max_size)
         if cached is None:
-            image = self.thumbnail(max_size)
-            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-            cached = self._thumbnails[max_size] = _encode(image, "webp", quality=70, method=4)
+            cached = self._thumbnails[max_size] = self._stored_thumbnail(max_size)
         return cached
+
+    def _stored_thumbnail(self, max_size: int) -> bytes:
+        """The thumbnail from the gallery's ``thumbs/`` folder, made and kept there the first time, so
+        paging through a long history decodes no full picture twice."""
+        store = None
+        if self.path is not None and self.id and self.path.parent.parent.name == "images":
+            store = self.path.parents[2] / "thumbs" / f"{self.id}-{max_size}.webp"
+            try:
+                return store.read_bytes()
+            except OSError:
+                pass
+        image = self.thumbnail(max_size)
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+        data = _encode(image, "webp", quality=70, method=4)
+        if store is not None:
+            try:  # a cache: if it cannot be written, the thumbnail is made again next time
+                store.parent.mkdir(exist_ok=True)
+                temporary = store.with_name(f".{store.name}.{os.getpid()}.tmp")
+                temporary.write_bytes(data)
+                os.replace(temporary, store)
+            except OSError:
+                pass
+        return data
 
     def __repr__(self) -> str:
         prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:57] + "..."
