@@ -121,7 +121,9 @@ def _demo(args: argparse.Namespace) -> int:
     sheet = _contact_sheet(out, gallery)
     # only what this run made: an earlier demo's pictures stay in the folder, but are not news
     pictures = sorted(
-        p for p in gallery.rglob("*") if p.suffix in (".png", ".webp", ".jpeg", ".jpg") and p.stat().st_mtime >= started
+        p
+        for p in (gallery / "images").rglob("*")  # not thumbs/: previews of these pictures, not pictures
+        if p.suffix in (".png", ".webp", ".jpeg", ".jpg") and p.stat().st_mtime >= started
     )
     print()
     print(f"Executed notebook: {target}")
