@@ -394,6 +394,27 @@ def config_report() -> Report:
     return Report("dalle_nb settings (%config Dalle.<name> = ... to change)", ("setting", "value", "from"), rows)
 
 
+def jobs_report(limit: int = 20) -> Report:
+    """The background batches of this gallery, newest first: where they run, their state and counts."""
+    from .batch import jobs
+
+    rows = []
+    for job in jobs(limit):
+        record = job.record
+        counts = record.counts
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
+        engine = "Batch API" if record.engine == "batch" else "gateway tasks"
+        rows.append(
+            (record.id, when, engine, record.state, f"{counts.get('completed', 0):,}/{job.requests:,}",
+             f"{counts.get('failed', 0):,}", record.title)
+        )  # fmt: skip
+    return Report(
+        "background jobs (collect one with dn.jobs()[i].collect())",
+        ("job", "submitted", "on", "state", "done", "failed", "prompts"),
+        tuple(rows),
+    )
+
+
 __all__ = [
     "Progress",
     "in_notebook",
@@ -401,6 +422,7 @@ __all__ = [
     "Report",
     "card_html",
     "config_report",
+    "jobs_report",
     "models_report",
     "set_bundle",
 ]

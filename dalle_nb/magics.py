@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from traitlets import Bool, Int, TraitError, Unicode, validate
 
 from .prompts import PromptError, expand
@@ -32,10 +32,12 @@ if TYPE_CHECKING:
     from .plan import Job
     from .results import ImageSet
 
-MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine"]
-SUBCOMMANDS = ("models", "config", "history", "help")
-_ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary", "dalle_refine"})
+MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch"]
+SUBCOMMANDS = ("models", "config", "history", "jobs", "help")
+_ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch"})
 _MAKE: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_refine"})
+#: What a batch line takes: the Images API's fields for generations, sent exactly (a batch revises no prompt).
+_BATCH: frozenset[MagicName] = frozenset({"dalle_batch"})
 #: The magics that take a picture as their first word.
 _ON_A_PICTURE: frozenset[MagicName] = frozenset({"dalle_edit", "dalle_vary", "dalle_refine"})
 
@@ -59,12 +61,19 @@ OPTIONS: tuple[Option, ...] = (
     Option(("-m", "--model"), "model", "model id (see %dalle models)", metavar="ID"),
     Option(("-n",), "n", "how many pictures", kind="number", metavar="N", field="n"),
     Option(("-s", "--size"), "size", "size, e.g. 1024x1024 or auto", metavar="WxH", field="size"),
-    Option(("-q", "--quality"), "quality", "quality", _MAKE, metavar="Q", field="quality"),
-    Option(("--style",), "style", "style (dall-e-3)", frozenset({"dalle"}), metavar="S", field="style"),
-    Option(("--background",), "background", "background", _MAKE, metavar="B", field="background"),
-    Option(("-f", "--format"), "output_format", "output format", _MAKE, metavar="F", field="output_format"),
-    Option(("--compression",), "output_compression", "0-100, webp/jpeg only", _MAKE, "number", "N"),
-    Option(("--moderation",), "moderation", "moderation", frozenset({"dalle"}), metavar="M", field="moderation"),
+    Option(("-q", "--quality"), "quality", "quality", _MAKE | _BATCH, metavar="Q", field="quality"),
+    Option(("--style",), "style", "style (dall-e-3)", frozenset({"dalle", "dalle_batch"}), metavar="S", field="style"),
+    Option(("--background",), "background", "background", _MAKE | _BATCH, metavar="B", field="background"),
+    Option(("-f", "--format"), "output_format", "output format", _MAKE | _BATCH, metavar="F", field="output_format"),
+    Option(("--compression",), "output_compression", "0-100, webp/jpeg only", _MAKE | _BATCH, "number", "N"),
+    Option(
+        ("--moderation",),
+        "moderation",
+        "moderation",
+        frozenset({"dalle", "dalle_batch"}),
+        metavar="M",
+        field="moderation",
+    ),  # fmt: skip
     Option(("--stream",), "stream", "show partial pictures as they arrive", _MAKE, "switch"),
     Option(
         ("--revise",), "revise", "revise the prompt through the Responses API (default where served)", _MAKE, "switch"
@@ -100,8 +109,8 @@ OPTIONS: tuple[Option, ...] = (
         frozenset({"dalle_edit", "dalle_vary"}),
         metavar="TEXT",
     ),  # fmt: skip
-    Option(("-o", "--out"), "out", "store the ImageSet in this variable", metavar="NAME"),
-    Option(("--no-show",), "no_show", "do not display the pictures (use with -o)", kind="switch"),
+    Option(("-o", "--out"), "out", "store the result (an ImageSet, or a BatchJob) in this variable", metavar="NAME"),
+    Option(("--no-show",), "no_show", "do not display the result (use with -o)", kind="switch"),
 )
 
 USAGE = (
@@ -110,7 +119,9 @@ USAGE = (
     ("%%dalle_edit IMAGE [--mask M]", "edit IMAGE as the cell body (or --prompt) says"),
     ("%dalle_vary IMAGE [-n N]", "variations of IMAGE"),
     ("%%dalle_refine IMAGE", "the next turn of IMAGE's conversation (cell body)"),
+    ("%%dalle_batch [options]", "each line (or matrix) is a prompt, run as a background batch"),
     ("%dalle models | config | help", "the model table, the settings, this help"),
+    ("%dalle jobs", "background batches, newest first (collect one with .collect())"),
     ("%dalle history [TEXT]", "past pictures, searched by prompt"),
 )
 NOTES = (
@@ -251,6 +262,15 @@ def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
     if out is not None and not str(out).isidentifier():
         raise UsageError(f"-o/--out: {out!r} is not a valid variable name; use letters, digits and _.")
     call = MagicCall(magic, options, image=getattr(namespace, "image", None))
+    if magic == "dalle_batch":
+        if rest:
+            raise UsageError(
+                f"%%dalle_batch: unexpected {' '.join(rest)!r} on the magic line; the prompts go in the cell."
+            )
+        call.prompt = cell or ""
+        if not call.prompt.strip():
+            raise UsageError("%%dalle_batch: no prompts: write one prompt per line in the cell.")
+        return call
     if magic == "dalle":
         if cell is not None and rest:
             raise UsageError(f"%%dalle: unexpected {' '.join(rest)!r} on the magic line; the prompt goes in the cell.")
@@ -338,6 +358,11 @@ class Dalle(Magics):
         """Variations of IMAGE (through edit on GPT image models, said plainly)."""
         return self._run(parse("dalle_vary", line, None))
 
+    @cell_magic
+    def dalle_batch(self, line: str, cell: str) -> Any:
+        """Each line of the cell (or each prompt of a matrix) as one request of a background batch."""
+        return self._run(parse("dalle_batch", line, cell))
+
     @line_cell_magic
     def dalle_refine(self, line: str, cell: str | None = None) -> Any:
         """The next turn of IMAGE's conversation: the cell body (or ``--prompt``) says what to change."""
@@ -349,6 +374,8 @@ class Dalle(Magics):
 
         if call.subcommand is not None:
             return self._subcommand(*call.subcommand)
+        if call.magic == "dalle_batch":
+            return self._batch(call)
         try:
             job = self._plan(call)
             return self._submit(call, job)
@@ -391,6 +418,27 @@ class Dalle(Magics):
         return plan.plan_edit(
             image, prompts[0].prompt, mask=mask, markup=markup, input_fidelity=o("input_fidelity"), **common, **making
         )
+
+    def _batch(self, call: MagicCall) -> Any:
+        """Submit the cell's prompts as a background batch; the BatchJob is the result (``-o`` keeps it)."""
+        from .batch import submit
+        from .errors import APIError, DalleError, InvalidRequest
+
+        expanded = [p for line in call.prompt.splitlines() if line.strip() for p in self._expand(line)]
+        o = call.option
+        fields = ("model", "n", "size", "quality", "style", "background", "output_format", "output_compression",
+                  "moderation")  # fmt: skip
+        try:
+            job = submit([p.prompt for p in expanded], labels=[p.label for p in expanded],
+                         **{name: o(name) for name in fields})  # fmt: skip
+        except InvalidRequest as error:
+            raise UsageError(error.one_line()) from None
+        except APIError as error:
+            raise MagicError(_refused(error)) from None
+        except DalleError as error:
+            raise MagicError(error.one_line()) from None
+        self._store(call, job)
+        return None if o("no_show") else job
 
     def _submit(self, call: MagicCall, job: Job) -> Any:
         from .display import Progress, in_notebook, wait_showing
@@ -457,6 +505,8 @@ class Dalle(Magics):
             return display.models_report()
         if name == "config":
             return display.config_report()
+        if name == "jobs":
+            return display.jobs_report()
         from . import api
 
         query = " ".join(args) or None

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openai
@@ -269,3 +270,19 @@ def test_the_key_is_in_no_file_a_job_writes(fresh: Path) -> None:
     assert any(path.suffix == ".jsonl" for path in written)
     assert not any(key.encode() in path.read_bytes() for path in written)
     assert key not in repr(job) and key not in str(job.status())
+
+
+def test_the_batch_magic_and_the_jobs_table(ip: Any, quick: OfflineServer, fresh: Path) -> None:
+    use(quick)
+    job = ip.run_cell_magic("dalle_batch", "-s 1024x1024 -q low -o week", "a red kite\na {blue|green} kite\n\n")
+    assert ip.user_ns["week"] is job and job.requests == 3
+    collected = job.collect()
+    assert sorted(image.prompt for image in collected) == ["a blue kite", "a green kite", "a red kite"]
+    table = ip.run_line_magic("dalle", "jobs")
+    assert table.rows[0][0] == job.id and table.rows[0][3] == "completed" and table.rows[0][4] == "3/3"
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="no prompts"):
+        ip.run_cell_magic("dalle_batch", "", "   \n")
+    with pytest.raises(UsageError, match="size"):
+        ip.run_cell_magic("dalle_batch", "-s 1000x1000", "a fox")
