@@ -28,6 +28,7 @@ _LAZY = {
     "DalleError": "errors",
     "InvalidRequest": "errors",
     "APIError": "errors",
+    "MaskEditor": "widgets",
 }
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "GeneratedImage",
     "ImageSet",
     "InvalidRequest",
+    "MaskEditor",
     "__version__",
     "aedit",
     "agenerate",
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from .config import configure, settings
     from .errors import APIError, DalleError, InvalidRequest
     from .results import GeneratedImage, ImageSet
+    from .widgets import MaskEditor
 
 
 def load_ipython_extension(shell: Any) -> None:
