@@ -11,12 +11,14 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from ipycanvas import Canvas
 from ipycanvas.canvas import _CANVAS_MANAGER, COMMANDS
 from PIL import Image
 
@@ -42,7 +44,10 @@ class Browser:
     def __init__(self, editor: MaskEditor) -> None:
         self.editor = editor
         self.top = editor._canvas[-1]
-        self.layers = {f"IPY_MODEL_{layer.model_id}": index for index, layer in enumerate(editor._canvas._canvases)}
+        self.layers: dict[str, Any] = {
+            f"IPY_MODEL_{layer.model_id}": index for index, layer in enumerate(editor._canvas._canvases)
+        }
+        self.layers[f"IPY_MODEL_{editor._buffer.model_id}"] = "buffer"
         self.messages: list[list[tuple[str, Any]]] = []
 
     def record(self, command: list[Any], buffers: list[Any] | None = None) -> None:
@@ -287,17 +292,33 @@ def test_a_drag_paints_at_full_resolution_on_a_non_square_picture(browser: Any) 
 
 
 def test_each_move_draws_its_segment_on_the_overlay_in_one_message(browser: Any) -> None:
-    editor = MaskEditor(picture(400, 300))
+    editor = MaskEditor(picture(400, 300), brush_size=10)
     b = browser(editor)
     b.down(50, 50)
     b.messages.clear()
     b.move(80, 60)
     assert len(b.messages) == 1, "one comm message per mouse move (hold_canvas)"
     [message] = b.messages
-    assert ("switchCanvas", 1) in message and ("strokeLine", [50.0, 50.0, 80.0, 60.0]) in message
-    assert ("switchCanvas", 2) in message and any(name == "strokeCircle" for name, _ in message), "brush outline"
+    buffer_at, overlay_at = message.index(("switchCanvas", "buffer")), message.index(("switchCanvas", 1))
+    assert ("strokeLine", [50.0, 50.0, 80.0, 60.0]) in message[buffer_at:overlay_at], "the segment, on the mask"
+    shown = message[overlay_at:]
+    assert ("rect", [44, 44, 42, 22]) in shown and ("drawImage", shown[shown.index(("clip", [])) + 2][1]) in shown
+    assert [name for name, _ in shown][-4:] == ["clip", "clearRect", "drawImage", "restore"], "only its box"
     assert not any(name in ("putImageData", "getImageData") for name, _ in message), "no bitmap per move"
+    assert ("switchCanvas", 2) not in message, "no brush outline while painting: one layer to compose"
     assert all(not layer.sync_image_data for layer in editor._canvas._canvases), "never read back from the browser"
+    assert not editor._buffer.sync_image_data
+
+
+def test_the_overlay_shows_the_buffer_at_the_opacity_without_a_new_bitmap(browser: Any) -> None:
+    editor = MaskEditor(picture(400, 300))
+    editor.rectangle((10, 10, 100, 100))
+    b = browser(editor)
+    editor.opacity = 0.8
+    assert editor._opacity.value == 0.8
+    [message] = b.messages
+    assert ("set", [Canvas.ATTRS["global_alpha"], 0.8]) in message and "drawImage" in [n for n, _ in message]
+    assert "putImageData" not in [n for n, _ in message], "the mask is already in the browser"
 
 
 def test_a_move_without_a_pressed_button_paints_nothing(browser: Any) -> None:
@@ -392,14 +413,47 @@ def test_a_browser_that_connects_late_gets_the_picture_and_the_mask(browser: Any
     [message] = b.messages
     assert message[0] == ("switchCanvas", 0), "names its target although Python 'already' switched to one"
     images = [i for i, (name, _) in enumerate(message) if name == "putImageData"]
-    assert len(images) == 2, "the picture and the overlay"
-    layer_of = {}
+    assert len(images) == 2, "the picture and the mask"
+    layer_of: dict[str, set[Any]] = {}
     current = None
     for name, args in message:
         if name == "switchCanvas":
             current = args
         layer_of.setdefault(name, set()).add(current)
-    assert layer_of["putImageData"] == {0, 1}
+    assert layer_of["putImageData"] == {0, "buffer"}
+    assert layer_of["drawImage"] == {1}, "the overlay shows the buffer"
+
+
+def test_actions_from_two_threads_take_turns(browser: Any) -> None:
+    # JupyterLab 4.6 sends button clicks to a kernel subshell thread while canvas events run on
+    # the main thread: an undo clicked mid-move must wait for the move, not interleave with it.
+    editor = MaskEditor(picture(400, 300), brush_size=10)
+    b = browser(editor)
+    b.down(10, 150)
+    inside, release = threading.Event(), threading.Event()
+    extend = editor._history.extend_stroke
+
+    def slow_extend(point: tuple[float, float]) -> Any:
+        inside.set()
+        release.wait(5)
+        return extend(point)
+
+    editor._history.extend_stroke = slow_extend  # type: ignore[method-assign]
+    mover = threading.Thread(target=b.move, args=(300, 150))
+    mover.start()
+    assert inside.wait(5)
+    undoer = threading.Thread(target=editor.undo)
+    undoer.start()
+    undoer.join(0.3)
+    assert undoer.is_alive(), "undo waits for the move in progress"
+    release.set()
+    mover.join(5)
+    undoer.join(5)
+    assert editor.coverage == 0 and editor.operations == (), "the whole stroke, then undone"
+    assert not _CANVAS_MANAGER._caching, "ipycanvas's shared batch is closed again"
+    sent = [name for message in b.messages for name, _ in message]
+    last_clear = len(sent) - 1 - sent[::-1].index("clear")
+    assert sent.index("strokeLine") < last_clear, "the segment was sent whole, before undo's redraw"
 
 
 def test_forget_current_canvas_survives_an_ipycanvas_without_the_attribute() -> None:
@@ -422,9 +476,6 @@ def test_hiding_the_mask_clears_the_overlay_and_painting_shows_it_again(browser:
     assert "clear" in names and "putImageData" not in names
     b.drag((200, 200), (250, 200))
     assert editor.show_mask and editor._show.value
-    editor.opacity = 0.8
-    assert editor._opacity.value == 0.8
-    assert any(name == "putImageData" for name, _ in b.messages[-1]), "redrawn at the new opacity"
 
 
 # ---------------------------------------------------------------------------- the widgets

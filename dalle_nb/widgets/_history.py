@@ -13,6 +13,7 @@ mouse or whole from code, so undo followed by redo gives back exactly the same p
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -29,6 +30,10 @@ UNDO_LIMIT = 100
 
 Point = tuple[float, float]
 EDIT, KEEP = 255, 0
+#: Pillow fills every pixel its outline touches (an ellipse covers both corners of its box), so
+#: shapes are drawn half a pixel in from the exact outline: a stroke ``size`` wide then covers
+#: ``size`` pixels, and its round ends line up with its body.
+_INSET = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,15 +68,25 @@ Operation = Stroke | Rectangle | Clear | Invert
 
 def _dot(draw: ImageDraw.ImageDraw, point: Point, size: float, fill: int) -> None:
     x, y = point
-    r = size / 2
+    r = size / 2 - _INSET
     draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
 
 
 def _segment(draw: ImageDraw.ImageDraw, start: Point, end: Point, size: float, fill: int) -> None:
-    # A straight piece plus a round end: the round ends make the joins, so a stroke has no
-    # notches at its corners.  Per segment this is several times cheaper than Pillow's
-    # joint="curve" polyline, which draws a pie slice at every joint.
-    draw.line((start, end), fill=fill, width=max(1, round(size)))
+    """The straight body of a stroke between two points, then a round end at ``end``.
+
+    The round ends make the joins, so a stroke has no notches at its corners.  The body is
+    the band's own polygon rather than Pillow's wide ``line``, whose even widths round to the
+    other side than its discs do and left a one-pixel bump at every point along the edge.
+    Per segment this is several times cheaper than a ``joint="curve"`` polyline, which draws
+    a pie slice at every joint.
+    """
+    (x0, y0), (x1, y1) = start, end
+    length = math.hypot(x1 - x0, y1 - y0)
+    r = size / 2 - _INSET
+    if length > 0 and r > 0:
+        nx, ny = -(y1 - y0) / length * r, (x1 - x0) / length * r
+        draw.polygon([(x0 + nx, y0 + ny), (x1 + nx, y1 + ny), (x1 - nx, y1 - ny), (x0 - nx, y0 - ny)], fill=fill)
     _dot(draw, end, size, fill)
 
 

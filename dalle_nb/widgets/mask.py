@@ -21,10 +21,12 @@ Why it is built the way it is (see ``shared/design/mask-editor-anchors.md``):
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import ipywidgets as widgets
 import numpy as np
@@ -61,6 +63,29 @@ _WHEEL_PER_PIXEL = 1 / 500
 _MAX_HEIGHT_VH = 70
 
 _TOOLS = ("brush", "eraser", "rectangle")
+
+#: One editor action at a time, across every editor.  JupyterLab 4.6 with ipykernel 7 delivers
+#: some widget messages (button clicks, slider changes) to a kernel *subshell* thread, while
+#: canvas events and cells run on the main thread; and ipycanvas batches draw commands in one
+#: global buffer (``hold_canvas``).  Two actions at once would interleave their commands (a
+#: stroke's segment sent to the wrong layer) or replay undo over a half-drawn segment.
+_ONE_AT_A_TIME = threading.RLock()
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serialized(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run ``method`` holding ``_ONE_AT_A_TIME`` (re-entrant: actions call one another)."""
+
+    @functools.wraps(method)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with _ONE_AT_A_TIME:
+            return method(*args, **kwargs)
+
+    return run
+
+
 _LAYER_PICTURE, _LAYER_OVERLAY, _LAYER_CURSOR = 0, 1, 2
 
 
@@ -138,6 +163,7 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
             ),
         )
         self._canvas.add_class("dalle-nb-mask-canvas")
+        self._buffer = Canvas(width=canvas_w, height=canvas_h)  # the mask, opaque; never displayed
         self._pressed = False
         self._rect_from: Point | None = None
         self._rect_to: Point | None = None
@@ -238,12 +264,14 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         toolbar.add_class("dalle-nb-mask-toolbar")
         return toolbar
 
+    @_serialized
     def _on_tool_button(self, name: str, pressed: bool) -> None:
         if pressed:
             self.tool = name
         elif self.tool == name:  # one tool is always active: pressing it again keeps it
             self._tool_buttons[name].value = True
 
+    @_serialized
     def _on_tool(self, _change: object = None) -> None:
         for name, button in self._tool_buttons.items():
             button.value = name == self.tool
@@ -257,22 +285,26 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
     def _valid_opacity(self, proposal: dict[str, Any]) -> float:
         return float(min(max(0.1, proposal["value"]), 1.0))
 
+    @_serialized
     def _on_brush_size(self, _change: object) -> None:
         if self._hover is not None:  # show the new size where the mouse is (the wheel changes it there)
             with hold_canvas():
                 self._draw_cursor(*self._hover)
 
+    @_serialized
     def _on_overlay_style(self, _change: object) -> None:
         with hold_canvas():
-            self._draw_overlay()
+            self._draw_overlay()  # the buffer is unchanged: no new bitmap is sent
 
     # ------------------------------------------------------------------ operations from code
 
     @property
+    @_serialized
     def operations(self) -> tuple[Operation, ...]:
         """What undo can take back, oldest first: ``Stroke``, ``Rectangle``, ``Clear``, ``Invert``."""
         return self._history.operations
 
+    @_serialized
     def stroke(self, points: Iterable[Sequence[float]], *, size: float | None = None, erase: bool = False) -> None:
         """Paint (or with ``erase=True`` erase) along ``points``, ``(x, y)`` pixels of the picture.
 
@@ -288,9 +320,10 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         self._history.apply(Stroke(pts, width, erase))
         self._show_after_paint()
         with hold_canvas():
-            self._draw_overlay()
+            self._draw_mask()
         self._update_controls()
 
+    @_serialized
     def rectangle(self, box: Sequence[float], *, erase: bool = False) -> None:
         """Paint (or erase) the box ``(x0, y0, x1, y1)``: the pixels ``mask_array[y0:y1, x0:x1]``."""
         if len(box) != 4:
@@ -300,25 +333,29 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         self._history.apply(Rectangle((round(x0), round(y0), round(x1), round(y1)), erase))
         self._show_after_paint()
         with hold_canvas():
-            self._draw_overlay()
+            self._draw_mask()
         self._update_controls()
 
+    @_serialized
     def undo(self) -> bool:
         """Take back the last operation; False when there is nothing to undo."""
         self._end_gesture()
         return self._redraw_if(self._history.undo())
 
+    @_serialized
     def redo(self) -> bool:
         """Do again what undo took back last; False when there is nothing to redo."""
         self._end_gesture()
         return self._redraw_if(self._history.redo())
 
+    @_serialized
     def clear(self) -> None:
         """Nothing painted any more; undo brings it back."""
         self._end_gesture()
         self._history.apply(Clear())
         self._redraw_if(True)
 
+    @_serialized
     def invert(self) -> None:
         """Swap painted and unpainted: the painted part is kept, the rest will change."""
         self._end_gesture()
@@ -328,7 +365,7 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
     def _redraw_if(self, changed: bool) -> bool:
         if changed:
             with hold_canvas():
-                self._draw_overlay()
+                self._draw_mask()
             self._update_controls()
         return changed
 
@@ -340,6 +377,7 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         return self._picture.copy()
 
     @property
+    @_serialized
     def mask(self) -> Image.Image:
         """The mask as the API wants it: RGBA at the picture's size, black, alpha 0 where painted."""
         black = Image.new("L", self._history.size, 0)
@@ -350,18 +388,21 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         return self.mask
 
     @property
+    @_serialized
     def mask_array(self) -> NDArray[np.bool_]:
         """A (height, width) bool array, True where the picture should change (alpha 0 in ``mask``)."""
         array: NDArray[np.bool_] = np.asarray(self._history.raster) == EDIT
         return array
 
     @property
+    @_serialized
     def coverage(self) -> float:
         """The share of the picture that is painted, 0 to 1."""
         histogram = self._history.raster.histogram()
         width, height = self._history.size
         return histogram[EDIT] / (width * height)
 
+    @_serialized
     def save(self, path: str | Path) -> Path:
         """Write ``mask`` to ``path`` as PNG (the format that keeps alpha exactly); returns the path."""
         target = Path(path).expanduser()
@@ -405,12 +446,14 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
     def _to_picture(self, x: float, y: float) -> Point:
         return (x / self._sx, y / self._sy)
 
+    @_serialized
     def _on_down(self, x: float, y: float) -> None:
         self._end_gesture()
         if math.isnan(x):
             return
         point = self._to_picture(x, y)
         self._pressed = True
+        self._hover = (x, y)
         if self.tool == "rectangle":
             self._rect_from = self._rect_to = point
             with hold_canvas():
@@ -419,36 +462,50 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         erase = self.tool == "eraser"
         self._show_after_paint()
         self._history.begin_stroke(point, self.brush_size, erase=erase)
+        radius = self.brush_size * self._sx / 2
         with hold_canvas():
-            self._paint_overlay(lambda layer: layer.fill_circle(x, y, self.brush_size * self._sx / 2), erase)
-            self._draw_cursor(x, y)
+            self._cursor.clear()  # while painting, the stroke itself shows where the brush is
+            buffer = self._buffer
+            buffer.global_composite_operation = "destination-out" if erase else "source-over"
+            buffer.line_width = 2 * radius
+            buffer.fill_circle(x, y, radius)
+            self._show_region((x - radius, y - radius, x + radius, y + radius))
 
+    @_serialized
     def _on_move(self, x: float, y: float) -> None:
         if math.isnan(x):
             return
         point = self._to_picture(x, y)
         self._hover = (x, y)
         with hold_canvas():
-            if self._pressed and self.tool == "rectangle":
+            if not self._pressed:
+                self._draw_cursor(x, y)
+            elif self.tool == "rectangle":
                 self._rect_to = point
-            elif self._pressed:
+                self._draw_cursor(x, y)
+            elif self._history.stroking:
                 last = self._history.extend_stroke(point)
                 if last is not None:
                     self._draw_segment(last, point)
-            self._draw_cursor(x, y)
 
+    @_serialized
     def _on_up(self, x: float, y: float) -> None:
         if self._pressed and not math.isnan(x):
             self._on_move(x, y)
         self._end_gesture()
+        if self._hover is not None:
+            with hold_canvas():
+                self._draw_cursor(*self._hover)
 
+    @_serialized
     def _on_out(self, x: float, y: float) -> None:
         # The stroke ends here and is kept: a mouseup outside the canvas never reaches us.
-        self._on_up(x, y)
         self._hover = None
+        self._on_up(x, y)
         with hold_canvas():
             self._cursor.clear()
 
+    @_serialized
     def _on_wheel(self, _delta_x: float, delta_y: float) -> None:
         # ipycanvas calls preventDefault on every wheel event over a canvas, whether or not
         # Python listens, so the page never scrolls there anyway: the wheel sizes the brush.
@@ -479,9 +536,12 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
             if box[2] > box[0] and box[3] > box[1]:
                 self._history.apply(Rectangle(box, erase=False))
                 self._show_after_paint()
+                left, top, box_w, box_h = self._canvas_box(box)
                 with hold_canvas():
-                    self._paint_overlay(lambda layer: layer.fill_rect(*self._canvas_box(box)), erase=False)
                     self._cursor.clear()
+                    self._buffer.global_composite_operation = "source-over"
+                    self._buffer.fill_rect(left, top, box_w, box_h)
+                    self._show_region((left, top, left + box_w, top + box_h))
                 self._update_controls()
         self._rect_from = self._rect_to = None
 
@@ -490,40 +550,45 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
             self.show_mask = True  # painting blind is never what anyone wants
 
     # ------------------------------------------------------------------ drawing on the canvas
+    #
+    # The mask is drawn opaque on ``_buffer``, a canvas that is never displayed, and the
+    # overlay layer shows that buffer at ``opacity``.  Painting translucent strokes straight
+    # onto the overlay would darken every place where two segments overlap (each mouse move
+    # is a segment with round ends); and ipycanvas composes layers without any per-layer
+    # opacity.  A move redraws only the segment's box of the overlay, so its cost does not
+    # grow with the picture.
 
     def _canvas_box(self, box: Sequence[float]) -> tuple[float, float, float, float]:
         x0, y0, x1, y1 = box
         return (x0 * self._sx, y0 * self._sy, (x1 - x0) * self._sx, (y1 - y0) * self._sy)
 
-    def _overlay_css(self) -> str:
-        red, green, blue = OVERLAY_RGB
-        return f"rgba({red}, {green}, {blue}, {self.opacity:.3f})"
+    def _draw_segment(self, start: Point, end: Point) -> None:
+        (x0, y0), (x1, y1) = (start[0] * self._sx, start[1] * self._sy), (end[0] * self._sx, end[1] * self._sy)
+        radius = self._history.stroke_size * self._sx / 2
+        buffer = self._buffer
+        buffer.global_composite_operation = "destination-out" if self._history.stroke_erases else "source-over"
+        buffer.stroke_line(x0, y0, x1, y1)
+        self._show_region((min(x0, x1) - radius, min(y0, y1) - radius, max(x0, x1) + radius, max(y0, y1) + radius))
 
-    def _paint_overlay(self, shape: Callable[[Canvas], object], erase: bool) -> None:
-        """Draw ``shape`` on the overlay at exactly the overlay's opacity, however often it is painted over.
-
-        The layer is cleared under the shape first ("destination-out"), then the shape is filled
-        with the translucent colour: overlapping segments would otherwise darken at every joint.
-        """
+    def _show_region(self, box: tuple[float, float, float, float]) -> None:
+        """Copy the buffer to the overlay inside ``box`` (canvas pixels), at the overlay's opacity."""
         if not self.show_mask:
             return
-        layer = self._overlay
-        layer.global_composite_operation = "destination-out"
-        layer.fill_style = layer.stroke_style = "#000"
-        shape(layer)
-        if not erase:
-            layer.global_composite_operation = "source-over"
-            layer.fill_style = layer.stroke_style = self._overlay_css()
-            shape(layer)
-
-    def _draw_segment(self, start: Point, end: Point) -> None:
-        width = self._history.stroke_size * self._sx
-        erase = self._history.stroke_erases
-        (x0, y0), (x1, y1) = start, end
-        self._overlay.line_width = width
-        self._paint_overlay(
-            lambda layer: layer.stroke_line(x0 * self._sx, y0 * self._sy, x1 * self._sx, y1 * self._sy), erase
-        )
+        # whole pixels, one more on each side for antialiased edges: a clip on a fractional
+        # edge would blend the old and new overlay there and leave a faint seam
+        left, top = max(0, math.floor(box[0]) - 1), max(0, math.floor(box[1]) - 1)
+        right = min(self._canvas.width, math.ceil(box[2]) + 1)
+        bottom = min(self._canvas.height, math.ceil(box[3]) + 1)
+        if right <= left or bottom <= top:
+            return
+        overlay = self._overlay
+        overlay.save()
+        overlay.begin_path()
+        overlay.rect(left, top, right - left, bottom - top)
+        overlay.clip()
+        overlay.clear_rect(left, top, right - left, bottom - top)
+        overlay.draw_image(self._buffer, 0, 0)
+        overlay.restore()
 
     def _draw_cursor(self, x: float, y: float) -> None:
         """The brush outline (dark and light rings, visible on any picture), or the box being dragged."""
@@ -532,12 +597,13 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         if self.tool == "rectangle":
             if self._pressed and self._rect_from is not None and self._rect_to is not None:
                 (x0, y0), (x1, y1) = self._rect_from, self._rect_to
-                box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
-                cursor.fill_style = self._overlay_css()
-                cursor.fill_rect(*self._canvas_box(box))
+                box = self._canvas_box((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+                red, green, blue = OVERLAY_RGB
+                cursor.fill_style = f"rgba({red}, {green}, {blue}, {self.opacity:.3f})"
+                cursor.fill_rect(*box)
                 cursor.line_width = self._hairline
                 cursor.stroke_style = "rgba(255, 255, 255, 0.9)"
-                cursor.stroke_rect(*self._canvas_box(box))
+                cursor.stroke_rect(*box)
             arm = 8 * self._hairline
             for stroke_style, width in (("rgba(0, 0, 0, 0.8)", 3 * self._hairline), ("#fff", self._hairline)):
                 cursor.line_width = width
@@ -553,28 +619,34 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         cursor.stroke_style = "#fff"
         cursor.stroke_circle(x, y, radius)
 
-    def _overlay_pixels(self) -> NDArray[np.uint8] | None:
-        """The whole overlay as an RGBA array at the canvas's size, or None when nothing is painted."""
+    def _mask_pixels(self) -> NDArray[np.uint8] | None:
+        """The mask as opaque overlay colour (RGBA at the canvas's size), or None when nothing is painted."""
         raster = self._history.raster
         if raster.getextrema()[1] == 0:
             return None
         width, height = self._canvas.width, self._canvas.height
         if raster.size != (width, height):
             raster = raster.resize((width, height), Image.Resampling.BILINEAR)
-        alpha = raster.point([round(value * self.opacity) for value in range(256)])
         red, green, blue = (Image.new("L", raster.size, value) for value in OVERLAY_RGB)
-        return np.asarray(Image.merge("RGBA", (red, green, blue, alpha)))
+        return np.asarray(Image.merge("RGBA", (red, green, blue, raster)))
+
+    def _draw_mask(self) -> None:
+        """Redraw the buffer from the Pillow mask (after undo, invert, clear, a new client), then the overlay."""
+        buffer = self._buffer
+        buffer.clear()
+        buffer.global_composite_operation = "source-over"
+        pixels = self._mask_pixels()
+        if pixels is not None:
+            buffer.put_image_data(pixels, 0, 0)
+        self._draw_overlay()
 
     def _draw_overlay(self) -> None:
-        """Redraw the whole overlay from the Pillow mask (after undo, invert, a new opacity, ...)."""
-        layer = self._overlay
-        layer.clear()
-        layer.global_composite_operation = "source-over"
-        if not self.show_mask:
-            return
-        pixels = self._overlay_pixels()
-        if pixels is not None:
-            layer.put_image_data(pixels, 0, 0)
+        """The whole overlay from the buffer: shown at ``opacity``, or cleared when the mask is hidden."""
+        overlay = self._overlay
+        overlay.clear()
+        if self.show_mask:
+            overlay.global_alpha = self.opacity
+            overlay.draw_image(self._buffer, 0, 0)
 
     def _picture_pixels(self) -> NDArray[np.uint8]:
         """The picture as RGB at the canvas's size; transparency shows as a grey checkerboard."""
@@ -589,6 +661,7 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
             picture = board
         return np.asarray(picture.convert("RGB"))
 
+    @_serialized
     def _on_client_ready(self) -> None:
         """A browser has just created this canvas (first display, page reload, another window): draw it all."""
         _forget_current_canvas(self._canvas)
@@ -596,10 +669,12 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
             picture = self._picture_layer
             picture.clear()
             picture.put_image_data(self._picture_pixels(), 0, 0)
-            overlay = self._overlay
-            overlay.line_cap = "round"
-            overlay.line_join = "round"
-            self._draw_overlay()
+            buffer = self._buffer
+            red, green, blue = OVERLAY_RGB
+            buffer.fill_style = buffer.stroke_style = f"rgb({red}, {green}, {blue})"
+            buffer.line_cap = "round"
+            buffer.line_join = "round"
+            self._draw_mask()
             self._cursor.clear()
 
     # ------------------------------------------------------------------ the status line
