@@ -129,7 +129,7 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
     brush_size = traitlets.Int(1)
     #: The tool the mouse paints with: "brush", "eraser" or "rectangle".
     tool = traitlets.Enum(_TOOLS, default_value="brush")
-    #: How opaque the mask overlay is drawn, 0 to 1 (the mask itself is all or nothing).
+    #: How opaque the mask overlay is drawn, 0.1 to 1 (only the drawing changes, not the mask).
     opacity = traitlets.Float(0.5)
     #: Whether the overlay is shown; painting while it is hidden shows it again.
     show_mask = traitlets.Bool(True)
@@ -235,7 +235,7 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
             continuous_update=False,
             readout_format=".0%",
             style={"description_width": "initial"},
-            layout=widgets.Layout(width="180px"),
+            layout=widgets.Layout(width="200px"),
         )
         self._opacity.add_class("dalle-nb-mask-opacity")
         widgets.link((self, "opacity"), (self._opacity, "value"))
