@@ -98,15 +98,32 @@ def test_a_drag_that_ends_outside_the_canvas_is_kept_and_reaches_the_edge(notebo
     assert notebook.value("len(editor.operations)") == 1
 
 
-def test_the_wheel_over_the_canvas_sizes_the_brush(notebook: NotebookPage) -> None:
-    _canvas, mouse = show_editor(notebook, brush=30)
+SCROLLED = """(canvas) => {
+    let e = canvas.parentElement;
+    while (e && !(e.scrollHeight > e.clientHeight && /(auto|scroll)/.test(getComputedStyle(e).overflowY))) {
+        e = e.parentElement;
+    }
+    return e ? e.scrollTop : null;
+}"""
+
+
+def test_the_wheel_over_the_canvas_sizes_the_brush_and_the_page_scrolls_around_it(notebook: NotebookPage) -> None:
+    canvas, mouse = show_editor(notebook, brush=30)
     notebook.page.mouse.move(*mouse.at(700, 500))
+    top = canvas.evaluate(SCROLLED)
     notebook.page.mouse.wheel(0, -100)
     notebook.page.mouse.wheel(0, -100)
     notebook.wait_for("editor.brush_size > 40")
-    assert notebook.page.locator(".dalle-nb-mask-size .widget-readout").first.inner_text() == str(
-        notebook.value("editor.brush_size")
-    )
+    readout = notebook.page.locator(".jp-Notebook .jp-Cell >> nth=1 >> .dalle-nb-mask-size .widget-readout").first
+    expect(readout).to_have_text(str(notebook.value("editor.brush_size")))
+    assert canvas.evaluate(SCROLLED) == top, "over the picture the wheel sizes the brush (ipycanvas stops scrolling)"
+    status = notebook.page.locator(".jp-Notebook .jp-Cell >> nth=1 >> .dalle-nb-mask-status").first
+    status.scroll_into_view_if_needed()
+    top, box = canvas.evaluate(SCROLLED), status.bounding_box()
+    assert top > 0, "there is page above to scroll back to"
+    notebook.page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+    notebook.page.mouse.wheel(0, -200)  # beside the picture, the wheel scrolls the notebook
+    notebook.page.wait_for_function(f"(c) => ({SCROLLED})(c) < {top}", arg=canvas.element_handle())
 
 
 def test_the_canvas_shows_the_mask_over_the_picture(notebook: NotebookPage) -> None:
