@@ -42,6 +42,7 @@ _LAZY = {
     "ImageSaved": "events",
     "RequestFailed": "events",
     "JobDone": "events",
+    "MaskEditor": "widgets",
 }
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "JobHandle",
     "PartialImage",
     "RequestFailed",
+    "MaskEditor",
     "__version__",
     "aedit",
     "agenerate",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:
     from .plan import VARIATION_PROMPT
     from .results import GeneratedImage, ImageSet
     from .session import JobHandle
+    from .widgets import MaskEditor
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -23,7 +23,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from dalle_nb.errors import InvalidRequest
 from dalle_nb.models import MB, MODELS, EditLimits, InputImage, ModelSpec, ParamError, get_model
@@ -32,11 +32,15 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "KEEP_UNMASKED_FEATHER",
     "MASK_MAX_BYTES",
     "Fit",
+    "MaskSource",
     "Prepared",
     "describe",
+    "keep_unmasked",
     "load_image",
+    "mask_alpha",
     "normalize_mode",
     "prepare_image",
     "prepare_images",
@@ -599,33 +603,54 @@ def _min_alpha(image: Image.Image) -> int:
 # --------------------------------------------------------------------------- masks
 
 
-def prepare_mask(mask: object, image_size: tuple[int, int], *, resize: bool = True) -> Prepared:
-    """A mask in the API's format: an RGBA PNG the image's size, alpha 0 where the model may edit.
+@runtime_checkable
+class MaskSource(Protocol):
+    """Anything that holds a mask it can hand over, such as ``dalle_nb.MaskEditor``.
 
-    Accepted masks (anything ``load_image`` takes):
-
-    - an image with an alpha channel (RGBA, LA, PA, a palette image with transparency, an
-      HxWx4 array): its alpha is used exactly as it is, so alpha 0 = edit here;
-    - a boolean numpy array: ``True`` = edit here;
-    - a grey or black-and-white image, an HxW uint8 array, or an RGB image without alpha
-      (taken as grey): white (values >= 128) = edit here, black = keep.
-
-    The result has black RGB everywhere and alpha 0 where the model may edit, 255 elsewhere
-    (grey and boolean masks become strictly 0/255; alpha masks keep their values).  A mask
-    of another size is resized to ``image_size`` (nearest neighbour, so it stays sharp) when
-    its aspect ratio matches within 1% and ``resize`` is true, with a notice; otherwise it
-    is refused.  Pass the size of the *prepared* image (``Prepared.width``/``height``).
-    A mask that marks nothing to edit is refused (a request with it would change nothing);
-    one that marks everything is fine.  The PNG must be under ``MASK_MAX_BYTES``.
+    ``as_mask()`` returns an RGBA image, alpha 0 where the model may edit.  ``prepare_mask``
+    and ``keep_unmasked`` accept such an object wherever they accept a mask, so a painted
+    editor goes straight into ``edit(..., mask=editor)`` without an export step.
     """
+
+    def as_mask(self) -> Image.Image:
+        """The mask as RGBA, alpha 0 where the picture should change."""
+        ...
+
+
+#: The one line an unpainted mask editor gets instead of a request that would change nothing.
+EMPTY_EDITOR = "the mask editor has nothing painted: paint where the picture should change, then run this again"
+
+
+def mask_alpha(mask: object, image_size: tuple[int, int], *, resize: bool = True) -> tuple[Image.Image, list[str]]:
+    """The alpha band ("L", ``image_size``) of the API mask ``mask`` stands for, and notices.
+
+    Accepts every kind of mask ``prepare_mask`` lists (alpha 0 = edit here), with the same
+    resizing rule, but does not refuse a mask that marks nothing: a mask editor starts from
+    an empty mask, and ``prepare_mask`` makes that check itself before anything is sent.
+    """
+    alpha, _kind, notices = _mask_alpha(mask, image_size, resize)
+    return alpha, notices
+
+
+def _mask_alpha(mask: object, image_size: tuple[int, int], resize: bool) -> tuple[Image.Image, str, list[str]]:
     from PIL import Image
 
     target = _check_image_size(image_size)
-    image = load_image(mask, field="mask")
+    if isinstance(mask, MaskSource):
+        image, kind = mask.as_mask(), "editor"
+        if image.mode != "RGBA":
+            raise InvalidRequest(
+                f"{type(mask).__name__}.as_mask() returned a {image.mode} image; it must return RGBA",
+                field="mask",
+                value=image.mode,
+                allowed="RGBA",
+            )
+    else:
+        image, kind = load_image(mask, field="mask"), ""
     if image.mode in ("1", "L"):
         alpha, kind = _alpha_from_grey(image.convert("L")), "grey"
     elif image.has_transparency_data:
-        alpha, kind = normalize_mode(image).getchannel("A"), "alpha"
+        alpha, kind = normalize_mode(image).getchannel("A"), kind or "alpha"
     else:
         alpha, kind = _alpha_from_grey(normalize_mode(image).convert("L")), "grey"
 
@@ -643,8 +668,37 @@ def prepare_mask(mask: object, image_size: tuple[int, int], *, resize: bool = Tr
             )
         alpha = alpha.resize(target, Image.Resampling.NEAREST)
         notices.append(f"mask was {mw}x{mh}; resized to {iw}x{ih} to match the image")
+    return alpha, kind, notices
+
+
+def prepare_mask(mask: object, image_size: tuple[int, int], *, resize: bool = True) -> Prepared:
+    """A mask in the API's format: an RGBA PNG the image's size, alpha 0 where the model may edit.
+
+    Accepted masks (anything ``load_image`` takes, or a ``MaskSource``):
+
+    - an image with an alpha channel (RGBA, LA, PA, a palette image with transparency, an
+      HxWx4 array): its alpha is used exactly as it is, so alpha 0 = edit here;
+    - a boolean numpy array: ``True`` = edit here;
+    - a grey or black-and-white image, an HxW uint8 array, or an RGB image without alpha
+      (taken as grey): white (values >= 128) = edit here, black = keep;
+    - a ``MaskSource`` such as ``dalle_nb.MaskEditor``: its ``as_mask()``.
+
+    The result has black RGB everywhere and alpha 0 where the model may edit, 255 elsewhere
+    (grey and boolean masks become strictly 0/255; alpha masks keep their values).  A mask
+    of another size is resized to ``image_size`` (nearest neighbour, so it stays sharp) when
+    its aspect ratio matches within 1% and ``resize`` is true, with a notice; otherwise it
+    is refused.  Pass the size of the *prepared* image (``Prepared.width``/``height``).
+    A mask that marks nothing to edit is refused (a request with it would change nothing);
+    one that marks everything is fine.  The PNG must be under ``MASK_MAX_BYTES``.
+    """
+    from PIL import Image
+
+    alpha, kind, notices = _mask_alpha(mask, image_size, resize)
+    target = alpha.size
 
     if _min_alpha(alpha) > 0:
+        if kind == "editor":
+            raise InvalidRequest(EMPTY_EDITOR, field="mask", value="empty")
         if kind == "alpha":
             why = "no pixel is fully transparent (alpha 0); make the area to edit transparent"
         else:
@@ -669,6 +723,61 @@ def prepare_mask(mask: object, image_size: tuple[int, int], *, resize: bool = Tr
         height=target[1],
         notices=tuple(notices),
     )
+
+
+#: Width in pixels of the soft band ``keep_unmasked`` lays over the mask's edge by default:
+#: half inside, half outside.  Enough to hide the seam where a pasted-back original meets the
+#: edit (A1111's "mask blur" defaults to 4 px on each side, the same width), small enough that
+#: a thin brushed stroke keeps its edit at full strength along its middle.
+KEEP_UNMASKED_FEATHER = 8
+
+
+def keep_unmasked(
+    original: object, edited: object, mask: object, *, feather: float = KEEP_UNMASKED_FEATHER
+) -> Image.Image:
+    """``edited`` with ``original`` pasted back outside ``mask``: what the user kept stays exact.
+
+    GPT image models treat a mask as guidance and may change pixels outside it; this is a
+    local composite, done here and not by the API.  ``original`` and ``edited`` are anything
+    ``load_image`` takes; ``mask`` anything ``prepare_mask`` takes (a ``MaskEditor`` too),
+    at the original's size or the same aspect.
+
+    The blend weight is the mask (edit here = 1) softened by two box blurs of about
+    ``feather / 4`` pixels each, so it changes over a band ``feather`` pixels wide centred on
+    the mask's edge: every pixel farther than ``ceil(feather / 2)`` pixels from the edge (in
+    x or y) is exactly the original (outside) or exactly the edit (inside).  ``feather=0``
+    pastes with a hard edge.  The
+    result has the edited picture's size; an original of another size but the same aspect
+    is resized to it first (so it is no longer bit-exact), another aspect is refused.
+    RGBA is kept when either picture has transparency.
+    """
+    from PIL import Image, ImageChops, ImageFilter
+
+    if isinstance(feather, bool) or not isinstance(feather, int | float) or not 0 <= feather < math.inf:
+        raise InvalidRequest(
+            f"feather must be a number of pixels >= 0, not {feather!r}", field="feather", value=feather
+        )
+    after = normalize_mode(load_image(edited, field="edited"))
+    before = normalize_mode(load_image(original, field="original"))
+    if before.size != after.size:
+        (ow, oh), (ew, eh) = before.size, after.size
+        if abs(ow * eh - ew * oh) > 0.01 * ew * oh:
+            raise InvalidRequest(
+                f"the original is {ow}x{oh} but the edited picture is {ew}x{eh}, another shape; "
+                "pass the picture that was sent to edit",
+                field="original",
+                value=f"{ow}x{oh}",
+                allowed=f"{ew}x{eh} or the same aspect",
+            )
+        before = before.resize(after.size, Image.Resampling.LANCZOS)
+    alpha, _notices = mask_alpha(mask, after.size)
+    weight = ImageChops.invert(alpha)  # 255 where the model was asked to edit
+    reach = math.ceil(feather / 2)  # how far the blend reaches from the edge, each side
+    for radius in (reach - reach // 2, reach // 2):  # two whole-pixel box blurs: a smooth ramp, exact reach
+        if radius:
+            weight = weight.filter(ImageFilter.BoxBlur(radius))
+    mode = "RGBA" if "RGBA" in (before.mode, after.mode) else "RGB"
+    return Image.composite(after.convert(mode), before.convert(mode), weight)
 
 
 def _alpha_from_grey(grey: Image.Image) -> Image.Image:

@@ -1,0 +1,12 @@
+"""Notebook widgets: ``MaskEditor``, a painter for inpainting masks.
+
+Importing this package imports ipywidgets, ipycanvas, numpy and Pillow; ``import dalle_nb``
+does not, and loads ``dalle_nb.MaskEditor`` from here on first use.
+"""
+
+from __future__ import annotations
+
+from ._history import UNDO_LIMIT, Clear, Invert, Operation, Rectangle, Stroke
+from .mask import MAX_CANVAS_SIDE, MaskEditor
+
+__all__ = ["MAX_CANVAS_SIDE", "UNDO_LIMIT", "Clear", "Invert", "MaskEditor", "Operation", "Rectangle", "Stroke"]
