@@ -42,7 +42,7 @@ interface State {
 
 const IDENTIFIER_START = /^\s*[A-Za-z_\u00a1-\uffff]/;
 
-/** The magic line: `%%dalle` (styled as JupyterLab styles keywords), options, numbers, strings. */
+/** The magic line: `%%dalle` (styled as JupyterLab styles keywords), options, and numbers and strings as in Python. */
 function magicToken(stream: StringStream): string | null {
   if (stream.eatSpace()) {
     return null;
@@ -51,7 +51,7 @@ function magicToken(stream: StringStream): string | null {
     return 'keyword dalleMagic';
   }
   if (stream.match(/^--?[A-Za-z][\w-]*/)) {
-    return 'attributeName dalleOption';
+    return 'dalleOption';
   }
   if (stream.match(/^"(?:[^"\\]|\\.)*"?/) || stream.match(/^'(?:[^'\\]|\\.)*'?/)) {
     return 'string';
