@@ -17,6 +17,18 @@ from dalle_nb import config
 from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests run last, in their collected order.
+
+    While Playwright's sync API is open (the browser fixtures keep one for the whole session) an
+    asyncio loop counts as running in the main thread, so any later ``asyncio.run()`` (the
+    blocking API inside a running loop, the async twins) fails with "cannot be called from a
+    running event loop".  The sort is stable: every other test keeps its place.
+    """
+    browser = Path(__file__).resolve().parent / "browser"
+    items.sort(key=lambda item: item.path.is_relative_to(browser))
+
+
 @pytest.fixture(autouse=True)
 def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """What a fresh machine has: no key, no base URL, no proxy, no dalle_nb settings, a private gallery.
