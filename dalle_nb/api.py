@@ -96,6 +96,7 @@ def generate(
     stream: bool = ...,
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
+    revise: bool | None = ...,
     wait: Literal[True] = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
@@ -117,6 +118,7 @@ def generate(
     stream: bool = ...,
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
+    revise: bool | None = ...,
     wait: Literal[False],
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
@@ -218,6 +220,8 @@ def edit(
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
     fit: Fit = ...,
+    revise: bool | None = ...,
+    keep_unmasked: bool = ...,
     wait: Literal[True] = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
@@ -242,6 +246,8 @@ def edit(
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
     fit: Fit = ...,
+    revise: bool | None = ...,
+    keep_unmasked: bool = ...,
     wait: Literal[False],
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
@@ -266,6 +272,7 @@ def edit(
     on_partial: OnPartial | None = None,
     fit: Fit = "error",
     revise: bool | None = None,
+    keep_unmasked: bool = False,
     wait: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
@@ -276,14 +283,16 @@ def edit(
     ``image`` is a path, bytes, ``BytesIO``, ``PIL.Image``, numpy array, ``GeneratedImage``,
     or a list of them (GPT image models take up to 16).  ``mask``: an RGBA image whose
     transparent pixels (alpha 0) mark where to edit, or a boolean / 0-255 array or "L"
-    image where True / white marks it.  ``fit="crop"`` or ``"pad"`` squares an image for a
-    square-only model.  ``wait=False`` returns a ``JobHandle``, as for ``generate``.
+    image where True / white marks it; a ``MaskEditor`` itself.  ``fit="crop"`` or ``"pad"``
+    squares an image for a square-only model.  ``keep_unmasked=True`` pastes the original
+    back outside the mask (GPT image models treat a mask as guidance), here, not by the API.
+    ``wait=False`` returns a ``JobHandle``, as for ``generate``.
     """
     job = plan_edit(
         image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
         quality=quality, background=background, output_format=output_format, output_compression=output_compression,
         stream=stream, partial_images=partial_images, wants_partials=on_partial is not None, fit=fit, revise=revise,
-        extra=extra,
+        keep_unmasked=keep_unmasked, extra=extra,
     )  # fmt: skip
     return _start(job, wait, on_partial, on_event, loop)
 
@@ -307,6 +316,7 @@ async def aedit(
     on_partial: OnPartial | None = None,
     fit: Fit = "error",
     revise: bool | None = None,
+    keep_unmasked: bool = False,
     on_event: OnEvent | None = None,
     **extra: Any,
 ) -> ImageSet:
@@ -317,7 +327,7 @@ async def aedit(
             image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
             quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, stream=stream, partial_images=partial_images,
-            wants_partials=on_partial is not None, fit=fit, revise=revise, extra=extra,
+            wants_partials=on_partial is not None, fit=fit, revise=revise, keep_unmasked=keep_unmasked, extra=extra,
         )  # fmt: skip
 
     return await _astart(plan, on_partial, on_event)

@@ -449,6 +449,8 @@ class _Execution:
     ) -> tuple[GeneratedImage, bytes, GalleryError | None]:
         raw = base64.b64decode(data) if isinstance(data, str) else data
         fmt, size = _sniff(raw)
+        if self.job.keep is not None:
+            raw = _kept_outside_the_mask(raw, fmt, *self.job.keep)
         prompt = getattr(request, "prompt", "")
         params = request.params()
         backend = self.conn.kind if self.conn.kind in ("offline", "openai") else self.conn.base_url
@@ -488,6 +490,21 @@ class _Execution:
             response_id=response_id,
         )
         return image, raw, problem
+
+
+def _kept_outside_the_mask(raw: bytes, fmt: str, original: bytes, mask: bytes) -> bytes:
+    """The picture with the original pasted back outside the mask (``keep_unmasked``), in its own format."""
+    from .imaging import keep_unmasked
+
+    composed = keep_unmasked(original, raw, mask)
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        composed.convert("RGB").save(buffer, format="JPEG", quality=95)
+    elif fmt == "webp":
+        composed.save(buffer, format="WEBP", quality=95)
+    else:
+        composed.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def _image_call(response: Any) -> Any:

@@ -32,14 +32,14 @@ if TYPE_CHECKING:
     from .plan import Job
     from .results import ImageSet
 
-MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch"]
+MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch", "dalle_mask"]
 SUBCOMMANDS = ("models", "config", "history", "jobs", "help")
 _ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch"})
 _MAKE: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_refine"})
 #: What a batch line takes: the Images API's fields for generations, sent exactly (a batch revises no prompt).
 _BATCH: frozenset[MagicName] = frozenset({"dalle_batch"})
 #: The magics that take a picture as their first word.
-_ON_A_PICTURE: frozenset[MagicName] = frozenset({"dalle_edit", "dalle_vary", "dalle_refine"})
+_ON_A_PICTURE: frozenset[MagicName] = frozenset({"dalle_edit", "dalle_vary", "dalle_refine", "dalle_mask"})
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ OPTIONS: tuple[Option, ...] = (
         "a drawing over the picture to guide the edit",
         frozenset({"dalle_edit"}),
         metavar="IMG",
-    ),  # fmt: skip
+    ),
     Option(
         ("--fidelity",),
         "input_fidelity",
@@ -101,15 +101,28 @@ OPTIONS: tuple[Option, ...] = (
         frozenset({"dalle_edit"}),
         metavar="F",
         field="input_fidelity",
-    ),  # fmt: skip
+    ),
+    Option(
+        ("--keep-unmasked",),
+        "keep_unmasked",
+        "paste the original back outside the mask, here (not by the API)",
+        frozenset({"dalle_edit"}),
+        "switch",
+    ),
     Option(
         ("-p", "--prompt"),
         "prompt",
         "the prompt, instead of the cell body",
-        frozenset({"dalle_edit", "dalle_vary"}),
+        frozenset({"dalle_edit", "dalle_vary", "dalle_refine"}),
         metavar="TEXT",
-    ),  # fmt: skip
-    Option(("-o", "--out"), "out", "store the result (an ImageSet, or a BatchJob) in this variable", metavar="NAME"),
+    ),
+    Option(
+        ("-o", "--out"),
+        "out",
+        "store the result (an ImageSet, a BatchJob, a MaskEditor) in this variable",
+        _ALL | frozenset({"dalle_mask"}),
+        metavar="NAME",
+    ),
     Option(("--no-show",), "no_show", "do not display the result (use with -o)", kind="switch"),
 )
 
@@ -120,6 +133,7 @@ USAGE = (
     ("%dalle_vary IMAGE [-n N]", "variations of IMAGE"),
     ("%%dalle_refine IMAGE", "the next turn of IMAGE's conversation (cell body)"),
     ("%%dalle_batch [options]", "each line (or matrix) is a prompt, run as a background batch"),
+    ("%dalle_mask IMAGE [-o NAME]", "paint a mask on IMAGE; use it with --mask NAME"),
     ("%dalle models | config | help", "the model table, the settings, this help"),
     ("%dalle jobs", "background batches, newest first (collect one with .collect())"),
     ("%dalle history [TEXT]", "past pictures, searched by prompt"),
@@ -284,6 +298,10 @@ def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
     if given is not None and cell and cell.strip():
         raise UsageError(f"%%{magic}: give the prompt in the cell or with --prompt, not both.")
     call.prompt = given if given is not None else (cell or "")
+    if magic == "dalle_mask":
+        if call.prompt.strip():
+            raise UsageError("%dalle_mask: it takes a picture, not a prompt; paint on the editor it shows.")
+        return call
     if magic in ("dalle_edit", "dalle_refine") and not call.prompt.strip():
         raise UsageError(f'%{magic}: no prompt: write it in the cell body, or pass --prompt "...".')
     return call
@@ -358,6 +376,11 @@ class Dalle(Magics):
         """Variations of IMAGE (through edit on GPT image models, said plainly)."""
         return self._run(parse("dalle_vary", line, None))
 
+    @line_magic
+    def dalle_mask(self, line: str) -> Any:
+        """Show a mask editor on IMAGE (and keep it with ``-o NAME``); ``%%dalle_edit IMAGE --mask NAME`` uses it."""
+        return self._run(parse("dalle_mask", line, None))
+
     @cell_magic
     def dalle_batch(self, line: str, cell: str) -> Any:
         """Each line of the cell (or each prompt of a matrix) as one request of a background batch."""
@@ -376,6 +399,8 @@ class Dalle(Magics):
             return self._subcommand(*call.subcommand)
         if call.magic == "dalle_batch":
             return self._batch(call)
+        if call.magic == "dalle_mask":
+            return self._mask(call)
         try:
             job = self._plan(call)
             return self._submit(call, job)
@@ -416,8 +441,21 @@ class Dalle(Magics):
         mask = self._evaluate(o("mask"), "--mask") if o("mask") else None
         markup = self._evaluate(o("markup"), "--markup") if o("markup") else None
         return plan.plan_edit(
-            image, prompts[0].prompt, mask=mask, markup=markup, input_fidelity=o("input_fidelity"), **common, **making
-        )
+            image, prompts[0].prompt, mask=mask, markup=markup, input_fidelity=o("input_fidelity"),
+            keep_unmasked=bool(o("keep_unmasked")), **common, **making,
+        )  # fmt: skip
+
+    def _mask(self, call: MagicCall) -> Any:
+        from .errors import DalleError
+        from .widgets import MaskEditor
+
+        picture = self._evaluate(call.image or "", "IMAGE")
+        try:
+            editor = MaskEditor(picture)
+        except DalleError as error:
+            raise UsageError(error.one_line()) from None
+        self._store(call, editor)
+        return editor
 
     def _batch(self, call: MagicCall) -> Any:
         """Submit the cell's prompts as a background batch; the BatchJob is the result (``-o`` keeps it)."""
@@ -599,7 +637,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
     magics = (
-        ("line", ("dalle", "dalle_edit", "dalle_vary", "dalle_refine")),
+        ("line", ("dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_mask")),
         ("cell", ("dalle", "dalle_edit", "dalle_refine")),
     )
     for kind, names in magics:

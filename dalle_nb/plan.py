@@ -16,7 +16,7 @@ from typing import Any
 
 from . import config
 from .errors import InvalidRequest
-from .imaging import Fit, prepare_image, prepare_images, prepare_mask
+from .imaging import KEEP_UNMASKED_FEATHER, Fit, prepare_image, prepare_images, prepare_mask
 from .models import Endpoint, ParamError, choices, get_model
 from .requests import EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
 
@@ -37,6 +37,9 @@ class Job:
     notices: list[str] = field(default_factory=list)
     #: What the gallery calls these pictures when not the request's own kind (``refine``).
     kind: str | None = None
+    #: ``keep_unmasked``: the original picture and the mask (PNG bytes), to paste the original back outside
+    #: the mask on every picture that arrives, here and not by the API.
+    keep: tuple[bytes, bytes] | None = None
 
     def label(self, index: int) -> str | None:
         return self.labels[index] if index < len(self.labels) else None
@@ -236,10 +239,16 @@ def plan_edit(
     wants_partials: bool = False,
     fit: Fit = "error",
     revise: bool | None = None,
+    keep_unmasked: bool = False,
     extra: dict[str, Any] | None = None,
     notices: Sequence[str] = (),
 ) -> Job:
-    """A checked job for ``edit``, with every input image and the mask prepared for upload."""
+    """A checked job for ``edit``, with every input image and the mask prepared for upload.
+
+    ``keep_unmasked`` pastes the original back outside the mask on every picture that arrives
+    (GPT image models treat a mask as guidance and may change pixels outside it): done here,
+    with a softened seam, and said with the result.
+    """
     settings = config.settings(model=model, size=size, quality=quality, revise=revise)
     count = _count(n, settings)
     text = _prompts(prompt)
@@ -272,7 +281,18 @@ def plan_edit(
         extra=tuple((extra or {}).items()),
     )
     checked = _with_n(_revised(_checked([request], settings), settings, notes), count)
-    return Job(checked, settings, parents=[_parents(image)], notices=notes)
+    keep = None
+    if keep_unmasked:
+        if mask_file is None:
+            raise InvalidRequest(
+                "keep_unmasked needs a mask: it keeps the pixels outside the mask exact.", field="keep_unmasked"
+            )
+        keep = (prepared[0].data, mask_file.data)
+        notes.append(
+            "keep_unmasked: outside the mask, the original's pixels were pasted back here (not by the API), "
+            f"with the seam softened over {KEEP_UNMASKED_FEATHER} pixels."
+        )
+    return Job(checked, settings, parents=[_parents(image)], notices=notes, keep=keep)
 
 
 def plan_vary(

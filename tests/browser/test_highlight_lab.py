@@ -193,7 +193,10 @@ def check_colours(page: Any, theme: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("app", "route"), [("lab", "lab/tree/{}"), ("notebook7", "notebooks/{}")], ids=["jupyterlab4", "notebook7"]
+    # its own Lab workspace, so the notebook it opens is not restored into the mask editor tests' pages
+    ("app", "route"),
+    [("lab", "lab/workspaces/highlight/tree/{}"), ("notebook7", "notebooks/{}")],
+    ids=["jupyterlab4", "notebook7"],
 )
 def test_a_dalle_cell_is_highlighted_as_a_prompt_not_python(
     app: str, route: str, lab: Lab, browser_context: Any, tmp_path: Path
