@@ -83,6 +83,8 @@ def execute_notebook(source: Path, target: Path, *, gallery: Path, timeout: int 
                 notebook, km=manager, timeout=timeout, kernel_name="python3",
                 resources={"metadata": {"path": str(source.parent)}},
                 on_cell_start=started if progress else None,
+                # widgets are for a live kernel: their state (a canvas's pixels) would only bloat the file
+                store_widget_state=False,
             )  # fmt: skip
             client.execute()
         finally:
