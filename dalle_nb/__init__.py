@@ -43,6 +43,7 @@ _LAZY = {
     "RequestFailed": "events",
     "JobDone": "events",
     "MaskEditor": "widgets",
+    "Studio": "widgets",
 }
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "PartialImage",
     "RequestFailed",
     "MaskEditor",
+    "Studio",
     "__version__",
     "aedit",
     "agenerate",
@@ -86,7 +88,7 @@ if TYPE_CHECKING:
     from .plan import VARIATION_PROMPT
     from .results import GeneratedImage, ImageSet
     from .session import JobHandle
-    from .widgets import MaskEditor
+    from .widgets import MaskEditor, Studio
 
 
 def load_ipython_extension(shell: Any) -> None:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .results import ImageSet
 
 MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch", "dalle_mask"]
-SUBCOMMANDS = ("models", "config", "history", "jobs", "help")
+SUBCOMMANDS = ("models", "config", "history", "jobs", "studio", "help")
 _ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch"})
 _MAKE: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_refine"})
 #: What a batch line takes: the Images API's fields for generations, sent exactly (a batch revises no prompt).
@@ -136,6 +136,7 @@ USAGE = (
     ("%dalle_mask IMAGE [-o NAME]", "paint a mask on IMAGE; use it with --mask NAME"),
     ("%dalle models | config | help", "the model table, the settings, this help"),
     ("%dalle jobs", "background batches, newest first (collect one with .collect())"),
+    ("%dalle studio", "a panel to generate, edit, vary and browse"),
     ("%dalle history [TEXT]", "past pictures, searched by prompt"),
 )
 NOTES = (
@@ -545,6 +546,10 @@ class Dalle(Magics):
             return display.config_report()
         if name == "jobs":
             return display.jobs_report()
+        if name == "studio":
+            from .widgets import Studio
+
+            return Studio(namespace=self.shell.user_ns if self.shell is not None else None)
         from . import api
 
         query = " ".join(args) or None

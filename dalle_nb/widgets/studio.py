@@ -1,0 +1,725 @@
+"""The Studio: a panel to generate, edit, vary and browse pictures, that never blocks the kernel.
+
+Every choice it offers comes from the capability table (``models.choices``), so a menu
+offers exactly what the chosen model takes for that endpoint, and nothing about models is
+written here.  Jobs run through the session's one submit path with ``wait=False``: their
+events arrive on the kernel's own event loop, so other cells run while pictures are made, and
+the panel stays usable after any error.  Thumbnails reach the browser as image bytes over the
+widget channel.  The API key is never part of the panel's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from .. import config
+from ..errors import APIError, DalleError
+from ..events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
+from ..models import MODELS, Choice, Endpoint, ParamError, choices, get_model
+from ..plan import VARIATION_PROMPT, Job
+from ..results import GeneratedImage, ImageSet
+
+if TYPE_CHECKING:
+    from ..session import JobHandle
+
+#: Pictures on one page of the Gallery tab.
+PAGE_SIZE = 24
+#: The size of the thumbnails the panel shows (the picture itself stays on disk).
+CARD_SIZE = 192
+_STUDIO = "dalle-nb-studio"
+#: The fields each tab offers, in the order they are shown; each appears only where the model takes it.
+_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "generations": ("size", "quality", "n", "style", "background", "output_format", "output_compression",
+                    "moderation"),
+    "edits": ("size", "quality", "n", "background", "output_format", "output_compression", "input_fidelity"),
+    "variations": ("size", "n"),
+}  # fmt: skip
+_LABELS = {
+    "size": "size", "quality": "quality", "n": "pictures", "style": "style", "background": "background",
+    "output_format": "format", "output_compression": "compression", "moderation": "moderation",
+    "input_fidelity": "fidelity",
+}  # fmt: skip
+_CUSTOM = "custom WxH"
+
+
+def _backend_line() -> str:
+    current = config.settings()
+    where = {"offline": "the offline backend (drawn locally, free)", "openai": "OpenAI"}.get(
+        current.backend, f"{current.backend} at {current.base_url}"
+    )
+    return f"Pictures come from {where}."
+
+
+def _say(error: BaseException) -> str:
+    """One line for the status: the API's own words and what to do; never a traceback."""
+    if isinstance(error, APIError):
+        from ..magics import _refused
+
+        return _refused(error)
+    if isinstance(error, DalleError):
+        return error.one_line()
+    return f"{type(error).__name__}: {error}"
+
+
+class _Options(widgets.VBox):  # type: ignore[misc]
+    """The model and the options one endpoint takes, each offering exactly what the chosen model accepts."""
+
+    def __init__(self, endpoint: Endpoint, *, models: tuple[str, ...] | None = None) -> None:
+        self.endpoint = endpoint
+        current = config.settings()
+        serving = models or tuple(m.id for m in MODELS.values() if endpoint in m.endpoints)
+        labels = []
+        for model_id in serving:
+            spec = get_model(model_id)
+            tag = f" (retired {spec.retired_on})" if spec.retired else " (default)" if model_id == current.model else ""
+            labels.append((model_id + tag, model_id))
+        chosen = current.model if current.model in serving else serving[0]
+        self.model = widgets.Dropdown(options=labels, value=chosen, description="model")
+        self.model.add_class(f"{_STUDIO}-model")
+        self.controls: dict[str, widgets.Widget] = {}
+        self.custom = widgets.Text(placeholder="e.g. 1536x864", description="WxH", continuous_update=True)
+        self.custom_problem = widgets.HTML()
+        self.custom.observe(lambda _: self._check_custom(), "value")
+        self.partial = widgets.IntSlider(value=2, min=0, max=3, description="partials")
+        self.stream = widgets.Checkbox(value=False, description="show partial pictures as they arrive", indent=False)
+        self.revise = widgets.Checkbox(value=True, description="revise the prompt (Responses API)", indent=False)
+        self.revise.add_class(f"{_STUDIO}-revise")
+        rows: list[widgets.Widget] = [self.model]
+        for name in _FIELDS[endpoint]:
+            control: widgets.Widget
+            if name == "n":
+                control = widgets.BoundedIntText(value=1, min=1, max=10, description=_LABELS[name])
+            elif name == "output_compression":
+                control = widgets.IntSlider(value=100, min=0, max=100, description=_LABELS[name])
+            else:
+                control = widgets.Dropdown(options=[], description=_LABELS[name])
+            control.add_class(f"{_STUDIO}-{name.replace('_', '-')}")
+            self.controls[name] = control
+            rows.append(control)
+            if name == "size":
+                rows += [self.custom, self.custom_problem]
+        if endpoint != "variations":
+            rows += [self.stream, self.partial, self.revise]
+        super().__init__(rows)
+        self.model.observe(lambda _: self.refresh(), "value")
+        self.controls["size"].observe(lambda _: self._show_custom(), "value")
+        if "output_format" in self.controls:
+            self.controls["output_format"].observe(lambda _: self._show_compression(), "value")
+        self.stream.observe(lambda _: self._show(self.partial, self.stream.value), "value")
+        self.refresh()
+
+    # ------------------------------------------------------------------ what the model takes
+    def choice(self, name: str) -> Choice:
+        endpoint = self.endpoint
+        if endpoint == "variations" and endpoint not in get_model(self.model.value).endpoints:
+            endpoint = "edits"  # a GPT image model varies through edit, with what edit takes
+        return choices(self.model.value, endpoint, name)
+
+    def refresh(self) -> None:
+        """Offer exactly what the chosen model takes: new menus, defaults preselected, the rest hidden."""
+        for name, control in self.controls.items():
+            choice = self.choice(name)
+            self._show(control, choice.supported)
+            if not choice.supported:
+                continue
+            if name == "n":
+                control.max = choice.high
+                control.value = min(control.value, choice.high)
+            elif name == "output_compression":
+                control.value = choice.default
+            else:
+                options = [str(a) for a in choice.allowed] + ([_CUSTOM] if name == "size" and choice.rule else [])
+                keep = control.value if control.value in options else None
+                control.options = options
+                control.value = keep or (str(choice.default) if str(choice.default) in options else options[0])
+        spec = get_model(self.model.value)
+        self._show(self.stream, spec.streaming and self.endpoint != "variations")
+        self._show(self.partial, spec.streaming and self.stream.value)
+        current = config.settings()
+        self.revise.value = current.revises(spec.id)
+        self._show(self.revise, spec.is_gpt and self.endpoint != "variations")
+        self._show_custom()
+        self._show_compression()
+
+    def _show(self, control: widgets.Widget, shown: bool) -> None:
+        control.layout.display = None if shown else "none"
+
+    def _show_custom(self) -> None:
+        custom = self.controls["size"].value == _CUSTOM
+        self._show(self.custom, custom)
+        self._show(self.custom_problem, custom)
+        self._check_custom()
+
+    def _show_compression(self) -> None:
+        if "output_compression" in self.controls:
+            lossy = self.controls.get("output_format") is not None and self.controls["output_format"].value != "png"
+            self._show(self.controls["output_compression"], self.choice("output_compression").supported and lossy)
+
+    def _check_custom(self) -> str | None:
+        """Check a typed WxH as the person types: the rule's own words, with the nearest valid sizes."""
+        if self.controls["size"].value != _CUSTOM:
+            self.custom_problem.value = ""
+            return None
+        try:
+            self.choice("size").check(self.custom.value.strip())
+        except ParamError as error:
+            self.custom_problem.value = f"<span class='{_STUDIO}-problem'>{_escape(error.message)}</span>"
+            return error.message
+        self.custom_problem.value = ""
+        return None
+
+    # ------------------------------------------------------------------ what to send
+    def values(self) -> dict[str, Any]:
+        """The options for the planning functions; unset where the model does not take the field."""
+        out: dict[str, Any] = {"model": self.model.value}
+        for name, control in self.controls.items():
+            if control.layout.display == "none":
+                continue
+            value = control.value
+            if name == "size" and value == _CUSTOM:
+                value = self.custom.value.strip()
+            out[name] = value
+        if self.endpoint != "variations":
+            out["stream"] = bool(self.stream.value and get_model(self.model.value).streaming)
+            out["partial_images"] = self.partial.value if out["stream"] else None
+            out["revise"] = bool(self.revise.value) if get_model(self.model.value).is_gpt else None
+        return out
+
+    def problem(self) -> str | None:
+        return self._check_custom()
+
+    def take(self, image: GeneratedImage) -> None:
+        """Reuse a picture's settings: its model and the parameters it was made with."""
+        if image.model in [value for _, value in self.model.options]:
+            self.model.value = image.model
+        for name, control in self.controls.items():
+            value = image.params.get(name)
+            if value is None or control.layout.display == "none":
+                continue
+            if name == "size" and str(value) not in control.options and _CUSTOM in control.options:
+                control.value, self.custom.value = _CUSTOM, str(value)
+            elif name in ("n", "output_compression") or str(value) in control.options:
+                control.value = value if name in ("n", "output_compression") else str(value)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+class _Card(widgets.VBox):  # type: ignore[misc]
+    """One picture: its thumbnail as image bytes, prompt, revised prompt, model, and a button to select it."""
+
+    def __init__(self, image: GeneratedImage, on_select: Callable[[GeneratedImage], None]) -> None:
+        from ..display import caption
+
+        self.image = image
+        picture = widgets.Image(value=image.thumbnail_webp(CARD_SIZE), format="webp", width=CARD_SIZE)
+        revised = (
+            f"<div class='dalle-nb-revised'><i>revised:</i> {_escape(image.revised_prompt[:140])}"
+            f"{'…' if len(image.revised_prompt) > 140 else ''}</div>"
+            if image.revised_prompt
+            else ""
+        )
+        label = f"<b>{_escape(image.label)}</b><br>" if image.label else ""
+        text = widgets.HTML(
+            f"<div style='width:{CARD_SIZE}px;font-size:11px;line-height:1.3'>{label}"
+            f"<div class='dalle-nb-prompt'><i>prompt:</i> {_escape(caption(image))}</div>{revised}"
+            f"<div style='opacity:.7'>{_escape(image.model)} · {image.size}</div></div>"
+        )
+        self.button = widgets.Button(description="select", tooltip="select this picture", icon="check",
+                                     layout=widgets.Layout(width=f"{CARD_SIZE}px"))  # fmt: skip
+        self.button.add_class(f"{_STUDIO}-select")
+        self.button.on_click(lambda _: on_select(image))
+        super().__init__([picture, text, self.button], layout=widgets.Layout(margin="4px", width=f"{CARD_SIZE + 8}px"))
+        self.add_class(f"{_STUDIO}-card")
+
+    def mark(self, selected: bool) -> None:
+        if selected:
+            self.add_class(f"{_STUDIO}-selected")
+            self.layout.border = "2px solid var(--jp-brand-color1, #1976d2)"
+        else:
+            self.remove_class(f"{_STUDIO}-selected")
+            self.layout.border = None
+
+
+class Studio(widgets.VBox):  # type: ignore[misc]
+    """A panel to generate, edit, vary and browse pictures without blocking the kernel.
+
+    ``studio.selected`` is the selected ``GeneratedImage``, ``studio.results`` the last job's
+    ``ImageSet``, ``studio.history`` every picture this panel made.  Everything the buttons do
+    is also a method (``generate()``, ``edit()``, ``vary()``, ``refine(text)``, ``cancel()``,
+    ``search(text)``), so a tutorial can drive it from code.
+    """
+
+    selected = traitlets.Any(None, allow_none=True)
+
+    def __init__(self, *, namespace: Mapping[str, Any] | None = None) -> None:
+        self.namespace = namespace if namespace is not None else _user_namespace()
+        self.results = ImageSet()
+        self.history = ImageSet()
+        self._handle: JobHandle | None = None
+        self._started = 0.0
+        self._cards: list[_Card] = []
+        self._previews: dict[tuple[str, int], widgets.Image] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+        self.backend = widgets.HTML(f"<span style='opacity:.7'>{_escape(_backend_line())}</span>")
+        tabs = [self._generate_tab(), self._edit_tab(), self._vary_tab(), self._gallery_tab()]
+        self.tabs = widgets.Tab(children=tabs)
+        for index, title in enumerate(("Generate", "Edit", "Vary", "Gallery")):
+            self.tabs.set_title(index, title)
+        self.tabs.observe(self._tab_changed, "selected_index")
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%"))
+        self.progress.layout.visibility = "hidden"
+        self.status = widgets.HTML("Ready.")
+        self.status.add_class(f"{_STUDIO}-status")
+        self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap"))
+        self.grid.add_class(f"{_STUDIO}-results")
+        self.details = widgets.HTML()
+        super().__init__([self.backend, self.tabs, self.progress, self.status, self._actions(), self.details,
+                          self.grid])  # fmt: skip
+        self.add_class(_STUDIO)
+
+    # ------------------------------------------------------------------ the tabs
+    def _generate_tab(self) -> widgets.Widget:
+        self.prompt = widgets.Textarea(
+            placeholder="a red fox in the snow at {dusk|night}: {a|b} runs each alternative, {name} is a variable",
+            layout=widgets.Layout(width="100%", height="72px"),
+        )
+        self.prompt.add_class(f"{_STUDIO}-prompt")
+        self.count = widgets.HTML()
+        self.prompt.observe(lambda _: self._count(), "value")
+        self.generate_options = _Options("generations")
+        self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="image",
+                                              tooltip="make the pictures (the kernel stays free)")  # fmt: skip
+        self.generate_button.add_class(f"{_STUDIO}-generate")
+        self.generate_button.on_click(lambda _: self.generate())
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="stop", disabled=True, tooltip="stop what is in flight; what arrived is kept"
+        )
+        self.cancel_button.add_class(f"{_STUDIO}-cancel")
+        self.cancel_button.on_click(lambda _: self.cancel())
+        return widgets.VBox([self.prompt, self.count, self.generate_options,
+                             widgets.HBox([self.generate_button, self.cancel_button])])  # fmt: skip
+
+    def _source_picker(self, kind: str) -> tuple[widgets.Widget, Callable[[], object]]:
+        """Where a tab's picture comes from: the selected result, a notebook variable, or an uploaded file."""
+        source = widgets.ToggleButtons(options=["selected", "variable", "upload"], value="selected")
+        name = widgets.Text(placeholder="a variable holding a picture", description="variable")
+        upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
+        for widget in (source, name, upload):
+            widget.add_class(f"{_STUDIO}-{kind}-source")
+
+        def pick() -> object:
+            if source.value == "selected":
+                if self.selected is None:
+                    raise ValueError("select a picture first (the select button under a result)")
+                return self.selected
+            if source.value == "variable":
+                if name.value not in self.namespace:
+                    raise ValueError(f"no variable named {name.value!r} in the notebook")
+                return self.namespace[name.value]
+            if not upload.value:
+                raise ValueError("choose a file to upload first")
+            return bytes(upload.value[0]["content"])
+
+        return widgets.VBox([source, widgets.HBox([name, upload])]), pick
+
+    def _edit_tab(self) -> widgets.Widget:
+        picker, self._edit_source = self._source_picker("edit")
+        load = widgets.Button(description="Paint a mask", icon="paint-brush",
+                              tooltip="open the mask editor on the picture")  # fmt: skip
+        load.add_class(f"{_STUDIO}-edit-load")
+        load.on_click(lambda _: self.open_editor())
+        self.editor_box = widgets.VBox()
+        self.references = widgets.FileUpload(accept="image/*", multiple=True, description="more pictures")
+        self.edit_prompt = widgets.Textarea(placeholder="what to change, e.g. a bright orange sun",
+                                            layout=widgets.Layout(width="100%", height="56px"))  # fmt: skip
+        self.edit_prompt.add_class(f"{_STUDIO}-edit-prompt")
+        self.edit_options = _Options("edits")
+        self.keep_unmasked = widgets.Checkbox(
+            value=False, indent=False, description="keep the rest exact (pasted back here, not by the API)"
+        )
+        self.keep_unmasked.add_class(f"{_STUDIO}-keep-unmasked")
+        self.edit_button = widgets.Button(description="Edit", button_style="primary", icon="pencil")
+        self.edit_button.add_class(f"{_STUDIO}-edit")
+        self.edit_button.on_click(lambda _: self.edit())
+        self.editor: Any = None
+        return widgets.VBox([picker, load, self.editor_box, self.references, self.edit_prompt, self.edit_options,
+                             self.keep_unmasked, self.edit_button])  # fmt: skip
+
+    def _vary_tab(self) -> widgets.Widget:
+        picker, self._vary_source = self._source_picker("vary")
+        serving = tuple(m.id for m in MODELS.values() if "variations" in m.endpoints or "edits" in m.endpoints)
+        self.vary_options = _Options("variations", models=serving)
+        self.vary_note = widgets.HTML()
+        self.vary_options.model.observe(lambda _: self._vary_explained(), "value")
+        self.vary_button = widgets.Button(description="Vary", button_style="primary", icon="random")
+        self.vary_button.add_class(f"{_STUDIO}-vary")
+        self.vary_button.on_click(lambda _: self.vary())
+        self._vary_explained()
+        return widgets.VBox([picker, self.vary_options, self.vary_note, self.vary_button])
+
+    def _vary_explained(self) -> None:
+        spec = get_model(self.vary_options.model.value)
+        if "variations" in spec.endpoints:
+            self.vary_note.value = "<span style='opacity:.7'>Uses the variations endpoint.</span>"
+        else:
+            self.vary_note.value = (
+                f"<span style='opacity:.7'>{spec.id} has no variations endpoint: the variation is made through "
+                f"edit with this prompt: <i>{_escape(VARIATION_PROMPT)}</i></span>"
+            )
+
+    def _gallery_tab(self) -> widgets.Widget:
+        self.search_box = widgets.Text(
+            placeholder="search the history by a word of the prompt", continuous_update=False
+        )
+        self.search_box.add_class(f"{_STUDIO}-search")
+        self.search_box.observe(lambda _: self.search(self.search_box.value), "value")
+        self.page = 0
+        self.page_label = widgets.HTML()
+        previous = widgets.Button(description="newer", icon="arrow-left")
+        following = widgets.Button(description="older", icon="arrow-right")
+        previous.on_click(lambda _: self._turn(-1))
+        following.on_click(lambda _: self._turn(1))
+        self.gallery = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap"))
+        self.gallery.add_class(f"{_STUDIO}-gallery")
+        self._gallery_cards: list[_Card] = []
+        return widgets.VBox([self.search_box, widgets.HBox([previous, self.page_label, following]), self.gallery])
+
+    def _actions(self) -> widgets.Widget:
+        self.refine_text = widgets.Text(placeholder="refine the selected picture: now make it dusk")
+        buttons = []
+        for label, icon, tip, action in (
+            ("Edit", "pencil", "edit the selected picture (opens the Edit tab)", self._edit_selected),
+            ("Vary", "random", "variations of the selected picture", self._vary_selected),
+            ("Refine", "comment", "the next turn of the selected picture's conversation", lambda: self.refine()),
+            ("Reuse", "recycle", "put its prompt and settings back in the Generate tab", self.reuse),
+        ):
+            button = widgets.Button(description=label, icon=icon, tooltip=tip, disabled=True)
+            button.add_class(f"{_STUDIO}-{label.lower()}-selected")
+            button.on_click(lambda _, act=action: self._guarded(act))
+            buttons.append(button)
+        self.save_path = widgets.Text(placeholder="save it to a path, e.g. fox.png")
+        save = widgets.Button(description="Save", icon="save", disabled=True, tooltip="write the selected picture")
+        save.add_class(f"{_STUDIO}-save-selected")
+        save.on_click(lambda _: self._guarded(lambda: self.save(self.save_path.value)))
+        self._selection_buttons = [*buttons, save]
+        return widgets.VBox([widgets.HBox(buttons), widgets.HBox([self.refine_text]),
+                             widgets.HBox([self.save_path, save])])  # fmt: skip
+
+    # ------------------------------------------------------------------ running
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.get_event_loop_policy().get_event_loop()
+
+    def _count(self) -> list[Any]:
+        from ..prompts import PromptError, expand
+
+        text = self.prompt.value.strip()
+        if not text:
+            self.count.value = ""
+            return []
+        try:
+            expanded = expand(text, self.namespace)
+        except PromptError as error:
+            self.count.value = f"<span class='{_STUDIO}-problem'>{_escape(str(error))}</span>"
+            return []
+        number = len(expanded)
+        self.count.value = f"<span style='opacity:.7'>{number} prompt{'s' if number != 1 else ''}</span>"
+        return expanded
+
+    def generate(self) -> JobHandle | None:
+        """Start making the pictures the prompt box asks for; returns the job (None when refused)."""
+        from ..plan import plan_generate
+
+        expanded = self._count()
+        if not expanded:
+            return self._refuse("write a prompt first" if not self.prompt.value.strip() else self.count.value)
+        if problem := self.generate_options.problem():
+            return self._refuse(problem)
+        options = self.generate_options.values()
+
+        def plan() -> Job:
+            return plan_generate([e.prompt for e in expanded], labels=[e.label for e in expanded],
+                                 wants_partials=bool(options.get("stream")), **options)  # fmt: skip
+
+        return self._start(plan)
+
+    def open_editor(self) -> Any:
+        """Open the mask editor on the Edit tab's picture."""
+        from .mask import MaskEditor
+
+        try:
+            picture = self._edit_source()
+            self.editor = MaskEditor(picture)
+        except (ValueError, DalleError) as error:
+            self._refuse(_say(error) if isinstance(error, DalleError) else str(error))
+            return None
+        self._edit_picture = picture
+        self.editor_box.children = [self.editor]
+        self._say("Paint where the picture should change, then press Edit.")
+        return self.editor
+
+    def edit(self) -> JobHandle | None:
+        """Edit the Edit tab's picture as its prompt says, only where the mask is painted (if painted)."""
+        from ..plan import plan_edit
+
+        if self.editor is None and self.open_editor() is None:
+            return None
+        text = self.edit_prompt.value.strip()
+        if not text:
+            return self._refuse("write what to change in the edit prompt")
+        if problem := self.edit_options.problem():
+            return self._refuse(problem)
+        options = self.edit_options.values()
+        pictures: list[object] = [self._edit_picture, *(bytes(f["content"]) for f in self.references.value or ())]
+        mask = self.editor if self.editor is not None and self.editor.coverage > 0 else None
+        keep = bool(self.keep_unmasked.value)
+
+        def plan() -> Job:
+            kwargs: dict[str, Any] = {"keep_unmasked": keep} if keep else {}
+            return plan_edit(pictures if len(pictures) > 1 else pictures[0], text, mask=mask,
+                             wants_partials=bool(options.get("stream")), **options, **kwargs)  # fmt: skip
+
+        return self._start(plan)
+
+    def vary(self) -> JobHandle | None:
+        """Variations of the Vary tab's picture."""
+        from ..plan import plan_vary
+
+        try:
+            picture = self._vary_source()
+        except ValueError as error:
+            return self._refuse(str(error))
+        options = self.vary_options.values()
+        return self._start(lambda: plan_vary(picture, **options))
+
+    def refine(self, instruction: str | None = None) -> JobHandle | None:
+        """The next turn of the selected picture's conversation ("now make it dusk")."""
+        from ..plan import plan_refine
+
+        text = (instruction if instruction is not None else self.refine_text.value).strip()
+        if self.selected is None or not text:
+            return self._refuse("select a picture and write how to refine it")
+        picture = self.selected
+        return self._start(lambda: plan_refine(picture, text))
+
+    def _start(self, plan: Callable[[], Job]) -> JobHandle | None:
+        """Plan (preparing big pictures off the kernel's loop when it runs), then submit without blocking."""
+        from ..session import default_session
+
+        if self._handle is not None and not self._handle.done():
+            return self._refuse("a job is running: wait for it, or cancel it")
+        loop = self._loop()
+        try:
+            job = plan()
+        except DalleError as error:
+            return self._refuse(_say(error))
+        except ValueError as error:
+            return self._refuse(str(error))
+        self.results = ImageSet(notices=list(job.notices))
+        self._cards, self._previews = [], {}
+        self.grid.children = []
+        self.progress.max, self.progress.value = max(1, job.pictures), 0
+        self.progress.layout.visibility = "visible"
+        self._started = time.monotonic()
+        self._running(True)
+        try:
+            handle = default_session().submit(job, on_event=self._on_event, loop=loop)
+        except DalleError as error:
+            self._running(False)
+            return self._refuse(_say(error))
+        self._handle = handle
+        self._what = f"{job.pictures} picture{'s' if job.pictures != 1 else ''} from {job.settings.model}"
+        self._tick(loop)
+        return handle
+
+    def cancel(self) -> None:
+        """Stop what is in flight; pictures that arrived stay."""
+        if self._handle is not None and self._handle.cancel():
+            self._say("Cancelling…")
+
+    def _running(self, running: bool) -> None:
+        for button in (self.generate_button, self.edit_button, self.vary_button):
+            button.disabled = running
+        self.cancel_button.disabled = not running
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._handle is None or self._handle.done():
+            return
+        seconds = int(time.monotonic() - self._started)
+        done = len(self._handle.images)
+        prefix = "Cancelling" if self._handle.cancelling else "Making"
+        self._say(f"{prefix} {self._what}: {done} arrived … {seconds} s")
+        self._timer = loop.call_later(1.0, self._tick, loop)
+
+    def _on_event(self, event: Event) -> None:
+        """Events arrive on the kernel's loop: the panel fills in as pictures come."""
+        if isinstance(event, PartialImage):
+            self._preview(event)
+        elif isinstance(event, ImageSaved):
+            self._add(event.image)
+            self.progress.value = min(self.progress.max, self.progress.value + 1)
+        elif isinstance(event, RequestFailed):
+            self._say(str(event.failure), error=True)
+        elif isinstance(event, JobDone):
+            self._finished(event.result)
+
+    def _preview(self, partial: PartialImage) -> None:
+        import io
+
+        if partial.final:
+            return
+        image = partial.to_pil()
+        image.thumbnail((CARD_SIZE, CARD_SIZE))
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="WEBP", quality=60)
+        key = (partial.prompt, partial.index)
+        if key in self._previews:
+            self._previews[key].value = buffer.getvalue()  # in place: the same box, a better picture
+        else:
+            self._previews[key] = widgets.Image(value=buffer.getvalue(), format="webp", width=CARD_SIZE)
+            self._previews[key].add_class(f"{_STUDIO}-preview")
+            self.grid.children = (*self.grid.children, self._previews[key])
+
+    def _add(self, image: GeneratedImage) -> None:
+        card = _Card(image, self.select)
+        self._cards.append(card)
+        preview = self._previews.pop((image.prompt, 0), None)
+        children = [child for child in self.grid.children if child is not preview]
+        self.grid.children = (*children, card)
+
+    def _finished(self, result: ImageSet) -> None:
+        self.results = result
+        self.history.images.extend(result.images)
+        self.progress.layout.visibility = "hidden"
+        self._running(False)
+        seconds = time.monotonic() - self._started
+        count = f"{len(result)} picture{'s' if len(result) != 1 else ''}"
+        if result.cancelled:
+            self._say(f"Cancelled — kept {count}.")
+        elif result.failures and not result.images:
+            self._say(_say(result.failures[0].error), error=True)
+        elif result.failures:
+            self._say(f"{count} in {seconds:.0f} s; {len(result.failures)} failed: {result.failures[0]}", error=True)
+        else:
+            note = f" {result.notices[0]}" if result.notices else ""
+            self._say(f"Done: {count} in {seconds:.0f} s.{note}")
+
+    # ------------------------------------------------------------------ the selection
+    def select(self, image: GeneratedImage) -> None:
+        """Make ``image`` the selected picture: the actions work on it, and ``studio.selected`` holds it."""
+        self.selected = image
+        for card in (*self._cards, *self._gallery_cards):
+            card.mark(card.image is image)
+        for button in self._selection_buttons:
+            button.disabled = False
+        parents = ", ".join(image.parents) or "none"
+        revised = f"<br><i>revised:</i> {_escape(image.revised_prompt)}" if image.revised_prompt else ""
+        params = ", ".join(f"{k}={v}" for k, v in image.params.items() if k not in ("prompt", "images"))
+        self.details.value = (
+            f"<div class='{_STUDIO}-details' style='font-size:12px'><b>selected:</b> {_escape(image.prompt or '')}"
+            f"{revised}<br><span style='opacity:.7'>{_escape(image.model)} · {image.size} · {_escape(params)} · "
+            f"parents: {_escape(parents)}</span></div>"
+        )
+
+    def _guarded(self, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except (DalleError, OSError, ValueError) as error:
+            self._refuse(_say(error) if isinstance(error, DalleError) else str(error))
+
+    def _edit_selected(self) -> None:
+        self.tabs.selected_index = 1
+        self.open_editor()
+
+    def _vary_selected(self) -> None:
+        self.tabs.selected_index = 2
+        self.vary()
+
+    def reuse(self) -> None:
+        """Put the selected picture's prompt and settings back into the Generate tab."""
+        if self.selected is None:
+            return
+        self.prompt.value = self.selected.prompt
+        self.generate_options.take(self.selected)
+        self.tabs.selected_index = 0
+        self._say("Prompt and settings copied to the Generate tab.")
+
+    def save(self, path: str) -> Path | None:
+        """Write the selected picture to ``path``."""
+        if self.selected is None or not path.strip():
+            self._refuse("select a picture and type a path to save it to")
+            return None
+        target: Path = self.selected.save(Path(path.strip()).expanduser())
+        self._say(f"Saved to {target}")
+        return target
+
+    # ------------------------------------------------------------------ the gallery
+    def _tab_changed(self, change: Mapping[str, Any]) -> None:
+        if change["new"] == 3:
+            self.search(self.search_box.value)
+
+    def search(self, text: str = "") -> None:
+        """Show the first page of the history matching ``text`` (all of it when empty), newest first."""
+        self.page = 0
+        self._query = text.strip() or None
+        self._show_page()
+
+    def _turn(self, step: int) -> None:
+        self.page = max(0, self.page + step)
+        self._show_page()
+
+    def _show_page(self) -> None:
+        from ..session import default_session
+
+        store = default_session().gallery()
+        try:
+            total = store.count(self._query)
+            pages = max(1, -(-total // PAGE_SIZE))
+            self.page = min(self.page, pages - 1)
+            records = store.search(self._query, limit=PAGE_SIZE, offset=self.page * PAGE_SIZE)
+        except DalleError as error:
+            self._refuse(_say(error))
+            return
+        self._gallery_cards = [_Card(GeneratedImage.from_record(r), self.select) for r in records]
+        self.gallery.children = self._gallery_cards
+        found = f"matching {self._query!r}" if self._query else "in the history"
+        self.page_label.value = f"&nbsp;page {self.page + 1} of {pages} · {total} pictures {_escape(found)}&nbsp;"
+
+    # ------------------------------------------------------------------ the status line
+    def _say(self, text: str, *, error: bool = False) -> None:
+        colour = " style='color:var(--jp-error-color1, #d32f2f)'" if error else ""
+        self.status.value = f"<span{colour}>{_escape(text)}</span>"
+
+    def _refuse(self, text: str) -> JobHandle | None:
+        """Say why nothing was started, in the status line; returns None, the job that was not started."""
+        import re
+
+        self._say(re.sub("<[^>]+>", "", text), error=True)
+        return None
+
+
+def _user_namespace() -> dict[str, Any]:
+    """The notebook's variables, for ``{name}`` in prompts and for pictures named by their variable."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    namespace: dict[str, Any] = shell.user_ns if shell is not None else {}
+    return namespace
+
+
+__all__ = ["PAGE_SIZE", "Studio"]
