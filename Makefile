@@ -37,8 +37,10 @@ test: lint typecheck
 notebooks: $(STAMP)
 	$(BIN)/dalle-nb run-notebooks notebooks/*.ipynb
 
+# dalle_nb.nodelay: widget replies (the mask editor's strokes) leave at once; see dalle_nb/nodelay.py
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/ $$(test "$$(id -u)" = 0 && echo --allow-root)
+	$(BIN)/jupyter lab notebooks/ --ServerApp.jpserver_extensions="{'dalle_nb.nodelay': True}" \
+		$$(test "$$(id -u)" = 0 && echo --allow-root)
 
 serve: $(STAMP)
 	$(BIN)/dalle-nb serve

@@ -250,19 +250,8 @@ ECHO_HOOK = """(() => {
   };
 })()"""
 
-NODELAY_CONFIG = '''"""Benchmark only: TCP_NODELAY on kernel websockets (small messages not held for a delayed ACK)."""
-from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
-
-_open = KernelWebsocketHandler.open
-
-
-async def open(self, *args, **kwargs):
-    self.set_nodelay(True)
-    return await _open(self, *args, **kwargs)
-
-
-KernelWebsocketHandler.open = open
-'''
+NODELAY_CONFIG = """c.ServerApp.jpserver_extensions = {"dalle_nb.nodelay": True}  # TCP_NODELAY on kernel websockets
+"""
 
 SETUP = """\
 import numpy as np

@@ -111,6 +111,8 @@ class Lab:
             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
             "--LabApp.expose_app_in_browser=True",  # window.jupyterapp: wait for the kernel, run commands
             "--JupyterNotebookApp.expose_app_in_browser=True",
+            # as `make lab` runs it: widget replies leave at once (dalle_nb/nodelay.py)
+            "--ServerApp.jpserver_extensions={'dalle_nb.nodelay': True}",
         ]  # fmt: skip
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
