@@ -260,6 +260,19 @@ def _write_atomic(path: pathlib.Path, data: bytes, *, durable: bool = True) -> N
         _fsync_dir(path.parent)
 
 
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, taken at once (no upgrade from a read lock to deadlock on), rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` still runs (a writer whose files must not be touched)."""
     if pid == os.getpid():
@@ -464,14 +477,8 @@ class Gallery:
         if 13 <= len(row) < len(_COLUMNS):  # written by an older version, before the last columns were added
             row = (*row, *([None] * (len(_COLUMNS) - len(row))))
         if len(row) == len(_COLUMNS) and self._directory.joinpath(*pathlib.PurePosixPath(row[1]).parts).is_file():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _transaction(conn):
                 conn.execute(f"INSERT OR IGNORE {_INSERT.removeprefix('INSERT ')}", row)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
         with contextlib.suppress(OSError):
             sidecar.unlink()
 
@@ -566,14 +573,8 @@ class Gallery:
             with self._lock, self._connect(create=True) as conn:
                 if conn is None:  # pragma: no cover - create=True always connects
                     raise RuntimeError("no index connection")
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with _transaction(conn):
                     conn.execute(_INSERT, row)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
         except (sqlite3.Error, OSError, RuntimeError) as exc:
             # the sidecar stays: the next open of this gallery indexes the picture from it
             raise GalleryIndexError(
@@ -727,16 +728,10 @@ class Gallery:
         """Run ``statements`` in one transaction; a failure is a ``GalleryError`` naming the index."""
         try:
             with self._lock, self._connect(create=True) as conn:
-                assert conn is not None
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                assert conn is not None  # create=True always connects
+                with _transaction(conn):
                     for sql, args in statements:
                         conn.execute(sql, args)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
         except (sqlite3.Error, OSError, RuntimeError) as exc:
             raise GalleryError(f"the gallery index {self.index_path} could not record the job: {exc}") from None
 
