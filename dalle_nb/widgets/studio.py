@@ -47,14 +47,65 @@ _LABELS = {
     "input_fidelity": "fidelity",
 }  # fmt: skip
 _CUSTOM = "custom WxH"
+#: Widths that keep the option menus on a few rows: the model menu fits its longest label.
+_MODEL_WIDTH = "460px"
+_FIELD_WIDTH = "250px"
+_DESCRIPTION = {"description_width": "86px"}
+#: Parameters the details line leaves out: said elsewhere on it (model, size, revised by) or not settings.
+_UNSHOWN = frozenset(
+    {"prompt", "images", "mask", "model", "size", "text_model", "api", "n", "stream", "partial_images"}
+)
+#: How the panel looks beyond what ipywidgets' layout traits say: text as paragraphs (not 28 px rows),
+#: long captions clamped to a few lines, the selected card outlined in the theme's own colour, the titles of
+#: the tabs not shown in the pale grey that falls short of WCAG AA contrast on their grey.
+_CSS = f"""<style>
+.{_STUDIO}-text .widget-html-content {{ line-height: 1.4; padding: 2px 0; }}
+.{_STUDIO}-clamp {{ display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; overflow: hidden; }}
+.{_STUDIO}-card {{ border: 2px solid transparent; border-radius: 4px; }}
+.{_STUDIO}-card.{_STUDIO}-selected {{ border-color: var(--jp-brand-color1, #1976d2); }}
+.{_STUDIO}-dim {{ color: var(--jp-ui-font-color2, #616161); }}
+.{_STUDIO}-problem {{ color: var(--jp-error-color1, #d32f2f); }}
+.{_STUDIO} .widget-tab .lm-TabBar .lm-TabBar-tab:not(.lm-mod-current) {{ color: var(--jp-ui-font-color1); }}
+</style>"""
+
+
+def _public_url(url: str) -> str:
+    """A base URL as it may be shown: no user, password or query (where gateways put keys)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _backend_line() -> str:
     current = config.settings()
-    where = {"offline": "the offline backend (drawn locally, free)", "openai": "OpenAI"}.get(
-        current.backend, f"{current.backend} at {current.base_url}"
-    )
+    url = _public_url(current.base_url or "")
+    where = {
+        "offline": "the offline backend (drawn locally, free)",
+        "openai": "OpenAI",
+        "azure": f"Azure OpenAI at {url}",
+    }.get(current.backend, f"an OpenAI-compatible API at {url}")
     return f"Pictures come from {where}."
+
+
+def _field() -> dict[str, Any]:
+    """The layout and style of one option (a fresh layout each: hiding one must not hide the others)."""
+    return {"layout": widgets.Layout(width=_FIELD_WIDTH), "style": _DESCRIPTION}
+
+
+def _wrapping(children: list[widgets.Widget], **layout: str) -> widgets.Box:
+    """A row that wraps onto the next line when the output is narrow."""
+    return widgets.Box(children, layout=widgets.Layout(display="flex", flex_flow="row wrap", align_items="center",
+                                                       **layout))  # fmt: skip
+
+
+def _text(value: str = "", *classes: str) -> widgets.HTML:
+    """An HTML widget whose text reads as a paragraph."""
+    html = widgets.HTML(value)
+    for name in (f"{_STUDIO}-text", *classes):
+        html.add_class(name)
+    return html
 
 
 def _say(error: BaseException) -> str:
@@ -81,32 +132,39 @@ class _Options(widgets.VBox):  # type: ignore[misc]
             tag = f" (retired {spec.retired_on})" if spec.retired else " (default)" if model_id == current.model else ""
             labels.append((model_id + tag, model_id))
         chosen = current.model if current.model in serving else serving[0]
-        self.model = widgets.Dropdown(options=labels, value=chosen, description="model")
+        self.model = widgets.Dropdown(options=labels, value=chosen, description="model", style=_DESCRIPTION,
+                                      layout=widgets.Layout(width=_MODEL_WIDTH))  # fmt: skip
         self.model.add_class(f"{_STUDIO}-model")
         self.controls: dict[str, widgets.Widget] = {}
-        self.custom = widgets.Text(placeholder="e.g. 1536x864", description="WxH", continuous_update=True)
-        self.custom_problem = widgets.HTML()
+        self.custom = widgets.Text(placeholder="e.g. 1536x864", description="WxH", continuous_update=True, **_field())
+        self.custom.add_class(f"{_STUDIO}-custom-size")
+        self.custom_problem = _text()
         self.custom.observe(lambda _: self._check_custom(), "value")
-        self.partial = widgets.IntSlider(value=2, min=0, max=3, description="partials")
-        self.stream = widgets.Checkbox(value=False, description="show partial pictures as they arrive", indent=False)
-        self.revise = widgets.Checkbox(value=True, description="revise the prompt (Responses API)", indent=False)
+        self.partial = widgets.IntSlider(value=2, min=0, max=3, description="partials", **_field())
+        self.partial.add_class(f"{_STUDIO}-partials")
+        self.stream = widgets.Checkbox(value=False, description="show partial pictures as they arrive", indent=False,
+                                       layout=widgets.Layout(width="auto", margin="2px 24px 2px 2px"))  # fmt: skip
+        self.stream.add_class(f"{_STUDIO}-stream")
+        self.revise = widgets.Checkbox(value=True, description="revise the prompt (Responses API)", indent=False,
+                                       layout=widgets.Layout(width="auto", margin="2px 24px 2px 2px"))  # fmt: skip
         self.revise.add_class(f"{_STUDIO}-revise")
-        rows: list[widgets.Widget] = [self.model]
+        fields: list[widgets.Widget] = []
         for name in _FIELDS[endpoint]:
             control: widgets.Widget
             if name == "n":
-                control = widgets.BoundedIntText(value=1, min=1, max=10, description=_LABELS[name])
+                control = widgets.BoundedIntText(value=1, min=1, max=10, description=_LABELS[name], **_field())
             elif name == "output_compression":
-                control = widgets.IntSlider(value=100, min=0, max=100, description=_LABELS[name])
+                control = widgets.IntSlider(value=100, min=0, max=100, description=_LABELS[name], **_field())
             else:
-                control = widgets.Dropdown(options=[], description=_LABELS[name])
+                control = widgets.Dropdown(options=[], description=_LABELS[name], **_field())
             control.add_class(f"{_STUDIO}-{name.replace('_', '-')}")
             self.controls[name] = control
-            rows.append(control)
+            fields.append(control)
             if name == "size":
-                rows += [self.custom, self.custom_problem]
+                fields.append(self.custom)
+        rows: list[widgets.Widget] = [self.model, _wrapping(fields), self.custom_problem]
         if endpoint != "variations":
-            rows += [self.stream, self.partial, self.revise]
+            rows.append(_wrapping([self.stream, self.partial, self.revise]))
         super().__init__(rows)
         self.model.observe(lambda _: self.refresh(), "value")
         self.controls["size"].observe(lambda _: self._show_custom(), "value")
@@ -223,32 +281,38 @@ class _Card(widgets.VBox):  # type: ignore[misc]
 
         self.image = image
         picture = widgets.Image(value=image.thumbnail_webp(CARD_SIZE), format="webp", width=CARD_SIZE)
+        clamp = f"{_STUDIO}-clamp"
         revised = (
-            f"<div class='dalle-nb-revised'><i>revised:</i> {_escape(image.revised_prompt[:140])}"
-            f"{'…' if len(image.revised_prompt) > 140 else ''}</div>"
+            f"<div class='dalle-nb-revised {clamp}' title='{_escape(image.revised_prompt)}'><i>revised:</i> "
+            f"{_escape(image.revised_prompt)}</div>"
             if image.revised_prompt
             else ""
         )
-        label = f"<b>{_escape(image.label)}</b><br>" if image.label else ""
-        text = widgets.HTML(
-            f"<div style='width:{CARD_SIZE}px;font-size:11px;line-height:1.3'>{label}"
-            f"<div class='dalle-nb-prompt'><i>prompt:</i> {_escape(caption(image))}</div>{revised}"
-            f"<div style='opacity:.7'>{_escape(image.model)} · {image.size}</div></div>"
+        label = f"<b>{_escape(image.label)}</b>" if image.label else ""
+        text = _text(
+            f"<div style='font-size:11px'>{label}"
+            f"<div class='dalle-nb-prompt {clamp}' title='{_escape(caption(image))}'><i>prompt:</i> "
+            f"{_escape(caption(image))}</div>{revised}"
+            f"<div class='{_STUDIO}-dim'>{_escape(image.model)} · {image.size}</div></div>"
         )
+        text.layout.flex = "1 1 auto"  # the select buttons of a row line up at the bottom
         self.button = widgets.Button(description="select", tooltip="select this picture", icon="check",
                                      layout=widgets.Layout(width=f"{CARD_SIZE}px"))  # fmt: skip
         self.button.add_class(f"{_STUDIO}-select")
         self.button.on_click(lambda _: on_select(image))
-        super().__init__([picture, text, self.button], layout=widgets.Layout(margin="4px", width=f"{CARD_SIZE + 8}px"))
+        super().__init__([picture, text, self.button],
+                         layout=widgets.Layout(margin="2px", padding="2px", width=f"{CARD_SIZE + 8}px"))  # fmt: skip
         self.add_class(f"{_STUDIO}-card")
+
+    def shows(self, image: GeneratedImage) -> bool:
+        """Whether this card is of ``image`` (the same picture from the results and from the gallery)."""
+        return self.image is image or bool(image.id) and self.image.id == image.id
 
     def mark(self, selected: bool) -> None:
         if selected:
             self.add_class(f"{_STUDIO}-selected")
-            self.layout.border = "2px solid var(--jp-brand-color1, #1976d2)"
         else:
             self.remove_class(f"{_STUDIO}-selected")
-            self.layout.border = None
 
 
 class Studio(widgets.VBox):  # type: ignore[misc]
@@ -269,25 +333,32 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._handle: JobHandle | None = None
         self._started = 0.0
         self._cards: list[_Card] = []
-        self._previews: dict[tuple[str, int], widgets.Image] = {}
+        self._previews: dict[tuple[str, int], tuple[widgets.Box, widgets.Image, widgets.HTML]] = {}
         self._timer: asyncio.TimerHandle | None = None
 
-        self.backend = widgets.HTML(f"<span style='opacity:.7'>{_escape(_backend_line())}</span>")
+        self.backend = _text("", f"{_STUDIO}-backend")
+        self._show_backend()
         tabs = [self._generate_tab(), self._edit_tab(), self._vary_tab(), self._gallery_tab()]
         self.tabs = widgets.Tab(children=tabs)
-        for index, title in enumerate(("Generate", "Edit", "Vary", "Gallery")):
+        for index, (title, child) in enumerate(zip(("Generate", "Edit", "Vary", "Gallery"), tabs, strict=True)):
             self.tabs.set_title(index, title)
+            child.add_class(f"{_STUDIO}-{title.lower()}-tab")
         self.tabs.observe(self._tab_changed, "selected_index")
-        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%"))
-        self.progress.layout.visibility = "hidden"
-        self.status = widgets.HTML("Ready.")
-        self.status.add_class(f"{_STUDIO}-status")
-        self.grid = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap"))
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%", display="none"))
+        self.progress.add_class(f"{_STUDIO}-progress")
+        self.status = _text("Ready.", f"{_STUDIO}-status")
+        self.grid = _wrapping([])
         self.grid.add_class(f"{_STUDIO}-results")
-        self.details = widgets.HTML()
-        super().__init__([self.backend, self.tabs, self.progress, self.status, self._actions(), self.details,
+        self.details = _text("", f"{_STUDIO}-details")
+        self.selection = widgets.VBox([self.details, self._actions()], layout=widgets.Layout(display="none"))
+        self.selection.add_class(f"{_STUDIO}-selection")
+        super().__init__([widgets.HTML(_CSS), self.backend, self.tabs, self.progress, self.status, self.selection,
                           self.grid])  # fmt: skip
         self.add_class(_STUDIO)
+
+    def _show_backend(self) -> None:
+        """Say where pictures come from (read again before each job: settings may have changed)."""
+        self.backend.value = f"<span class='{_STUDIO}-dim'>{_escape(_backend_line())}</span>"
 
     # ------------------------------------------------------------------ the tabs
     def _generate_tab(self) -> widgets.Widget:
@@ -296,7 +367,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             layout=widgets.Layout(width="100%", height="72px"),
         )
         self.prompt.add_class(f"{_STUDIO}-prompt")
-        self.count = widgets.HTML()
+        self.count = _text()
         self.prompt.observe(lambda _: self._count(), "value")
         self.generate_options = _Options("generations")
         self.generate_button = widgets.Button(description="Generate", button_style="primary", icon="image",
@@ -313,11 +384,21 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def _source_picker(self, kind: str) -> tuple[widgets.Widget, Callable[[], object]]:
         """Where a tab's picture comes from: the selected result, a notebook variable, or an uploaded file."""
-        source = widgets.ToggleButtons(options=["selected", "variable", "upload"], value="selected")
-        name = widgets.Text(placeholder="a variable holding a picture", description="variable")
-        upload = widgets.FileUpload(accept="image/*", multiple=False, description="upload")
+        tips = ["the picture selected under the results or in the gallery", "a picture a notebook variable holds",
+                "a file of yours"]  # fmt: skip
+        source = widgets.ToggleButtons(options=["selected", "variable", "upload"], value="selected", tooltips=tips)
+        name = widgets.Text(placeholder="a variable holding a picture", description="variable",
+                            layout=widgets.Layout(display="none"))  # fmt: skip
+        upload = widgets.FileUpload(accept="image/*", multiple=False, description="choose a file",
+                                    layout=widgets.Layout(width="auto", display="none"))  # fmt: skip
         for widget in (source, name, upload):
             widget.add_class(f"{_STUDIO}-{kind}-source")
+
+        def shown(_: object = None) -> None:  # only the field the chosen source needs
+            name.layout.display = None if source.value == "variable" else "none"
+            upload.layout.display = None if source.value == "upload" else "none"
+
+        source.observe(shown, "value")
 
         def pick() -> object:
             if source.value == "selected":
@@ -341,13 +422,18 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         load.add_class(f"{_STUDIO}-edit-load")
         load.on_click(lambda _: self.open_editor())
         self.editor_box = widgets.VBox()
-        self.references = widgets.FileUpload(accept="image/*", multiple=True, description="more pictures")
+        self.references = widgets.FileUpload(accept="image/*", multiple=True, description="more input pictures",
+                                             layout=widgets.Layout(width="auto", align_self="flex-start"))  # fmt: skip
+        self.references.add_class(f"{_STUDIO}-references")
         self.edit_prompt = widgets.Textarea(placeholder="what to change, e.g. a bright orange sun",
                                             layout=widgets.Layout(width="100%", height="56px"))  # fmt: skip
         self.edit_prompt.add_class(f"{_STUDIO}-edit-prompt")
         self.edit_options = _Options("edits")
         self.keep_unmasked = widgets.Checkbox(
-            value=False, indent=False, description="keep the rest exact (pasted back here, not by the API)"
+            value=False,
+            indent=False,
+            description="keep the rest exact (pasted back here, not by the API)",
+            layout=widgets.Layout(width="auto"),
         )
         self.keep_unmasked.add_class(f"{_STUDIO}-keep-unmasked")
         self.edit_button = widgets.Button(description="Edit", button_style="primary", icon="pencil")
@@ -361,7 +447,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         picker, self._vary_source = self._source_picker("vary")
         serving = tuple(m.id for m in MODELS.values() if "variations" in m.endpoints or "edits" in m.endpoints)
         self.vary_options = _Options("variations", models=serving)
-        self.vary_note = widgets.HTML()
+        self.vary_note = _text()
         self.vary_options.model.observe(lambda _: self._vary_explained(), "value")
         self.vary_button = widgets.Button(description="Vary", button_style="primary", icon="random")
         self.vary_button.add_class(f"{_STUDIO}-vary")
@@ -372,10 +458,10 @@ class Studio(widgets.VBox):  # type: ignore[misc]
     def _vary_explained(self) -> None:
         spec = get_model(self.vary_options.model.value)
         if "variations" in spec.endpoints:
-            self.vary_note.value = "<span style='opacity:.7'>Uses the variations endpoint.</span>"
+            self.vary_note.value = f"<span class='{_STUDIO}-dim'>Uses the variations endpoint.</span>"
         else:
             self.vary_note.value = (
-                f"<span style='opacity:.7'>{spec.id} has no variations endpoint: the variation is made through "
+                f"<span class='{_STUDIO}-dim'>{spec.id} has no variations endpoint: the variation is made through "
                 f"edit with this prompt: <i>{_escape(VARIATION_PROMPT)}</i></span>"
             )
 
@@ -386,36 +472,43 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.search_box.add_class(f"{_STUDIO}-search")
         self.search_box.observe(lambda _: self.search(self.search_box.value), "value")
         self.page = 0
-        self.page_label = widgets.HTML()
-        previous = widgets.Button(description="newer", icon="arrow-left")
-        following = widgets.Button(description="older", icon="arrow-right")
-        previous.on_click(lambda _: self._turn(-1))
-        following.on_click(lambda _: self._turn(1))
-        self.gallery = widgets.Box(layout=widgets.Layout(display="flex", flex_flow="row wrap"))
+        self.page_label = _text()
+        self.page_label.layout.margin = "0 8px"
+        self._newer = widgets.Button(description="newer", icon="arrow-left", disabled=True,
+                                     layout=widgets.Layout(width="auto"))  # fmt: skip
+        self._older = widgets.Button(description="older", icon="arrow-right", disabled=True,
+                                     layout=widgets.Layout(width="auto"))  # fmt: skip
+        self._newer.on_click(lambda _: self._turn(-1))
+        self._older.on_click(lambda _: self._turn(1))
+        self.gallery = _wrapping([])
         self.gallery.add_class(f"{_STUDIO}-gallery")
         self._gallery_cards: list[_Card] = []
-        return widgets.VBox([self.search_box, widgets.HBox([previous, self.page_label, following]), self.gallery])
+        pager = widgets.HBox([self._newer, self.page_label, self._older], layout=widgets.Layout(align_items="center"))
+        return widgets.VBox([self.search_box, pager, self.gallery])
 
     def _actions(self) -> widgets.Widget:
-        self.refine_text = widgets.Text(placeholder="refine the selected picture: now make it dusk")
-        buttons = []
-        for label, icon, tip, action in (
-            ("Edit", "pencil", "edit the selected picture (opens the Edit tab)", self._edit_selected),
-            ("Vary", "random", "variations of the selected picture", self._vary_selected),
-            ("Refine", "comment", "the next turn of the selected picture's conversation", lambda: self.refine()),
-            ("Reuse", "recycle", "put its prompt and settings back in the Generate tab", self.reuse),
-        ):
-            button = widgets.Button(description=label, icon=icon, tooltip=tip, disabled=True)
+        """What can be done with the selected picture: one row under its details (shown once one is selected)."""
+        self.refine_text = widgets.Text(placeholder="now make it dusk", layout=widgets.Layout(width="200px"))
+        self.refine_text.add_class(f"{_STUDIO}-refine-text")
+        self.save_path = widgets.Text(placeholder="fox.png", layout=widgets.Layout(width="160px"))
+        self.save_path.add_class(f"{_STUDIO}-save-path")
+        row: list[widgets.Widget] = []
+        self._selection_buttons = []
+        for label, icon, tip, action, before in (
+            ("Edit", "pencil", "paint a mask on it and edit it (opens the Edit tab)", self._edit_selected, None),
+            ("Vary", "random", "variations of it (with the Vary tab's settings)", self._vary_selected, None),
+            ("Reuse", "recycle", "put its prompt and settings back in the Generate tab", self.reuse, None),
+            ("Refine", "comment", "the next turn of its conversation, as the text beside says",
+             lambda: self.refine(), self.refine_text),
+            ("Save", "save", "write it to the path beside", lambda: self.save(self.save_path.value), self.save_path),
+        ):  # fmt: skip
+            button = widgets.Button(description=label, icon=icon, tooltip=tip, disabled=True,
+                                    layout=widgets.Layout(width="auto", margin="2px 12px 2px 2px"))  # fmt: skip
             button.add_class(f"{_STUDIO}-{label.lower()}-selected")
             button.on_click(lambda _, act=action: self._guarded(act))
-            buttons.append(button)
-        self.save_path = widgets.Text(placeholder="save it to a path, e.g. fox.png")
-        save = widgets.Button(description="Save", icon="save", disabled=True, tooltip="write the selected picture")
-        save.add_class(f"{_STUDIO}-save-selected")
-        save.on_click(lambda _: self._guarded(lambda: self.save(self.save_path.value)))
-        self._selection_buttons = [*buttons, save]
-        return widgets.VBox([widgets.HBox(buttons), widgets.HBox([self.refine_text]),
-                             widgets.HBox([self.save_path, save])])  # fmt: skip
+            self._selection_buttons.append(button)
+            row += [before, button] if before is not None else [button]
+        return _wrapping(row)
 
     # ------------------------------------------------------------------ running
     def _loop(self) -> asyncio.AbstractEventLoop:
@@ -437,7 +530,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self.count.value = f"<span class='{_STUDIO}-problem'>{_escape(str(error))}</span>"
             return []
         number = len(expanded)
-        self.count.value = f"<span style='opacity:.7'>{number} prompt{'s' if number != 1 else ''}</span>"
+        self.count.value = f"<span class='{_STUDIO}-dim'>{number} prompt{'s' if number != 1 else ''}</span>"
         return expanded
 
     def generate(self) -> JobHandle | None:
@@ -533,7 +626,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._cards, self._previews = [], {}
         self.grid.children = []
         self.progress.max, self.progress.value = max(1, job.pictures), 0
-        self.progress.layout.visibility = "visible"
+        self.progress.layout.display = None
+        self._show_backend()
         self._started = time.monotonic()
         self._running(True)
         try:
@@ -578,34 +672,52 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self._finished(event.result)
 
     def _preview(self, partial: PartialImage) -> None:
+        """A picture on its way, in the place its card will take; each partial replaces the last."""
         import io
 
         if partial.final:
-            return
+            return  # the finished picture arrives as ImageSaved, with its card
         image = partial.to_pil()
         image.thumbnail((CARD_SIZE, CARD_SIZE))
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="WEBP", quality=60)
         key = (partial.prompt, partial.index)
+        what = _escape(partial.label or partial.prompt)
+        caption = f"<div class='{_STUDIO}-clamp' style='font-size:11px'><i>arriving:</i> {what}</div>"
         if key in self._previews:
-            self._previews[key].value = buffer.getvalue()  # in place: the same box, a better picture
+            _box, picture, text = self._previews[key]
+            picture.value, text.value = buffer.getvalue(), caption  # in place: the same box, a better picture
         else:
-            self._previews[key] = widgets.Image(value=buffer.getvalue(), format="webp", width=CARD_SIZE)
-            self._previews[key].add_class(f"{_STUDIO}-preview")
-            self.grid.children = (*self.grid.children, self._previews[key])
+            picture = widgets.Image(value=buffer.getvalue(), format="webp", width=CARD_SIZE)
+            text = _text(caption)
+            box = widgets.VBox([picture, text], layout=widgets.Layout(margin="2px", padding="2px",
+                                                                      width=f"{CARD_SIZE + 8}px"))  # fmt: skip
+            box.add_class(f"{_STUDIO}-preview")
+            self._previews[key] = (box, picture, text)
+            self.grid.children = (*self.grid.children, box)
 
     def _add(self, image: GeneratedImage) -> None:
+        """A finished picture's card: in its preview's place when it had one, else at the end."""
         card = _Card(image, self.select)
         self._cards.append(card)
-        preview = self._previews.pop((image.prompt, 0), None)
-        children = [child for child in self.grid.children if child is not preview]
-        self.grid.children = (*children, card)
+        keys = sorted((key for key in self._previews if key[0] == image.prompt), key=lambda key: key[1])
+        preview = self._previews.pop(keys[0])[0] if keys else None
+        children = list(self.grid.children)
+        if preview is not None and preview in children:
+            children[children.index(preview)] = card
+        else:
+            children.append(card)
+        self.grid.children = tuple(children)
 
     def _finished(self, result: ImageSet) -> None:
         self.results = result
         self.history.images.extend(result.images)
-        self.progress.layout.visibility = "hidden"
+        self.progress.layout.display = "none"
         self._running(False)
+        if self._previews:  # partial pictures of what did not arrive (cancelled, failed) are not results
+            leftovers = {box for box, _picture, _text in self._previews.values()}
+            self.grid.children = tuple(child for child in self.grid.children if child not in leftovers)
+            self._previews = {}
         seconds = time.monotonic() - self._started
         count = f"{len(result)} picture{'s' if len(result) != 1 else ''}"
         if result.cancelled:
@@ -621,19 +733,27 @@ class Studio(widgets.VBox):  # type: ignore[misc]
     # ------------------------------------------------------------------ the selection
     def select(self, image: GeneratedImage) -> None:
         """Make ``image`` the selected picture: the actions work on it, and ``studio.selected`` holds it."""
+        from ..display import caption
+
         self.selected = image
         for card in (*self._cards, *self._gallery_cards):
-            card.mark(card.image is image)
+            card.mark(card.shows(image))
         for button in self._selection_buttons:
             button.disabled = False
-        parents = ", ".join(image.parents) or "none"
         revised = f"<br><i>revised:</i> {_escape(image.revised_prompt)}" if image.revised_prompt else ""
-        params = ", ".join(f"{k}={v}" for k, v in image.params.items() if k not in ("prompt", "images"))
+        facts = [image.model, image.size]
+        facts += [f"{_LABELS.get(k, k)} {v}" for k, v in image.params.items() if k not in _UNSHOWN and v is not None]
+        if image.text_model:
+            facts.append(f"revised by {image.text_model}")
+        if image.created:
+            facts.append(time.strftime("made %Y-%m-%d %H:%M", time.localtime(image.created)))
+        if origin := _origin(image):
+            facts.append(origin)
         self.details.value = (
-            f"<div class='{_STUDIO}-details' style='font-size:12px'><b>selected:</b> {_escape(image.prompt or '')}"
-            f"{revised}<br><span style='opacity:.7'>{_escape(image.model)} · {image.size} · {_escape(params)} · "
-            f"parents: {_escape(parents)}</span></div>"
+            f"<div style='font-size:12px'><b>selected:</b> {_escape(caption(image))}{revised}<br>"
+            f"<span class='{_STUDIO}-dim'>{_escape(' · '.join(str(fact) for fact in facts))}</span></div>"
         )
+        self.selection.layout.display = None
 
     def _guarded(self, action: Callable[[], object]) -> None:
         try:
@@ -695,21 +815,44 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self._refuse(_say(error))
             return
         self._gallery_cards = [_Card(GeneratedImage.from_record(r), self.select) for r in records]
+        if self.selected is not None:
+            for card in self._gallery_cards:
+                card.mark(card.shows(self.selected))
         self.gallery.children = self._gallery_cards
+        self._newer.disabled, self._older.disabled = self.page == 0, self.page >= pages - 1
         found = f"matching {self._query!r}" if self._query else "in the history"
-        self.page_label.value = f"&nbsp;page {self.page + 1} of {pages} · {total} pictures {_escape(found)}&nbsp;"
+        number = f"{total:,} picture{'s' if total != 1 else ''}"
+        self.page_label.value = f"page {self.page + 1} of {pages:,} · {number} {_escape(found)}"
 
     # ------------------------------------------------------------------ the status line
     def _say(self, text: str, *, error: bool = False) -> None:
-        colour = " style='color:var(--jp-error-color1, #d32f2f)'" if error else ""
-        self.status.value = f"<span{colour}>{_escape(text)}</span>"
+        problem = f" class='{_STUDIO}-problem'" if error else ""
+        self.status.value = f"<span{problem}>{_escape(text)}</span>"
 
     def _refuse(self, text: str) -> JobHandle | None:
         """Say why nothing was started, in the status line; returns None, the job that was not started."""
+        import html
         import re
 
-        self._say(re.sub("<[^>]+>", "", text), error=True)
+        self._say(html.unescape(re.sub("<[^>]+>", "", text)), error=True)
         return None
+
+
+def _origin(image: GeneratedImage) -> str | None:
+    """What a picture was made from, in words ("an edit of 'a grey wall'"), never as internal ids."""
+    if not image.parents:
+        return None
+    from ..session import default_session
+
+    what = {"edit": "an edit", "vary": "a variation", "refine": "a refinement"}.get(image.kind, "made from")
+    try:
+        parent = default_session().gallery().get(image.parents[0]).prompt
+    except (KeyError, DalleError):
+        parent = ""
+    short = parent if len(parent) <= 40 else parent[:39].rstrip() + "…"
+    if what == "made from":
+        return f"made from '{short}'" if short else None
+    return f"{what} of '{short}'" if short else f"{what} of another picture"
 
 
 def _user_namespace() -> dict[str, Any]:
