@@ -27,6 +27,9 @@ import pytest
 
 from ._lab import CHROMIUM, MISSING_CHROMIUM, Lab, chromium, execute, lab_server, open_notebook, run_cell
 
+# read at import: the suite's autouse fixture clears DALLE_NB_* variables for each test
+SCREENSHOTS = os.environ.get("DALLE_NB_SCREENSHOTS")
+
 SETUP = """\
 import json
 import numpy as np
@@ -137,10 +140,9 @@ class NotebookPage:
         from PIL import Image
 
         png = locator.screenshot(animations="disabled", caret="hide")
-        keep = os.environ.get("DALLE_NB_SCREENSHOTS")
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            (Path(keep) / f"{name}.png").write_bytes(png)
+        if SCREENSHOTS:
+            Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+            (Path(SCREENSHOTS) / f"{name}.png").write_bytes(png)
         return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
