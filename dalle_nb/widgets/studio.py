@@ -653,11 +653,16 @@ class Studio(widgets.VBox):  # type: ignore[misc]
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._handle is None or self._handle.done():
             return
-        seconds = int(time.monotonic() - self._started)
-        done = len(self._handle.images)
-        prefix = "Cancelling" if self._handle.cancelling else "Making"
-        self._say(f"{prefix} {self._what}: {done} arrived … {seconds} s")
+        self._say_progress()
         self._timer = loop.call_later(1.0, self._tick, loop)
+
+    def _say_progress(self) -> None:
+        """The running job's line: what is being made, how many arrived (as many as the cards shown), for how long."""
+        if self._handle is None or self._handle.done():
+            return
+        seconds = int(time.monotonic() - self._started)
+        prefix = "Cancelling" if self._handle.cancelling else "Making"
+        self._say(f"{prefix} {self._what}: {self.progress.value} arrived … {seconds} s")
 
     def _on_event(self, event: Event) -> None:
         """Events arrive on the kernel's loop: the panel fills in as pictures come."""
@@ -666,6 +671,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         elif isinstance(event, ImageSaved):
             self._add(event.image)
             self.progress.value = min(self.progress.max, self.progress.value + 1)
+            self._say_progress()
         elif isinstance(event, RequestFailed):
             self._say(str(event.failure), error=True)
         elif isinstance(event, JobDone):

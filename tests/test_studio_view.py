@@ -1,0 +1,105 @@
+"""What the Studio shows around the pictures: the backend line, previews, the selection, the gallery's pager.
+
+Driven from Python inside a running event loop, as a kernel runs widget callbacks (the browser
+tests in ``tests/browser/test_studio_lab.py`` look at the same things on a real page).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from dalle_nb import config
+from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb.widgets.studio import PAGE_SIZE, Studio
+
+from .conftest import use
+from .test_studio import finished, in_a_kernel
+
+
+def classes(widget: object) -> list[str]:
+    return list(getattr(widget, "_dom_classes", ()))
+
+
+def test_the_backend_line_names_a_gateway_without_its_credentials() -> None:
+    config.configure(api_key="sk-key-0123456789", base_url="https://ann:sk-in-url-42@images.example.org/v1?key=sk-q-7")
+    studio = Studio(namespace={})
+    shown = studio.backend.value
+    assert "an OpenAI-compatible API at https://images.example.org/v1" in shown
+    assert "sk-" not in shown and "ann" not in shown
+    config.configure(offline=True)
+    studio.prompt.value = "a small boat"
+
+    async def body() -> None:
+        studio.generate()  # each job says again where its pictures come from
+        await finished(studio)
+
+    in_a_kernel(body)
+    assert "the offline backend" in studio.backend.value
+
+
+def test_partial_pictures_of_a_cancelled_job_are_not_left_among_the_results() -> None:
+    with OfflineServer(ServerOptions(latency=4)) as slow:
+        use(slow)
+
+        async def body() -> Studio:
+            studio = Studio(namespace={})
+            studio.prompt.value = "a slow green kite"
+            studio.generate_options.stream.value = True
+            studio.generate()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while not any("dalle-nb-studio-preview" in classes(child) for child in studio.grid.children):
+                assert loop.time() < deadline, "no partial picture arrived"
+                await asyncio.sleep(0.02)
+            preview = studio.grid.children[0]
+            assert "arriving" in preview.children[1].value and "a slow green kite" in preview.children[1].value
+            studio.cancel()
+            await finished(studio)
+            return studio
+
+        studio = in_a_kernel(body)
+    assert "Cancelled — kept 0 pictures." in studio.status.value
+    assert studio.grid.children == ()
+
+
+def test_the_selection_shows_what_a_picture_came_from_in_words_and_is_marked_in_the_gallery_too() -> None:
+    async def body() -> Studio:
+        studio = Studio(namespace={})
+        studio.prompt.value = "a grey wall"
+        studio.generate_options.controls["size"].value = "1024x1024"
+        assert studio.selection.layout.display == "none", "no actions before anything is selected"
+        studio.generate()
+        await finished(studio)
+        studio.select(studio.results[0])
+        studio._edit_selected()
+        studio.editor.rectangle((100, 100, 400, 300))
+        studio.edit_prompt.value = "a red door"
+        studio.edit()
+        await finished(studio)
+        studio.select(studio.results[0])
+        return studio
+
+    studio = in_a_kernel(body)
+    assert studio.selection.layout.display is None
+    details = studio.details.value
+    assert "an edit of &#x27;a grey wall&#x27;" in details and "img_" not in details
+    assert "selected:</b> a red door" in details
+    studio.tabs.selected_index = 3  # the gallery holds the same picture as another object: its card is marked
+    marked = [card for card in studio.gallery.children if "dalle-nb-studio-selected" in classes(card)]
+    assert [card.image.id for card in marked] == [studio.selected.id]
+    assert all(button.disabled is False for button in studio._selection_buttons)
+
+
+def test_the_pager_offers_only_the_pages_there_are() -> None:
+    import dalle_nb as dn
+
+    dn.generate([f"a paper boat number {i}" for i in range(PAGE_SIZE + 1)], size="1024x1024", revise=False)
+    studio = Studio(namespace={})
+    studio.tabs.selected_index = 3
+    assert studio._newer.disabled and not studio._older.disabled
+    assert f"page 1 of 2 · {PAGE_SIZE + 1} pictures in the history" in studio.page_label.value
+    studio._older.click()
+    assert not studio._newer.disabled and studio._older.disabled and len(studio.gallery.children) == 1
+    studio.search("number 7")
+    assert studio._newer.disabled and studio._older.disabled
+    assert "1 picture matching &#x27;number 7&#x27;" in studio.page_label.value
