@@ -210,11 +210,12 @@ def test_the_gallery_finds_pictures_by_a_word_and_pages_through_them() -> None:
     studio.search("giraffe")
     cards = studio.gallery.children
     assert len(cards) == 1 and cards[0].image.prompt == "a spotted giraffe"
+    cards[0].button.click()
+    assert studio.selected is cards[0].image and "a spotted giraffe" in studio.details.value
     studio.search("zebra")
     studio._turn(1)
     assert len(studio.gallery.children) == 3 and "page 2 of 2" in studio.page_label.value
-    cards[0].button.click()
-    assert studio.selected is cards[0].image and "a spotted giraffe" in studio.details.value
+    assert [card.image.prompt for card in studio.gallery.children] == [f"a striped zebra number {i}" for i in (2, 1, 0)]
 
 
 def test_no_secret_is_in_the_panels_state() -> None:

@@ -103,3 +103,47 @@ def test_the_pager_offers_only_the_pages_there_are() -> None:
     studio.search("number 7")
     assert studio._newer.disabled and studio._older.disabled
     assert "1 picture matching &#x27;number 7&#x27;" in studio.page_label.value
+
+
+def live_widgets() -> int:
+    from ipywidgets.widgets.widget import _instances
+
+    return len(_instances)
+
+
+def test_turning_pages_changes_what_the_cards_show_and_makes_no_new_widgets() -> None:
+    import dalle_nb as dn
+
+    dn.generate([f"a paper plane number {i}" for i in range(PAGE_SIZE + 2)], size="1024x1024", revise=False)
+    studio = Studio(namespace={})
+    studio.tabs.selected_index = 3
+    first = list(studio.gallery.children)
+    before = live_widgets()
+    studio._older.click()
+    assert studio.gallery.children == tuple(first[:2]), "the same cards, fewer of them"
+    assert [card.image.prompt for card in studio.gallery.children] == [
+        "a paper plane number 1",
+        "a paper plane number 0",
+    ]
+    studio._newer.click()
+    studio.search("plane")
+    assert live_widgets() == before, "paging and searching made no widget"
+    assert first[0].image.prompt == f"a paper plane number {PAGE_SIZE + 1}"
+
+
+def test_a_new_job_closes_the_cards_of_the_last_one() -> None:
+    async def body() -> tuple[list[object], Studio]:
+        studio = Studio(namespace={})
+        studio.prompt.value = "a {small|big} drum"
+        studio.generate()
+        await finished(studio)
+        old = list(studio.grid.children)
+        studio.prompt.value = "a flute"
+        studio.generate()
+        await finished(studio)
+        return old, studio
+
+    old, studio = in_a_kernel(body)
+    assert len(old) == 2 and all(card.comm is None for card in old)  # type: ignore[attr-defined]
+    assert all(part.comm is None for card in old for part in card.children)  # type: ignore[attr-defined]
+    assert len(studio.grid.children) == 1 and studio.grid.children[0].comm is not None

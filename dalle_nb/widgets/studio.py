@@ -274,13 +274,32 @@ def _escape(text: str) -> str:
 
 
 class _Card(widgets.VBox):  # type: ignore[misc]
-    """One picture: its thumbnail as image bytes, prompt, revised prompt, model, and a button to select it."""
+    """One picture: its thumbnail as image bytes, prompt, revised prompt, model, and a button to select it.
+
+    A card can show another picture later (``show``): the gallery keeps one card per place on its
+    page and only changes what they show, so turning pages sends new thumbnails and captions,
+    never new widgets.
+    """
 
     def __init__(self, image: GeneratedImage, on_select: Callable[[GeneratedImage], None]) -> None:
+        self.picture = widgets.Image(format="webp", width=CARD_SIZE)
+        self.text = _text()
+        self.text.layout.flex = "1 1 auto"  # the select buttons of a row line up at the bottom
+        self.button = widgets.Button(description="select", tooltip="select this picture", icon="check",
+                                     layout=widgets.Layout(width=f"{CARD_SIZE}px"))  # fmt: skip
+        self.button.add_class(f"{_STUDIO}-select")
+        self.button.on_click(lambda _: on_select(self.image))
+        super().__init__([self.picture, self.text, self.button],
+                         layout=widgets.Layout(margin="2px", padding="2px", width=f"{CARD_SIZE + 8}px"))  # fmt: skip
+        self.add_class(f"{_STUDIO}-card")
+        self.show(image)
+
+    def show(self, image: GeneratedImage, thumbnail: bytes | None = None) -> None:
+        """Show ``image`` (its thumbnail already made, or made now)."""
         from ..display import caption
 
         self.image = image
-        picture = widgets.Image(value=image.thumbnail_webp(CARD_SIZE), format="webp", width=CARD_SIZE)
+        self.picture.value = thumbnail if thumbnail is not None else image.thumbnail_webp(CARD_SIZE)
         clamp = f"{_STUDIO}-clamp"
         revised = (
             f"<div class='dalle-nb-revised {clamp}' title='{_escape(image.revised_prompt)}'><i>revised:</i> "
@@ -289,20 +308,12 @@ class _Card(widgets.VBox):  # type: ignore[misc]
             else ""
         )
         label = f"<b>{_escape(image.label)}</b>" if image.label else ""
-        text = _text(
+        said = _escape(caption(image))
+        self.text.value = (
             f"<div style='font-size:11px'>{label}"
-            f"<div class='dalle-nb-prompt {clamp}' title='{_escape(caption(image))}'><i>prompt:</i> "
-            f"{_escape(caption(image))}</div>{revised}"
+            f"<div class='dalle-nb-prompt {clamp}' title='{said}'><i>prompt:</i> {said}</div>{revised}"
             f"<div class='{_STUDIO}-dim'>{_escape(image.model)} · {image.size}</div></div>"
         )
-        text.layout.flex = "1 1 auto"  # the select buttons of a row line up at the bottom
-        self.button = widgets.Button(description="select", tooltip="select this picture", icon="check",
-                                     layout=widgets.Layout(width=f"{CARD_SIZE}px"))  # fmt: skip
-        self.button.add_class(f"{_STUDIO}-select")
-        self.button.on_click(lambda _: on_select(image))
-        super().__init__([picture, text, self.button],
-                         layout=widgets.Layout(margin="2px", padding="2px", width=f"{CARD_SIZE + 8}px"))  # fmt: skip
-        self.add_class(f"{_STUDIO}-card")
 
     def shows(self, image: GeneratedImage) -> bool:
         """Whether this card is of ``image`` (the same picture from the results and from the gallery)."""
@@ -313,6 +324,21 @@ class _Card(widgets.VBox):  # type: ignore[misc]
             self.add_class(f"{_STUDIO}-selected")
         else:
             self.remove_class(f"{_STUDIO}-selected")
+
+    def close(self) -> None:
+        """Close the card's widgets too, so a card no longer shown leaves nothing behind in kernel or browser."""
+        for widget in (self.picture, self.text, self.button):
+            _close_parts(widget)
+            widget.close()
+        _close_parts(self)
+        super().close()
+
+
+def _close_parts(widget: widgets.Widget) -> None:
+    """Close a widget's layout and style, which are widgets of their own."""
+    for part in (getattr(widget, "style", None), getattr(widget, "layout", None)):
+        if isinstance(part, widgets.Widget):
+            part.close()
 
 
 class Studio(widgets.VBox):  # type: ignore[misc]
@@ -483,6 +509,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.gallery = _wrapping([])
         self.gallery.add_class(f"{_STUDIO}-gallery")
         self._gallery_cards: list[_Card] = []
+        self._gallery_pool: list[_Card] = []
         pager = widgets.HBox([self._newer, self.page_label, self._older], layout=widgets.Layout(align_items="center"))
         return widgets.VBox([self.search_box, pager, self.gallery])
 
@@ -623,8 +650,10 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         except ValueError as error:
             return self._refuse(str(error))
         self.results = ImageSet(notices=list(job.notices))
-        self._cards, self._previews = [], {}
         self.grid.children = []
+        for card in self._cards:  # the last job's cards are not shown any more
+            card.close()
+        self._cards, self._previews = [], {}
         self.progress.max, self.progress.value = max(1, job.pictures), 0
         self.progress.layout.display = None
         self._show_backend()
@@ -820,11 +849,15 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         except DalleError as error:
             self._refuse(_say(error))
             return
-        self._gallery_cards = [_Card(GeneratedImage.from_record(r), self.select) for r in records]
-        if self.selected is not None:
-            for card in self._gallery_cards:
-                card.mark(card.shows(self.selected))
-        self.gallery.children = self._gallery_cards
+        images = [GeneratedImage.from_record(record) for record in records]
+        thumbnails = _thumbnails(images)
+        while len(self._gallery_pool) < len(images):  # a card per place on the page, made once
+            self._gallery_pool.append(_Card(images[len(self._gallery_pool)], self.select))
+        self._gallery_cards = self._gallery_pool[: len(images)]
+        for card, image, thumbnail in zip(self._gallery_cards, images, thumbnails, strict=True):
+            card.show(image, thumbnail)
+            card.mark(self.selected is not None and card.shows(self.selected))
+        self.gallery.children = tuple(self._gallery_cards)
         self._newer.disabled, self._older.disabled = self.page == 0, self.page >= pages - 1
         found = f"matching {self._query!r}" if self._query else "in the history"
         number = f"{total:,} picture{'s' if total != 1 else ''}"
@@ -842,6 +875,18 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
         self._say(html.unescape(re.sub("<[^>]+>", "", text)), error=True)
         return None
+
+
+def _thumbnails(images: list[GeneratedImage]) -> list[bytes]:
+    """Each picture's card thumbnail, made on threads: a page of pictures never shown before decodes its
+    pictures in parallel (Pillow lets go of the GIL), one shown before reads its thumbnail from ``thumbs/``."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(images) < 2:
+        return [image.thumbnail_webp(CARD_SIZE) for image in images]
+    with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1, 8)) as pool:
+        return list(pool.map(lambda image: image.thumbnail_webp(CARD_SIZE), images))
 
 
 def _origin(image: GeneratedImage) -> str | None:
