@@ -147,3 +147,17 @@ def test_a_new_job_closes_the_cards_of_the_last_one() -> None:
     assert len(old) == 2 and all(card.comm is None for card in old)  # type: ignore[attr-defined]
     assert all(part.comm is None for card in old for part in card.children)  # type: ignore[attr-defined]
     assert len(studio.grid.children) == 1 and studio.grid.children[0].comm is not None
+
+
+def test_wait_returns_once_the_panel_shows_the_whole_job() -> None:
+    async def body() -> tuple[Studio, object, object]:
+        studio = Studio(namespace={})
+        idle = await studio.wait()  # nothing running: at once
+        studio.prompt.value = "a {red|blue} kite"
+        studio.generate()
+        return studio, idle, await studio.wait(timeout=60)
+
+    studio, idle, images = in_a_kernel(body)
+    assert len(idle) == 0  # type: ignore[arg-type]
+    assert images is studio.results and [image.prompt for image in studio.results] == ["a red kite", "a blue kite"]
+    assert "Done: 2 pictures" in studio.status.value and len(studio.grid.children) == 2

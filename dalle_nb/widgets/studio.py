@@ -361,6 +361,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._cards: list[_Card] = []
         self._previews: dict[tuple[str, int], tuple[widgets.Box, widgets.Image, widgets.HTML]] = {}
         self._timer: asyncio.TimerHandle | None = None
+        self._shown = True  # the last job's end is on the panel (no job yet: nothing to wait for)
 
         self.backend = _text("", f"{_STUDIO}-backend")
         self._show_backend()
@@ -664,10 +665,25 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         except DalleError as error:
             self._running(False)
             return self._refuse(_say(error))
-        self._handle = handle
+        self._handle, self._shown = handle, False
         self._what = f"{job.pictures} picture{'s' if job.pictures != 1 else ''} from {job.settings.model}"
         self._tick(loop)
         return handle
+
+    async def wait(self, timeout: float | None = None) -> ImageSet:
+        """Wait, without blocking the kernel, until the panel's job has ended and the panel shows it; its pictures.
+
+        For driving the panel from code: ``job = studio.generate()`` in one cell, then
+        ``images = await studio.wait()`` (IPython runs a top-level ``await`` on the kernel's loop, which
+        delivers the job's events meanwhile; ``job.result()`` would block that loop until the job ends).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not self._shown:
+            if deadline is not None and loop.time() > deadline:
+                raise TimeoutError(f"the Studio's job was still running after {timeout} s")
+            await asyncio.sleep(0.02)
+        return self.results
 
     def cancel(self) -> None:
         """Stop what is in flight; pictures that arrived stay."""
@@ -745,7 +761,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.grid.children = tuple(children)
 
     def _finished(self, result: ImageSet) -> None:
-        self.results = result
+        self.results, self._shown = result, True
         self.history.images.extend(result.images)
         self.progress.layout.display = "none"
         self._running(False)
