@@ -161,3 +161,10 @@ def test_wait_returns_once_the_panel_shows_the_whole_job() -> None:
     assert len(idle) == 0  # type: ignore[arg-type]
     assert images is studio.results and [image.prompt for image in studio.results] == ["a red kite", "a blue kite"]
     assert "Done: 2 pictures" in studio.status.value and len(studio.grid.children) == 2
+
+
+def test_where_the_panel_cannot_be_drawn_it_is_one_readable_line() -> None:
+    studio = Studio(namespace={})
+    bundle = studio._repr_mimebundle_()
+    assert bundle["text/plain"] == "<dalle_nb Studio: Generate, Edit, Vary, Gallery; 0 pictures made here>"
+    assert "application/vnd.jupyter.widget-view+json" in bundle

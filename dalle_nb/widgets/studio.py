@@ -383,6 +383,15 @@ class Studio(widgets.VBox):  # type: ignore[misc]
                           self.grid])  # fmt: skip
         self.add_class(_STUDIO)
 
+    def __repr__(self) -> str:
+        """One line, also what a saved notebook shows where the panel cannot be drawn (no widget state kept)."""
+        made = len(self.history)
+        picked = f", selected {_clip(self.selected.prompt)!r}" if self.selected is not None else ""
+        return (
+            f"<dalle_nb Studio: Generate, Edit, Vary, Gallery; {made} picture{'s' if made != 1 else ''} made here"
+            f"{picked}>"
+        )
+
     def _show_backend(self) -> None:
         """Say where pictures come from (read again before each job: settings may have changed)."""
         self.backend.value = f"<span class='{_STUDIO}-dim'>{_escape(_backend_line())}</span>"
@@ -905,6 +914,10 @@ def _thumbnails(images: list[GeneratedImage]) -> list[bytes]:
         return list(pool.map(lambda image: image.thumbnail_webp(CARD_SIZE), images))
 
 
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _origin(image: GeneratedImage) -> str | None:
     """What a picture was made from, in words ("an edit of 'a grey wall'"), never as internal ids."""
     if not image.parents:
@@ -916,7 +929,7 @@ def _origin(image: GeneratedImage) -> str | None:
         parent = default_session().gallery().get(image.parents[0]).prompt
     except (KeyError, DalleError):
         parent = ""
-    short = parent if len(parent) <= 40 else parent[:39].rstrip() + "…"
+    short = _clip(parent)
     if what == "made from":
         return f"made from '{short}'" if short else None
     return f"{what} of '{short}'" if short else f"{what} of another picture"
