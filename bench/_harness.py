@@ -32,11 +32,15 @@ class ServerProcess:
 
 
 @contextlib.contextmanager
-def serve_in_subprocess(*, latency: float, seed: int, extra: Sequence[str] = ()) -> Iterator[ServerProcess]:
+def serve_in_subprocess(
+    *, latency: float, seed: int, extra: Sequence[str] = (), nice: int = 0
+) -> Iterator[ServerProcess]:
     """``dalle-nb serve`` in its own process, as a remote API would be: its drawing does not
-    share this process's GIL with the client being measured (both still share the 2 cores)."""
+    share this process's GIL with the client being measured (both still share the 2 cores;
+    ``nice`` lowers the server's priority, where a remote server would not compete at all)."""
+    command = [sys.executable, "-m", "dalle_nb.cli", "serve", "--latency", str(latency), "--seed", str(seed), *extra]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dalle_nb.cli", "serve", "--latency", str(latency), "--seed", str(seed), *extra],
+        ["nice", "-n", str(nice), *command] if nice else command,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -71,14 +75,16 @@ def wait_healthy(base_url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def offline_setup(*, latency: float, seed: int = 1, **settings: Any) -> Iterator[tuple[ServerProcess, openai.OpenAI]]:
+def offline_setup(
+    *, latency: float, seed: int = 1, nice: int = 0, **settings: Any
+) -> Iterator[tuple[ServerProcess, openai.OpenAI]]:
     """An offline server with ``latency`` (own process), dalle_nb configured to use it, and a raw SDK client.
 
     dalle_nb's gallery goes to a temporary folder that is removed afterwards, and its settings
     are reset, so nothing of the run is left behind.
     """
     with (
-        serve_in_subprocess(latency=latency, seed=seed) as server,
+        serve_in_subprocess(latency=latency, seed=seed, nice=nice) as server,
         tempfile.TemporaryDirectory(prefix="dalle-nb-bench-") as gallery,
     ):
         dalle_nb.configure(
