@@ -94,10 +94,9 @@ def _field() -> dict[str, Any]:
     return {"layout": widgets.Layout(width=_FIELD_WIDTH), "style": _DESCRIPTION}
 
 
-def _wrapping(children: list[widgets.Widget], **layout: str) -> widgets.Box:
+def _wrapping(children: list[widgets.Widget], align: str = "center") -> widgets.Box:
     """A row that wraps onto the next line when the output is narrow."""
-    return widgets.Box(children, layout=widgets.Layout(display="flex", flex_flow="row wrap", align_items="center",
-                                                       **layout))  # fmt: skip
+    return widgets.Box(children, layout=widgets.Layout(display="flex", flex_flow="row wrap", align_items=align))
 
 
 def _text(value: str = "", *classes: str) -> widgets.HTML:
@@ -374,7 +373,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.progress = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="100%", display="none"))
         self.progress.add_class(f"{_STUDIO}-progress")
         self.status = _text("Ready.", f"{_STUDIO}-status")
-        self.grid = _wrapping([])
+        self.grid = _wrapping([], align="stretch")  # the cards of a row as tall as the tallest, buttons in line
         self.grid.add_class(f"{_STUDIO}-results")
         self.details = _text("", f"{_STUDIO}-details")
         self.selection = widgets.VBox([self.details, self._actions()], layout=widgets.Layout(display="none"))
@@ -516,7 +515,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
                                      layout=widgets.Layout(width="auto"))  # fmt: skip
         self._newer.on_click(lambda _: self._turn(-1))
         self._older.on_click(lambda _: self._turn(1))
-        self.gallery = _wrapping([])
+        self.gallery = _wrapping([], align="stretch")
         self.gallery.add_class(f"{_STUDIO}-gallery")
         self._gallery_cards: list[_Card] = []
         self._gallery_pool: list[_Card] = []
