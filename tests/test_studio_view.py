@@ -167,3 +167,21 @@ def test_where_the_panel_cannot_be_drawn_it_is_one_readable_line() -> None:
     bundle = studio._repr_mimebundle_()
     assert bundle["text/plain"] == "<dalle_nb Studio: Generate, Edit, Vary, Gallery; 0 pictures made here>"
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_opening_another_mask_editor_closes_the_last_one_and_all_its_canvases() -> None:
+    import dalle_nb as dn
+    from dalle_nb.widgets.studio import _parts
+
+    studio = Studio(namespace={})
+    studio.select(dn.generate("a quiet pond", size="1024x1024", revise=False)[0])
+    first = studio.open_editor()
+    first.rectangle((10, 10, 200, 200))
+    parts = _parts(first)
+    assert len(parts) > 10 and all(part.comm is not None for part in parts)
+    second = studio.open_editor()
+    assert all(part.comm is None for part in parts), "every widget of the last editor is closed"
+    assert studio.editor is second and studio.editor_box.children == (second,) and second.comm is not None
+    assert first.mask_array[100, 100], "its mask is still there for code that holds it"
+    third = studio.open_editor()  # and editors still work after one was closed (shared widgets left alone)
+    assert third.comm is not None and all(part.comm is not None for part in _parts(third))

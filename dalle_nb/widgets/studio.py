@@ -326,18 +326,37 @@ class _Card(widgets.VBox):  # type: ignore[misc]
 
     def close(self) -> None:
         """Close the card's widgets too, so a card no longer shown leaves nothing behind in kernel or browser."""
-        for widget in (self.picture, self.text, self.button):
-            _close_parts(widget)
-            widget.close()
-        _close_parts(self)
+        for part in _parts(self):
+            if part is not self:
+                part.close()
         super().close()
 
 
-def _close_parts(widget: widgets.Widget) -> None:
-    """Close a widget's layout and style, which are widgets of their own."""
-    for part in (getattr(widget, "style", None), getattr(widget, "layout", None)):
-        if isinstance(part, widgets.Widget):
-            part.close()
+#: The traits through which a widget owns other widgets.  Others may point at shared ones (ipycanvas's
+#: one canvas manager for the whole kernel), which must outlive any panel.
+_OWNED = ("children", "_canvases", "layout", "style")
+
+
+def _parts(widget: widgets.Widget) -> list[widgets.Widget]:
+    """A widget and every widget it is made of (children, canvases, layouts, styles), once each."""
+    found: dict[int, widgets.Widget] = {}
+    waiting = [widget]
+    while waiting:
+        current = waiting.pop()
+        if id(current) in found:
+            continue
+        found[id(current)] = current
+        for name in _OWNED:
+            value = getattr(current, name, None)
+            values = value if isinstance(value, list | tuple) else (value,)
+            waiting += [item for item in values if isinstance(item, widgets.Widget)]
+    return list(found.values())
+
+
+def _close_tree(widget: widgets.Widget) -> None:
+    """Close a widget and everything in it (a closed widget's views leave the page)."""
+    for part in _parts(widget):
+        part.close()
 
 
 class Studio(widgets.VBox):  # type: ignore[misc]
@@ -592,11 +611,14 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
         try:
             picture = self._edit_source()
-            self.editor = MaskEditor(picture)
+            editor = MaskEditor(picture)
         except (ValueError, DalleError) as error:
             self._refuse(_say(error) if isinstance(error, DalleError) else str(error))
             return None
-        self._edit_picture = picture
+        if self.editor is not None:  # the panel's last editor is not shown any more: its canvases go
+            self.editor_box.children = []
+            _close_tree(self.editor)
+        self.editor, self._edit_picture = editor, picture
         self.editor_box.children = [self.editor]
         self._say("Paint where the picture should change, then press Edit.")
         return self.editor
