@@ -80,6 +80,8 @@ def browser_context(playwright_api: Any) -> Iterator[Any]:
         pytest.fail(MISSING_CHROMIUM)
     with playwright_api.sync_playwright() as playwright, chromium(playwright) as context:
         context.set_default_timeout(30_000)
+        # what the page shows after a kernel round trip: seconds on a loaded 2-core machine, never Playwright's 5
+        playwright_api.expect.set_options(timeout=15_000)
         yield context
 
 
