@@ -41,6 +41,9 @@ def caption(image: GeneratedImage) -> str:
     """
     from .plan import VARIATION_PROMPT
 
+    if image.kind == "refine" and image.prompt:
+        parent = _parent_prompt(image)  # an instruction means little without what it changed
+        return f"{image.prompt} (refining '{_short(parent)}')" if parent else image.prompt
     if image.prompt and not (image.kind == "vary" and image.prompt == VARIATION_PROMPT):
         return image.prompt
     parent = _parent_prompt(image)
@@ -95,12 +98,14 @@ def card_html(image: GeneratedImage, max_size: int) -> str:
     prompt = f"<div class='dalle-nb-prompt'><span class='dalle-nb-key' style='opacity:.7'>prompt:</span> {text}</div>"
     revised = revised_html(image.revised_prompt) if image.revised_prompt else ""
     by = f" · revised by {esc(image.text_model)}" if image.text_model else ""
-    when = f" · {_when(image)}" if image.created else ""
+    when = (
+        f"<div class='dalle-nb-when' style='{_MUTED};white-space:nowrap'>{_when(image)}</div>" if image.created else ""
+    )
     return (
         f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
         f"<img src='{data_uri(image.thumbnail_webp(max_size))}' alt='{text}' style='max-width:100%;border-radius:4px'/>"
         f"<figcaption>{label}{prompt}{revised}"
-        f"<div class='dalle-nb-meta' style='{_MUTED}'>{esc(image.model)} · {image.size}{by}{when}</div>"
+        f"<div class='dalle-nb-meta' style='{_MUTED}'>{esc(image.model)} · {image.size}{by}</div>{when}"
         f"</figcaption></figure>"
     )
 

@@ -234,7 +234,10 @@ class Session:
             if once and text in self._notified:
                 return
             self._notified.add(text)
-        print(f"dalle_nb: {text}", file=sys.stdout, flush=True)
+        import textwrap
+
+        # wrapped at spaces: a notebook breaks a long output line anywhere, mid-word included
+        print(textwrap.fill(f"dalle_nb: {text}", width=100, subsequent_indent="  "), file=sys.stdout, flush=True)
 
     def offline_server(self) -> OfflineServer:
         """The process's offline server, started on a free loopback port the first time."""

@@ -94,7 +94,7 @@ def test_history_cards_say_when_each_picture_was_made(ip: InteractiveShell) -> N
     ip.run_cell_magic("dalle", "-s 1024x1024 --exact", "a purple owl")
     found = ip.run_line_magic("dalle", "history owl")
     today = time.strftime("%Y-%m-%d")
-    assert len(found) == 2 and found._repr_mimebundle_()["text/html"].count(f"· {today} ") == 2
+    assert len(found) == 2 and found._repr_mimebundle_()["text/html"].count(f"white-space:nowrap'>{today} ") == 2
 
 
 def test_config_shows_the_values_actually_used(ip: InteractiveShell) -> None:

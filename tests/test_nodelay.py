@@ -16,8 +16,10 @@ def test_the_extension_loads_into_a_jupyter_server_and_says_so(tmp_path: Path) -
         port = probe.getsockname()[1]
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
            "JUPYTER_DATA_DIR": str(tmp_path / "data"), "JUPYTER_PLATFORM_DIRS": "1"}  # fmt: skip
-    command = [sys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-               "--ServerApp.jpserver_extensions={'dalle_nb.nodelay': True}", f"--ServerApp.root_dir={tmp_path}"]  # fmt: skip
+    command = [
+        sys.executable, "-m", "jupyter", "server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.jpserver_extensions={'dalle_nb.nodelay': True}", f"--ServerApp.root_dir={tmp_path}",
+    ]  # fmt: skip
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)

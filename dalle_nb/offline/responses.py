@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..models import MB, MODELS, ParamError, check_inputs, get_model, parse_size, resolve_size, validate
+from ..models import MB, MODELS, ParamError, check_inputs, get_model, resolve_size, validate
 from .app import (
     BLOCKED_WORD,
     APIFailure,
@@ -235,6 +235,9 @@ class _Call:
     partial_images: int
     revised_prompt: str
     blocked: bool
+    #: What an edit draws into the picture: the latest turn's own words ("add a full moon"), not the revised
+    #: description of the whole scene, which would draw the fox that is already there a second time.
+    instruction: str = ""
     base: Any = None  # PIL image to edit, or None to generate
     mask: Any = None
     references: list[Any] = field(default_factory=list)
@@ -472,7 +475,7 @@ class ResponsesAPI:
                 guide = guide.convert("RGBA").resize((call.width, call.height), Image.Resampling.NEAREST)
         return draw.edit_image(
             source,
-            call.revised_prompt,
+            call.instruction or call.revised_prompt,
             mask=guide.convert("RGBA") if guide is not None else None,
             references=call.references,
             index=plan.index,
@@ -723,10 +726,9 @@ class ResponsesAPI:
                 param = names.get(error.field) or _picture_param(error.field, pictures)
                 raise _refused(error, param) from None
         base = pictures[0][1].image if editing else None
-        if settings["size"] == "auto":
-            width, height = base.size if base is not None else resolve_size(spec, "auto", "generations")
-        else:
-            width, height = parse_size(settings["size"])
+        # auto is the model's own size nearest the picture's shape, as for the Images API's edits
+        endpoint = "edits" if base is not None else "generations"
+        width, height = resolve_size(spec, settings["size"], endpoint, base.size if base is not None else None)
         quality = settings["quality"]
         return _Call(
             item_id=_new_id("ig"),
@@ -741,6 +743,7 @@ class ResponsesAPI:
             partial_images=settings["partial_images"],
             revised_prompt=revision(original, steps, text_model=text_model, index=index),
             blocked=BLOCKED_WORD in " ".join((original, *steps)).lower(),
+            instruction=steps[-1] if steps else original,
             base=base,
             mask=mask.image if mask is not None else None,
             references=[p.image for _, p in pictures[1:]] if editing else [],

@@ -57,7 +57,10 @@ _LIGHT_WORDING: dict[str, tuple[str, ...]] = {
     "indoor night": ("lit by a warm lamp at night", "in lamplight, with night at the window"),
     "space": ("among distant stars", "surrounded by stars"),
     "studio": ("in soft, even light", "in gentle studio light"),
+    "grey day": ("under a heavy grey sky", "beneath low grey clouds"),
 }
+#: Weather that hides a day's blue sky: rain and fog come with a grey one, never "a clear blue sky".
+_GREY_WEATHER = frozenset({"rain", "fog"})
 _WEATHER_WORDING = {
     "rain": ("in falling rain", "as rain pours down"),
     "fog": ("half hidden in fog", "in a soft grey fog"),
@@ -212,6 +215,8 @@ def describe(scene: Scene, *, style: str | None = None, flavour: str = "") -> st
         light = choose(_LIGHT_WORDING[scene.kind])
     elif scene.light == "day" and scene.ground == "snow":
         light = choose(_LIGHT_WORDING["snowday"])
+    elif scene.light == "day" and scene.weather in _GREY_WEATHER:
+        light = choose(_LIGHT_WORDING["grey day"])
     else:
         light = choose(_LIGHT_WORDING[scene.light])
     sky = scene.tint("sky")
