@@ -257,3 +257,31 @@ def test_pictures_picked_from_a_variable_or_an_upload() -> None:
 
     studio = in_a_kernel(body)
     assert studio.results[0].kind == "vary" and "Done: 1 picture" in studio.status.value
+
+
+def test_run_as_a_batch_submits_follows_and_shows_the_pictures() -> None:
+    import dalle_nb.widgets.studio as studio_module
+
+    with OfflineServer(ServerOptions(batch_seconds=0.5)) as server:
+        use(server)
+
+        async def body() -> Studio:
+            studio_module._BATCH_POLL = 0.2
+            studio = Studio(namespace={})
+            studio.prompt.value = "a {red|blue} umbrella"
+            studio.as_batch.value = True
+            assert studio.generate() is None  # a batch is followed by the panel, not by a JobHandle
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while studio._batch_task is not None and not studio._batch_task.done():
+                assert loop.time() < deadline
+                await asyncio.sleep(0.05)
+            return studio
+
+        try:
+            studio = in_a_kernel(body)
+        finally:
+            studio_module._BATCH_POLL = 2.0
+    assert studio.batch_job is not None and studio.batch_job.requests == 2
+    assert sorted(image.prompt for image in studio.results) == ["a blue umbrella", "a red umbrella"]
+    assert "Done: 2 pictures" in studio.status.value and studio.generate_button.disabled is False

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..models import MB, MODELS, ParamError, check_inputs, get_model, resolve_size, validate
+from ..models import MB, MODELS, Endpoint, ParamError, check_inputs, get_model, resolve_size, validate
 from .app import (
     BLOCKED_WORD,
     APIFailure,
@@ -727,7 +727,7 @@ class ResponsesAPI:
                 raise _refused(error, param) from None
         base = pictures[0][1].image if editing else None
         # auto is the model's own size nearest the picture's shape, as for the Images API's edits
-        endpoint = "edits" if base is not None else "generations"
+        endpoint: Endpoint = "edits" if base is not None else "generations"
         width, height = resolve_size(spec, settings["size"], endpoint, base.size if base is not None else None)
         quality = settings["quality"]
         return _Call(

@@ -29,6 +29,8 @@ from ..results import GeneratedImage, ImageSet
 if TYPE_CHECKING:
     from ..session import JobHandle
 
+#: How often a background batch is checked, in seconds.
+_BATCH_POLL = 2.0
 #: Pictures on one page of the Gallery tab.
 PAGE_SIZE = 24
 #: The size of the thumbnails the panel shows (the picture itself stays on disk).
@@ -375,6 +377,9 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.results = ImageSet()
         self.history = ImageSet()
         self._handle: JobHandle | None = None
+        #: The last background batch started with "run as a batch", and the task following it.
+        self.batch_job: Any = None
+        self._batch_task: asyncio.Task[None] | None = None
         self._started = 0.0
         self._cards: list[_Card] = []
         self._previews: dict[tuple[str, int], tuple[widgets.Box, widgets.Image, widgets.HTML]] = {}
@@ -433,7 +438,12 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         )
         self.cancel_button.add_class(f"{_STUDIO}-cancel")
         self.cancel_button.on_click(lambda _: self.cancel())
-        return widgets.VBox([self.prompt, self.count, self.generate_options,
+        self.as_batch = widgets.Checkbox(
+            value=False, indent=False, layout=widgets.Layout(width="auto"),
+            description="run as a batch (Batch API: half the price, within 24 h; for long lists)",
+        )  # fmt: skip
+        self.as_batch.add_class(f"{_STUDIO}-batch")
+        return widgets.VBox([self.prompt, self.count, self.generate_options, self.as_batch,
                              widgets.HBox([self.generate_button, self.cancel_button])])  # fmt: skip
 
     def _source_picker(self, kind: str) -> tuple[widgets.Widget, Callable[[], object]]:
@@ -598,12 +608,55 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         if problem := self.generate_options.problem():
             return self._refuse(problem)
         options = self.generate_options.values()
+        if self.as_batch.value:
+            self._submit_batch(expanded, options)
+            return None
 
         def plan() -> Job:
             return plan_generate([e.prompt for e in expanded], labels=[e.label for e in expanded],
                                  wants_partials=bool(options.get("stream")), **options)  # fmt: skip
 
         return self._start(plan)
+
+    def _submit_batch(self, expanded: list[Any], options: dict[str, Any]) -> None:
+        """Send the prompts as a background batch, follow it, and show its pictures when it ends.
+
+        Submitting (planning, writing and uploading the lines), checking and collecting all run on
+        worker threads, so the kernel stays free while the batch waits on the API's side.
+        """
+        from ..batch import submit
+
+        if self._batch_task is not None and not self._batch_task.done():
+            self._refuse("a batch is running: wait for it, or cancel it")
+            return
+        sent = {k: v for k, v in options.items() if k not in ("stream", "partial_images", "revise")}
+        loop = self._loop()
+        self._reset_results()
+        self._running(True)
+        self._started = time.monotonic()
+        self._say(f"Submitting a batch of {len(expanded)} request(s)…")
+
+        async def follow() -> None:
+            try:
+                job = await loop.run_in_executor(
+                    None, lambda: submit([e.prompt for e in expanded], labels=[e.label for e in expanded], **sent)
+                )
+                self.batch_job = job
+                while not (status := await loop.run_in_executor(None, job.status)).done:
+                    self._say(f"Batch {status} (the kernel is free; the API runs it within 24 h)")
+                    await asyncio.sleep(_BATCH_POLL)
+                self._say(f"Batch {status}; collecting…")
+                images = await loop.run_in_executor(None, lambda: job.collect(wait=False))
+            except DalleError as error:
+                self._running(False)
+                self._refuse(_say(error))
+                return
+            for image in images:
+                self._add(image)
+            self.progress.layout.display = "none"
+            self._finished(images)
+
+        self._batch_task = loop.create_task(follow())
 
     def open_editor(self) -> Any:
         """Open the mask editor on the Edit tab's picture."""
@@ -680,11 +733,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             return self._refuse(_say(error))
         except ValueError as error:
             return self._refuse(str(error))
-        self.results = ImageSet(notices=list(job.notices))
-        self.grid.children = []
-        for card in self._cards:  # the last job's cards are not shown any more
-            card.close()
-        self._cards, self._previews = [], {}
+        self._reset_results(job.notices)
         self.progress.max, self.progress.value = max(1, job.pictures), 0
         self.progress.layout.display = None
         self._show_backend()
@@ -699,6 +748,14 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._what = f"{job.pictures} picture{'s' if job.pictures != 1 else ''} from {job.settings.model}"
         self._tick(loop)
         return handle
+
+    def _reset_results(self, notices: list[str] | None = None) -> None:
+        self.results = ImageSet(notices=list(notices or []))
+        self.grid.children = []
+        for card in self._cards:  # the last job's cards are not shown any more
+            card.close()
+        self._cards, self._previews = [], {}
+        self._shown = False
 
     async def wait(self, timeout: float | None = None) -> ImageSet:
         """Wait, without blocking the kernel, until the panel's job has ended and the panel shows it; its pictures.
@@ -719,6 +776,10 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         """Stop what is in flight; pictures that arrived stay."""
         if self._handle is not None and self._handle.cancel():
             self._say("Cancelling…")
+        elif self.batch_job is not None and self._batch_task is not None and not self._batch_task.done():
+            job = self.batch_job
+            self._loop().run_in_executor(None, job.cancel)  # the API stops it; what ran is collected
+            self._say("Cancelling the batch…")
 
     def _running(self, running: bool) -> None:
         for button in (self.generate_button, self.edit_button, self.vary_button):
