@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -285,3 +286,96 @@ def test_run_as_a_batch_submits_follows_and_shows_the_pictures() -> None:
     assert studio.batch_job is not None and studio.batch_job.requests == 2
     assert sorted(image.prompt for image in studio.results) == ["a blue umbrella", "a red umbrella"]
     assert "Done: 2 pictures" in studio.status.value and studio.generate_button.disabled is False
+
+
+def test_an_uploaded_picture_with_more_inputs_and_the_rest_kept_exact() -> None:
+    from .conftest import png_bytes
+
+    def uploaded(image: Image.Image, name: str) -> dict[str, Any]:
+        content = png_bytes(image)
+        modified = datetime.datetime.now(datetime.UTC)
+        return {"name": name, "type": "image/png", "size": len(content), "content": memoryview(content),
+                "last_modified": modified}  # fmt: skip
+
+    photo, other = scene(), scene((1024, 1536))
+
+    async def body() -> tuple[Studio, Any, Any]:
+        studio = Studio(namespace={})
+        picker = studio.tabs.children[1].children[0]
+        picker.children[0].value = "upload"
+        picker.children[1].children[1].value = (uploaded(photo, "photo.png"),)
+        editor = studio.open_editor()
+        assert editor is not None and editor.image.size == photo.size
+        editor.rectangle((200, 200, 500, 400))
+        studio.edit_options.model.value = "dall-e-2"  # takes one input picture: no field for more
+        assert not shown(studio.references)
+        studio.edit_options.model.value = "gpt-image-1.5"
+        assert shown(studio.references) and "up to 15" in studio.references.description
+        studio.references.value = (uploaded(other, "other.png"),)
+        studio.keep_unmasked.value = True
+        studio.edit_prompt.value = "a yellow kite"
+        studio.edit_options.controls["size"].value = "1024x1024"
+        handle = studio.edit()
+        assert handle is not None
+        await finished(studio)
+        return studio, handle.job, editor
+
+    studio, job, editor = in_a_kernel(body)
+    request = job.requests[0]
+    sent = getattr(request, "image", request)
+    assert len(sent.images) == 2  # the upload and the extra input picture
+    assert "Done: 1 picture" in studio.status.value
+    assert any("pasted back here" in notice for notice in studio.results.notices)
+    before = np.asarray(photo.convert("RGB"))
+    after = np.asarray(studio.results[0].to_pil().convert("RGB"))
+    far = ~editor.mask_array
+    far[150:450, 150:550] = False  # the feather softens a few pixels around the mask
+    assert np.array_equal(before[far], after[far])
+
+
+def test_changing_a_control_while_a_job_runs_changes_only_the_next_job() -> None:
+    with OfflineServer(ServerOptions(latency=1.0)) as slow:
+        use(slow)
+
+        async def body() -> tuple[list[str], list[str]]:
+            studio = Studio(namespace={})
+            studio.prompt.value = "a paper boat"
+            size = studio.generate_options.controls["size"]
+            size.value = "1024x1024"
+            studio.generate()
+            await asyncio.sleep(0.2)
+            size.value = "1536x1024"  # mid-flight: the running job keeps what it was started with
+            await finished(studio)
+            first = [image.size for image in studio.results]
+            studio.generate()
+            await finished(studio)
+            return first, [image.size for image in studio.results]
+
+        first, second = in_a_kernel(body)
+    assert first == ["1024x1024"] and second == ["1536x1024"]
+
+
+def test_a_failure_stays_in_the_running_line_until_the_job_ends() -> None:
+    with OfflineServer(ServerOptions(latency=2.0)) as slow:
+        use(slow)
+
+        async def body() -> tuple[str, Studio]:
+            studio = Studio(namespace={})
+            studio.prompt.value = "a {#blocked|calm} sea"
+            studio.generate_options.controls["size"].value = "1024x1024"
+            studio.generate()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            while "failed" not in studio.status.value:
+                assert loop.time() < deadline, "the failure never showed"
+                assert studio._handle is not None and not studio._handle.done(), studio.status.value
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(1.2)  # the clock ticks at least once more: the failure stays
+            running = studio.status.value
+            await finished(studio)
+            return running, studio
+
+        running, studio = in_a_kernel(body)
+    assert "Making 2 pictures" in running and "1 failed" in running and "safety system" in running
+    assert "dalle-nb-studio-problem" in running
+    assert "1 picture in" in studio.status.value and "1 failed" in studio.status.value

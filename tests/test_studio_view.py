@@ -185,3 +185,36 @@ def test_opening_another_mask_editor_closes_the_last_one_and_all_its_canvases() 
     assert first.mask_array[100, 100], "its mask is still there for code that holds it"
     third = studio.open_editor()  # and editors still work after one was closed (shared widgets left alone)
     assert third.comm is not None and all(part.comm is not None for part in _parts(third))
+
+
+def test_each_partial_picture_replaces_the_last_in_the_same_place() -> None:
+    with OfflineServer(ServerOptions(latency=3)) as slow:
+        use(slow)
+
+        async def body() -> tuple[list[bytes], int, Studio]:
+            studio = Studio(namespace={})
+            studio.prompt.value = "a lighthouse on a cliff"
+            studio.generate_options.stream.value = True
+            studio.generate_options.partial.value = 2
+            studio.generate()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 20
+            seen: list[bytes] = []
+            box = None
+            while studio._handle is not None and not studio._handle.done():
+                assert loop.time() < deadline, "the job did not end"
+                previews = [c for c in studio.grid.children if "dalle-nb-studio-preview" in classes(c)]
+                assert len(previews) <= 1, "a second partial picture got a box of its own"
+                if previews:
+                    box = box or previews[0]
+                    assert previews[0] is box, "a partial picture moved to a new box"
+                    value = bytes(box.children[0].value)
+                    if not seen or seen[-1] != value:
+                        seen.append(value)
+                await asyncio.sleep(0.01)
+            await finished(studio)
+            return seen, len(studio.grid.children), studio
+
+        seen, boxes, studio = in_a_kernel(body)
+    assert len(seen) == 2  # two partial pictures, one after the other in the same box
+    assert boxes == 1 and "dalle-nb-studio-card" in classes(studio.grid.children[0])

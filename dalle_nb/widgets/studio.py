@@ -141,6 +141,7 @@ class _Options(widgets.VBox):  # type: ignore[misc]
         self.custom.add_class(f"{_STUDIO}-custom-size")
         self.custom_problem = _text()
         self.custom.observe(lambda _: self._check_custom(), "value")
+        # The slider's bounds come from the table (refresh); 2 is a starting value, not a limit.
         self.partial = widgets.IntSlider(value=2, min=0, max=3, description="partials", **_field())
         self.partial.add_class(f"{_STUDIO}-partials")
         self.stream = widgets.Checkbox(value=False, description="show partial pictures as they arrive", indent=False,
@@ -192,6 +193,7 @@ class _Options(widgets.VBox):  # type: ignore[misc]
                 control.max = choice.high
                 control.value = min(control.value, choice.high)
             elif name == "output_compression":
+                control.min, control.max = choice.low, choice.high
                 control.value = choice.default
             else:
                 options = [str(a) for a in choice.allowed] + ([_CUSTOM] if name == "size" and choice.rule else [])
@@ -199,6 +201,9 @@ class _Options(widgets.VBox):  # type: ignore[misc]
                 control.options = options
                 control.value = keep or (str(choice.default) if str(choice.default) in options else options[0])
         spec = get_model(self.model.value)
+        partials = choices(spec.id, self.endpoint if self.endpoint != "variations" else "edits", "partial_images")
+        if partials.supported and partials.high is not None:
+            self.partial.max, self.partial.min = partials.high, partials.low or 0
         self._show(self.stream, spec.streaming and self.endpoint != "variations")
         self._show(self.partial, spec.streaming and self.stream.value)
         current = config.settings()
@@ -377,6 +382,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.results = ImageSet()
         self.history = ImageSet()
         self._handle: JobHandle | None = None
+        self._failures: list[str] = []
         #: The last background batch started with "run as a batch", and the task following it.
         self.batch_job: Any = None
         self._batch_task: asyncio.Task[None] | None = None
@@ -493,6 +499,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
                                             layout=widgets.Layout(width="100%", height="56px"))  # fmt: skip
         self.edit_prompt.add_class(f"{_STUDIO}-edit-prompt")
         self.edit_options = _Options("edits")
+        self.edit_options.model.observe(lambda _: self._offer_references(), "value")
+        self._offer_references()
         self.keep_unmasked = widgets.Checkbox(
             value=False,
             indent=False,
@@ -506,6 +514,12 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.editor: Any = None
         return widgets.VBox([picker, load, self.editor_box, self.references, self.edit_prompt, self.edit_options,
                              self.keep_unmasked, self.edit_button])  # fmt: skip
+
+    def _offer_references(self) -> None:
+        """More input pictures only for a model whose edits take several (dall-e-2 takes one)."""
+        takes = get_model(self.edit_options.model.value).edit.max_images
+        self.references.layout.display = None if takes > 1 else "none"
+        self.references.description = f"more input pictures (up to {takes - 1})" if takes > 1 else ""
 
     def _vary_tab(self) -> widgets.Widget:
         picker, self._vary_source = self._source_picker("vary")
@@ -688,7 +702,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         if problem := self.edit_options.problem():
             return self._refuse(problem)
         options = self.edit_options.values()
-        pictures: list[object] = [self._edit_picture, *(bytes(f["content"]) for f in self.references.value or ())]
+        more = self.references.value if self.references.layout.display != "none" else ()
+        pictures: list[object] = [self._edit_picture, *(bytes(f["content"]) for f in more or ())]
         mask = self.editor if self.editor is not None and self.editor.coverage > 0 else None
         keep = bool(self.keep_unmasked.value)
 
@@ -744,7 +759,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         except DalleError as error:
             self._running(False)
             return self._refuse(_say(error))
-        self._handle, self._shown = handle, False
+        self._handle, self._shown, self._failures = handle, False, []
         self._what = f"{job.pictures} picture{'s' if job.pictures != 1 else ''} from {job.settings.model}"
         self._tick(loop)
         return handle
@@ -793,12 +808,20 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._timer = loop.call_later(1.0, self._tick, loop)
 
     def _say_progress(self) -> None:
-        """The running job's line: what is being made, how many arrived (as many as the cards shown), for how long."""
+        """The running job's line: what is being made, how many arrived (as many as the cards shown), for how long.
+
+        A request that failed while others run stays in the line (in the error colour) until the job
+        ends, so the ticking clock never hides it.
+        """
         if self._handle is None or self._handle.done():
             return
         seconds = int(time.monotonic() - self._started)
         prefix = "Cancelling" if self._handle.cancelling else "Making"
-        self._say(f"{prefix} {self._what}: {self.progress.value} arrived … {seconds} s")
+        line = f"{prefix} {self._what}: {self.progress.value} arrived … {seconds} s"
+        if self._failures:
+            failed = f"{len(self._failures)} failed" if len(self._failures) > 1 else "1 failed"
+            line += f"; {failed}: {self._failures[-1]}"
+        self._say(line, error=bool(self._failures))
 
     def _on_event(self, event: Event) -> None:
         """Events arrive on the kernel's loop: the panel fills in as pictures come."""
@@ -809,7 +832,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self.progress.value = min(self.progress.max, self.progress.value + 1)
             self._say_progress()
         elif isinstance(event, RequestFailed):
-            self._say(str(event.failure), error=True)
+            self._failures.append(str(event.failure))
+            self._say_progress()
         elif isinstance(event, JobDone):
             self._finished(event.result)
 
