@@ -69,10 +69,10 @@ def _parent_prompt(image: GeneratedImage) -> str | None:
 
 
 def _when(image: GeneratedImage) -> str:
-    """When a picture was made, in local time: history shows the same prompt made twice apart."""
+    """When a picture was made, in local time, to the second: history tells a rerun of the same prompt apart."""
     if not image.created:
         return ""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(image.created))
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(image.created))
 
 
 #: A revised prompt longer than this shows its beginning; the whole sentence opens on a click.
@@ -267,22 +267,31 @@ class Progress:
         import io
 
         image = partial.to_pil()
+        width, height = preview_box(image.size, self.size)
         image.thumbnail((self.size, self.size))
         buffer = io.BytesIO()
         image.convert("RGB").save(buffer, format="WEBP", quality=60)
         stage = "final" if partial.final else f"partial {(partial.partial_index or 0) + 1}"
         text = esc((partial.label or partial.prompt)[:80])
-        # a fixed box, so each new partial replaces the last without the output jumping
+        # the final card's box (its thumbnail's size), so each new partial and then the card take the
+        # same place without the output jumping, for wide and tall pictures too
         self.previews[(partial.prompt, partial.index)] = (
-            f"<figure style='margin:4px;font-size:11px;width:{self.size}px'>"
-            f"<img src='{data_uri(buffer.getvalue())}' style='width:{self.size}px;height:{self.size}px;"
-            f"object-fit:contain'/><figcaption>{text} — {stage}</figcaption></figure>"
+            f"<figure class='dalle-nb-preview' style='margin:4px;font-size:11px;width:{width}px'>"
+            f"<img src='{data_uri(buffer.getvalue())}' style='width:{width}px;height:{height}px;"
+            f"object-fit:contain;border-radius:4px'/><figcaption>{text} — {stage}</figcaption></figure>"
         )
         self.refresh()
 
     def close(self) -> None:
         if self.handle is not None:
             self.handle.update(_bundle(""), raw=True)
+
+
+def preview_box(size: tuple[int, int], longest: int) -> tuple[int, int]:
+    """The box a picture of ``size`` takes as a card ``longest`` pixels on its long side (as its thumbnail)."""
+    width, height = size
+    scale = longest / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _bundle(html: str) -> dict[str, str]:

@@ -91,10 +91,46 @@ def test_a_prompt_matrix_is_laid_out_as_its_grid(ip: InteractiveShell) -> None:
 
 def test_history_cards_say_when_each_picture_was_made(ip: InteractiveShell) -> None:
     ip.run_cell_magic("dalle", "-s 1024x1024 --exact", "a purple owl")
+    time.sleep(1.05)  # a rerun a second later, as a person would: the same prompt, the same picture
     ip.run_cell_magic("dalle", "-s 1024x1024 --exact", "a purple owl")
     found = ip.run_line_magic("dalle", "history owl")
     today = time.strftime("%Y-%m-%d")
-    assert len(found) == 2 and found._repr_mimebundle_()["text/html"].count(f"white-space:nowrap'>{today} ") == 2
+    when = re.findall(r"white-space:nowrap'>([^<]*)<", found._repr_mimebundle_()["text/html"])
+    assert len(found) == 2 and len(when) == 2 and all(w.startswith(f"{today} ") for w in when)
+    assert when[0] != when[1], "two runs of one prompt must be told apart"
+
+
+def test_failures_use_the_themes_error_colour(ip: InteractiveShell) -> None:
+    result = ip.run_cell_magic("dalle", "-s 1024x1024 --exact", "a {calm|#blocked} sea")
+    html = result._repr_mimebundle_()["text/html"]
+    failure = re.search(r"<div class='dalle-nb-failure' style='([^']*)'>✗", html)
+    assert failure is not None and "color:var(--jp-error-color1," in failure.group(1)
+    assert "#b00020" not in html
+
+
+@pytest.mark.parametrize(
+    ("size", "box"), [((1536, 1024), (256, 171)), ((1024, 1536), (171, 256)), ((512, 512), (256, 256))]
+)
+def test_partial_previews_take_the_place_of_the_final_card(size: tuple[int, int], box: tuple[int, int]) -> None:
+    import io
+
+    from PIL import Image
+
+    from dalle_nb.display import Progress
+    from dalle_nb.events import PartialImage
+    from dalle_nb.results import GeneratedImage
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "teal").save(buffer, format="PNG")
+    progress = Progress(1, size=256)
+    progress.partial(PartialImage("a teal square", 0, 0, buffer.getvalue()))
+    preview = next(iter(progress.previews.values()))
+    assert f"width:{box[0]}px;height:{box[1]}px" in preview
+    picture = GeneratedImage(
+        data=buffer.getvalue(), path=None, prompt="a teal square", model="gpt-image-1.5", size=f"{size[0]}x{size[1]}"
+    )
+    card = Image.open(io.BytesIO(picture.thumbnail_webp(256)))
+    assert abs(card.size[0] - box[0]) <= 1 and abs(card.size[1] - box[1]) <= 1  # the card the preview stands for
 
 
 def test_config_shows_the_values_actually_used(ip: InteractiveShell) -> None:
