@@ -134,8 +134,9 @@ def test_revised_prompts_are_deterministic_and_differ_per_text_model(client: ope
     assert first.id != again.id
     revised = {image_call(create(client, model=m)).revised_prompt for m in ("gpt-5.5", "gpt-4.1", "o3")}
     assert len(revised) == 3
-    # the picture is drawn from the revised prompt, as the image model receives it
-    assert image_call(create(client, model="gpt-4.1")).result != image_call(first).result
+    # the picture is the scene the prompt asks for, whichever text model rewrote it (the rewrite's framing words
+    # are not drawn): the same picture the Images API gives for the prompt
+    assert image_call(create(client, model="gpt-4.1")).result == image_call(first).result
 
 
 def test_revision_names_every_turn() -> None:
@@ -239,6 +240,24 @@ def test_previous_response_id_refines_the_previous_picture(client: openai.OpenAI
     before, after = pixels(calls[0].result), pixels(calls[1].result)
     assert 0 < np.abs(after - before).mean() < np.abs(pixels(unrelated.result) - before).mean()
     assert client.responses.retrieve(second.id).model_dump() == second.model_dump()
+    # each turn is the whole scene drawn again with its change (the fox stays where it was, solid, at dusk, with
+    # the moon added), the picture the Images API gives for the conversation's words together
+    together = client.images.generate(
+        model=TOOL_DEFAULT_MODEL, prompt="a red fox in a snowy field. make it dusk. add a full moon",
+        size="1024x1024", quality="low",
+    )  # fmt: skip
+    assert together.data is not None and together.data[0].b64_json is not None
+    assert np.array_equal(pixels(calls[2].result), pixels(together.data[0].b64_json))
+
+
+def test_the_picture_follows_the_prompt_not_the_rewrite(client: openai.OpenAI) -> None:
+    """The rewrite's framing words ("generous negative space", "glowing colours") are never drawn."""
+    for prompt in ("a cat on a sofa", "three cats on a beach", "a red fox sitting in the snow"):
+        revised = image_call(create(client, prompt))
+        exact = client.images.generate(model=TOOL_DEFAULT_MODEL, prompt=prompt, size="1024x1024", quality="low")
+        assert exact.data is not None and exact.data[0].b64_json is not None
+        assert revised.revised_prompt != prompt
+        assert np.array_equal(pixels(revised.result), pixels(exact.data[0].b64_json)), prompt
 
 
 def test_an_unknown_previous_response_is_a_400_naming_the_param(client: openai.OpenAI) -> None:

@@ -128,11 +128,21 @@ def revision(original: str, steps: tuple[str, ...] = (), *, text_model: str, ind
     """
     from . import draw
 
-    subject = original if not steps else f"{original}, changed as asked: {'; then '.join(steps)}"
+    subject = scene_words(original, steps)
     digest = hashlib.blake2b(f"{text_model}\0{len(steps)}\0{index}".encode(), digest_size=8).digest()
     style = ("vivid", "natural")[digest[0] % 2]
     base = draw.revise_prompt(subject, style=style).rstrip(".")
     return f"{base}, {_FRAMINGS[digest[1] % len(_FRAMINGS)]}, finished with {_TOUCHES[digest[2] % len(_TOUCHES)]}."
+
+
+def scene_words(original: str, steps: tuple[str, ...] = ()) -> str:
+    """The words a conversation's picture is drawn from: the first prompt, then each turn's change, in order.
+
+    The picture is drawn from these and not from the revised prompt: the rewrite's framing phrases ("generous
+    negative space", "glowing colours") would otherwise be read as scene words, and the picture stop following
+    what the person asked.  The revised prompt describes this same scene, so the two agree.
+    """
+    return ". ".join(text.strip().rstrip(".") for text in (original, *steps) if text.strip())
 
 
 @functools.cache
@@ -179,6 +189,9 @@ class _Turn:
     steps: tuple[str, ...]
     #: The latest picture of the conversation (this turn's, or an earlier one's), encoded as it was sent.
     image: bytes | None
+    #: The picture is what ``original`` and ``steps`` describe (every turn drawn from words, no input picture),
+    #: so a next turn can draw the changed scene afresh instead of painting over the last picture.
+    drawn: bool = False
 
 
 class _Memory:
@@ -238,6 +251,11 @@ class _Call:
     #: What an edit draws into the picture: the latest turn's own words ("add a full moon"), not the revised
     #: description of the whole scene, which would draw the fox that is already there a second time.
     instruction: str = ""
+    #: The words the picture is drawn from (``scene_words``): the prompt and each turn's change.
+    scene: str = ""
+    #: A turn of a conversation whose picture came from words: draw the changed scene again (the same layout, the
+    #: new light, the added subject) rather than paint over the last picture, which would look like two exposures.
+    redraw: bool = False
     base: Any = None  # PIL image to edit, or None to generate
     mask: Any = None
     references: list[Any] = field(default_factory=list)
@@ -452,15 +470,15 @@ class ResponsesAPI:
 
     # ------------------------------------------------------------------ building the answer
     def _draw(self, plan: _Plan, call: _Call) -> Any:
-        """The picture: drawn from the revised prompt, as the image model receives it, or an edit of the base."""
+        """The picture: the scene the words describe (and the revised prompt describes), or an edit of the base."""
         from PIL import Image
 
         from . import draw
 
         transparent = call.background == "transparent"
-        if call.base is None:
+        if call.base is None or call.redraw:
             return draw.generate_image(
-                call.revised_prompt,
+                call.scene,
                 call.width,
                 call.height,
                 model=call.model,
@@ -588,7 +606,8 @@ class ResponsesAPI:
             error=error,
         )
         if plan.store:
-            self.memory.put(_Turn(body, plan.original, plan.steps, image or plan.earlier_image))
+            drawn = plan.call is not None and (plan.call.base is None or plan.call.redraw)
+            self.memory.put(_Turn(body, plan.original, plan.steps, image or plan.earlier_image, drawn=drawn))
         return body
 
     # ------------------------------------------------------------------ reading the request
@@ -730,6 +749,7 @@ class ResponsesAPI:
         endpoint: Endpoint = "edits" if base is not None else "generations"
         width, height = resolve_size(spec, settings["size"], endpoint, base.size if base is not None else None)
         quality = settings["quality"]
+        redraw = editing and not read.pictures and mask is None and previous is not None and previous.drawn
         return _Call(
             item_id=_new_id("ig"),
             action="edit" if editing else "generate",
@@ -744,6 +764,8 @@ class ResponsesAPI:
             revised_prompt=revision(original, steps, text_model=text_model, index=index),
             blocked=BLOCKED_WORD in " ".join((original, *steps)).lower(),
             instruction=steps[-1] if steps else original,
+            scene=scene_words(original, steps),
+            redraw=redraw,
             base=base,
             mask=mask.image if mask is not None else None,
             references=[p.image for _, p in pictures[1:]] if editing else [],
