@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import base64
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -340,7 +342,10 @@ def test_display_is_a_small_thumbnail_not_the_full_picture() -> None:
     assert set(bundle) == {"text/plain", "text/html"}
     assert "data:image/webp;base64," in bundle["text/html"]
     assert "a detailed red and blue city at night" in bundle["text/html"] and DEFAULT_MODEL in bundle["text/html"]
-    assert len(bundle["text/html"]) < len(image.to_bytes()) / 2
+    shown = re.search(r"data:image/webp;base64,([A-Za-z0-9+/=]+)", bundle["text/html"])
+    assert shown is not None
+    thumbnail = Image.open(io.BytesIO(base64.b64decode(shown.group(1))))
+    assert max(thumbnail.size) <= 256 < max(image.to_pil().size)  # a small picture is sent, not the full one
     assert "path" not in bundle["text/plain"]  # nothing that changes between runs
 
 

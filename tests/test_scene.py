@@ -334,3 +334,52 @@ def test_a_scene_variation_keeps_setting_and_subjects_and_moves_and_recolours_th
     assert all(v.subjects != base.subjects for v in varied)
     assert any(p.tint is not None for v in varied for p in v.subjects)  # recoloured
     assert varied[0] == compose("three cats in a meadow", 512, 384, variation=0)
+
+
+# ------------------------------------------------------------------------------------------- words said twice, turns
+
+
+def test_a_subject_named_again_with_the_is_the_same_subject() -> None:
+    view = compose("a cat on a sofa. make the cat black", SIZE, SIZE)
+    (cat,) = subjects_named(view, "cat")  # one cat, made black, not a second cat
+    assert cat.tint == (0, 0, 0) and len(subjects_named(view, "sofa")) == 1
+    plain = compose("a cat on a sofa", SIZE, SIZE)
+    (orange,) = subjects_named(plain, "cat")
+    dark, light = luminance(render(view).crop(cat.box)), luminance(render(plain).crop(orange.box))
+    assert dark.mean() < light.mean() - 30  # darker where the cat is than the same cat untold
+    blue = compose("a cat and a dog, the dog is blue", SIZE, SIZE)
+    assert [p.noun for p in blue.subjects].count("dog") == 1 and subjects_named(blue, "dog")[0].tint == (0, 0, 255)
+
+
+def test_words_about_standing_together_draw_nothing_of_their_own() -> None:
+    view = compose("two dogs side by side", SIZE, SIZE)
+    assert [p.noun for p in view.subjects] == ["dog", "dog"] and view.decorations == ()
+
+
+def test_a_colour_a_subject_wears_does_not_paint_its_backdrop() -> None:
+    for prompt in ("a blue dog", "a red cat"):
+        picture = rgb(generate_image(prompt, SIZE, SIZE))
+        corner = picture[:20, :20].reshape(-1, 3).mean(axis=0)
+        assert corner.max() - corner.min() < 20, f"{prompt}: the card is tinted {corner}"
+
+
+def test_an_edit_asking_for_a_variation_makes_one() -> None:
+    from dalle_nb.plan import VARIATION_PROMPT
+
+    fox = generate_image("a red fox sitting in the snow", SIZE, SIZE)
+    varied = edit_image(fox, VARIATION_PROMPT, index=1)
+    assert np.array_equal(rgb(varied), rgb(vary_image(fox, index=1)))  # no artist's palette drawn on top
+    assert not np.array_equal(rgb(varied), rgb(fox))
+
+
+def test_a_change_of_light_without_a_mask_relights_the_picture_and_keeps_it_solid() -> None:
+    fox = generate_image("a red fox sitting in the snow", SIZE, SIZE)
+    dusk = edit_image(fox, "now make it dusk")
+    before, after = luminance(fox), luminance(dusk)
+    assert after.mean() < before.mean() - 20  # darker: dusk
+    assert np.corrcoef(before.ravel(), after.ravel())[0, 1] > 0.97  # the same picture: nothing moved or ghosted
+    (placed,) = compose("a red fox sitting in the snow", SIZE, SIZE).subjects
+    x0, y0, x1, y1 = placed.box
+    centre = rgb(dusk)[(y0 + y1) // 2 - 4 : (y0 + y1) // 2 + 4, (x0 + x1) // 2 - 4 : (x0 + x1) // 2 + 4]
+    red = centre.reshape(-1, 3).mean(axis=0)
+    assert red[0] > red[1] + 40 and red[0] > red[2] + 40  # the fox is still a solid red, not see-through

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -243,7 +244,7 @@ def render(view: Scene, *, subjects: bool = True) -> Image.Image:
     else:
         image = backdrops.backdrop(
             view.kind, view.ground, view.features, view.light, view.weather, view.tints,
-            view.palette if view.kind == "studio" else (),  # only the plain backdrop is painted in them
+            _card_colours(view) if view.kind == "studio" else (),  # only the plain backdrop is painted in them
             width, height, view.horizon, view.variant, view.cliff_box,
         ).copy()  # fmt: skip
     if subjects:
@@ -268,6 +269,18 @@ def render(view: Scene, *, subjects: bool = True) -> Image.Image:
             )
     image = backdrops.weather(image, view.weather, view.horizon, view.variant)
     return styles.stylise(image, view.style)
+
+
+#: The plain backdrop's colour when every colour the prompt names belongs to a subject: a soft grey card.
+_NEUTRAL_CARD = (168, 172, 180)
+
+
+def _card_colours(view: Scene) -> tuple[_RGB, ...]:
+    """The plain backdrop's colours: the prompt's colours that no subject wears, so a blue dog stands out on a
+    neutral card instead of fading into a blue one."""
+    worn = {placed.tint for placed in view.subjects if placed.tint is not None}
+    rest = tuple(colour for colour in view.palette if colour not in worn)
+    return rest or (_NEUTRAL_CARD,)
 
 
 def _render_abstract(view: Scene) -> Image.Image:
@@ -452,6 +465,11 @@ def edit_scene(
     )  # fmt: skip
 
 
+#: An edit that asks for a variation of its picture (``dalle_nb.VARIATION_PROMPT``, or a person's own words) is
+#: answered as one: the same scene with its parts moved and recoloured, not the words' subjects drawn on top.
+_VARIATION_RE = re.compile(r"\bvariations? of (?:this|the|my) (?:image|picture|photo|drawing)\b", re.IGNORECASE)
+
+
 def edit_image(
     base: Image.Image,
     prompt: str,
@@ -471,6 +489,8 @@ def edit_image(
     repainted) so the source stays recognisable, and the subjects are drawn on it.
     Further input images only tint the new content: they should influence the result, never dominate it.
     """
+    if mask is None and _VARIATION_RE.search(prompt):  # "a variation of this image": what vary() makes
+        return vary_image(base, index=index, seed=seed)
     mode = "RGBA" if transparent or _has_alpha(base) else "RGB"
     canvas = base.convert(mode)
     width, height = canvas.size
@@ -486,6 +506,8 @@ def edit_image(
         else:
             hole = _edit_region(mask)
             behind = _relit(_inpainted(canvas, hole), hole.getbbox(), key)
+    elif mask is None and not reading.read(prompt).places:  # "now make it dusk": the same picture in a new light
+        behind = _in_light(canvas, view.light, view.weather)
     else:
         behind = render(view, subjects=False).convert(mode)
         if mask is None:
@@ -504,6 +526,21 @@ def edit_image(
     if mask is None:
         return fresh
     return Image.composite(fresh, canvas, _edit_region(mask))
+
+
+def _in_light(canvas: Image.Image, light: str, weather: str | None) -> Image.Image:
+    """``canvas`` as it looks at another time of day: filtered like the backdrops' light, the sky end more than the
+    ground (a vertical ramp), and greyed under fog.  Nothing moves and nothing turns see-through."""
+    data = np.asarray(canvas, dtype=np.float32)
+    height = data.shape[0]
+    light_filter = np.asarray(backdrops.LIGHT_FILTERS.get(light, (1.0, 1.0, 1.0)), dtype=np.float32)
+    ramp = np.linspace(1.15, 0.85, height, dtype=np.float32)[:, None, None]  # the sky takes the light most
+    gain = 1.0 - (1.0 - light_filter[None, None, :]) * ramp
+    rgb = data[..., :3] * gain
+    if weather == "fog":
+        rgb = rgb + (200.0 - rgb) * 0.35
+    out = np.concatenate([np.clip(np.rint(rgb), 0, 255), data[..., 3:]], axis=-1).astype(np.uint8)
+    return Image.fromarray(out, mode=canvas.mode)
 
 
 def _on_transparent(view: Scene) -> Scene:

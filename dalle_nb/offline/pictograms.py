@@ -43,7 +43,7 @@ _NOT_NOUNS = frozenset(
         gold silver grey gray big small tiny large little huge giant night sunset sunrise dusk dawn fog foggy
         rain snow snowy beach sea ocean desert mountain mountains forest city space room kitchen sky field water
         wave waves one two three four five six seven eight nine ten art pixel sketch pencil painting oil neon
-        watercolor watercolour style photo photograph picture image
+        watercolor watercolour style photo photograph picture image side front ground scene
         """
     )
 )

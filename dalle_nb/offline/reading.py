@@ -333,6 +333,11 @@ _POSITIONS: dict[str, str] = {
     "far away": "background",
     "distant": "background",
 }
+#: Words that say several subjects stand together; the layout's row already does, so they add nothing else.
+_TOGETHER: dict[str, str] = {
+    phrase: "together" for phrase in ("side by side", "facing each other", "together", "in a row", "next to each other")
+}
+
 _RELATIONS: dict[str, str] = {
     "on top of": "on",
     "on": "on",
@@ -453,6 +458,10 @@ _SAYS_RE = re.compile(r"\b(?:says|saying|reads|reading|with the words?|written)\
 _MAX_TEXT = 40
 
 
+#: Words before a noun that point back at a subject already named: "the cat" after "a cat" is that cat.
+_RECALLING = frozenset({"the", "that", "this", "its", "their"})
+
+
 def _quoted_text(prompt: str) -> tuple[str | None, str]:
     """The first quoted text of the prompt (what a sign should say), and the prompt without it."""
     match = _QUOTED_RE.search(prompt)
@@ -510,6 +519,7 @@ def read(prompt: str) -> Reading:
     last: int | None = None
     start: int | None = None  # where the noun phrase being read began, so the description can quote it
     worn: tuple[str, int] | None = None
+    recalled: int | None = None  # a subject named again with "the" ("make the cat black"): colours after it are its
 
     def flush() -> None:
         nonlocal count, colour, scale, words, start
@@ -523,7 +533,7 @@ def read(prompt: str) -> Reading:
         token = tokens[i]
         if not token[0].isalnum() or token in ("and", "but", "while"):
             flush()
-            relation = worn = None
+            relation = worn = recalled = None
             i += 1
             continue
         if n := _phrase_at(tokens, i, _STYLES):
@@ -586,6 +596,14 @@ def read(prompt: str) -> Reading:
             i += 1
             continue
         if token in COLOURS:
+            if (
+                recalled is not None
+                and not _noun_at(tokens, i + 1)[0]
+                and not _phrase_at(tokens, i + 1, _SETTING_WORDS)
+            ):
+                reading.subjects[recalled].colour = token  # "make the cat black", "the dog is blue"
+                i += 1
+                continue
             colour = token
             start = i if start is None else start
             i += 1
@@ -596,6 +614,9 @@ def read(prompt: str) -> Reading:
             if token == "baby":
                 words.append(token)
             i += 1
+            continue
+        if n := _phrase_at(tokens, i, _TOGETHER, longest=3):
+            i += n  # how several of one subject stand: the row already puts them side by side
             continue
         if n := _phrase_at(tokens, i, _RELATIONS, longest=3):
             rel = _RELATIONS[" ".join(tokens[i : i + n])]
@@ -614,6 +635,21 @@ def read(prompt: str) -> Reading:
                 continue
             noun = tokens[i + length - 1]
             stem = pictograms.singular(noun)[0]
+            first = i if start is None else start
+            same = next(
+                (k for k, known in enumerate(reading.subjects) if pictograms.singular(known.noun)[0] == stem), None
+            )
+            if same is not None and first > 0 and tokens[first - 1] in _RECALLING and count is None:
+                # "a cat on a sofa. make the cat black": the cat again, not a second cat
+                known = reading.subjects[same]
+                known.colour = colour or known.colour
+                known.scale *= scale
+                known.place = place or known.place
+                last = recalled = same
+                count, colour, scale, words, place, start = None, None, 1.0, [], None, None
+                i += length
+                continue
+            recalled = None
             wanted = Wanted(
                 phrase=" ".join(
                     t
