@@ -383,3 +383,19 @@ def test_a_change_of_light_without_a_mask_relights_the_picture_and_keeps_it_soli
     centre = rgb(dusk)[(y0 + y1) // 2 - 4 : (y0 + y1) // 2 + 4, (x0 + x1) // 2 - 4 : (x0 + x1) // 2 + 4]
     red = centre.reshape(-1, 3).mean(axis=0)
     assert red[0] > red[1] + 40 and red[0] > red[2] + 40  # the fox is still a solid red, not see-through
+
+
+def test_a_boat_sits_on_the_scenes_water_not_on_a_block_of_its_own() -> None:
+    boat = pictograms.glyph(pictograms.emoji_for("boat") or "", 200, 200)
+    pixels = np.asarray(boat, dtype=np.int16)
+    seen = pixels[..., 3] > 0
+    water = np.abs(pixels[..., :3] - np.asarray((145, 210, 244))).max(axis=-1) <= 24
+    assert seen.any() and (seen & water).sum() < 0.01 * seen.sum()  # a few edge pixels at most (it was a third)
+    view = compose("a small boat on a stormy sea", SIZE, SIZE)
+    (placed,) = subjects_named(view, "boat")
+
+    def pale_blue(picture: Image.Image) -> float:
+        drawn = rgb(picture.crop(placed.box))
+        return float((np.abs(drawn - np.asarray((145, 210, 244))).max(axis=-1) <= 24).mean())
+
+    assert pale_blue(render(view)) <= pale_blue(render(view.without_subjects())) + 0.005  # the boat adds none

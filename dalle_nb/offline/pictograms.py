@@ -329,6 +329,19 @@ def _has_glyph(char: str) -> bool:
     return font.getbbox(char) != _notdef_box() and abs(font.getlength(char) - _advance()) < 1.0
 
 
+#: Vessels whose pictogram brings its own pale-blue block of water: the scene draws the sea (or nothing), so that
+#: block is taken out and the hull sits on the scene's own water, keeping the wavy waterline.
+_OWN_WATER = frozenset({"\u26f5", "\U0001f6a4", "\U0001f6a3", "\u26f4", "\U0001f6e5", "\U0001f6a2", "\U0001f6f3"})
+_WATER_RGB = (145, 210, 244)
+
+
+def _without_water(canvas: Image.Image) -> Image.Image:
+    data = np.asarray(canvas).copy()
+    near = np.abs(data[..., :3].astype(np.int16) - np.asarray(_WATER_RGB, dtype=np.int16)).max(axis=-1) <= 24
+    data[near, 3] = 0
+    return Image.fromarray(data, mode="RGBA")
+
+
 @functools.lru_cache(maxsize=512)
 def _ink(char: str, size: int) -> Image.Image:
     """The glyph drawn at font ``size``, cropped to its ink."""
@@ -337,6 +350,8 @@ def _ink(char: str, size: int) -> Image.Image:
     pad = max(2, size // 8)
     canvas = Image.new("RGBA", (int(right - left) + 2 * pad, int(bottom - top) + 2 * pad), (0, 0, 0, 0))
     ImageDraw.Draw(canvas).text((pad - left, pad - top), char, font=font, embedded_color=True)
+    if char.rstrip("\ufe0f") in _OWN_WATER:
+        canvas = _without_water(canvas)
     box = canvas.getchannel("A").getbbox()
     return canvas.crop(box) if box else canvas
 
