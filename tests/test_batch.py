@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import pytest
 
 import dalle_nb as dn
 from dalle_nb import batch_lines, config
-from dalle_nb.batch import _LOST
+from dalle_nb.batch import _LOST, _engine
 from dalle_nb.errors import ContentPolicyError, InvalidRequest
 from dalle_nb.gallery import Gallery, JobRecord
 from dalle_nb.offline import OfflineServer, ServerOptions
@@ -286,3 +288,93 @@ def test_the_batch_magic_and_the_jobs_table(ip: Any, quick: OfflineServer, fresh
         ip.run_cell_magic("dalle_batch", "", "   \n")
     with pytest.raises(UsageError, match="size"):
         ip.run_cell_magic("dalle_batch", "-s 1000x1000", "a fox")
+
+
+# ---------------------------------------------------------------------------- which engine a job runs on
+
+
+@pytest.mark.parametrize(
+    ("base_url", "engine"),
+    [
+        ("https://api.acedata.cloud/v1", "tasks"),
+        ("https://acedata.cloud/openai", "tasks"),
+        ("https://API.AceData.Cloud:443/v1", "tasks"),  # a host name is case-blind, and a port changes nothing
+        ("https://api.openai.com/v1", "batch"),
+        ("https://my-resource.openai.azure.com/openai/v1", "batch"),
+        ("https://notacedata.cloud/v1", "batch"),  # only the gateway's own host and its subdomains
+        ("https://acedata.cloud.example.com/v1", "batch"),
+        ("http://127.0.0.1:8000/v1", "batch"),
+        (None, "batch"),  # OpenAI itself
+    ],
+)
+def test_auto_task_mode_runs_jobs_on_tasks_only_on_the_gateways_host(base_url: str | None, engine: str) -> None:
+    settings = config.configure(api_key="sk-test", base_url=base_url, offline=False)
+    assert settings.task_mode == "auto" and _engine(settings) == engine
+
+
+def test_an_explicit_task_mode_overrides_what_the_base_url_suggests(monkeypatch: pytest.MonkeyPatch) -> None:
+    config.configure(api_key="sk-test", base_url="https://api.acedata.cloud/v1", offline=False)
+    assert _engine(config.configure(task_mode="batch")) == "batch"
+    assert _engine(config.configure(task_mode="auto")) == "tasks"
+    config.configure(base_url="https://api.openai.com/v1")
+    assert _engine(config.settings()) == "batch"
+    assert _engine(config.configure(task_mode="gateway")) == "tasks"
+    config.reset("task_mode")
+    monkeypatch.setenv("DALLE_NB_TASK_MODE", "gateway")  # from the environment too
+    assert _engine(config.settings()) == "tasks" and config.settings().sources["task_mode"] == "DALLE_NB_TASK_MODE"
+    with pytest.raises(InvalidRequest, match="'auto', 'batch', 'gateway'"):
+        config.configure(task_mode="tasks")
+
+
+def test_a_job_on_the_gateways_host_runs_on_tasks_unless_told_to_use_the_batch_api(
+    quick: OfflineServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end: the gateway's host name is resolved to the offline server, which speaks both engines."""
+    resolve = socket.getaddrinfo
+
+    def to_the_offline_server(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else str(host)  # anyio passes the name IDNA-encoded
+        return resolve("127.0.0.1" if name.endswith("acedata.cloud") else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", to_the_offline_server)
+    config.configure(api_key="offline", base_url=f"http://api.acedata.cloud:{quick.port}/v1", offline=False,
+                     max_retries=0)  # fmt: skip
+    on_tasks = dn.submit(["a white heron", "a grey heron"], **FAST)
+    assert on_tasks.engine == "tasks" and on_tasks.batch_ids == () and "on gateway tasks" in repr(on_tasks)
+    assert [image.prompt for image in on_tasks.collect()] == ["a white heron", "a grey heron"]
+    config.configure(task_mode="batch")
+    on_batches = dn.submit(["a blue heron"], **FAST)
+    assert on_batches.engine == "batch" and len(on_batches.batch_ids) == 1 and "on the Batch API" in repr(on_batches)
+    assert [image.prompt for image in on_batches.collect()] == ["a blue heron"]
+    assert [job.engine for job in dn.jobs()] == ["batch", "tasks"]  # the engine is kept with the job
+
+
+def test_waiting_in_a_notebook_shows_one_line_that_counts_up_and_goes_when_the_job_ends(fresh: Path) -> None:
+    from .test_display import html_of, run_in_a_kernel
+
+    with OfflineServer(ServerOptions(seed=5, batch_seconds=3)) as srv:
+        code = (
+            "import dalle_nb as dn\n"
+            f"dn.configure(api_key='offline', base_url={srv.base_url!r}, offline=False, max_retries=0)\n"
+            "job = dn.submit(['a red kite', 'a blue kite', 'a green kite'], size='1024x1024', quality='low',\n"
+            "                output_format='jpeg')\n"
+            "job.wait(progress=True, poll=0.25)\n"
+        )
+        shown = run_in_a_kernel(code, {"DALLE_NB_GALLERY_DIR": str(fresh)})
+    updates = [html_of(m) for m in shown if m["type"] == "update_display_data"]
+    lines = [re.sub(r"<[^>]+>", "", html) for html in updates if "dalle-nb-progress" in html]
+    pattern = re.compile(r"dalle_nb: (job_\w+): (\w+), (\d) of 3 done, 0 failed … (\d+) s")
+    told = [match for line in lines if (match := pattern.fullmatch(line))]  # the first line says "asking"
+    assert told and len({match.group(1) for match in told}) == 1, lines
+    counts = [int(match.group(3)) for match in told]
+    steps = [count for i, count in enumerate(counts) if i == 0 or count != counts[i - 1]]
+    assert steps[0] == 0 and steps[-1] == 3 and steps == sorted(steps) and len(steps) >= 3, lines  # counts up
+    seconds = [int(match.group(4)) for match in told]
+    assert seconds == sorted(seconds) and seconds[-1] >= 1, lines  # the elapsed time moves on
+    states = [match.group(2) for match in told]
+    assert states[0] in ("validating", "in_progress") and states[-1] == "completed", states
+    assert updates[-1] == "", "the line is gone once the job has ended"
+    (result,) = [m for m in shown if m["type"] == "execute_result"]
+    assert "state='completed', total=3, completed=3, failed=0" in result["data"]["text/plain"]
+    printed = "".join(m.get("text", "") for m in shown if m["type"] == "stream")
+    assert "of 3 done" not in printed, "in a notebook the counts are in the line, not printed line after line"

@@ -356,3 +356,36 @@ def test_batch_seconds_and_window_come_from_flags_and_the_environment() -> None:
     assert options.batch_seconds == 4 and options.files_limit == 1024 * 1024 and options.batch_window == 86400
     with pytest.raises(ValueError, match="batch_seconds"):
         ServerOptions(batch_seconds=-1)
+
+
+def test_a_thousand_line_batch_through_the_sdk_alone_answers_every_line_with_its_picture(
+    qclient: openai.OpenAI,
+) -> None:
+    """The SDK only, as a script without dalle_nb would run it: upload, create, poll, read the output file.
+
+    dall-e-2 at 256x256 and 512x512 is what this server draws fastest; each line's size says which answer is its own.
+    """
+    sizes = {f"fox-{i:04d}": ("256x256", "512x512")[i % 2] for i in range(1000)}
+    lines = [
+        {"custom_id": custom_id, "method": "POST", "url": GENERATIONS,
+         "body": {"model": "dall-e-2", "prompt": f"a red fox number {i}", "size": size, "response_format": "b64_json"}}
+        for i, (custom_id, size) in enumerate(sizes.items())
+    ]  # fmt: skip
+    file_id = upload(qclient, lines)
+    assert qclient.files.retrieve(file_id).bytes > 100_000
+    batch = qclient.batches.create(input_file_id=file_id, endpoint=GENERATIONS, completion_window="24h")  # type: ignore[arg-type]
+    deadline = time.monotonic() + 120
+    while batch.status not in ("completed", "failed", "expired", "cancelled"):
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.2)
+        batch = qclient.batches.retrieve(batch.id)
+    assert batch.status == "completed" and batch.request_counts is not None
+    assert (batch.request_counts.total, batch.request_counts.completed, batch.request_counts.failed) == (1000, 1000, 0)
+    assert batch.output_file_id and batch.error_file_id is None
+    output = [json.loads(text) for text in qclient.files.content(batch.output_file_id).text.splitlines()]
+    assert len(output) == 1000 and sorted(row["custom_id"] for row in output) == sorted(sizes)  # each line once
+    for row in output:
+        assert row["error"] is None and row["response"]["status_code"] == 200, row["custom_id"]
+        (picture,) = row["response"]["body"]["data"]
+        image = decode(picture["b64_json"])
+        assert image.format == "PNG" and "x".join(map(str, image.size)) == sizes[row["custom_id"]], row["custom_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,50 @@ def test_magics_revise_exact_refine_and_config(ip: InteractiveShell) -> None:
     ip.run_line_magic("config", "Dalle.revise = None")
     ip.run_line_magic("config", "Dalle.text_model = 'gpt-5.5'")
     assert ip.run_cell_magic("dalle", "-s 1024x1024", "a kite")[0].text_model == "gpt-5.5"
+
+
+def test_arefine_continues_the_conversation_inside_a_running_loop() -> None:
+    async def body() -> tuple[dn.GeneratedImage, dn.GeneratedImage, dn.GeneratedImage]:
+        first = (await dn.agenerate("a red fox in a snowy field", size="1024x1024"))[0]
+        second = (await dn.arefine(first, "now make it dusk"))[0]
+        third = (await dn.arefine(second, "add a full moon"))[0]
+        return first, second, third
+
+    first, second, third = asyncio.run(body())
+    assert first.response_id and second.response_id and third.response_id
+    assert len({first.response_id, second.response_id, third.response_id}) == 3
+    assert (second.kind, third.kind) == ("refine", "refine")
+    assert second.parents == (first.id,) and third.parents == (second.id,)
+    assert second.params["previous_response_id"] == first.response_id
+    assert third.params["previous_response_id"] == second.response_id
+    assert "dusk" in (second.revised_prompt or "").lower() and "moon" in (third.revised_prompt or "").lower()
+    assert [image.id for image in dn.history(chain=third)] == [first.id, second.id, third.id]
+
+
+def test_the_studios_revise_box_sends_the_next_generate_through_the_responses_api_or_not() -> None:
+    from dalle_nb.widgets.studio import Studio
+
+    from .test_studio import finished, in_a_kernel, shown
+
+    async def body() -> tuple[Studio, list[dn.GeneratedImage]]:
+        studio = Studio(namespace={})
+        studio.prompt.value = "a red fox sitting in the snow"
+        studio.generate_options.controls["size"].value = "1024x1024"
+        made = []
+        for tick in (False, True, False):
+            studio.generate_options.revise.value = tick
+            studio.generate()
+            await finished(studio)
+            assert "Done: 1 picture" in studio.status.value, studio.status.value
+            made.append(studio.results[0])
+        return studio, made
+
+    studio, (exact, revised, exact_again) = in_a_kernel(body)
+    assert shown(studio.generate_options.revise)  # the default model is a GPT image model: the box is offered
+    for picture in (exact, exact_again):
+        assert picture.prompt == "a red fox sitting in the snow"
+        assert picture.revised_prompt is None and picture.response_id is None and picture.text_model is None
+        assert "api" not in picture.params
+    assert revised.revised_prompt and revised.revised_prompt != revised.prompt and "red fox" in revised.revised_prompt
+    assert revised.response_id and revised.response_id.startswith("resp_") and revised.params["api"] == "responses"
+    assert revised.text_model == config.DEFAULT_TEXT_MODEL
