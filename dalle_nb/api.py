@@ -440,16 +440,22 @@ async def arefine(
     n: int | None = None,
     size: str | None = None,
     quality: str | None = None,
-    revise: bool | None = None,
+    background: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    stream: bool = False,
+    partial_images: int | None = None,
     on_partial: OnPartial | None = None,
+    revise: bool | None = None,
     fit: Fit = "error",
 ) -> ImageSet:
-    """``refine`` for code that already runs an event loop."""
+    """``refine`` for code that already runs an event loop (the same options)."""
 
     def plan() -> Job:
         return plan_refine(
-            image, instruction, model=model, n=n, size=size, quality=quality, revise=revise,
-            wants_partials=on_partial is not None, fit=fit,
+            image, instruction, model=model, n=n, size=size, quality=quality, background=background,
+            output_format=output_format, output_compression=output_compression, stream=stream,
+            partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
         )  # fmt: skip
 
     return await _astart(plan, on_partial, None)

@@ -102,6 +102,10 @@ class BatchStatus:
             text += f"; {self.errors[0]}" + (f" (+{len(self.errors) - 1} more)" if len(self.errors) > 1 else "")
         return text
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """What ``job.wait()`` leaves under a cell: the sentence, not the dataclass's fields."""
+        printer.text(str(self))
+
 
 # ---------------------------------------------------------------------------- plumbing
 def _run(coro: Coroutine[Any, Any, T]) -> T:

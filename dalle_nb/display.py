@@ -226,6 +226,7 @@ class Progress:
         self.started = time.monotonic()
         self.shown_at = 0.0
         self.previews: dict[tuple[str, int], str] = {}
+        self._shown_html = ""
         # a raw bundle whose plain text is empty: a stored notebook keeps no "<HTML object>" line behind
         self.handle = display(_bundle(""), raw=True, display_id=True)
         self.refresh()
@@ -247,7 +248,10 @@ class Progress:
     def refresh(self) -> None:
         if self.handle is not None:
             self.shown_at = time.monotonic()
-            self.handle.update(_bundle(self.html()), raw=True)
+            html = self.html()
+            if html != self._shown_html:  # a poll that changed nothing sends nothing
+                self._shown_html = html
+                self.handle.update(_bundle(html), raw=True)
 
     def tick(self) -> None:
         """Called while waiting: the elapsed time moves on every second."""

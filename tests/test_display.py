@@ -160,3 +160,26 @@ def test_help_is_aligned_and_hints_do_not_mislead(ip: InteractiveShell) -> None:
 def test_models_table_uses_marks_every_font_has(ip: InteractiveShell) -> None:
     text = repr(ip.run_line_magic("dalle", "models"))
     assert "✗ not set" in text and "❌" not in text and "✅" not in text
+
+
+def test_a_progress_line_that_did_not_change_is_not_sent_again(ip: InteractiveShell) -> None:
+    from dalle_nb.display import Progress
+
+    progress = Progress(2, model="gpt-image-1.5")
+    assert progress.handle is not None
+    sent: list[object] = []
+    progress.handle.update = lambda *args, **kwargs: sent.append(args)  # type: ignore[method-assign]
+    progress.refresh()
+    progress.refresh()  # nothing new within the same second: no second message
+    progress.done = 1
+    progress.refresh()
+    assert len(sent) <= 2 and "1 of 2 pictures" in str(sent[-1])
+
+
+def test_a_batch_status_reads_as_a_sentence_under_a_cell() -> None:
+    from IPython.lib.pretty import pretty
+
+    from dalle_nb.batch import BatchStatus
+
+    status = BatchStatus("job_1", "completed", 3, 3, 0)
+    assert pretty(status) == "job_1: completed, 3 of 3 done, 0 failed" == str(status)

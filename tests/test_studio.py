@@ -379,3 +379,15 @@ def test_a_failure_stays_in_the_running_line_until_the_job_ends() -> None:
     assert "Making 2 pictures" in running and "1 failed" in running and "safety system" in running
     assert "dalle-nb-studio-problem" in running
     assert "1 picture in" in studio.status.value and "1 failed" in studio.status.value
+
+
+def test_an_unticked_revise_box_stays_unticked_when_the_model_changes() -> None:
+    options = Studio(namespace={}).generate_options
+    assert options.revise.value is True  # the setting's default for GPT image models offline
+    options.revise.value = False
+    options.model.value = "gpt-image-1"
+    assert options.revise.value is False and options.values()["revise"] is False
+    options.model.value = "dall-e-3"  # no Responses path: the box is hidden and not sent
+    assert not shown(options.revise) and options.values()["revise"] is None
+    options.model.value = "gpt-image-1.5"
+    assert options.revise.value is False

@@ -150,6 +150,9 @@ class _Options(widgets.VBox):  # type: ignore[misc]
         self.revise = widgets.Checkbox(value=True, description="revise the prompt (Responses API)", indent=False,
                                        layout=widgets.Layout(width="auto", margin="2px 24px 2px 2px"))  # fmt: skip
         self.revise.add_class(f"{_STUDIO}-revise")
+        self._revise_choice: bool | None = None
+        self._refreshing = False
+        self.revise.observe(self._revise_chosen, "value")
         fields: list[widgets.Widget] = []
         for name in _FIELDS[endpoint]:
             control: widgets.Widget
@@ -206,11 +209,20 @@ class _Options(widgets.VBox):  # type: ignore[misc]
             self.partial.max, self.partial.min = partials.high, partials.low or 0
         self._show(self.stream, spec.streaming and self.endpoint != "variations")
         self._show(self.partial, spec.streaming and self.stream.value)
-        current = config.settings()
-        self.revise.value = current.revises(spec.id)
+        # the person's own tick or untick outlives a change of model; until they make one, the setting's default
+        default = config.settings().revises(spec.id)
+        self._refreshing = True
+        try:
+            self.revise.value = default if self._revise_choice is None else self._revise_choice
+        finally:
+            self._refreshing = False
         self._show(self.revise, spec.is_gpt and self.endpoint != "variations")
         self._show_custom()
         self._show_compression()
+
+    def _revise_chosen(self, change: dict[str, Any]) -> None:
+        if not self._refreshing:
+            self._revise_choice = bool(change["new"])
 
     def _show(self, control: widgets.Widget, shown: bool) -> None:
         control.layout.display = None if shown else "none"
