@@ -183,23 +183,43 @@ def test_numbers_given_as_text_are_sent_as_numbers_and_words_are_refused() -> No
 
 
 # ---------------------------------------------------------------------------- 7. the key
+def shows_no_key(error: BaseException) -> bool:
+    """Neither the error nor anything in its chain shows the key: str, repr, one line, args, any attribute."""
+    seen: BaseException | None = error
+    while seen is not None:
+        shown = [str(seen), repr(seen), repr(seen.args), *(repr(v) for v in vars(seen).values())]
+        if isinstance(seen, errors.DalleError):
+            shown.append(seen.one_line())
+        if any(CANARY in text for text in shown):
+            return False
+        seen = seen.__cause__ or seen.__context__
+    return True
+
+
 def test_the_key_is_never_a_request_parameter(fresh: Path) -> None:
-    with OfflineServer(ServerOptions()) as gateway:
+    nested: list[dict[str, object]] = [
+        {"metadata": {"k": CANARY}},
+        {"extra_body": {"x": CANARY}},
+        {"user": [CANARY]},
+        {"metadata": {"outer": [{"inner": (CANARY,)}]}},
+        {"metadata": {CANARY: "as a key"}},
+        {"tags": {f"prefix-{CANARY}"}},
+    ]
+    with OfflineServer(ServerOptions()) as gateway:  # a non-OpenAI base URL: unknown fields would be passed on
         use(gateway, key=CANARY)
-        for extra in ({"api_key": CANARY}, {"user": CANARY}, {"api_key": "anything"}):
+        for extra in ({"api_key": CANARY}, {"user": CANARY}, {"api_key": "anything"}, *nested):
             with pytest.raises(dn.InvalidRequest, match=r"configure\(api_key=") as err:
                 dn.generate("x", size="1024x1024", **extra)
-            assert CANARY not in repr(err.value) + str(err.value.value)
-        with pytest.raises(dn.InvalidRequest) as bad_model:
-            config.configure(model=CANARY)
-        shown = [
-            bad_model.value.message,
-            str(bad_model.value.value),
-            repr(bad_model.value),
-            str(bad_model.value.allowed),
-        ]
-        assert all(CANARY not in text for text in shown)
-    assert not pictures_on_disk(fresh)
+            assert shows_no_key(err.value), extra
+        for model in (CANARY, [CANARY], {"m": (CANARY,)}):
+            with pytest.raises(dn.InvalidRequest) as bad_model:
+                config.configure(model=model)
+            assert shows_no_key(bad_model.value) and "***" in repr(bad_model.value.value), model
+        sent = httpx.get(gateway.base_url.removesuffix("/v1") + "/health").json()
+    assert sent["peak_in_flight"] == 0, "nothing was sent"
+    assert not pictures_on_disk(fresh) and not dn.history()
+    stored = [p for p in fresh.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
+    assert not stored, f"the key was written to {stored}"
 
 
 def test_sdk_exceptions_with_the_request_are_detached(fresh: Path) -> None:
