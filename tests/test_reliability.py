@@ -79,6 +79,47 @@ def test_a_stream_cut_once_is_retried_and_completes() -> None:
         server.stop()
 
 
+def test_a_stream_cut_keeps_its_last_partial_picture_on_the_failure() -> None:
+    server = faulty("drop:1")  # the connection dies half-way through the stream, after some partial pictures
+    try:
+        use(server)
+        shown: list[dn.PartialImage] = []
+        handle = dn.generate(
+            "a fox", size="1024x1024", partial_images=3, stream=True, wait=False, on_partial=shown.append
+        )
+        assert isinstance(handle.exception(30), errors.IncompleteStream)
+        assert shown and not shown[-1].final and len(handle.images) == 0
+        failure = handle.images.failures[0]
+        assert failure.partial is not None and failure.partial.data == shown[-1].data, "the last preview is offered"
+        assert not failure.partial.final and "partial picture" in str(failure)
+    finally:
+        server.stop()
+
+
+def _requests_received(server: OfflineServer) -> int:
+    return int(httpx.get(server.base_url.removesuffix("/v1") + "/health").json()["received"])
+
+
+@pytest.mark.parametrize("fault", ["reset:1", "drop:1", "nofinal:1"])
+def test_a_streamed_request_is_sent_no_more_often_than_a_plain_one(fault: str) -> None:
+    # max_retries is one budget: the SDK's retries for a connection that fails before the stream opens, ours for
+    # a stream that opened and ended early; never one inside the other (reset:1 sent a stream 9 times, in 5.8 s)
+    server = faulty(fault)
+    try:
+        use(server)
+        config.configure(max_retries=2)
+        plain = dn.generate("a fox", size="1024x1024", wait=False)
+        assert isinstance(plain.exception(30), errors.BackendUnreachable) or fault == "nofinal:1"
+        sent_plain = _requests_received(server)
+        streamed = dn.generate("a fox", size="1024x1024", partial_images=1, stream=True, wait=False)
+        assert isinstance(streamed.exception(30), errors.BackendUnreachable)
+        sent_streamed = _requests_received(server) - sent_plain
+        assert sent_streamed == 3, f"{fault}: a streamed request was sent {sent_streamed} times with max_retries=2"
+        assert fault == "nofinal:1" or sent_plain == 3
+    finally:
+        server.stop()
+
+
 def _seed_first_fails() -> int:
     """A seed whose first fault draw (rate 0.5) hits and whose second misses."""
     for seed in range(100):
