@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import json
 import time
 import warnings
@@ -120,6 +121,21 @@ def _sniff(data: bytes) -> tuple[str, str]:
         return ("jpeg" if fmt in ("jpg", "mpo") else fmt), f"{image.width}x{image.height}"
 
 
+@dataclass
+class _Previews:
+    """The last partial picture a streamed request showed, kept across its attempts and a stream that breaks."""
+
+    last: PartialImage | None = None
+
+
+def _retries_taken(stream: Any) -> int:
+    """How many times the SDK sent a request again before its stream opened (the retry count it sends along)."""
+    try:
+        return int(stream.response.request.headers.get("x-stainless-retry-count", 0))
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
 Emit = Callable[[Event], None]
 
 
@@ -219,8 +235,9 @@ class _Execution:
             if holding:
                 self.limiter.release()
 
-    async def _send(self, request: Request, offset: int) -> Any:
-        """One SDK call; its failures become dalle_nb's typed errors."""
+    async def _send(self, request: Request, offset: int, *, max_retries: int | None = None) -> Any:
+        """One SDK call, retried by the SDK up to ``max_retries`` (the setting when None); its failures become
+        dalle_nb's typed errors."""
         import openai
 
         kwargs = request.sdk_kwargs()
@@ -230,7 +247,10 @@ class _Execution:
             kwargs.setdefault("response_format", "b64_json")
         if self.conn.kind == "offline":
             kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
-        images = self.conn.sdk.images
+        sdk = self.conn.sdk
+        if max_retries is not None and max_retries != sdk.max_retries:
+            sdk = sdk.with_options(max_retries=max(0, max_retries))  # shares the connection pool
+        images = sdk.images
         try:
             if isinstance(request, GenerateRequest):
                 return await images.generate(**kwargs)
@@ -247,37 +267,58 @@ class _Execution:
     async def _stream(
         self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
     ) -> None:
-        """A streamed request, read to its final pictures; one that ends early is retried like any
-        transport failure (``max_retries``) for the pictures still missing."""
+        """A streamed request, read to its final pictures, within the retry budget a plain request has.
+
+        ``max_retries`` is one budget, spent once: the SDK retries a request that fails before its stream
+        opens (a reset, a 500), as it does any request, and this loop sends again, for the pictures still
+        missing, a stream that opened and then ended early (cut, or closed without its final picture), giving
+        the SDK only what is left.  So a request is sent at most ``max_retries + 1`` times, streamed or not.
+        The failure keeps the last partial picture that arrived: a preview, never the result.
+        """
+        first = len(saved)
+        seen = _Previews()
+        retries = self.job.settings.max_retries
+        for attempt in itertools.count():
+            missing = request.n - (len(saved) - first)
+            stream = await self._send(request.with_n(missing), offset + len(saved) - first, max_retries=retries)
+            retries -= _retries_taken(stream)
+            error = await self._read_stream(index, offset, request, stream, saved, failed, seen)
+            if len(saved) - first >= request.n:
+                return
+            if retries <= 0:
+                error.partial = seen.last  # type: ignore[attr-defined]
+                raise error
+            retries -= 1
+            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))  # the SDK's own backoff for transport failures
+
+    async def _read_stream(
+        self,
+        index: int,
+        offset: int,
+        request: Request,
+        stream: Any,
+        saved: list[GeneratedImage],
+        failed: list[Failure],
+        seen: _Previews,
+    ) -> IncompleteStream:
+        """Read one opened stream; what to raise if it ended before its final pictures (unused when it did not).
+
+        A connection that breaks mid-stream is such an end, and so retried; an error the API reports in the
+        stream (a refused prompt) is raised as it is.
+        """
         import openai
 
-        first = len(saved)
-        partial: PartialImage | None = None
-        attempts = self.job.settings.max_retries + 1
-        for attempt in range(attempts):
-            missing = request.n - (len(saved) - first)
-            try:
-                stream = await self._send(request.with_n(missing), offset + len(saved) - first)
-                try:
-                    partial = await self._consume_stream(index, offset, request, stream, saved, failed) or partial
-                except openai.OpenAIError as exc:
-                    raise from_sdk(exc) from None
-                if len(saved) - first >= request.n:
-                    return
-                shown = (
-                    f" after {partial.partial_index + 1} partial picture(s)"
-                    if partial and partial.partial_index is not None
-                    else ""
-                )
-                error: BackendUnreachable = IncompleteStream(
-                    f"The stream ended before its final picture{shown}.", kind="incomplete_stream"
-                )
-            except BackendUnreachable as failed:
-                error = failed
-            if attempt + 1 == attempts:
-                error.partial = partial  # type: ignore[attr-defined]
-                raise error
-            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))  # the SDK's own backoff for transport failures
+        try:
+            await self._consume_stream(index, offset, request, stream, saved, failed, seen)
+            cut = ""
+        except openai.APIConnectionError as exc:  # a timeout is one too
+            cut = f" ({exc.message.rstrip('.').lower()})"
+        except openai.OpenAIError as exc:
+            raise from_sdk(exc) from None
+        last = seen.last
+        shown = f" after {last.partial_index + 1} partial picture(s)" if last and last.partial_index is not None else ""
+        verb = "was cut" if cut else "ended"
+        return IncompleteStream(f"The stream {verb} before its final picture{shown}{cut}.", kind="incomplete_stream")
 
     async def _consume_stream(
         self,
@@ -287,21 +328,21 @@ class _Execution:
         stream: Any,
         saved: list[GeneratedImage],
         failed: list[Failure],
-    ) -> PartialImage | None:
-        """Read a stream's events: partial pictures are shown, completed ones saved. Returns the last partial."""
+        seen: _Previews,
+    ) -> None:
+        """Read a stream's events: partial pictures are shown (the last one kept in ``seen``, which outlives a
+        stream that breaks), completed ones saved."""
         prompt = getattr(request, "prompt", "")
-        last: PartialImage | None = None
         async for event in stream:
             number = offset + len(saved)
             if event.type.endswith(".partial_image"):
                 data = await asyncio.to_thread(base64.b64decode, event.b64_json)
-                last = PartialImage(prompt, number, event.partial_image_index, data, self.job.label(index))
-                self.emit(last)
+                seen.last = PartialImage(prompt, number, event.partial_image_index, data, self.job.label(index))
+                self.emit(seen.last)
             elif event.type.endswith(".completed"):
                 usage = event.usage.model_dump() if getattr(event, "usage", None) else None
                 raw = await self._keep(index, number, request, event.b64_json, None, usage, saved, failed)
                 self.emit(PartialImage(prompt, number, None, raw, self.job.label(index)))
-        return last
 
     # ------------------------------------------------------------------ the Responses API
     async def _via_responses(

@@ -195,36 +195,42 @@ def _coerce(name: str, value: Any) -> Any:
         return None
     rule = RULES[name]
     try:
-        if rule.kind == "bool":
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            return bool(value)
-        if rule.kind == "int":
-            number = int(value)
-            assert rule.low is not None and rule.high is not None
-            if isinstance(value, (bool, float)) or not rule.low <= number <= rule.high:
-                raise ValueError
-            return number
-        if rule.kind == "float":
-            seconds = float(value)
-            if seconds <= 0 or isinstance(value, bool):
-                raise ValueError
-            return seconds
-        if rule.kind == "path":
-            return Path(value).expanduser()
-        if rule.kind == "choice":
-            if not isinstance(value, str) or value.strip().lower() not in rule.choices:
-                raise ValueError
-            return value.strip().lower()
-        if rule.kind == "model":
-            from .models import get_model
-
-            get_model(str(value))
-            return str(value)
+        return _as_kind(rule, value)
     except (TypeError, ValueError) as exc:
         source = f" (from {rule.env})" if rule.env and os.environ.get(rule.env) == str(value) else ""
         message = getattr(exc, "message", None) or f"{name}={value!r}{source} is not valid: use {rule.rule}."
-        raise InvalidRequest(message, field=name, value=value, allowed=rule.rule) from None
+        refused = InvalidRequest(message, field=name, value=value, allowed=rule.rule)
+    # raised out here, so the ValueError (whose text holds the value: a key typed as a setting) is not its context
+    raise refused
+
+
+def _as_kind(rule: SettingRule, value: Any) -> Any:
+    """``value`` as the kind of setting ``rule`` describes; ``TypeError`` or ``ValueError`` when it is not one."""
+    if rule.kind == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if rule.kind == "int":
+        number = int(value)
+        assert rule.low is not None and rule.high is not None
+        if isinstance(value, (bool, float)) or not rule.low <= number <= rule.high:
+            raise ValueError
+        return number
+    if rule.kind == "float":
+        seconds = float(value)
+        if seconds <= 0 or isinstance(value, bool):
+            raise ValueError
+        return seconds
+    if rule.kind == "path":
+        return Path(value).expanduser()
+    if rule.kind == "choice":
+        if not isinstance(value, str) or value.strip().lower() not in rule.choices:
+            raise ValueError
+        return value.strip().lower()
+    if rule.kind == "model":
+        from .models import get_model
+
+        get_model(str(value))
     return str(value)
 
 
@@ -240,11 +246,13 @@ def _check_together(values: dict[str, Any]) -> None:
             continue
         try:
             choices(model, "generations", name).check(value)
+            continue
         except ParamError as error:
-            raise InvalidRequest(
+            refused = InvalidRequest(
                 f"{name} {value!r} does not suit the model {model}: {error.message}", field=name, value=value,
                 allowed=error.allowed,
-            ) from None  # fmt: skip
+            )  # fmt: skip
+        raise refused  # out here, so the ParamError (holding the value) is not its context
 
 
 def configure(

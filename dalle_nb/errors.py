@@ -30,8 +30,24 @@ def remember_secret(secret: str | None) -> None:
 
 
 def is_secret(value: object) -> bool:
-    """Whether ``value`` is, or contains, a key this process knows (so it must never be sent or shown)."""
-    return isinstance(value, str) and any(secret in value for secret in _SECRETS)
+    """Whether ``value`` is, or contains, a key this process knows (so it must never be sent or shown).
+
+    Containers are searched all the way down (a dict's keys and values, lists, tuples, sets), since
+    ``metadata={"k": key}`` travels in the request body and lands in the gallery just as ``user=key`` would.
+    """
+    return bool(_SECRETS) and _holds_secret(value, set())
+
+
+def _holds_secret(value: object, seen: set[int]) -> bool:
+    if isinstance(value, str):
+        return any(secret in value for secret in _SECRETS)
+    if isinstance(value, bytes | bytearray):
+        return any(secret.encode() in value for secret in _SECRETS)
+    if not isinstance(value, Mapping | list | tuple | set | frozenset) or id(value) in seen:
+        return False
+    seen.add(id(value))  # a container that holds itself is searched once
+    items = [part for pair in value.items() for part in pair] if isinstance(value, Mapping) else list(value)
+    return any(_holds_secret(item, seen) for item in items)
 
 
 def redact(text: str) -> str:
@@ -41,13 +57,29 @@ def redact(text: str) -> str:
     return _KEY_PATTERN.sub(lambda m: m.group(0)[:3] + "***", text)
 
 
-def _redacted(value: Any) -> Any:
-    """An error attribute with any key in it masked (strings, and the strings inside tuples)."""
+def _redacted(value: Any, within: frozenset[int] = frozenset()) -> Any:
+    """An error attribute with any key in it masked, at any depth: ``configure(model=[key])`` keeps ``["***"]``.
+
+    Strings are masked as ``redact`` masks text, and bytes that hold a known key become masked text; dicts,
+    lists, tuples and sets are rebuilt as plain ones around their masked items; anything else is kept as it is.
+    """
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, bytes | bytearray):
+        return redact(bytes(value).decode("utf-8", "replace")) if is_secret(value) else value
+    if not isinstance(value, Mapping | list | tuple | set | frozenset):
+        return value
+    if id(value) in within:  # a container that holds itself
+        return "..."
+    within = within | {id(value)}
+    if isinstance(value, Mapping):
+        return {_redacted(key, within): _redacted(item, within) for key, item in value.items()}
+    items = [_redacted(item, within) for item in value]
     if isinstance(value, tuple):
-        return tuple(_redacted(item) for item in value)
-    return value
+        return tuple(items)
+    if isinstance(value, set | frozenset):
+        return frozenset(items) if isinstance(value, frozenset) else set(items)
+    return items
 
 
 def detach(error: BaseException) -> BaseException:

@@ -413,7 +413,10 @@ def _limits(model: str, endpoint: str) -> tuple[ModelSpec, EditLimits]:
     try:
         spec = get_model(model)
     except ParamError as exc:
-        raise InvalidRequest.from_param(exc) from None
+        refused = InvalidRequest.from_param(exc)
+        spec = None
+    if spec is None:
+        raise refused  # out here, so the ParamError (holding the model name) is not its context
     if endpoint not in ("edits", "variations"):
         raise InvalidRequest(
             f"endpoint {endpoint!r} takes no input images; use 'edits' or 'variations'",

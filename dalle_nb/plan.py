@@ -61,13 +61,15 @@ def _prompts(prompt: object) -> list[str]:
     for text in texts:
         try:
             text.encode("utf-8")
+            continue
         except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from os.fsdecode of bytes that were not UTF-8
-            raise InvalidRequest(
+            refused = InvalidRequest(
                 f"the prompt has a character that is not valid text at position {exc.start + 1} "
                 f"({text[exc.start]!r}); retype that part of the prompt.",
                 field="prompt",
                 value=f"position {exc.start + 1}",
-            ) from None
+            )
+        raise refused  # out here, so the UnicodeEncodeError (holding the whole prompt) is not its context
     return texts
 
 
@@ -347,17 +349,18 @@ def prompt_checker(model: str, endpoint: Endpoint = "generations") -> Callable[[
         if fast and isinstance(prompt, str) and prompt.strip() and not is_secret(prompt):
             return prompt
         (text,) = _prompts(prompt if isinstance(prompt, str) else [prompt])
-        try:
-            row.check(text)
-        except ParamError as error:
-            raise InvalidRequest.from_param(error) from None
         if is_secret(text):
             raise InvalidRequest(
                 "'prompt' would send your API key as a request parameter; set the key with "
                 "dalle_nb.configure(api_key=...) or OPENAI_API_KEY instead.",
                 field="prompt",
             )
-        return text
+        try:
+            row.check(text)
+            return text
+        except ParamError as error:
+            refused = InvalidRequest.from_param(error)
+        raise refused  # out here, so the ParamError (holding the prompt) is not its context
 
     return check
 

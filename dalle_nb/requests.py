@@ -65,10 +65,11 @@ class _Request:
         try:
             normalized = validate(self.endpoint, api, profile=profile)
             self._check_files()
+            normalized.update(passthrough)
+            return normalized
         except ParamError as error:
-            raise InvalidRequest.from_param(error) from None
-        normalized.update(passthrough)
-        return normalized
+            refused = InvalidRequest.from_param(error)
+        raise refused  # out here, so the ParamError (holding the value) is not its context
 
     def _check_files(self) -> None:
         pass

@@ -165,15 +165,16 @@ async def _sleep_unless_gone(request: Request, seconds: float) -> None:
 class RequestIdMiddleware:
     """Every response carries ``x-request-id``, as OpenAI's do; errors quote it in logs.
 
-    It also counts the image requests in flight (``/health`` reports them, so tests and
-    benchmarks can see what a client really sends at once) and keeps the connection's
-    transport at hand for the ``reset`` fault.
+    It also counts the image requests in flight and received (``/health`` reports them, so
+    tests and benchmarks can see what a client really sends at once, and how often it sends
+    a request again) and keeps the connection's transport at hand for the ``reset`` fault.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.received = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -193,6 +194,7 @@ class RequestIdMiddleware:
 
         counted = str(scope.get("path", "")).startswith(("/v1/images/", "/v1/responses"))
         if counted:
+            self.received += 1
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -818,13 +820,14 @@ class OfflineImagesAPI:
         return Response(item.data, media_type=item.media_type)
 
     async def health(self, request: Request) -> Response:
-        """Whether the server is up, and how many image requests it is answering now and at most so far."""
+        """Whether the server is up, and how many image requests it is answering now, at most so far, and in all."""
         return JSONResponse(
             {
                 "status": "ok",
                 "profile": self.options.profile,
                 "in_flight": self.gauge.in_flight,
                 "peak_in_flight": self.gauge.peak_in_flight,
+                "received": self.gauge.received,
                 "drawing": self.drawing,
                 "peak_drawing": self.peak_drawing,
             }

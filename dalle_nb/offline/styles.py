@@ -8,14 +8,16 @@ exactly where it was.  Textures (paper grain, brush strokes) are keyed on the si
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
+from . import memo
 from .chance import Stream, noise_bytes
 
 __all__ = ["stylise"]
+
+#: What each texture cache may hold, in bytes (see ``memo``): textures are 1 byte a pixel, 8 MB at 3840x2160.
+_TEXTURE_BYTES = 12 * 2**20
 
 
 def stylise(image: Image.Image, style: str | None) -> Image.Image:
@@ -96,7 +98,7 @@ def _sepia(image: Image.Image) -> Image.Image:
     return ImageOps.colorize(grey, black=(46, 30, 16), white=(250, 236, 204), mid=(168, 130, 90))
 
 
-@functools.lru_cache(maxsize=8)
+@memo.image_cache(_TEXTURE_BYTES)
 def _paper(size: tuple[int, int]) -> Image.Image:
     """Paper grain: soft noise in light greys, made on a small grid and upscaled, so it is cheap at any size."""
     width, height = size
@@ -107,7 +109,7 @@ def _paper(size: tuple[int, int]) -> Image.Image:
     return grain.resize(size, Image.Resampling.BILINEAR)
 
 
-@functools.lru_cache(maxsize=8)
+@memo.image_cache(_TEXTURE_BYTES)
 def _strokes(size: tuple[int, int]) -> Image.Image:
     """Short diagonal brush strokes around mid grey, for an overlay blend (mid grey changes nothing)."""
     width, height = size
