@@ -399,3 +399,9 @@ def test_a_boat_sits_on_the_scenes_water_not_on_a_block_of_its_own() -> None:
         return float((np.abs(drawn - np.asarray((145, 210, 244))).max(axis=-1) <= 24).mean())
 
     assert pale_blue(render(view)) <= pale_blue(render(view.without_subjects())) + 0.005  # the boat adds none
+
+
+@pytest.mark.parametrize("prompt", ["a sign that says {hello}", "a sign that says 'hello'", "a sign that says (hello)"])
+def test_the_words_a_sign_says_are_read_in_quotes_or_brackets(prompt: str) -> None:
+    view = compose(prompt, SIZE, SIZE)
+    assert view.text == "hello" and view.text_box is not None

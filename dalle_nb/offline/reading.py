@@ -454,7 +454,9 @@ class Reading:
 _QUOTED_RE = re.compile(
     r"\"([^\"]{1,80})\"|“([^”]{1,80})”|‘([^’]{1,80})’|(?:(?<=^)|(?<=[\s(:]))'([^']{1,80})'(?=$|[\s.,!?;:)])"
 )
-_SAYS_RE = re.compile(r"\b(?:says|saying|reads|reading|with the words?|written)\s+([A-Za-z0-9!?]+)", re.IGNORECASE)
+_SAYS_RE = re.compile(
+    r"\b(?:says|saying|reads|reading|with the words?|written)\s+[{\[(<]?([A-Za-z0-9!?]+)", re.IGNORECASE
+)  # a word in brackets is the word: "a sign that says {hello}"
 _MAX_TEXT = 40
 
 
