@@ -37,6 +37,7 @@ __all__ = [
     "Fit",
     "MaskSource",
     "Prepared",
+    "check_fit",
     "describe",
     "keep_unmasked",
     "load_image",
@@ -45,6 +46,7 @@ __all__ = [
     "prepare_image",
     "prepare_images",
     "prepare_mask",
+    "snapshot",
     "to_png_bytes",
 ]
 
@@ -289,6 +291,45 @@ def _from_array(array: object, field: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr))
 
 
+@dataclass(frozen=True)
+class _HeldMask:
+    """The mask a ``MaskSource`` held when the call was made (``snapshot``)."""
+
+    mask: Image.Image
+
+    def as_mask(self) -> Image.Image:
+        return self.mask
+
+
+def snapshot(source: object, *, field: str = "image") -> object:
+    """``source`` as it is now, to be read later on a worker thread (``edit(..., wait=False)``).
+
+    What a caller may change in place once the call has returned is copied: a numpy array, an
+    in-memory PIL image, a ``bytearray`` or ``memoryview``, what is left in a file object (its
+    position kept), the mask a ``MaskSource`` holds; a list or tuple item by item.  Paths,
+    ``bytes`` and generated pictures are kept as they are.  Copying runs at memory speed,
+    far below decoding and encoding, and nothing is decoded here: a picture that cannot be
+    read fails when it is read.
+    """
+    from PIL import Image
+
+    if isinstance(source, list | tuple):
+        return type(source)(snapshot(item, field=field) for item in source)
+    if isinstance(source, bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, Image.Image):
+        return source if getattr(source, "fp", None) is not None else source.copy()  # a file-backed one is read lazily
+    if isinstance(source, MaskSource):
+        return _HeldMask(source.as_mask())
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(source, numpy.ndarray):
+        return source.copy()
+    read = getattr(source, "read", None)
+    if callable(read) and not callable(getattr(source, "to_pil", None)) and not isinstance(source, str | os.PathLike):
+        return _read_file(source, read, field)
+    return source
+
+
 # --------------------------------------------------------------------------- modes
 
 _HIGH_BIT = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
@@ -408,6 +449,14 @@ def prepare_images(
     ]
 
 
+def check_fit(fit: object) -> None:
+    """``InvalidRequest`` unless ``fit`` is one of ``FITS``."""
+    if fit not in FITS:
+        raise InvalidRequest(
+            f"fit={fit!r} is not an option; use one of: {', '.join(FITS)}", field="fit", value=fit, allowed=FITS
+        )
+
+
 def _limits(model: str, endpoint: str) -> tuple[ModelSpec, EditLimits]:
     """The model's row and its input limits on ``endpoint``, or ``InvalidRequest``."""
     try:
@@ -446,10 +495,7 @@ def _prepare(
 ) -> Prepared:
     from PIL import Image
 
-    if fit not in FITS:
-        raise InvalidRequest(
-            f"fit={fit!r} is not an option; use one of: {', '.join(FITS)}", field="fit", value=fit, allowed=FITS
-        )
+    check_fit(fit)
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise InvalidRequest(f"index must be a whole number >= 0, not {index!r}", field="index", value=index)
     notices: list[str] = []

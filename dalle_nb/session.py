@@ -22,14 +22,15 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import config
+from .errors import DalleError, detach
 from .events import Event, ImageSaved, JobDone, OnEvent, RequestFailed
 from .models import Profile
 from .plan import Job
-from .results import ImageSet
+from .results import Failure, ImageSet
 
 if TYPE_CHECKING:
     from .client import Connection
@@ -104,13 +105,16 @@ class JobHandle(concurrent.futures.Future[ImageSet]):
     on the thread that waits in ``result()``.
     """
 
-    def __init__(self, job: Job, pictures: int) -> None:
+    def __init__(self, job: Job | None = None) -> None:
         super().__init__()
-        self.job = job
+        #: The checked job; ``None`` while a ``wait=False`` call still prepares its pictures on a worker thread.
+        self.job: Job | None = None
         #: Every picture and failure so far, in arrival order (the final result keeps request order).
-        self.images = ImageSet(notices=list(job.notices))
-        #: How many pictures the job asks for in all.
-        self.expected = pictures
+        self.images = ImageSet()
+        #: How many pictures the job asks for in all (0 until it is planned).
+        self.expected = 0
+        if job is not None:
+            self._planned(job)
         self.started = time.monotonic()
         self._cancel_requested = False
         self._task: asyncio.Task[Any] | None = None
@@ -121,7 +125,13 @@ class JobHandle(concurrent.futures.Future[ImageSet]):
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "cancelling" if self._cancel_requested else "running"
+        if state == "running" and self.job is None:
+            state = "preparing"
         return f"<JobHandle {state}: {len(self.images)}/{self.expected} picture(s)>"
+
+    def _planned(self, job: Job) -> None:
+        self.job, self.expected = job, job.pictures
+        self.images = ImageSet(notices=list(job.notices))
 
     def cancel(self) -> bool:
         """Stop what is in flight; pictures that arrived stay in ``images`` (and in the gallery)."""
@@ -369,19 +379,68 @@ class Session:
         Events go to ``on_event`` on ``loop`` when one is given; otherwise on the caller's
         running loop when it has one (a notebook cell's), unless ``deliver_here`` asks for
         them on the thread that waits in ``handle.result()`` (what the blocking calls do).
+        A job over the ``max_images`` budget raises ``InvalidRequest`` here, before anything runs.
         """
-        from .client import run_job
+        handle, emit = self._handle(on_event, loop, deliver_here)
+        conn = self._claim(job)
+        handle._planned(job)
+        self.loop().submit(self._run(handle, job, conn, emit))
+        return handle
 
+    def submit_planning(
+        self, plan: Callable[[], Job], *, on_event: OnEvent | None = None,
+        loop: asyncio.AbstractEventLoop | None = None, prompt: str = "",
+    ) -> JobHandle:  # fmt: skip
+        """``submit`` for a job still to be planned: ``plan`` runs on a worker thread, so this returns at once.
+
+        Reading and preparing a big picture takes seconds, which a ``wait=False`` call must not
+        spend on its caller's thread (a widget's click).  A planning failure (an ``InvalidRequest``
+        for a picture that cannot be read, the budget) is the job's: ``result()`` raises it,
+        ``exception()`` returns it, and ``on_event`` hears ``RequestFailed`` (for ``prompt``) and
+        ``JobDone`` as for a request that failed.  ``cancel()`` while planning ends the job with nothing.
+        """
+        handle, emit = self._handle(on_event, loop, False)
+
+        def prepare() -> tuple[Job, Connection]:
+            job = plan()
+            return job, self._claim(job)
+
+        async def body() -> None:
+            running = asyncio.get_running_loop()
+            handle._task, handle._loop = asyncio.current_task(), running
+            if handle.cancelling:  # cancelled before it started
+                self._end(handle, ImageSet(cancelled=True), emit)
+                return
+            work = running.run_in_executor(None, prepare)
+            try:
+                job, conn = await asyncio.shield(work)  # a cancel stops the wait, never a half-claimed job
+            except asyncio.CancelledError:
+                work.add_done_callback(self._unclaim)
+                self._end(handle, ImageSet(cancelled=True), emit)
+                return
+            except DalleError as error:
+                detach(error)
+                failure = Failure(prompt, error)
+                emit(RequestFailed(failure))
+                self._end(handle, ImageSet(failures=[failure]), emit)
+                return
+            except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+                handle.set_exception(error)
+                raise
+            handle._planned(job)
+            await self._run(handle, job, conn, emit)
+
+        self.loop().submit(body())
+        return handle
+
+    def _handle(
+        self, on_event: OnEvent | None, loop: asyncio.AbstractEventLoop | None, deliver_here: bool
+    ) -> tuple[JobHandle, Callable[[Event], None]]:
+        """A new handle, and the ``emit`` that records each event on it and passes it to ``on_event``."""
         if loop is None and not deliver_here and on_event is not None:
             with contextlib.suppress(RuntimeError):
                 loop = asyncio.get_running_loop()
-        self._reserve(job)
-        try:
-            conn = self.connection(job.settings)
-        except BaseException:
-            self._settle(job, 0)
-            raise
-        handle = JobHandle(job, job.pictures)
+        handle = JobHandle()
         handle._on_event = on_event
         if loop is None and on_event is not None:
             handle._events = queue.SimpleQueue()
@@ -409,44 +468,69 @@ class Session:
                 handle._callback_error = error
                 handle.cancel()
 
+        return handle, emit
+
+    def _claim(self, job: Job) -> Connection:
+        """Reserve the job's pictures and a connection for it (``_release`` gives both back)."""
+        self._reserve(job)
+        try:
+            conn = self.connection(job.settings)
+        except BaseException:
+            self._settle(job, 0)
+            raise
         with self._lock:
             conn.jobs += 1
-        limiter = self._limiter(conn, job.settings.concurrency)
+        return conn
 
-        async def body() -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            handle._task, handle._loop = task, asyncio.get_running_loop()
-            if handle.cancelling:  # cancelled before it started
-                task.cancel()
+    def _release(self, job: Job, conn: Connection, made: int) -> None:
+        with self._lock:
+            conn.jobs -= 1
+            if conn.retired and conn.jobs == 0:
+                self._close(conn)
+        self._settle(job, made)
+
+    def _unclaim(self, work: asyncio.Future[tuple[Job, Connection]]) -> None:
+        """A job cancelled while it was being planned: what ``_claim`` took, if it got that far, goes back."""
+        if not work.cancelled() and work.exception() is None:
+            job, conn = work.result()
+            self._release(job, conn, 0)
+
+    def _end(self, handle: JobHandle, result: ImageSet, emit: Callable[[Event], None]) -> None:
+        """Settle ``handle`` with ``result``: its pictures, the cancellation, or the job's error."""
+        handle.images = result
+        emit(JobDone(result))
+        if handle._callback_error is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                handle._callback_error.images = result  # type: ignore[attr-defined]
+            handle.set_exception(handle._callback_error)
+        elif result.cancelled:
+            # the state moves to CANCELLED only now, once what arrived is kept in ``images``
+            concurrent.futures.Future.cancel(handle)
+        else:
             try:
-                result = await run_job(job, conn, self.gallery(job.settings), limiter, emit)
-            except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+                handle.set_result(_finish(result))
+            except Exception as error:  # every request failed: that failure is the job's error
                 handle.set_exception(error)
-                raise
-            finally:
-                with self._lock:
-                    conn.jobs -= 1
-                    if conn.retired and conn.jobs == 0:
-                        self._close(conn)
-                self._settle(job, len(handle.images))
-            handle.images = result
-            emit(JobDone(result))
-            if handle._callback_error is not None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    handle._callback_error.images = result  # type: ignore[attr-defined]
-                handle.set_exception(handle._callback_error)
-            elif result.cancelled:
-                # the state moves to CANCELLED only now, once what arrived is kept in ``images``
-                concurrent.futures.Future.cancel(handle)
-            else:
-                try:
-                    handle.set_result(_finish(result))
-                except Exception as error:  # every request failed: that failure is the job's error
-                    handle.set_exception(error)
 
-        self.loop().submit(body())
-        return handle
+    async def _run(self, handle: JobHandle, job: Job, conn: Connection, emit: Callable[[Event], None]) -> None:
+        """Run a claimed job on the session's loop and settle its handle."""
+        from .client import run_job
+
+        task = asyncio.current_task()
+        assert task is not None
+        handle._task, handle._loop = task, asyncio.get_running_loop()
+        if handle.cancelling:  # cancelled before it started
+            task.cancel()
+        try:
+            # the limiter lives on this loop: only this thread creates or resizes it
+            limiter = self._limiter(conn, job.settings.concurrency)
+            result = await run_job(job, conn, self.gallery(job.settings), limiter, emit)
+        except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+            handle.set_exception(error)
+            raise
+        finally:
+            self._release(job, conn, len(handle.images))
+        self._end(handle, result, emit)
 
 
 _default: Session | None = None
