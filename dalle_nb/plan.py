@@ -16,7 +16,7 @@ from typing import Any
 
 from . import config
 from .errors import InvalidRequest
-from .imaging import KEEP_UNMASKED_FEATHER, Fit, check_fit, prepare_image, prepare_images, prepare_mask
+from .imaging import KEEP_UNMASKED_FEATHER, Fit, check_fit, fit_inline, prepare_image, prepare_images, prepare_mask
 from .models import Endpoint, ParamError, choices, get_model
 from .requests import EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
 
@@ -130,7 +130,8 @@ def _revised(requests: list[Request], settings: config.Settings, notices: list[s
     With ``revise`` left to its default, GPT image models are revised wherever the backend
     serves the Responses API; a request the tool cannot make (a style, a markup, a legacy
     model) goes to the Images API as written, and when the person asked for revising, a
-    notice says why.
+    notice says why.  An edit's pictures travel there inside the JSON, as data URLs with lower
+    limits than the Images API's files: ``fit_inline`` makes them fit, and says so.
     """
     from .session import default_session
 
@@ -139,6 +140,10 @@ def _revised(requests: list[Request], settings: config.Settings, notices: list[s
         why = _not_revisable(request)
         if why is None and settings.revises(request.model):
             assert isinstance(request, GenerateRequest | EditRequest)
+            if isinstance(request, EditRequest):  # its pictures travel inside the JSON, where the limits are lower
+                images, mask, said = fit_inline(request.images, request.mask, request.model)
+                request = replace(request, images=images, mask=mask)
+                notices.extend(said)
             out.append(ResponsesRequest(request, settings.text_model))
             continue
         if settings.revise and why is not None:

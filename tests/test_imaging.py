@@ -525,3 +525,16 @@ def test_module_imports_no_pillow_or_numpy_at_top_level() -> None:
     names = {alias.name for node in top if isinstance(node, ast.Import) for alias in node.names}
     names |= {node.module or "" for node in top if isinstance(node, ast.ImportFrom)}
     assert not {n for n in names if n.split(".")[0] in ("PIL", "numpy")}
+
+
+def test_pictures_for_the_responses_api_share_its_body_limit() -> None:
+    # four 10.8 MB pictures: each fits a data URL, together they are over the 50 MB a request may hold
+    files = [prepare_image(noise(1900, 1900, seed), GPT) for seed in range(4)]
+    assert all(imaging.data_url_chars(f) < models.DATA_URL_LIMIT for f in files)
+    assert sum(imaging.data_url_chars(f) for f in files) > models.RESPONSES_MAX_BYTES
+    fitted, mask, notices = imaging.fit_inline(files, None, GPT)
+    assert mask is None and len(fitted) == 4 and len(notices) == 4
+    assert sum(imaging.data_url_chars(f) for f in fitted) < models.RESPONSES_MAX_BYTES - MB
+    assert all(opened(f.data).size == (1900, 1900) for f in fitted), "opaque: sent as JPEG at full size"
+    small = prepare_image(noise(64, 48), GPT)
+    assert imaging.fit_inline([small], None, GPT) == ((small,), None, []), "what fits is sent as it is"
