@@ -24,7 +24,7 @@ from dalle_nb.models import DEFAULT_MODEL
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.session import default_session
 
-from .conftest import faulty, scene, use
+from .conftest import faulty, noise, scene, use
 
 CANARY = "sk-canary-0123456789abcdefDALLENB"
 
@@ -145,13 +145,8 @@ def test_edit_takes_every_kind_of_image(kind: str, tmp_path: Path) -> None:
         assert result[0].parents == (source.id,)  # type: ignore[union-attr]
 
 
-def noise(width: int, height: int, channels: int = 3, seed: int = 0) -> np.ndarray:
-    """A picture of random noise: its PNG barely compresses (3 or 4 bytes a pixel)."""
-    return np.random.default_rng(seed).integers(0, 256, (height, width, channels), dtype=np.uint8)
-
-
 def test_a_big_photo_is_made_small_enough_for_the_responses_api() -> None:
-    photo = noise(3000, 2000)  # an 18 MB PNG: fine for the Images API, too big for a data URL (~15 MB)
+    photo = np.array(noise(3000, 2000))  # an 18 MB PNG: fine for the Images API, too big for a data URL (~15 MB)
 
     async def main() -> dn.ImageSet:
         return await dn.aedit(photo, "a red door")  # default settings: revised, through the Responses API
@@ -164,7 +159,7 @@ def test_a_big_photo_is_made_small_enough_for_the_responses_api() -> None:
 
 
 def test_a_big_transparent_picture_is_downscaled_for_the_responses_api_and_its_mask_follows() -> None:
-    picture = noise(2400, 1800, channels=4, seed=1)  # 17 MB as PNG, which alone keeps its transparency: it must shrink
+    picture = noise(2400, 1800, seed=1, mode="RGBA")  # 17 MB as PNG, which alone keeps its transparency: it must shrink
     mask = np.zeros((1800, 2400), dtype=bool)
     mask[600:1200, 800:1600] = True
     result = dn.edit(picture, "a red door", mask=mask)
