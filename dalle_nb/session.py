@@ -8,7 +8,8 @@ backend.  The module-level functions (``dn.generate`` ...) use ``default_session
 ``submit`` starts a planned ``Job`` and returns a ``JobHandle`` at once.  A job keeps the
 connection it started with: ``configure()`` only stops *new* jobs from using an old
 connection, which is closed when its last job ends, so touching a setting (a widget's
-dropdown) never breaks a request already in flight.
+dropdown) never breaks a request already in flight.  At exit, ``close()`` closes every
+connection and the private loop, and stops the offline server, waiting a bounded time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -214,6 +216,9 @@ class Session:
         self._lock = threading.RLock()
         self._loop: _Loop | None = None
         self._connections: dict[tuple[Any, ...], Connection] = {}
+        #: Every connection not closed yet, retired ones included: what ``close()`` closes.
+        self._opened: set[Connection] = set()
+        self._exit_hooked = False
         self._galleries: dict[Any, Gallery] = {}
         self._offline: OfflineServer | None = None
         self._notified: set[str] = set()
@@ -230,7 +235,45 @@ class Session:
         with self._lock:
             if self._loop is None:
                 self._loop = _Loop()
+                self._hook_exit()
             return self._loop
+
+    def _hook_exit(self) -> None:
+        """Close what this session holds when the interpreter exits (the hook keeps no session alive)."""
+        if not self._exit_hooked:
+            self._exit_hooked = True
+            atexit.register(_close_at_exit, weakref.ref(self))
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Close every connection and the private loop, and stop the offline server; run at exit.
+
+        Jobs still running are cancelled (keeping what arrived) and the SDK clients closed on the
+        loop, so no socket is left open, waiting at most about ``timeout`` seconds: a loop stuck
+        in someone's callback must not hold up the interpreter's exit, and is then left as it is.
+        The session stays usable: the next job opens a new loop and new connections.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            looper, self._loop = self._loop, None
+            opened, self._opened = list(self._opened), set()
+            offline, self._offline = self._offline, None
+            self._connections.clear()
+            self._limiters.clear()  # they live on the loop that closes
+            for conn in opened:
+                conn.retired = conn.closed = True
+        if looper is not None and looper.thread.is_alive():
+            finished = looper.submit(_shut_down(opened, deadline))
+            try:
+                finished.result(max(0.0, deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                finished.cancel()
+            else:
+                looper.loop.call_soon_threadsafe(looper.loop.stop)
+                looper.thread.join(max(0.0, deadline - time.monotonic()))
+                if not looper.thread.is_alive():
+                    looper.loop.close()
+        if offline is not None:
+            offline.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     def in_flight(self) -> int:
         """How many request tasks are running now (0 after a job returns or is cancelled)."""
@@ -256,7 +299,7 @@ class Session:
                 from .offline import start
 
                 self._offline = start()
-                atexit.register(self._offline.stop)
+                self._hook_exit()
             return self._offline
 
     @property
@@ -308,6 +351,7 @@ class Session:
             if found is None:
                 found = open_connection(settings, base_url, key, self)
                 self._connections[ident] = found
+                self._opened.add(found)
             return found
 
     def retire_connections(self) -> None:
@@ -323,7 +367,8 @@ class Session:
     def _close(self, conn: Connection) -> None:
         if self._loop is not None and not conn.closed:
             conn.closed = True
-            self._loop.submit(conn.sdk.close())
+            closing = self._loop.submit(conn.sdk.close())
+            closing.add_done_callback(lambda _: self._opened.discard(conn))  # closed: nothing left for close()
 
     def _limiter(self, conn: Connection, capacity: int) -> Limiter:
         key = (conn.kind, conn.base_url)
@@ -531,6 +576,24 @@ class Session:
         finally:
             self._release(job, conn, len(handle.images))
         self._end(handle, result, emit)
+
+
+async def _shut_down(conns: list[Connection], deadline: float) -> None:
+    """On the loop that closes: cancel what runs on it, then close the SDK clients and async generators."""
+    me = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not me]
+    for task in others:
+        task.cancel()
+    if others:  # a cancelled job keeps what arrived; leave time to close the connections
+        await asyncio.wait(others, timeout=max(0.0, deadline - time.monotonic() - 0.5))
+    await asyncio.gather(*(conn.sdk.close() for conn in conns), return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+def _close_at_exit(ref: weakref.ref[Session]) -> None:
+    session = ref()
+    if session is not None:
+        session.close()
 
 
 _default: Session | None = None

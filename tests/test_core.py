@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -218,6 +221,50 @@ def test_cancelling_while_the_picture_is_prepared_ends_the_job_with_nothing(fres
     assert default_session()._reserved == 0
     settle()
     assert not list(fresh.rglob("*.png")), "nothing was sent"
+
+
+# ---------------------------------------------------------------------------- exit
+EXITING = """
+import atexit, os, sys, time
+
+def open_sockets():
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found += [fd] if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:") else []
+        except OSError:
+            pass
+    return len(found)
+
+if os.path.isdir("/proc/self/fd"):  # registered before dalle_nb is imported, so it runs after dalle_nb's hooks
+    atexit.register(lambda: print(f"open sockets at exit: {open_sockets()}", file=sys.stderr))
+import dalle_nb as dn
+from dalle_nb.session import default_session
+
+assert len(dn.generate("a fox at dusk", size="1024x1024")) == 1
+if sys.argv[1] == "busy":  # the private loop stuck in someone's callback as the script ends
+    default_session().loop().loop.call_soon_threadsafe(time.sleep, 60)
+    time.sleep(0.1)
+print(time.time(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("loop", ["idle", "busy"])
+def test_a_script_exits_promptly_with_every_connection_closed(loop: str) -> None:
+    root = Path(dn.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "always"}
+    run = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", EXITING, loop],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    ended = time.time()
+    assert run.returncode == 0, run.stderr
+    took = ended - float(run.stdout.split()[-1])
+    assert took < 5, f"the interpreter took {took:.1f} s to exit"
+    for trouble in ("ResourceWarning", "unclosed", "Exception ignored", "Task was destroyed"):
+        assert trouble not in run.stderr, run.stderr
+    if loop == "idle" and "open sockets at exit" in run.stderr:
+        assert "open sockets at exit: 0" in run.stderr, "the SDK's connections and the private loop are closed"
 
 
 # ---------------------------------------------------------------------------- every failure is a DalleError
