@@ -4,6 +4,8 @@ Each function plans a checked job (``plan``: a bad request raises ``InvalidReque
 costs nothing) and submits it on the session's one path.  By default it waits and returns
 the ``ImageSet``; with ``wait=False`` it returns a ``JobHandle`` at once, a
 ``concurrent.futures.Future[ImageSet]`` that reports events while the kernel stays free.
+``wait=False`` checks the options at the call and leaves reading and preparing the pictures
+(seconds for a big one) to a worker thread, whose failures come from the handle.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
 from .events import Event, OnEvent, PartialImage
-from .imaging import Fit
-from .plan import VARIATION_PROMPT, Job, plan_edit, plan_generate, plan_refine, plan_vary
+from .imaging import Fit, snapshot
+from .plan import VARIATION_PROMPT, Job, check_edit, check_vary, plan_edit, plan_generate, plan_refine, plan_vary
 from .results import GeneratedImage, ImageSet
 from .session import JobHandle, default_session
 
@@ -57,6 +59,18 @@ def _start(
     finally:
         if progress is not None:
             progress.close()
+
+
+def _start_later(
+    plan: Callable[[], Job],
+    prompt: str,
+    on_partial: OnPartial | None,
+    on_event: OnEvent | None,
+    loop: asyncio.AbstractEventLoop | None,
+) -> JobHandle:
+    """``wait=False`` for a call with pictures: ``plan`` runs on a worker thread, its failures go to the handle."""
+    listener = _listener(on_partial, on_event)
+    return default_session().submit_planning(plan, on_event=listener, loop=loop, prompt=prompt)
 
 
 def _both(first: OnEvent, second: OnEvent | None) -> OnEvent:
@@ -159,7 +173,8 @@ def generate(
 
     ``wait=False`` returns a ``JobHandle`` at once (``.result()``, ``.done()``,
     ``.cancel()``); ``on_event`` then gets ``PartialImage``, ``ImageSaved``,
-    ``RequestFailed`` and ``JobDone`` on ``loop`` (or the notebook's own loop).
+    ``RequestFailed`` and ``JobDone`` on ``loop`` (or the notebook's own loop).  With no
+    picture to prepare, everything is checked at the call: a bad value raises there.
     """
     job = plan_generate(
         prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
@@ -286,15 +301,32 @@ def edit(
     image where True / white marks it; a ``MaskEditor`` itself.  ``fit="crop"`` or ``"pad"``
     squares an image for a square-only model.  ``keep_unmasked=True`` pastes the original
     back outside the mask (GPT image models treat a mask as guidance), here, not by the API.
-    ``wait=False`` returns a ``JobHandle``, as for ``generate``.
+    ``wait=False`` returns a ``JobHandle`` at once, as for ``generate``.  The options (their
+    names and values, the prompt, ``n``, ``fit``, the model) are checked at the call and a bad
+    one raises ``InvalidRequest`` there; the pictures are copied as they are (change an array
+    afterwards and the edit still sees the old one), then read and prepared on a worker
+    thread: a picture that cannot be used makes ``handle.result()`` raise ``InvalidRequest``.
     """
-    job = plan_edit(
-        image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
-        quality=quality, background=background, output_format=output_format, output_compression=output_compression,
-        stream=stream, partial_images=partial_images, wants_partials=on_partial is not None, fit=fit, revise=revise,
-        keep_unmasked=keep_unmasked, extra=extra,
-    )  # fmt: skip
-    return _start(job, wait, on_partial, on_event, loop)
+    if not wait:
+        check_edit(
+            prompt, mask=mask, keep_unmasked=keep_unmasked, input_fidelity=input_fidelity, model=model, n=n, size=size,
+            quality=quality, background=background, output_format=output_format,
+            output_compression=output_compression, stream=stream, partial_images=partial_images,
+            wants_partials=on_partial is not None, fit=fit, revise=revise, extra=extra,
+        )  # fmt: skip
+        image, mask, markup = snapshot(image), snapshot(mask, field="mask"), snapshot(markup, field="markup")
+
+    def plan() -> Job:
+        return plan_edit(
+            image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
+            quality=quality, background=background, output_format=output_format,
+            output_compression=output_compression, stream=stream, partial_images=partial_images,
+            wants_partials=on_partial is not None, fit=fit, revise=revise, keep_unmasked=keep_unmasked, extra=extra,
+        )  # fmt: skip
+
+    if not wait:
+        return _start_later(plan, prompt, on_partial, on_event, loop)
+    return _start(plan(), True, on_partial, on_event, loop)
 
 
 async def aedit(
@@ -378,9 +410,17 @@ def vary(
     or the offline ``compat`` profile), it is used.  GPT image models have none: the
     variation is made through ``edit`` with a stated prompt (``VARIATION_PROMPT``, or
     yours), which is kept on each result as ``.prompt`` so you see exactly what was asked.
+
+    ``wait=False`` returns a ``JobHandle`` at once and prepares the picture on a worker
+    thread, as for ``edit``: bad options raise at the call, a bad picture from ``result()``.
     """
-    job = plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit)
-    return _start(job, wait, None, on_event, loop)
+    if not wait:
+        stated = check_vary(n=n, model=model, size=size, prompt=prompt, fit=fit)
+        held = snapshot(image)
+        return _start_later(
+            lambda: plan_vary(held, n=n, model=model, size=size, prompt=prompt, fit=fit), stated, None, on_event, loop
+        )
+    return _start(plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit), True, None, on_event, loop)
 
 
 async def avary(

@@ -21,12 +21,23 @@ import math
 import os
 import sys
 import warnings
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from dalle_nb.errors import InvalidRequest
-from dalle_nb.models import MB, MODELS, EditLimits, InputImage, ModelSpec, ParamError, get_model
+from dalle_nb.models import (
+    DATA_URL_LIMIT,
+    MB,
+    MODELS,
+    RESPONSES_MAX_BYTES,
+    EditLimits,
+    InputImage,
+    ModelSpec,
+    ParamError,
+    get_model,
+)
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -37,7 +48,10 @@ __all__ = [
     "Fit",
     "MaskSource",
     "Prepared",
+    "check_fit",
+    "data_url_chars",
     "describe",
+    "fit_inline",
     "keep_unmasked",
     "load_image",
     "mask_alpha",
@@ -45,6 +59,7 @@ __all__ = [
     "prepare_image",
     "prepare_images",
     "prepare_mask",
+    "snapshot",
     "to_png_bytes",
 ]
 
@@ -289,6 +304,45 @@ def _from_array(array: object, field: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr))
 
 
+@dataclass(frozen=True)
+class _HeldMask:
+    """The mask a ``MaskSource`` held when the call was made (``snapshot``)."""
+
+    mask: Image.Image
+
+    def as_mask(self) -> Image.Image:
+        return self.mask
+
+
+def snapshot(source: object, *, field: str = "image") -> object:
+    """``source`` as it is now, to be read later on a worker thread (``edit(..., wait=False)``).
+
+    What a caller may change in place once the call has returned is copied: a numpy array, an
+    in-memory PIL image, a ``bytearray`` or ``memoryview``, what is left in a file object (its
+    position kept), the mask a ``MaskSource`` holds; a list or tuple item by item.  Paths,
+    ``bytes`` and generated pictures are kept as they are.  Copying runs at memory speed,
+    far below decoding and encoding, and nothing is decoded here: a picture that cannot be
+    read fails when it is read.
+    """
+    from PIL import Image
+
+    if isinstance(source, list | tuple):
+        return type(source)(snapshot(item, field=field) for item in source)
+    if isinstance(source, bytearray | memoryview):
+        return bytes(source)
+    if isinstance(source, Image.Image):
+        return source if getattr(source, "fp", None) is not None else source.copy()  # a file-backed one is read lazily
+    if isinstance(source, MaskSource):
+        return _HeldMask(source.as_mask())
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(source, numpy.ndarray):
+        return source.copy()
+    read = getattr(source, "read", None)
+    if callable(read) and not callable(getattr(source, "to_pil", None)) and not isinstance(source, str | os.PathLike):
+        return _read_file(source, read, field)
+    return source
+
+
 # --------------------------------------------------------------------------- modes
 
 _HIGH_BIT = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
@@ -408,6 +462,81 @@ def prepare_images(
     ]
 
 
+#: Room kept in a Responses API request body for all but its pictures (the prompt, the tool's options).
+_JSON_ROOM = 1 * MB
+#: Said in a notice about a picture made smaller to travel inside a Responses API request.
+_INLINE = " (a picture's limit inside a Responses API request)"
+
+
+def data_url_chars(prepared: Prepared) -> int:
+    """How many characters ``prepared`` takes as a base64 data URL."""
+    return len(f"data:{prepared.content_type};base64,") + 4 * math.ceil(len(prepared.data) / 3)
+
+
+def fit_inline(
+    images: Sequence[Prepared], mask: Prepared | None, model: str
+) -> tuple[tuple[Prepared, ...], Prepared | None, list[str]]:
+    """Input pictures and mask small enough to travel inside one Responses API request, and notices.
+
+    The Images API takes files of up to 50 MB; the Responses API takes each picture as a data
+    URL of at most ``DATA_URL_LIMIT`` characters (about 15 MB of file) in a body of at most
+    ``RESPONSES_MAX_BYTES``, so the same 4000x3000 photo is refused there after a long upload.
+    A picture over its share is encoded again as ``prepare_image`` would under that limit (a
+    lossy format for an opaque picture, else downscaled, keeping its aspect) and the mask
+    follows the first picture to its new size (nearest neighbour, so its edge stays sharp).
+    Each change is said in the notices; a picture that cannot be made to fit raises
+    ``InvalidRequest`` before anything is sent.  Pictures that fit are returned as they are.
+    """
+    from PIL import Image
+
+    mask_chars = data_url_chars(mask) if mask is not None else 0
+    share = min(DATA_URL_LIMIT, (RESPONSES_MAX_BYTES - _JSON_ROOM - mask_chars) // max(1, len(images)))
+    if all(data_url_chars(picture) <= share for picture in images):
+        return tuple(images), mask, []
+    _spec, limits = _limits(model, "edits")
+    # bytes whose data URL fits, for the longest content type sent ("image/jpeg", "image/webp")
+    limits = replace(limits, max_bytes=(share - len("data:image/jpeg;base64,")) // 4 * 3)
+    out: list[Prepared] = []
+    notices: list[str] = []
+    for index, picture in enumerate(images):
+        if data_url_chars(picture) <= share:
+            out.append(picture)
+            continue
+        label = "image" if len(images) == 1 else f"image[{index}]"
+        stem = picture.filename.rsplit(".", 1)[0]
+        with Image.open(io.BytesIO(picture.data)) as opened:
+            opened.load()
+            image = normalize_mode(opened)
+            sent = (opened.format or "").lower()
+        fmt, data, fitted, said = _encode_to_fit(
+            image, limits, label, stem, known={sent: len(picture.data)}, where=_INLINE
+        )
+        notices.extend(said)
+        out.append(
+            Prepared(
+                data, f"{stem}.{_EXTENSIONS[fmt]}", _CONTENT_TYPES[fmt], fitted.width, fitted.height, picture.notices
+            )
+        )
+    first = out[0]
+    if mask is not None and (mask.width, mask.height) != (first.width, first.height):
+        with Image.open(io.BytesIO(mask.data)) as opened:
+            opened.load()
+            smaller = opened.resize((first.width, first.height), Image.Resampling.NEAREST)
+        mask = replace(mask, data=to_png_bytes(smaller), width=first.width, height=first.height)
+        notices.append(
+            f"mask resized to {first.width}x{first.height} with the image (nearest neighbour: its edge stays sharp)"
+        )
+    return tuple(out), mask, notices
+
+
+def check_fit(fit: object) -> None:
+    """``InvalidRequest`` unless ``fit`` is one of ``FITS``."""
+    if fit not in FITS:
+        raise InvalidRequest(
+            f"fit={fit!r} is not an option; use one of: {', '.join(FITS)}", field="fit", value=fit, allowed=FITS
+        )
+
+
 def _limits(model: str, endpoint: str) -> tuple[ModelSpec, EditLimits]:
     """The model's row and its input limits on ``endpoint``, or ``InvalidRequest``."""
     try:
@@ -449,10 +578,7 @@ def _prepare(
 ) -> Prepared:
     from PIL import Image
 
-    if fit not in FITS:
-        raise InvalidRequest(
-            f"fit={fit!r} is not an option; use one of: {', '.join(FITS)}", field="fit", value=fit, allowed=FITS
-        )
+    check_fit(fit)
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise InvalidRequest(f"index must be a whole number >= 0, not {index!r}", field="index", value=index)
     notices: list[str] = []
@@ -521,18 +647,26 @@ def _mb(nbytes: int) -> str:
 
 
 def _encode_to_fit(
-    image: Image.Image, limits: EditLimits, label: str, stem: str
+    image: Image.Image,
+    limits: EditLimits,
+    label: str,
+    stem: str,
+    *,
+    known: dict[str, int] | None = None,
+    where: str = "",
 ) -> tuple[str, bytes, Image.Image, list[str]]:
     """Encode ``image`` strictly under ``limits.max_bytes``: PNG if it fits, else lossy, else smaller.
 
     Transparency is kept (a lossy fallback is only used for opaque images, and only formats
     the model accepts are used), so dall-e-2's "transparent pixels are the mask" still holds.
-    Returns the format, the bytes, the image actually encoded and the notices.
+    ``known`` holds sizes already measured at full size (format -> bytes), which are not encoded
+    again; ``where`` says whose limit it is, in the notices.  Returns the format, the bytes, the
+    image actually encoded and the notices.
     """
     from PIL import Image
 
     limit = limits.max_bytes
-    limit_text = f"{limit / MB:g} MB"
+    limit_text = f"{limit / MB:.3g} MB{where}"
     transparent = image.mode == "RGBA" and _min_alpha(image) < 255
     formats = [f for f in ("png",) if f in limits.formats]
     lossy = [] if transparent else [f for f in _LOSSY if f in limits.formats]
@@ -550,6 +684,9 @@ def _encode_to_fit(
     sizes: dict[str, int] = {}
     first_fmt = (formats or lossy)[0]
     for fmt in formats + lossy:
+        if known and known.get(fmt, 0) >= limit:
+            sizes[fmt] = known[fmt]  # measured already, and too big
+            continue
         data = _encode(image if fmt == "png" else opaque, fmt)
         sizes[fmt] = len(data)
         first_size = sizes[first_fmt]

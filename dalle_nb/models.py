@@ -34,6 +34,12 @@ DEFAULT_MODEL = "gpt-image-2.5-sunburst"
 TABLE_DATE = date(2026, 11, 22)
 
 MB = 1024 * 1024
+
+#: A picture inside a JSON request (the Responses API's ``input_image``, its mask, a batch line) travels as a data
+#: URL of at most this many characters (OpenAPI ``ImageRefParam``).
+DATA_URL_LIMIT = 20_971_520
+#: The most a Responses API request body may hold (OpenAI's vision guide: 50 MB of payload per request).
+RESPONSES_MAX_BYTES = 50 * MB
 STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 GPT_QUALITIES = ("low", "medium", "high", "auto")
 GPT_FORMATS = ("png", "webp", "jpeg")

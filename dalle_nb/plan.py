@@ -16,7 +16,7 @@ from typing import Any
 
 from . import config
 from .errors import InvalidRequest
-from .imaging import KEEP_UNMASKED_FEATHER, Fit, prepare_image, prepare_images, prepare_mask
+from .imaging import KEEP_UNMASKED_FEATHER, Fit, check_fit, fit_inline, prepare_image, prepare_images, prepare_mask
 from .models import Endpoint, ParamError, choices, get_model
 from .requests import EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
 
@@ -132,7 +132,8 @@ def _revised(requests: list[Request], settings: config.Settings, notices: list[s
     With ``revise`` left to its default, GPT image models are revised wherever the backend
     serves the Responses API; a request the tool cannot make (a style, a markup, a legacy
     model) goes to the Images API as written, and when the person asked for revising, a
-    notice says why.
+    notice says why.  An edit's pictures travel there inside the JSON, as data URLs with lower
+    limits than the Images API's files: ``fit_inline`` makes them fit, and says so.
     """
     from .session import default_session
 
@@ -141,6 +142,10 @@ def _revised(requests: list[Request], settings: config.Settings, notices: list[s
         why = _not_revisable(request)
         if why is None and settings.revises(request.model):
             assert isinstance(request, GenerateRequest | EditRequest)
+            if isinstance(request, EditRequest):  # its pictures travel inside the JSON, where the limits are lower
+                images, mask, said = fit_inline(request.images, request.mask, request.model)
+                request = replace(request, images=images, mask=mask)
+                notices.extend(said)
             out.append(ResponsesRequest(request, settings.text_model))
             continue
         if settings.revise and why is not None:
@@ -222,6 +227,99 @@ def _parents(images: object) -> tuple[str, ...]:
     return tuple(item.id for item in items if isinstance(item, GeneratedImage) and item.id)
 
 
+def _edit_draft(
+    prompt: str,
+    *,
+    input_fidelity: str | None,
+    model: str | None,
+    n: int | None,
+    size: str | None,
+    quality: str | None,
+    background: str | None,
+    output_format: str | None,
+    output_compression: int | None,
+    stream: Any,
+    partial_images: int | None,
+    wants_partials: bool,
+    fit: Fit,
+    revise: bool | None,
+    extra: dict[str, Any] | None,
+) -> tuple[EditRequest, config.Settings, int]:
+    """The edit request without its pictures, the settings and ``n``: everything that reads no picture."""
+    settings = config.settings(model=model, size=size, quality=quality, revise=revise)
+    count = _count(n, settings)
+    text = _prompts(prompt)
+    if len(text) != 1:
+        raise InvalidRequest("edit() takes one prompt; call it once per prompt.", field="prompt")
+    check_fit(fit)
+    stream, partial_images = _stream_options(stream, partial_images, wants_partials)
+    draft = EditRequest(
+        model=settings.model,
+        prompt=text[0],
+        n=count,
+        size=settings.size,
+        input_fidelity=input_fidelity,
+        quality=settings.quality,
+        background=background,
+        output_format=output_format,
+        output_compression=output_compression,
+        stream=stream,
+        partial_images=partial_images,
+        extra=tuple((extra or {}).items()),
+    )
+    return draft, settings, count
+
+
+def _check_options(request: Request, settings: config.Settings) -> None:
+    """``_checked`` for a request whose pictures are not prepared yet: its options only."""
+    from .session import default_session
+
+    _no_key_in(request)
+    profile = default_session().profile_for(settings)
+    request.with_n(min(request.n, request.per_call)).check(
+        profile, strict_extra=settings.backend != "compatible", files=False
+    )
+
+
+def check_edit(
+    prompt: str,
+    *,
+    mask: object = None,
+    keep_unmasked: bool = False,
+    input_fidelity: str | None = None,
+    model: str | None = None,
+    n: int | None = None,
+    size: str | None = None,
+    quality: str | None = None,
+    background: str | None = None,
+    output_format: str | None = None,
+    output_compression: int | None = None,
+    stream: Any = False,
+    partial_images: int | None = None,
+    wants_partials: bool = False,
+    fit: Fit = "error",
+    revise: bool | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """What ``plan_edit`` checks without reading a picture, in microseconds: ``InvalidRequest`` at once.
+
+    ``edit(..., wait=False)`` runs this on the caller's thread and leaves the slow part (reading
+    and preparing the pictures) to a worker, so a misspelt option or a bad value fails at the
+    call, while a picture that cannot be read fails through the handle.
+    """
+    draft, settings, _ = _edit_draft(
+        prompt, input_fidelity=input_fidelity, model=model, n=n, size=size, quality=quality, background=background,
+        output_format=output_format, output_compression=output_compression, stream=stream,
+        partial_images=partial_images, wants_partials=wants_partials, fit=fit, revise=revise, extra=extra,
+    )  # fmt: skip
+    if keep_unmasked and mask is None:
+        raise InvalidRequest(_KEEP_NEEDS_MASK, field="keep_unmasked")
+    _check_options(draft, settings)
+
+
+_KEEP_NEEDS_MASK = "keep_unmasked needs a mask: it keeps the pixels outside the mask exact."
+
+
 def plan_edit(
     image: object,
     prompt: str,
@@ -251,12 +349,11 @@ def plan_edit(
     (GPT image models treat a mask as guidance and may change pixels outside it): done here,
     with a softened seam, and said with the result.
     """
-    settings = config.settings(model=model, size=size, quality=quality, revise=revise)
-    count = _count(n, settings)
-    text = _prompts(prompt)
-    if len(text) != 1:
-        raise InvalidRequest("edit() takes one prompt; call it once per prompt.", field="prompt")
-    stream, partial_images = _stream_options(stream, partial_images, wants_partials)
+    draft, settings, count = _edit_draft(
+        prompt, input_fidelity=input_fidelity, model=model, n=n, size=size, quality=quality, background=background,
+        output_format=output_format, output_compression=output_compression, stream=stream,
+        partial_images=partial_images, wants_partials=wants_partials, fit=fit, revise=revise, extra=extra,
+    )  # fmt: skip
     prepared = prepare_images(image, settings.model, endpoint="edits", fit=fit)
     mask_file = prepare_mask(mask, (prepared[0].width, prepared[0].height)) if mask is not None else None
     markup_file = None
@@ -265,36 +362,54 @@ def plan_edit(
     notes = list(notices)
     for item in [*prepared, mask_file, markup_file]:
         notes.extend(item.notices if item is not None else ())
-    request = EditRequest(
-        model=settings.model,
-        prompt=text[0],
-        n=count,
-        size=settings.size,
-        images=tuple(prepared),
-        mask=mask_file,
-        markup=markup_file,
-        input_fidelity=input_fidelity,
-        quality=settings.quality,
-        background=background,
-        output_format=output_format,
-        output_compression=output_compression,
-        stream=stream,
-        partial_images=partial_images,
-        extra=tuple((extra or {}).items()),
-    )
+    request = replace(draft, images=tuple(prepared), mask=mask_file, markup=markup_file)
     checked = _with_n(_revised(_checked([request], settings), settings, notes), count)
     keep = None
     if keep_unmasked:
         if mask_file is None:
-            raise InvalidRequest(
-                "keep_unmasked needs a mask: it keeps the pixels outside the mask exact.", field="keep_unmasked"
-            )
+            raise InvalidRequest(_KEEP_NEEDS_MASK, field="keep_unmasked")
         keep = (prepared[0].data, mask_file.data)
         notes.append(
             "keep_unmasked: outside the mask, the original's pixels were pasted back here (not by the API), "
             f"with the seam softened over {KEEP_UNMASKED_FEATHER} pixels."
         )
     return Job(checked, settings, parents=[_parents(image)], notices=notes, keep=keep)
+
+
+def _vary_route(
+    model: str | None, size: str | None, prompt: str | None
+) -> tuple[config.Settings, str | None, str | None]:
+    """The settings, and how ``vary`` goes: ``(settings, None, None)`` for the variations endpoint, else the
+    stated prompt of the edit it becomes and the notice that says so."""
+    settings = config.settings(model=model, size=size)
+    spec = get_model(settings.model)
+    if "variations" in spec.endpoints and prompt is None:
+        return settings, None, None
+    if "edits" not in spec.endpoints:
+        raise InvalidRequest(f"{spec.id} can neither vary nor edit images; use a GPT image model.", field="model")
+    stated = prompt or VARIATION_PROMPT
+    note = (
+        f"{spec.id} has no variations endpoint, so these variations are made through edit() with a stated prompt "
+        "(dalle_nb.VARIATION_PROMPT, kept on each picture as .prompt)."
+        if prompt is None
+        else f"variations made through edit() with your prompt: {stated!r}"
+    )
+    return settings, stated, note
+
+
+def check_vary(
+    *, n: int | None = None, model: str | None = None, size: str | None = None, prompt: str | None = None,
+    fit: Fit = "error",
+) -> str:  # fmt: skip
+    """What ``plan_vary`` checks without reading the picture (see ``check_edit``); the prompt the variations
+    are made with (``""`` on the variations endpoint, which takes none)."""
+    settings, stated, _note = _vary_route(model, size, prompt)
+    if stated is not None:
+        check_edit(stated, model=settings.model, n=n, size=size, fit=fit, revise=False)
+        return stated
+    check_fit(fit)
+    _check_options(VaryRequest(model=settings.model, n=_count(n, settings), size=settings.size), settings)
+    return ""
 
 
 def plan_vary(
@@ -307,23 +422,14 @@ def plan_vary(
     fit: Fit = "error",
 ) -> Job:
     """A checked job for ``vary``: the variations endpoint where served, else an edit with a stated prompt."""
-    settings = config.settings(model=model, size=size)
-    spec = get_model(settings.model)
-    if "variations" in spec.endpoints and prompt is None:
+    settings, stated, note = _vary_route(model, size, prompt)
+    if stated is None:
         count = _count(n, settings)
         prepared = prepare_images(image, settings.model, endpoint="variations", fit=fit)
         request = VaryRequest(model=settings.model, n=count, size=settings.size, image=prepared[0])
         checked = _with_n(_checked([request], settings), count)
         return Job(checked, settings, parents=[_parents(image)], notices=list(prepared[0].notices))
-    if "edits" not in spec.endpoints:
-        raise InvalidRequest(f"{spec.id} can neither vary nor edit images; use a GPT image model.", field="model")
-    stated = prompt or VARIATION_PROMPT
-    note = (
-        f"{spec.id} has no variations endpoint, so these variations are made through edit() with a stated prompt "
-        "(dalle_nb.VARIATION_PROMPT, kept on each picture as .prompt)."
-        if prompt is None
-        else f"variations made through edit() with your prompt: {stated!r}"
-    )
+    assert note is not None
     # the stated prompt is ours, not the person's: it is sent exactly, so the variation does what it says
     job = plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note], revise=False)
     job.kind = "vary"  # a variation, made through edit: the gallery and the cards call it what it is
@@ -416,4 +522,7 @@ def plan_refine(
     return replace(as_edit, requests=[continued])
 
 
-__all__ = ["VARIATION_PROMPT", "Job", "plan_edit", "plan_generate", "plan_refine", "plan_vary", "prompt_checker"]
+__all__ = [
+    "VARIATION_PROMPT", "Job", "check_edit", "check_vary", "plan_edit", "plan_generate", "plan_refine", "plan_vary",
+    "prompt_checker",
+]  # fmt: skip

@@ -48,11 +48,12 @@ class _Request:
         out.update(self.extra)
         return out
 
-    def check(self, profile: Profile, *, strict_extra: bool = True) -> dict[str, Any]:
+    def check(self, profile: Profile, *, strict_extra: bool = True, files: bool = True) -> dict[str, Any]:
         """Validate against the table for ``profile``; ``InvalidRequest`` names the field and what is allowed.
 
         With ``strict_extra=False`` (a gateway that may take its own fields), unknown extra
-        fields are passed through unchecked instead of refused.
+        fields are passed through unchecked instead of refused.  ``files=False`` checks the
+        options alone, before the pictures are prepared.
         """
         api = self.api_fields()
         passthrough: dict[str, Any] = {}
@@ -64,7 +65,8 @@ class _Request:
             api = {k: v for k, v in api.items() if k not in passthrough}
         try:
             normalized = validate(self.endpoint, api, profile=profile)
-            self._check_files()
+            if files:
+                self._check_files()
             normalized.update(passthrough)
             return normalized
         except ParamError as error:
@@ -272,8 +274,8 @@ class ResponsesRequest:
         fallback = self.fallback.with_n(n) if self.fallback is not None else None
         return replace(self, image=self.image.with_n(n), fallback=fallback)
 
-    def check(self, profile: Profile, *, strict_extra: bool = True) -> dict[str, Any]:
-        return self.image.check(profile, strict_extra=strict_extra)
+    def check(self, profile: Profile, *, strict_extra: bool = True, files: bool = True) -> dict[str, Any]:
+        return self.image.check(profile, strict_extra=strict_extra, files=files)
 
     def normalized(self, values: dict[str, Any]) -> ResponsesRequest:
         return replace(self, image=self.image.normalized(values))

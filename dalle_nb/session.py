@@ -8,7 +8,8 @@ backend.  The module-level functions (``dn.generate`` ...) use ``default_session
 ``submit`` starts a planned ``Job`` and returns a ``JobHandle`` at once.  A job keeps the
 connection it started with: ``configure()`` only stops *new* jobs from using an old
 connection, which is closed when its last job ends, so touching a setting (a widget's
-dropdown) never breaks a request already in flight.
+dropdown) never breaks a request already in flight.  At exit, ``close()`` closes every
+connection and the private loop, and stops the offline server, waiting a bounded time.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ import queue
 import sys
 import threading
 import time
+import weakref
 from collections import deque
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import config
+from .errors import DalleError, detach
 from .events import Event, ImageSaved, JobDone, OnEvent, RequestFailed
 from .models import Profile
 from .plan import Job
-from .results import ImageSet
+from .results import Failure, ImageSet
 
 if TYPE_CHECKING:
     from .client import Connection
@@ -104,13 +107,16 @@ class JobHandle(concurrent.futures.Future[ImageSet]):
     on the thread that waits in ``result()``.
     """
 
-    def __init__(self, job: Job, pictures: int) -> None:
+    def __init__(self, job: Job | None = None) -> None:
         super().__init__()
-        self.job = job
+        #: The checked job; ``None`` while a ``wait=False`` call still prepares its pictures on a worker thread.
+        self.job: Job | None = None
         #: Every picture and failure so far, in arrival order (the final result keeps request order).
-        self.images = ImageSet(notices=list(job.notices))
-        #: How many pictures the job asks for in all.
-        self.expected = pictures
+        self.images = ImageSet()
+        #: How many pictures the job asks for in all (0 until it is planned).
+        self.expected = 0
+        if job is not None:
+            self._planned(job)
         self.started = time.monotonic()
         self._cancel_requested = False
         self._task: asyncio.Task[Any] | None = None
@@ -121,7 +127,13 @@ class JobHandle(concurrent.futures.Future[ImageSet]):
 
     def __repr__(self) -> str:
         state = "done" if self.done() else "cancelling" if self._cancel_requested else "running"
+        if state == "running" and self.job is None:
+            state = "preparing"
         return f"<JobHandle {state}: {len(self.images)}/{self.expected} picture(s)>"
+
+    def _planned(self, job: Job) -> None:
+        self.job, self.expected = job, job.pictures
+        self.images = ImageSet(notices=list(job.notices))
 
     def cancel(self) -> bool:
         """Stop what is in flight; pictures that arrived stay in ``images`` (and in the gallery)."""
@@ -204,6 +216,9 @@ class Session:
         self._lock = threading.RLock()
         self._loop: _Loop | None = None
         self._connections: dict[tuple[Any, ...], Connection] = {}
+        #: Every connection not closed yet, retired ones included: what ``close()`` closes.
+        self._opened: set[Connection] = set()
+        self._exit_hooked = False
         self._galleries: dict[Any, Gallery] = {}
         self._offline: OfflineServer | None = None
         self._notified: set[str] = set()
@@ -220,7 +235,45 @@ class Session:
         with self._lock:
             if self._loop is None:
                 self._loop = _Loop()
+                self._hook_exit()
             return self._loop
+
+    def _hook_exit(self) -> None:
+        """Close what this session holds when the interpreter exits (the hook keeps no session alive)."""
+        if not self._exit_hooked:
+            self._exit_hooked = True
+            atexit.register(_close_at_exit, weakref.ref(self))
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Close every connection and the private loop, and stop the offline server; run at exit.
+
+        Jobs still running are cancelled (keeping what arrived) and the SDK clients closed on the
+        loop, so no socket is left open, waiting at most about ``timeout`` seconds: a loop stuck
+        in someone's callback must not hold up the interpreter's exit, and is then left as it is.
+        The session stays usable: the next job opens a new loop and new connections.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            looper, self._loop = self._loop, None
+            opened, self._opened = list(self._opened), set()
+            offline, self._offline = self._offline, None
+            self._connections.clear()
+            self._limiters.clear()  # they live on the loop that closes
+            for conn in opened:
+                conn.retired = conn.closed = True
+        if looper is not None and looper.thread.is_alive():
+            finished = looper.submit(_shut_down(opened, deadline))
+            try:
+                finished.result(max(0.0, deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                finished.cancel()
+            else:
+                looper.loop.call_soon_threadsafe(looper.loop.stop)
+                looper.thread.join(max(0.0, deadline - time.monotonic()))
+                if not looper.thread.is_alive():
+                    looper.loop.close()
+        if offline is not None:
+            offline.stop(timeout=max(0.5, deadline - time.monotonic()))
 
     def in_flight(self) -> int:
         """How many request tasks are running now (0 after a job returns or is cancelled)."""
@@ -246,7 +299,7 @@ class Session:
                 from .offline import start
 
                 self._offline = start()
-                atexit.register(self._offline.stop)
+                self._hook_exit()
             return self._offline
 
     @property
@@ -298,6 +351,7 @@ class Session:
             if found is None:
                 found = open_connection(settings, base_url, key, self)
                 self._connections[ident] = found
+                self._opened.add(found)
             return found
 
     def retire_connections(self) -> None:
@@ -313,7 +367,8 @@ class Session:
     def _close(self, conn: Connection) -> None:
         if self._loop is not None and not conn.closed:
             conn.closed = True
-            self._loop.submit(conn.sdk.close())
+            closing = self._loop.submit(conn.sdk.close())
+            closing.add_done_callback(lambda _: self._opened.discard(conn))  # closed: nothing left for close()
 
     def _limiter(self, conn: Connection, capacity: int) -> Limiter:
         key = (conn.kind, conn.base_url)
@@ -369,19 +424,68 @@ class Session:
         Events go to ``on_event`` on ``loop`` when one is given; otherwise on the caller's
         running loop when it has one (a notebook cell's), unless ``deliver_here`` asks for
         them on the thread that waits in ``handle.result()`` (what the blocking calls do).
+        A job over the ``max_images`` budget raises ``InvalidRequest`` here, before anything runs.
         """
-        from .client import run_job
+        handle, emit = self._handle(on_event, loop, deliver_here)
+        conn = self._claim(job)
+        handle._planned(job)
+        self.loop().submit(self._run(handle, job, conn, emit))
+        return handle
 
+    def submit_planning(
+        self, plan: Callable[[], Job], *, on_event: OnEvent | None = None,
+        loop: asyncio.AbstractEventLoop | None = None, prompt: str = "",
+    ) -> JobHandle:  # fmt: skip
+        """``submit`` for a job still to be planned: ``plan`` runs on a worker thread, so this returns at once.
+
+        Reading and preparing a big picture takes seconds, which a ``wait=False`` call must not
+        spend on its caller's thread (a widget's click).  A planning failure (an ``InvalidRequest``
+        for a picture that cannot be read, the budget) is the job's: ``result()`` raises it,
+        ``exception()`` returns it, and ``on_event`` hears ``RequestFailed`` (for ``prompt``) and
+        ``JobDone`` as for a request that failed.  ``cancel()`` while planning ends the job with nothing.
+        """
+        handle, emit = self._handle(on_event, loop, False)
+
+        def prepare() -> tuple[Job, Connection]:
+            job = plan()
+            return job, self._claim(job)
+
+        async def body() -> None:
+            running = asyncio.get_running_loop()
+            handle._task, handle._loop = asyncio.current_task(), running
+            if handle.cancelling:  # cancelled before it started
+                self._end(handle, ImageSet(cancelled=True), emit)
+                return
+            work = running.run_in_executor(None, prepare)
+            try:
+                job, conn = await asyncio.shield(work)  # a cancel stops the wait, never a half-claimed job
+            except asyncio.CancelledError:
+                work.add_done_callback(self._unclaim)
+                self._end(handle, ImageSet(cancelled=True), emit)
+                return
+            except DalleError as error:
+                detach(error)
+                failure = Failure(prompt, error)
+                emit(RequestFailed(failure))
+                self._end(handle, ImageSet(failures=[failure]), emit)
+                return
+            except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+                handle.set_exception(error)
+                raise
+            handle._planned(job)
+            await self._run(handle, job, conn, emit)
+
+        self.loop().submit(body())
+        return handle
+
+    def _handle(
+        self, on_event: OnEvent | None, loop: asyncio.AbstractEventLoop | None, deliver_here: bool
+    ) -> tuple[JobHandle, Callable[[Event], None]]:
+        """A new handle, and the ``emit`` that records each event on it and passes it to ``on_event``."""
         if loop is None and not deliver_here and on_event is not None:
             with contextlib.suppress(RuntimeError):
                 loop = asyncio.get_running_loop()
-        self._reserve(job)
-        try:
-            conn = self.connection(job.settings)
-        except BaseException:
-            self._settle(job, 0)
-            raise
-        handle = JobHandle(job, job.pictures)
+        handle = JobHandle()
         handle._on_event = on_event
         if loop is None and on_event is not None:
             handle._events = queue.SimpleQueue()
@@ -409,44 +513,87 @@ class Session:
                 handle._callback_error = error
                 handle.cancel()
 
+        return handle, emit
+
+    def _claim(self, job: Job) -> Connection:
+        """Reserve the job's pictures and a connection for it (``_release`` gives both back)."""
+        self._reserve(job)
+        try:
+            conn = self.connection(job.settings)
+        except BaseException:
+            self._settle(job, 0)
+            raise
         with self._lock:
             conn.jobs += 1
-        limiter = self._limiter(conn, job.settings.concurrency)
+        return conn
 
-        async def body() -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            handle._task, handle._loop = task, asyncio.get_running_loop()
-            if handle.cancelling:  # cancelled before it started
-                task.cancel()
+    def _release(self, job: Job, conn: Connection, made: int) -> None:
+        with self._lock:
+            conn.jobs -= 1
+            if conn.retired and conn.jobs == 0:
+                self._close(conn)
+        self._settle(job, made)
+
+    def _unclaim(self, work: asyncio.Future[tuple[Job, Connection]]) -> None:
+        """A job cancelled while it was being planned: what ``_claim`` took, if it got that far, goes back."""
+        if not work.cancelled() and work.exception() is None:
+            job, conn = work.result()
+            self._release(job, conn, 0)
+
+    def _end(self, handle: JobHandle, result: ImageSet, emit: Callable[[Event], None]) -> None:
+        """Settle ``handle`` with ``result``: its pictures, the cancellation, or the job's error."""
+        handle.images = result
+        emit(JobDone(result))
+        if handle._callback_error is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                handle._callback_error.images = result  # type: ignore[attr-defined]
+            handle.set_exception(handle._callback_error)
+        elif result.cancelled:
+            # the state moves to CANCELLED only now, once what arrived is kept in ``images``
+            concurrent.futures.Future.cancel(handle)
+        else:
             try:
-                result = await run_job(job, conn, self.gallery(job.settings), limiter, emit)
-            except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+                handle.set_result(_finish(result))
+            except Exception as error:  # every request failed: that failure is the job's error
                 handle.set_exception(error)
-                raise
-            finally:
-                with self._lock:
-                    conn.jobs -= 1
-                    if conn.retired and conn.jobs == 0:
-                        self._close(conn)
-                self._settle(job, len(handle.images))
-            handle.images = result
-            emit(JobDone(result))
-            if handle._callback_error is not None:
-                with contextlib.suppress(AttributeError, TypeError):
-                    handle._callback_error.images = result  # type: ignore[attr-defined]
-                handle.set_exception(handle._callback_error)
-            elif result.cancelled:
-                # the state moves to CANCELLED only now, once what arrived is kept in ``images``
-                concurrent.futures.Future.cancel(handle)
-            else:
-                try:
-                    handle.set_result(_finish(result))
-                except Exception as error:  # every request failed: that failure is the job's error
-                    handle.set_exception(error)
 
-        self.loop().submit(body())
-        return handle
+    async def _run(self, handle: JobHandle, job: Job, conn: Connection, emit: Callable[[Event], None]) -> None:
+        """Run a claimed job on the session's loop and settle its handle."""
+        from .client import run_job
+
+        task = asyncio.current_task()
+        assert task is not None
+        handle._task, handle._loop = task, asyncio.get_running_loop()
+        if handle.cancelling:  # cancelled before it started
+            task.cancel()
+        try:
+            # the limiter lives on this loop: only this thread creates or resizes it
+            limiter = self._limiter(conn, job.settings.concurrency)
+            result = await run_job(job, conn, self.gallery(job.settings), limiter, emit)
+        except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+            handle.set_exception(error)
+            raise
+        finally:
+            self._release(job, conn, len(handle.images))
+        self._end(handle, result, emit)
+
+
+async def _shut_down(conns: list[Connection], deadline: float) -> None:
+    """On the loop that closes: cancel what runs on it, then close the SDK clients and async generators."""
+    me = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not me]
+    for task in others:
+        task.cancel()
+    if others:  # a cancelled job keeps what arrived; leave time to close the connections
+        await asyncio.wait(others, timeout=max(0.0, deadline - time.monotonic() - 0.5))
+    await asyncio.gather(*(conn.sdk.close() for conn in conns), return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()
+
+
+def _close_at_exit(ref: weakref.ref[Session]) -> None:
+    session = ref()
+    if session is not None:
+        session.close()
 
 
 _default: Session | None = None

@@ -74,6 +74,23 @@ def scene(size: tuple[int, int] = (1024, 1024)) -> Image.Image:
     return image
 
 
+def noise(width: int, height: int, seed: int = 0, *, mode: str = "RGB") -> Image.Image:
+    """Random noise, "RGB" or "RGBA": its PNG barely compresses (a byte a channel), and a changed pixel shows."""
+    import numpy as np
+
+    data = np.random.default_rng(seed).integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
+    return Image.fromarray(data)  # HxWx3: RGB, HxWx4: RGBA
+
+
+def hole_mask(
+    size: tuple[int, int] = (1024, 1024), box: tuple[int, int, int, int] = (300, 200, 700, 500)
+) -> Image.Image:
+    """An opaque RGBA mask with a fully transparent rectangle, ``box``: the API's "edit here"."""
+    mask = Image.new("RGBA", size, (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), box)
+    return mask
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[OfflineServer]:
     """The default (compat) offline server, shared by the session."""
@@ -107,6 +124,7 @@ def oa_client(openai_server: OfflineServer) -> Iterator[openai.OpenAI]:
 
 
 def png_bytes(image: Image.Image) -> bytes:
+    """``image`` as a PNG file's bytes."""
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()

@@ -26,7 +26,7 @@ from dalle_nb.models import DEFAULT_MODEL
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.session import default_session
 
-from .conftest import faulty, scene, use
+from .conftest import faulty, noise, scene, use
 
 CANARY = "sk-canary-0123456789abcdefDALLENB"
 
@@ -145,6 +145,33 @@ def test_edit_takes_every_kind_of_image(kind: str, tmp_path: Path) -> None:
     assert result[0].size == "1024x1024"
     if kind == "generated":
         assert result[0].parents == (source.id,)  # type: ignore[union-attr]
+
+
+def test_a_big_photo_is_made_small_enough_for_the_responses_api() -> None:
+    photo = np.array(noise(3000, 2000))  # an 18 MB PNG: fine for the Images API, too big for a data URL (~15 MB)
+
+    async def main() -> dn.ImageSet:
+        return await dn.aedit(photo, "a red door")  # default settings: revised, through the Responses API
+
+    result = asyncio.run(main())
+    assert len(result) == 1 and result[0].revised_prompt and result[0].params["api"] == "responses"
+    assert result[0].params["images"] == ["3000x2000 image/jpeg"], "same size, sent as JPEG"
+    (note,) = [n for n in result.notices if "Responses API" in n]
+    assert "image.png was 17.2 MB at 3000x2000; sent as JPEG" in note and "to fit under 15 MB" in note
+
+
+def test_a_big_transparent_picture_is_downscaled_for_the_responses_api_and_its_mask_follows() -> None:
+    picture = noise(2400, 1800, seed=1, mode="RGBA")  # 17 MB as PNG, which alone keeps its transparency: it must shrink
+    mask = np.zeros((1800, 2400), dtype=bool)
+    mask[600:1200, 800:1600] = True
+    result = dn.edit(picture, "a red door", mask=mask)
+    params = result[0].params
+    (sent,) = params["images"]
+    width, height = (int(v) for v in sent.split()[0].split("x"))
+    assert sent.endswith("image/png") and width < 2400 and abs(width / height - 4 / 3) < 0.01, "aspect kept"
+    assert params["mask"] == f"{width}x{height}", "the mask was resized with the picture"
+    assert any(f"downscaled to {width}x{height}" in n for n in result.notices)
+    assert any(f"mask resized to {width}x{height}" in n for n in result.notices)
 
 
 def test_vary_uses_the_variations_endpoint_where_served() -> None:

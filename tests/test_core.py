@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -164,6 +167,104 @@ def test_async_twins_prepare_images_off_the_callers_loop(monkeypatch: pytest.Mon
     result = asyncio.run(main())  # asyncio.run drives its loop on this (the main) thread
     assert result[0].kind == "edit"
     assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_edit_wait_false_returns_before_the_picture_is_prepared() -> None:
+    photo = np.random.default_rng(5).integers(0, 255, (1800, 2400, 3), dtype=np.uint8)  # noise: slow to encode
+    started = time.perf_counter()
+    plan.plan_edit(photo, "a red door", revise=False)
+    planning = time.perf_counter() - started
+
+    started = time.perf_counter()
+    handle = dn.edit(photo, "a red door", wait=False, revise=False)
+    called = time.perf_counter() - started
+    assert called < planning / 4, f"the call took {called:.2f} s; preparing the picture alone takes {planning:.2f} s"
+    photo[:] = 0  # the caller's array may change once the call has returned: the edit sends it as it was
+    result = handle.result(timeout=60)
+    assert len(result) == 1 and result[0].kind == "edit" and result[0].prompt == "a red door"
+    assert result[0].path is not None and result[0].path.is_file()
+    assert handle.job is not None and handle.job.requests[0].params()["images"] == ["2400x1800 image/png"]
+    assert len(handle.job.requests[0].images[0].data) > 10_000_000, "the noise was sent, not the zeroed array"
+
+
+def test_edit_wait_false_fails_a_bad_option_at_once_and_a_bad_picture_through_the_handle(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.png"
+    with pytest.raises(dn.InvalidRequest, match="qualty"):  # checked before the picture is looked at
+        dn.edit(missing, "a red door", wait=False, qualty="high")
+    with pytest.raises(dn.InvalidRequest, match="fit='stretch' is not an option"):
+        dn.vary(missing, wait=False, fit="stretch")  # type: ignore[arg-type]
+
+    seen: list[object] = []
+    handle = dn.edit(missing, "a red door", wait=False, on_event=seen.append)
+    with pytest.raises(dn.InvalidRequest, match="image file not found"):
+        handle.result(timeout=20)
+    error = handle.exception()
+    assert isinstance(error, dn.InvalidRequest) and "\n" not in error.one_line()
+    assert [type(event).__name__ for event in seen] == ["RequestFailed", "JobDone"]
+    failed, done = seen
+    assert isinstance(failed, dn.RequestFailed) and failed.failure.error is error
+    assert failed.failure.prompt == "a red door"
+    assert isinstance(done, dn.JobDone) and not done.result.images and done.result.failures == [failed.failure]
+    assert default_session()._reserved == 0, "a job that never started holds no budget"
+
+
+def test_cancelling_while_the_picture_is_prepared_ends_the_job_with_nothing(fresh: Path) -> None:
+    photo = np.random.default_rng(6).integers(0, 255, (1800, 2400, 3), dtype=np.uint8)
+    handle = dn.edit(photo, "a red door", wait=False, revise=False)
+    assert handle.cancel()
+    with pytest.raises(concurrent.futures.CancelledError):
+        handle.result(timeout=20)
+    assert handle.cancelled() and handle.images.cancelled and not handle.images
+    deadline = time.monotonic() + 20  # the preparing thread finishes on its own and gives back what it took
+    while default_session()._reserved and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert default_session()._reserved == 0
+    settle()
+    assert not list(fresh.rglob("*.png")), "nothing was sent"
+
+
+# ---------------------------------------------------------------------------- exit
+EXITING = """
+import atexit, os, sys, time
+
+def open_sockets():
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found += [fd] if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:") else []
+        except OSError:
+            pass
+    return len(found)
+
+if os.path.isdir("/proc/self/fd"):  # registered before dalle_nb is imported, so it runs after dalle_nb's hooks
+    atexit.register(lambda: print(f"open sockets at exit: {open_sockets()}", file=sys.stderr))
+import dalle_nb as dn
+from dalle_nb.session import default_session
+
+assert len(dn.generate("a fox at dusk", size="1024x1024")) == 1
+if sys.argv[1] == "busy":  # the private loop stuck in someone's callback as the script ends
+    default_session().loop().loop.call_soon_threadsafe(time.sleep, 60)
+    time.sleep(0.1)
+print(time.time(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("loop", ["idle", "busy"])
+def test_a_script_exits_promptly_with_every_connection_closed(loop: str) -> None:
+    root = Path(dn.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTHONWARNINGS": "always"}
+    run = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", EXITING, loop],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    ended = time.time()
+    assert run.returncode == 0, run.stderr
+    took = ended - float(run.stdout.split()[-1])
+    assert took < 5, f"the interpreter took {took:.1f} s to exit"
+    for trouble in ("ResourceWarning", "unclosed", "Exception ignored", "Task was destroyed"):
+        assert trouble not in run.stderr, run.stderr
+    if loop == "idle" and "open sockets at exit" in run.stderr:
+        assert "open sockets at exit: 0" in run.stderr, "the SDK's connections and the private loop are closed"
 
 
 # ---------------------------------------------------------------------------- every failure is a DalleError

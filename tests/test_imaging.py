@@ -28,13 +28,9 @@ from dalle_nb.imaging import (
 )
 from dalle_nb.models import MB, EditLimits, check_inputs, get_model
 
+from .conftest import noise, png_bytes
+
 GPT = "gpt-image-2.5-sunburst"
-
-
-def png(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def opened(data: bytes) -> Image.Image:
@@ -50,13 +46,9 @@ def gradient(width: int = 64, height: int = 48) -> Image.Image:
     return Image.fromarray(np.stack([x, y, np.full_like(x, 128)], axis=2))
 
 
-def noise(width: int, height: int, seed: int = 0) -> Image.Image:
-    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8))
-
-
 def patched_png_size(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height``: a decompression bomb without the memory."""
-    data = bytearray(png(Image.new("1", (1, 1))))
+    data = bytearray(png_bytes(Image.new("1", (1, 1))))
     data[16:24] = struct.pack(">II", width, height)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     return bytes(data)
@@ -85,13 +77,13 @@ def test_load_from_path_str_and_pathlib(tmp_path: Path) -> None:
 
 
 def test_load_from_bytes_bytearray_memoryview() -> None:
-    data = png(gradient())
+    data = png_bytes(gradient())
     for source in (data, bytearray(data), memoryview(data)):
         assert load_image(source).size == (64, 48)
 
 
 def test_load_from_file_object_reads_from_its_position_and_restores_it() -> None:
-    buf = io.BytesIO(b"JUNKJUNK" + png(gradient()))
+    buf = io.BytesIO(b"JUNKJUNK" + png_bytes(gradient()))
     buf.seek(8)
     assert load_image(buf).size == (64, 48)
     assert buf.tell() == 8
@@ -105,7 +97,7 @@ def test_load_from_non_seekable_reader() -> None:
         def read(self) -> bytes:
             return self.data
 
-    assert load_image(Reader(png(gradient()))).size == (64, 48)
+    assert load_image(Reader(png_bytes(gradient()))).size == (64, 48)
 
 
 def test_text_mode_file_is_refused_with_a_fix() -> None:
@@ -210,7 +202,7 @@ def test_unsupported_type_names_it_and_lists_what_works() -> None:
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("data", [b"this is not an image at all", png(gradient())[:60]])
+@pytest.mark.parametrize("data", [b"this is not an image at all", png_bytes(gradient())[:60]])
 def test_corrupt_or_truncated_bytes(data: bytes) -> None:
     with pytest.raises(InvalidRequest, match="not a readable image \\(PNG, JPEG, WebP, GIF, BMP, TIFF\\)"):
         load_image(data)
@@ -264,7 +256,7 @@ def test_sixteen_bit_is_scaled_by_its_range() -> None:
 
 
 def test_sixteen_bit_file_round_trip_and_notice() -> None:
-    data = png(Image.fromarray(np.array([[0, 65535], [65535, 0]], dtype=np.uint16)))
+    data = png_bytes(Image.fromarray(np.array([[0, 65535], [65535, 0]], dtype=np.uint16)))
     prepared = prepare_image(data, GPT)
     assert opened(prepared.data).getpixel((1, 0)) == (255, 255, 255)
     assert any("8-bit" in n for n in prepared.notices)
@@ -328,7 +320,7 @@ def test_bad_fit_is_refused() -> None:
 
 
 def test_downscales_to_fit_dalle2_byte_limit() -> None:
-    big = png(noise(2048, 2048))
+    big = png_bytes(noise(2048, 2048))
     assert len(big) > 4 * MB
     prepared = prepare_image(big, "dall-e-2", endpoint="variations")
     assert len(prepared.data) < get_model("dall-e-2").variation.max_bytes  # type: ignore[union-attr]
@@ -392,12 +384,14 @@ def test_too_many_images_for_a_gpt_model() -> None:
 
 
 def test_several_images_are_numbered() -> None:
-    prepared = prepare_images([gradient(), png(gradient(10, 10))], GPT)
+    prepared = prepare_images([gradient(), png_bytes(gradient(10, 10))], GPT)
     assert [p.filename for p in prepared] == ["image.png", "image_1.png"]
     check_inputs(get_model(GPT), "edits", [describe(p.data) for p in prepared])
 
 
-@pytest.mark.parametrize("single", [np.zeros((8, 8, 3), dtype=np.uint8), png(gradient(8, 8)), gradient(8, 8)], ids=type)
+@pytest.mark.parametrize(
+    "single", [np.zeros((8, 8, 3), dtype=np.uint8), png_bytes(gradient(8, 8)), gradient(8, 8)], ids=type
+)
 def test_single_image_of_any_kind_is_one_image(single: object) -> None:
     assert len(prepare_images(single, GPT)) == 1
 
@@ -446,7 +440,7 @@ def test_rgba_mask_keeps_its_alpha_exactly() -> None:
     rgba = np.zeros((1, 4, 4), dtype=np.uint8)
     rgba[0, :, :3] = 200
     rgba[0, :, 3] = [0, 77, 254, 255]
-    assert mask_alpha(prepare_mask(png(Image.fromarray(rgba)), (4, 1))).tolist() == [[0, 77, 254, 255]]
+    assert mask_alpha(prepare_mask(png_bytes(Image.fromarray(rgba)), (4, 1))).tolist() == [[0, 77, 254, 255]]
     assert mask_alpha(prepare_mask(rgba, (4, 1))).tolist() == [[0, 77, 254, 255]]
 
 
@@ -505,7 +499,7 @@ def test_to_png_bytes_is_lossless() -> None:
 def test_describe_measures_files() -> None:
     see_through = Image.new("RGBA", (5, 4), (0, 0, 0, 255))
     see_through.putpixel((0, 0), (0, 0, 0, 0))
-    info = describe(png(see_through))
+    info = describe(png_bytes(see_through))
     assert (info.format, info.width, info.height, info.has_alpha, info.has_transparent_pixels) == (
         "png",
         5,
@@ -525,3 +519,16 @@ def test_module_imports_no_pillow_or_numpy_at_top_level() -> None:
     names = {alias.name for node in top if isinstance(node, ast.Import) for alias in node.names}
     names |= {node.module or "" for node in top if isinstance(node, ast.ImportFrom)}
     assert not {n for n in names if n.split(".")[0] in ("PIL", "numpy")}
+
+
+def test_pictures_for_the_responses_api_share_its_body_limit() -> None:
+    # four 10.8 MB pictures: each fits a data URL, together they are over the 50 MB a request may hold
+    files = [prepare_image(noise(1900, 1900, seed), GPT) for seed in range(4)]
+    assert all(imaging.data_url_chars(f) < models.DATA_URL_LIMIT for f in files)
+    assert sum(imaging.data_url_chars(f) for f in files) > models.RESPONSES_MAX_BYTES
+    fitted, mask, notices = imaging.fit_inline(files, None, GPT)
+    assert mask is None and len(fitted) == 4 and len(notices) == 4
+    assert sum(imaging.data_url_chars(f) for f in fitted) < models.RESPONSES_MAX_BYTES - MB
+    assert all(opened(f.data).size == (1900, 1900) for f in fitted), "opaque: sent as JPEG at full size"
+    small = prepare_image(noise(64, 48), GPT)
+    assert imaging.fit_inline([small], None, GPT) == ((small,), None, []), "what fits is sent as it is"

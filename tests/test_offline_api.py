@@ -16,7 +16,7 @@ from PIL import Image
 from dalle_nb.models import DEFAULT_MODEL
 from dalle_nb.offline import OfflineServer, ServerOptions
 
-from .conftest import decode, make_client, png_bytes
+from .conftest import decode, hole_mask, make_client, png_bytes, scene
 
 
 def test_generate_returns_base64_png_with_usage(client: openai.OpenAI) -> None:
@@ -154,23 +154,11 @@ def test_variations_per_profile(client: openai.OpenAI, oa_client: openai.OpenAI)
         client.images.create_variation(image=png_bytes(Image.new("RGB", (300, 200))), model="dall-e-2")
 
 
-def _scene() -> Image.Image:
-    image = Image.new("RGBA", (1024, 1024), (40, 90, 160, 255))
-    image.paste((230, 230, 230, 255), (100, 600, 900, 1000))
-    return image
-
-
-def _hole_mask() -> Image.Image:
-    mask = Image.new("RGBA", (1024, 1024), (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), (300, 200, 700, 500))
-    return mask
-
-
 def test_edit_preserves_every_pixel_outside_the_mask(client: openai.OpenAI) -> None:
-    scene, mask = _scene(), _hole_mask()
+    picture, mask = scene().convert("RGBA"), hole_mask()
     res = client.images.edit(
         model=DEFAULT_MODEL,
-        image=("scene.png", png_bytes(scene), "image/png"),
+        image=("scene.png", png_bytes(picture), "image/png"),
         mask=("mask.png", png_bytes(mask), "image/png"),
         prompt="a red sun",
         size="1024x1024",
@@ -178,13 +166,13 @@ def test_edit_preserves_every_pixel_outside_the_mask(client: openai.OpenAI) -> N
     assert res.data
     out = np.asarray(decode(res.data[0].b64_json or "").convert("RGBA"))
     keep = np.asarray(mask)[..., 3] != 0
-    assert np.array_equal(out[keep], np.asarray(scene)[keep])
-    assert (out[~keep] != np.asarray(scene)[~keep]).any(axis=-1).mean() > 0.5
+    assert np.array_equal(out[keep], np.asarray(picture)[keep])
+    assert (out[~keep] != np.asarray(picture)[~keep]).any(axis=-1).mean() > 0.5
 
 
 def test_edit_sniffs_uploads_and_takes_several_images(client: openai.OpenAI) -> None:
     jpeg = io.BytesIO()
-    _scene().convert("RGB").save(jpeg, format="JPEG")
+    scene().save(jpeg, format="JPEG")
     jpeg.seek(0)  # a BytesIO goes up as "upload" with application/octet-stream
     second = io.BytesIO(png_bytes(Image.new("RGB", (512, 512), (200, 20, 20))))
     res = client.images.edit(model=DEFAULT_MODEL, image=[jpeg, second], prompt="blend them", size="1024x1024")
@@ -193,40 +181,42 @@ def test_edit_sniffs_uploads_and_takes_several_images(client: openai.OpenAI) -> 
 
 
 def test_edit_input_rules(client: openai.OpenAI) -> None:
-    scene = png_bytes(_scene())
+    picture = png_bytes(scene())
     with pytest.raises(openai.BadRequestError, match="same dimensions"):
-        client.images.edit(model=DEFAULT_MODEL, image=scene, prompt="x", mask=png_bytes(Image.new("RGBA", (512, 512))))
+        client.images.edit(
+            model=DEFAULT_MODEL, image=picture, prompt="x", mask=png_bytes(Image.new("RGBA", (512, 512)))
+        )
     jpeg_mask = io.BytesIO()
-    _hole_mask().convert("RGB").save(jpeg_mask, format="JPEG")
+    hole_mask().convert("RGB").save(jpeg_mask, format="JPEG")
     with pytest.raises(openai.BadRequestError, match="mask must be a PNG"):
-        client.images.edit(model=DEFAULT_MODEL, image=scene, prompt="x", mask=jpeg_mask.getvalue())
+        client.images.edit(model=DEFAULT_MODEL, image=picture, prompt="x", mask=jpeg_mask.getvalue())
     with pytest.raises(openai.BadRequestError, match="not a PNG, JPEG or WebP"):
         client.images.edit(model=DEFAULT_MODEL, image=b"definitely not an image", prompt="x")
     with pytest.raises(openai.BadRequestError, match="cannot be combined"):
         client.images.edit(
             model="gpt-image-2.5-flare",
-            image=scene,
+            image=picture,
             prompt="x",
-            mask=png_bytes(_hole_mask()),
-            markup=png_bytes(_hole_mask()),
+            mask=png_bytes(hole_mask()),
+            markup=png_bytes(hole_mask()),
         )
     with pytest.raises(openai.BadRequestError, match="input_fidelity is not supported for gpt-image-2") as err:
-        client.images.edit(model="gpt-image-2", image=scene, prompt="x", input_fidelity="high")
+        client.images.edit(model="gpt-image-2", image=picture, prompt="x", input_fidelity="high")
     assert err.value.code == "invalid_input_fidelity_model" and err.value.type == "image_generation_user_error"
-    res = client.images.edit(model="gpt-image-2.5-flare", image=scene, prompt="x", markup=png_bytes(_hole_mask()))
+    res = client.images.edit(model="gpt-image-2.5-flare", image=picture, prompt="x", markup=png_bytes(hole_mask()))
     assert res.data
 
 
 def test_dalle2_edit_uses_the_images_own_transparency(client: openai.OpenAI) -> None:
-    scene = _scene().resize((512, 512))
-    scene.paste((0, 0, 0, 0), (100, 100, 200, 200))
+    picture = scene((512, 512)).convert("RGBA")
+    picture.paste((0, 0, 0, 0), (100, 100, 200, 200))
     res = client.images.edit(
-        model="dall-e-2", image=png_bytes(scene), prompt="a green frog", size="512x512", response_format="b64_json"
+        model="dall-e-2", image=png_bytes(picture), prompt="a green frog", size="512x512", response_format="b64_json"
     )
     assert res.data
     out = np.asarray(decode(res.data[0].b64_json or "").convert("RGBA"))
-    keep = np.asarray(scene)[..., 3] != 0
-    assert np.array_equal(out[keep], np.asarray(scene)[keep])
+    keep = np.asarray(picture)[..., 3] != 0
+    assert np.array_equal(out[keep], np.asarray(picture)[keep])
 
 
 def test_streaming_generation_events(client: openai.OpenAI) -> None:
@@ -248,8 +238,8 @@ def test_streaming_generation_events(client: openai.OpenAI) -> None:
 def test_streaming_edit_events(client: openai.OpenAI) -> None:
     stream = client.images.edit(
         model=DEFAULT_MODEL,
-        image=png_bytes(_scene()),
-        mask=png_bytes(_hole_mask()),
+        image=png_bytes(scene()),
+        mask=png_bytes(hole_mask()),
         prompt="a moon",
         stream=True,
         partial_images=1,
@@ -336,8 +326,8 @@ def test_an_omitted_model_is_chosen_as_openai_chooses(client: openai.OpenAI, oa_
     gpt = client.images.generate(prompt="a fox", quality="high")  # type: ignore[call-arg]
     assert gpt.quality == "high" and gpt.usage is not None and gpt.data[0].b64_json  # gpt-image-1.5
     assert client.images.generate(prompt="a fox", size="1536x1024").size == "1536x1024"  # type: ignore[call-arg]
-    scene = png_bytes(Image.new("RGB", (512, 512), (10, 10, 10)))
-    edited = client.images.edit(image=scene, prompt="add a moon")  # type: ignore[call-arg]
+    dark = png_bytes(Image.new("RGB", (512, 512), (10, 10, 10)))
+    edited = client.images.edit(image=dark, prompt="add a moon")  # type: ignore[call-arg]
     assert edited.usage is not None and decode(edited.data[0].b64_json).size == (1024, 1024)
     with pytest.raises(openai.NotFoundError, match="retired"):
         oa_client.images.generate(prompt="a fox")  # type: ignore[call-arg]  # dall-e-2, which OpenAI retired

@@ -37,7 +37,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..models import MB, MODELS, Endpoint, ParamError, check_inputs, get_model, resolve_size, validate
+from ..models import (
+    DATA_URL_LIMIT,
+    MODELS,
+    RESPONSES_MAX_BYTES,
+    Endpoint,
+    ParamError,
+    check_inputs,
+    get_model,
+    resolve_size,
+    validate,
+)
 from .app import (
     BLOCKED_WORD,
     APIFailure,
@@ -55,10 +65,6 @@ from .options import Fault
 if TYPE_CHECKING:
     from .app import OfflineImagesAPI
 
-#: OpenAI's vision guide allows up to 50 MB of payload per request; input images travel inside the JSON as data URLs.
-RESPONSES_LIMIT = 50 * MB
-#: A data URL in ``image_url`` may be at most this many characters (OpenAPI ``ImageRefParam``).
-DATA_URL_LIMIT = 20_971_520
 #: How many responses the server remembers for ``previous_response_id`` and ``GET``; the oldest unused go first.
 STORE_CAPACITY = 256
 #: The image model the tool uses when none is named (``ImageGeneration.model`` in the SDK: "Default:
@@ -335,7 +341,7 @@ class ResponsesAPI:
         ]
 
     async def create(self, request: Request) -> Response:
-        return await self.api._guard(request, "responses", self._create, limit=RESPONSES_LIMIT)
+        return await self.api._guard(request, "responses", self._create, limit=RESPONSES_MAX_BYTES)
 
     async def retrieve(self, request: Request) -> Response:
         try:
