@@ -391,3 +391,35 @@ def test_an_unticked_revise_box_stays_unticked_when_the_model_changes() -> None:
     assert not shown(options.revise) and options.values()["revise"] is None
     options.model.value = "gpt-image-1.5"
     assert options.revise.value is False
+
+
+def test_a_big_picture_is_prepared_off_the_kernels_thread() -> None:
+    import time
+
+    import numpy as np
+
+    from dalle_nb.plan import plan_vary
+
+    from .conftest import noise
+
+    photo = np.asarray(noise(4000, 3000))
+    started = time.perf_counter()
+    plan_vary(photo, model="gpt-image-1.5")
+    planning = time.perf_counter() - started
+
+    async def body() -> tuple[float, Studio]:
+        studio = Studio(namespace={"photo": photo})
+        picker = studio.tabs.children[2].children[0]
+        picker.children[0].value = "variable"
+        picker.children[1].children[0].value = "photo"
+        studio.vary_options.model.value = "gpt-image-1.5"
+        clicked = time.perf_counter()
+        handle = studio.vary()  # the button's click: returns while the picture is being prepared
+        returned = time.perf_counter() - clicked
+        assert handle is not None and "preparing" in studio.status.value
+        await finished(studio, timeout=60)
+        return returned, studio
+
+    returned, studio = in_a_kernel(body)
+    assert returned < planning / 4, (returned, planning)
+    assert len(studio.results) == 1 and "Done: 1 picture" in studio.status.value

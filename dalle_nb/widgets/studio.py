@@ -395,6 +395,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.history = ImageSet()
         self._handle: JobHandle | None = None
         self._failures: list[str] = []
+        self._planned_job: Job | None = None
         #: The last background batch started with "run as a batch", and the task following it.
         self.batch_job: Any = None
         self._batch_task: asyncio.Task[None] | None = None
@@ -724,7 +725,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             return plan_edit(pictures if len(pictures) > 1 else pictures[0], text, mask=mask,
                              wants_partials=bool(options.get("stream")), **options, **kwargs)  # fmt: skip
 
-        return self._start(plan)
+        return self._start(plan, prepare=True)
 
     def vary(self) -> JobHandle | None:
         """Variations of the Vary tab's picture."""
@@ -735,7 +736,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         except ValueError as error:
             return self._refuse(str(error))
         options = self.vary_options.values()
-        return self._start(lambda: plan_vary(picture, **options))
+        return self._start(lambda: plan_vary(picture, **options), prepare=True)
 
     def refine(self, instruction: str | None = None) -> JobHandle | None:
         """The next turn of the selected picture's conversation ("now make it dusk")."""
@@ -745,36 +746,59 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         if self.selected is None or not text:
             return self._refuse("select a picture and write how to refine it")
         picture = self.selected
-        return self._start(lambda: plan_refine(picture, text))
+        return self._start(lambda: plan_refine(picture, text), prepare=True)
 
-    def _start(self, plan: Callable[[], Job]) -> JobHandle | None:
-        """Plan (preparing big pictures off the kernel's loop when it runs), then submit without blocking."""
+    def _start(self, plan: Callable[[], Job], *, prepare: bool = False) -> JobHandle | None:
+        """Plan, then submit without blocking the kernel.
+
+        A job with pictures to read and prepare (``prepare``: edit, vary, refine) is planned on a worker
+        thread, since a big picture takes seconds the kernel must not spend; what the planning refuses
+        then arrives as the job's failure, in the status line like any other.  A generation is planned
+        here, at once, so a bad option is refused before anything starts.
+        """
         from ..session import default_session
 
         if self._handle is not None and not self._handle.done():
             return self._refuse("a job is running: wait for it, or cancel it")
         loop = self._loop()
-        try:
-            job = plan()
-        except DalleError as error:
-            return self._refuse(_say(error))
-        except ValueError as error:
-            return self._refuse(str(error))
-        self._reset_results(job.notices)
-        self.progress.max, self.progress.value = max(1, job.pictures), 0
+        job: Job | None = None
+        if not prepare:
+            try:
+                job = plan()
+            except DalleError as error:
+                return self._refuse(_say(error))
+            except ValueError as error:
+                return self._refuse(str(error))
+        self._reset_results(job.notices if job is not None else [])
+        self.progress.max, self.progress.value = max(1, job.pictures if job is not None else 1), 0
         self.progress.layout.display = None
         self._show_backend()
         self._started = time.monotonic()
         self._running(True)
+        session = default_session()
         try:
-            handle = default_session().submit(job, on_event=self._on_event, loop=loop)
+            if job is not None:
+                handle = session.submit(job, on_event=self._on_event, loop=loop)
+            else:
+                handle = session.submit_planning(plan, on_event=self._on_event, loop=loop)
         except DalleError as error:
             self._running(False)
             return self._refuse(_say(error))
         self._handle, self._shown, self._failures = handle, False, []
-        self._what = f"{job.pictures} picture{'s' if job.pictures != 1 else ''} from {job.settings.model}"
+        self._what = "the picture: preparing it"
+        self._planned_job = None
         self._tick(loop)
         return handle
+
+    def _learn_job(self) -> None:
+        """Once the job is planned (here, or on a worker), the line and the bar say how many pictures it makes."""
+        job = self._handle.job if self._handle is not None else None
+        if job is None or job is self._planned_job:
+            return
+        self._planned_job = job
+        self.progress.max = max(1, job.pictures)
+        self._what = f"{job.pictures} picture{'s' if job.pictures != 1 else ''} from {job.settings.model}"
+        self.results.notices[:] = list(job.notices)
 
     def _reset_results(self, notices: list[str] | None = None) -> None:
         self.results = ImageSet(notices=list(notices or []))
@@ -827,6 +851,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         """
         if self._handle is None or self._handle.done():
             return
+        self._learn_job()
         seconds = int(time.monotonic() - self._started)
         prefix = "Cancelling" if self._handle.cancelling else "Making"
         line = f"{prefix} {self._what}: {self.progress.value} arrived … {seconds} s"
