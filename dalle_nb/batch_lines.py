@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InvalidRequest
-from .models import MODELS, get_model
+from .models import DATA_URL_LIMIT, MODELS, get_model
 from .plan import Job, plan_edit, plan_generate, prompt_checker
 from .requests import EditRequest
 
@@ -36,8 +36,6 @@ MAX_REQUESTS_PER_FILE = 50_000
 MAX_FILE_BYTES = 200_000_000
 #: The only completion window the Batch API takes.
 COMPLETION_WINDOW = "24h"
-#: A picture inside a JSON edit is a data URL of at most this many characters (OpenAPI ``ImageRefParam``).
-DATA_URL_LIMIT = 20_971_520
 ENDPOINT_URLS = {"generate": "/v1/images/generations", "edit": "/v1/images/edits"}
 
 _GENERATE_ARGS = frozenset(

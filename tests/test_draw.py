@@ -26,6 +26,8 @@ from dalle_nb.offline.draw import (
 )
 from dalle_nb.offline.scene import compose
 
+from .conftest import hole_mask, noise
+
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
 
@@ -63,20 +65,6 @@ def mean_colour(image: Image.Image) -> npt.NDArray[np.float64]:
 
 def mae(a: Image.Image, b: Image.Image) -> float:
     return float(np.abs(pixels(a) - pixels(b)).mean())
-
-
-def noise(width: int, height: int, mode: str = "RGB") -> Image.Image:
-    """A busy picture, so that any pixel an edit touches by mistake shows up."""
-    channels = len(mode)
-    data = np.random.default_rng(1234).integers(0, 256, size=(height, width, channels), dtype=np.uint8)
-    return Image.fromarray(data)
-
-
-def hole_mask(width: int, height: int, box: tuple[int, int, int, int]) -> Image.Image:
-    """An opaque RGBA mask with a fully transparent rectangle: the API's "edit here"."""
-    mask = Image.new("RGBA", (width, height), (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), box)
-    return mask
 
 
 # ----------------------------------------------------------------------------------------------------- palette
@@ -225,9 +213,9 @@ def test_drawing_4k_pictures_does_not_keep_them_in_the_kernel() -> None:
 
 
 def test_edit_keeps_every_pixel_outside_the_mask_and_paints_inside() -> None:
-    base = noise(200, 160)
+    base = noise(200, 160, 1234)
     box = (40, 30, 150, 120)
-    mask = hole_mask(200, 160, box)
+    mask = hole_mask((200, 160), box)
     result = edit_image(base, "a red balloon", mask=mask)
     assert result.mode == "RGB" and result.size == base.size
     keep = np.asarray(mask.getchannel("A")) != 0
@@ -241,8 +229,8 @@ def test_edit_keeps_every_pixel_outside_the_mask_and_paints_inside() -> None:
 
 
 def test_edit_with_alpha_base_keeps_rgba_pixels_exactly() -> None:
-    base = noise(128, 128, "RGBA")
-    mask = hole_mask(128, 128, (0, 0, 64, 128))
+    base = noise(128, 128, 1234, mode="RGBA")
+    mask = hole_mask((128, 128), (0, 0, 64, 128))
     result = edit_image(base, "blue sea", mask=mask, seed=3)
     assert result.mode == "RGBA"
     keep = np.asarray(mask.getchannel("A")) != 0
@@ -251,8 +239,8 @@ def test_edit_with_alpha_base_keeps_rgba_pixels_exactly() -> None:
 
 
 def test_transparent_edit_of_rgb_base_keeps_pixels_and_clears_background() -> None:
-    base = noise(128, 128)
-    mask = hole_mask(128, 128, (32, 32, 96, 96))
+    base = noise(128, 128, 1234)
+    mask = hole_mask((128, 128), (32, 32, 96, 96))
     result = edit_image(base, "a cat wearing a hat", mask=mask, transparent=True)
     assert result.mode == "RGBA"
     keep = np.asarray(mask.getchannel("A")) != 0
@@ -263,7 +251,7 @@ def test_transparent_edit_of_rgb_base_keeps_pixels_and_clears_background() -> No
 
 def test_edit_is_deterministic_and_differs_per_index() -> None:
     base = generate_image("a quiet harbour", 160, 160)
-    mask = hole_mask(160, 160, (20, 20, 140, 140))
+    mask = hole_mask((160, 160), (20, 20, 140, 140))
     first = edit_image(base, "a yellow submarine", mask=mask, index=0)
     again = edit_image(base, "a yellow submarine", mask=mask, index=0)
     second = edit_image(base, "a yellow submarine", mask=mask, index=1)
@@ -284,8 +272,8 @@ def test_edit_without_mask_changes_everything_but_keeps_the_layout() -> None:
 
 
 def test_edit_references_tint_deterministically() -> None:
-    base = noise(96, 96)
-    mask = hole_mask(96, 96, (0, 0, 96, 48))
+    base = noise(96, 96, 1234)
+    mask = hole_mask((96, 96), (0, 0, 96, 48))
     green = Image.new("RGB", (32, 32), (0, 200, 0))
     plain = edit_image(base, "a red balloon", mask=mask)
     tinted = edit_image(base, "a red balloon", mask=mask, references=[green])
@@ -298,7 +286,7 @@ def test_edit_references_tint_deterministically() -> None:
 
 def test_edit_rejects_mask_of_another_size() -> None:
     with pytest.raises(ValueError, match="mask size"):
-        edit_image(noise(64, 64), "x", mask=hole_mask(32, 32, (0, 0, 8, 8)))
+        edit_image(noise(64, 64, 1234), "x", mask=hole_mask((32, 32), (0, 0, 8, 8)))
 
 
 # ----------------------------------------------------------------------------------------------------- vary
@@ -409,7 +397,7 @@ def test_webp_lossless_at_100_keeps_alpha_and_lossy_shrinks() -> None:
     decoded = Image.open(io.BytesIO(encode(image, "webp", compression=100)))
     assert decoded.format == "WEBP" and decoded.mode == "RGBA"
     assert decoded.tobytes() == image.tobytes()
-    busy = noise(128, 128)
+    busy = noise(128, 128, 1234)
     assert len(encode(busy, "webp", compression=20)) < len(encode(busy, "webp", compression=90))
 
 
@@ -419,7 +407,7 @@ def test_jpeg_flattens_alpha_onto_white_and_quality_orders_size() -> None:
     assert decoded.format == "JPEG" and decoded.mode == "RGB" and decoded.size == (128, 128)
     clear = np.asarray(image.getchannel("A")) == 0
     assert pixels(decoded)[clear].mean() > 240
-    busy = noise(128, 128)
+    busy = noise(128, 128, 1234)
     sizes = [len(encode(busy, "jpeg", compression=q)) for q in (10, 50, 90)]
     assert sizes[0] < sizes[1] < sizes[2]
     assert encode(busy, "jpeg", compression=100) == encode(busy, "jpeg", compression=95)
@@ -427,4 +415,4 @@ def test_jpeg_flattens_alpha_onto_white_and_quality_orders_size() -> None:
 
 def test_encode_rejects_unknown_format() -> None:
     with pytest.raises(ValueError, match="unsupported"):
-        encode(noise(8, 8), "gif")
+        encode(noise(8, 8, 1234), "gif")

@@ -22,7 +22,8 @@ from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.offline.app import _DRAWING_THREADS
 
-from .conftest import decode, make_client, png_bytes
+from .conftest import decode, hole_mask, make_client, png_bytes
+from .conftest import scene as conftest_scene
 
 MODEL = "gpt-image-1.5"
 GENERATIONS = "/v1/images/generations"
@@ -223,24 +224,12 @@ def test_the_batch_draws_through_the_servers_semaphore_and_leaves_it_answering()
 # ------------------------------------------------------------------------------------------------- JSON edits
 
 
-def _scene() -> Image.Image:
-    image = Image.new("RGBA", (1024, 1024), (40, 90, 160, 255))
-    image.paste((230, 230, 230, 255), (100, 600, 900, 1000))
-    return image
-
-
-def _hole() -> Image.Image:
-    mask = Image.new("RGBA", (1024, 1024), (0, 0, 0, 255))
-    mask.paste((0, 0, 0, 0), (300, 200, 700, 500))
-    return mask
-
-
 def data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
 def test_an_edit_sent_as_json_takes_data_urls_and_file_ids(qclient: openai.OpenAI) -> None:
-    scene, hole = _scene(), _hole()
+    scene, hole = conftest_scene().convert("RGBA"), hole_mask()
     mask_id = qclient.files.create(file=("mask.png", png_bytes(hole)), purpose="vision").id
     body = {"model": MODEL, "prompt": "a red sun", "images": [{"image_url": data_url(scene)}]}
     body["mask"] = {"file_id": mask_id}
@@ -260,7 +249,8 @@ def test_an_edit_sent_as_json_takes_data_urls_and_file_ids(qclient: openai.OpenA
 
 
 def test_a_batch_of_edits_runs_on_json_edit_lines(qclient: openai.OpenAI) -> None:
-    scene_id = qclient.files.create(file=("scene.png", png_bytes(_scene())), purpose="vision").id
+    picture = png_bytes(conftest_scene().convert("RGBA"))
+    scene_id = qclient.files.create(file=("scene.png", picture), purpose="vision").id
     edits = [
         {"custom_id": f"e{i}", "method": "POST", "url": "/v1/images/edits",
          "body": {"model": MODEL, "prompt": f"a boat number {i}", "images": [{"file_id": scene_id}], "quality": "low"}}
