@@ -16,7 +16,7 @@ import itertools
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +128,39 @@ class _Previews:
     last: PartialImage | None = None
 
 
+@dataclass
+class _Answer:
+    """What one streamed Responses API call brought: its image call item and its finished response."""
+
+    call: Any = None
+    response: Any = None
+
+    def arrived(self) -> bool:
+        return self.response is not None and self.call is not None and bool(self.call.result)
+
+
+def _offer(error: DalleError, seen: _Previews) -> None:
+    """Carry the last partial picture a stream showed on the error that ends it: a preview, never the result."""
+    if seen.last is not None:
+        error.partial = seen.last  # type: ignore[attr-defined]
+
+
+def _not_json() -> ServerError:
+    return ServerError("The API answered with a body that is not valid JSON.", kind="bad_response")
+
+
+async def _answer(call: Awaitable[Any]) -> Any:
+    """What one SDK call answers; its failures become dalle_nb's typed errors."""
+    import openai
+
+    try:
+        return await call
+    except json.JSONDecodeError:
+        raise _not_json() from None
+    except openai.OpenAIError as exc:
+        raise from_sdk(exc) from None
+
+
 def _retries_taken(stream: Any) -> int:
     """How many times the SDK sent a request again before its stream opened (the retry count it sends along)."""
     try:
@@ -235,71 +268,74 @@ class _Execution:
             if holding:
                 self.limiter.release()
 
-    async def _send(self, request: Request, offset: int, *, max_retries: int | None = None) -> Any:
-        """One SDK call, retried by the SDK up to ``max_retries`` (the setting when None); its failures become
-        dalle_nb's typed errors."""
-        import openai
+    def _sdk(self, max_retries: int | None) -> Any:
+        """The connection's SDK client, retrying at most ``max_retries`` times (the setting when None)."""
+        sdk = self.conn.sdk
+        if max_retries is not None and max_retries != sdk.max_retries:
+            sdk = sdk.with_options(max_retries=max(0, max_retries))  # shares the connection pool
+        return sdk
 
+    def _sdk_kwargs(self, request: Request, offset: int) -> dict[str, Any]:
+        """The SDK arguments of ``request``; offline, the picture index it starts at rides along."""
         kwargs = request.sdk_kwargs()
+        if self.conn.kind == "offline":
+            kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
+        return kwargs
+
+    async def _send(self, request: Request, offset: int, *, max_retries: int | None = None) -> Any:
+        """One Images API call, retried by the SDK up to ``max_retries`` (the setting when None)."""
+        kwargs = self._sdk_kwargs(request, offset)
         if get_model(request.model).response_formats:
             # legacy models answer with a URL by default: ask for the bytes unless the user asked
             # for URLs, which saves a download (and nothing can expire before it is saved)
             kwargs.setdefault("response_format", "b64_json")
-        if self.conn.kind == "offline":
-            kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
-        sdk = self.conn.sdk
-        if max_retries is not None and max_retries != sdk.max_retries:
-            sdk = sdk.with_options(max_retries=max(0, max_retries))  # shares the connection pool
-        images = sdk.images
-        try:
-            if isinstance(request, GenerateRequest):
-                return await images.generate(**kwargs)
-            if isinstance(request, EditRequest):
-                return await images.edit(**kwargs)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return await images.create_variation(**kwargs)
-        except json.JSONDecodeError:
-            raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
-        except openai.OpenAIError as exc:
-            raise from_sdk(exc) from None
+        images = self._sdk(max_retries).images
+        if isinstance(request, GenerateRequest):
+            return await _answer(images.generate(**kwargs))
+        if isinstance(request, EditRequest):
+            return await _answer(images.edit(**kwargs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            call = images.create_variation(**kwargs)
+        return await _answer(call)
 
-    async def _stream(
-        self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
+    async def _streamed(
+        self,
+        send: Callable[[int], Awaitable[Any]],
+        read: Callable[[Any], Awaitable[None]],
+        arrived: Callable[[], bool],
+        seen: _Previews,
     ) -> None:
-        """A streamed request, read to its final pictures, within the retry budget a plain request has.
+        """Send a streamed request and read it until ``arrived()``, within the retry budget a plain request has.
+
+        ``send(retries)`` opens the stream, letting the SDK retry at most ``retries`` times; ``read(stream)``
+        reads it, keeping its last partial picture in ``seen``.  Both APIs' streams go through here.
 
         ``max_retries`` is one budget, spent once: the SDK retries a request that fails before its stream
-        opens (a reset, a 500), as it does any request, and this loop sends again, for the pictures still
+        opens (a reset, a 500), as it does any request, and this loop sends again, for what is still
         missing, a stream that opened and then ended early (cut, or closed without its final picture), giving
         the SDK only what is left.  So a request is sent at most ``max_retries + 1`` times, streamed or not.
-        The failure keeps the last partial picture that arrived: a preview, never the result.
+        The failure keeps the last partial picture that arrived, in any attempt: a preview, never the result.
         """
-        first = len(saved)
-        seen = _Previews()
         retries = self.job.settings.max_retries
         for attempt in itertools.count():
-            missing = request.n - (len(saved) - first)
-            stream = await self._send(request.with_n(missing), offset + len(saved) - first, max_retries=retries)
+            try:
+                stream = await send(retries)
+            except DalleError as unsent:  # a re-send that could not open still offers the earlier preview
+                _offer(unsent, seen)
+                raise
             retries -= _retries_taken(stream)
-            error = await self._read_stream(index, offset, request, stream, saved, failed, seen)
-            if len(saved) - first >= request.n:
+            error = await self._read_stream(read, stream, seen)
+            if arrived():
                 return
             if retries <= 0:
-                error.partial = seen.last  # type: ignore[attr-defined]
+                _offer(error, seen)
                 raise error
             retries -= 1
             await asyncio.sleep(min(0.5 * 2**attempt, 8.0))  # the SDK's own backoff for transport failures
 
     async def _read_stream(
-        self,
-        index: int,
-        offset: int,
-        request: Request,
-        stream: Any,
-        saved: list[GeneratedImage],
-        failed: list[Failure],
-        seen: _Previews,
+        self, read: Callable[[Any], Awaitable[None]], stream: Any, seen: _Previews
     ) -> IncompleteStream:
         """Read one opened stream; what to raise if it ended before its final pictures (unused when it did not).
 
@@ -309,10 +345,12 @@ class _Execution:
         import openai
 
         try:
-            await self._consume_stream(index, offset, request, stream, saved, failed, seen)
+            await read(stream)
             cut = ""
         except openai.APIConnectionError as exc:  # a timeout is one too
             cut = f" ({exc.message.rstrip('.').lower()})"
+        except json.JSONDecodeError:
+            raise _not_json() from None
         except openai.OpenAIError as exc:
             raise from_sdk(exc) from None
         last = seen.last
@@ -320,29 +358,38 @@ class _Execution:
         verb = "was cut" if cut else "ended"
         return IncompleteStream(f"The stream {verb} before its final picture{shown}{cut}.", kind="incomplete_stream")
 
-    async def _consume_stream(
-        self,
-        index: int,
-        offset: int,
-        request: Request,
-        stream: Any,
-        saved: list[GeneratedImage],
-        failed: list[Failure],
-        seen: _Previews,
+    async def _preview(
+        self, index: int, number: int, request: Request, partial_index: int, encoded: str, seen: _Previews
     ) -> None:
-        """Read a stream's events: partial pictures are shown (the last one kept in ``seen``, which outlives a
-        stream that breaks), completed ones saved."""
-        prompt = getattr(request, "prompt", "")
-        async for event in stream:
-            number = offset + len(saved)
-            if event.type.endswith(".partial_image"):
-                data = await asyncio.to_thread(base64.b64decode, event.b64_json)
-                seen.last = PartialImage(prompt, number, event.partial_image_index, data, self.job.label(index))
-                self.emit(seen.last)
-            elif event.type.endswith(".completed"):
-                usage = event.usage.model_dump() if getattr(event, "usage", None) else None
-                raw = await self._keep(index, number, request, event.b64_json, None, usage, saved, failed)
-                self.emit(PartialImage(prompt, number, None, raw, self.job.label(index)))
+        """Show a partial picture and keep it in ``seen``, which outlives a stream that breaks."""
+        data = await asyncio.to_thread(base64.b64decode, encoded)
+        seen.last = PartialImage(getattr(request, "prompt", ""), number, partial_index, data, self.job.label(index))
+        self.emit(seen.last)
+
+    async def _stream(
+        self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
+    ) -> None:
+        """A streamed Images API request, read to its final pictures (``_streamed`` says how it is retried)."""
+        first = len(saved)
+        seen = _Previews()
+
+        def got() -> int:
+            return len(saved) - first
+
+        async def send(retries: int) -> Any:
+            return await self._send(request.with_n(request.n - got()), offset + got(), max_retries=retries)
+
+        async def read(stream: Any) -> None:
+            async for event in stream:
+                number = offset + len(saved)
+                if event.type.endswith(".partial_image"):
+                    await self._preview(index, number, request, event.partial_image_index, event.b64_json, seen)
+                elif event.type.endswith(".completed"):
+                    usage = event.usage.model_dump() if getattr(event, "usage", None) else None
+                    raw = await self._keep(index, number, request, event.b64_json, None, usage, saved, failed)
+                    self.emit(PartialImage(getattr(request, "prompt", ""), number, None, raw, self.job.label(index)))
+
+        await self._streamed(send, read, lambda: got() >= request.n, seen)
 
     # ------------------------------------------------------------------ the Responses API
     async def _via_responses(
@@ -356,19 +403,13 @@ class _Execution:
         await self.limiter.acquire()
         holding = True
         try:
-            attempts = self.job.settings.max_retries + 1 if request.stream else 1
-            for attempt in range(attempts):
-                try:
-                    call, response_id, usage = await self._respond(index, offset, request)
-                    break
-                except APIError as error:
-                    if error.param == "previous_response_id" and request.fallback is not None:
-                        request = request.fallback
-                        call, response_id, usage = await self._respond(index, offset, request)
-                        break
-                    if not isinstance(error, IncompleteStream) or attempt + 1 == attempts:
-                        raise
-                    await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+            try:
+                call, response_id, usage = await self._respond(index, offset, request)
+            except APIError as error:
+                if error.param != "previous_response_id" or request.fallback is None:
+                    raise
+                request = request.fallback
+                call, response_id, usage = await self._respond(index, offset, request)
             self.limiter.release()
             holding = False
             raw = await self._keep(
@@ -381,46 +422,43 @@ class _Execution:
                 self.limiter.release()
 
     async def _respond(self, index: int, offset: int, request: ResponsesRequest) -> tuple[Any, str, dict[str, Any]]:
-        """The image call item, the response id and the usage of one Responses API call."""
-        import openai
+        """The image call item, the response id and the usage of one Responses API request.
 
-        kwargs = request.sdk_kwargs()
-        if self.conn.kind == "offline":
-            kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
-        try:
-            if not request.stream:
-                response = await self.conn.sdk.responses.create(**kwargs)
-                return _image_call(response), response.id, _responses_usage(response)
-            stream = await self.conn.sdk.responses.create(**kwargs)
-            final: Any = None
-            last: PartialImage | None = None
-            done: Any = None
+        A streamed one is read to its final picture and retried as an Images API stream is (``_streamed``).
+        """
+        if not request.stream:
+            response = await self._create_response(request, offset)
+            return _image_call(response), response.id, _responses_usage(response)
+        seen = _Previews()
+        answer = _Answer()
+
+        async def send(retries: int) -> Any:
+            return await self._create_response(request, offset, max_retries=retries)
+
+        async def read(stream: Any) -> None:
+            answer.call = answer.response = None  # each attempt is a response of its own
             async for event in stream:
                 kind = event.type
                 if kind == "response.image_generation_call.partial_image":
-                    data = await asyncio.to_thread(base64.b64decode, event.partial_image_b64)
-                    last = PartialImage(request.prompt, offset, event.partial_image_index, data, self.job.label(index))
-                    self.emit(last)
+                    await self._preview(
+                        index, offset, request, event.partial_image_index, event.partial_image_b64, seen
+                    )
                 elif kind == "response.output_item.done" and event.item.type == "image_generation_call":
-                    final = event.item
+                    answer.call = event.item
                 elif kind in ("response.completed", "response.failed", "response.incomplete"):
-                    done = event.response
+                    answer.response = event.response
                 elif kind == "error":
                     raise APIError(str(event.message), code=getattr(event, "code", None))
-        except json.JSONDecodeError:
-            raise ServerError("The API answered with a body that is not valid JSON.", kind="bad_response") from None
-        except openai.OpenAIError as exc:
-            raise from_sdk(exc) from None
-        if done is not None and done.status != "completed":
-            _image_call(done)  # raises the response's own error
-        if done is None or final is None or not final.result:
-            shown = (
-                f" after {last.partial_index + 1} partial picture(s)" if last and last.partial_index is not None else ""
-            )
-            error = IncompleteStream(f"The stream ended before its final picture{shown}.", kind="incomplete_stream")
-            error.partial = last  # type: ignore[attr-defined]
-            raise error
-        return final, done.id, _responses_usage(done)
+            if answer.response is not None and answer.response.status != "completed":
+                _image_call(answer.response)  # raises the response's own error
+
+        await self._streamed(send, read, answer.arrived, seen)
+        return answer.call, answer.response.id, _responses_usage(answer.response)
+
+    async def _create_response(self, request: ResponsesRequest, offset: int, *, max_retries: int | None = None) -> Any:
+        """One Responses API call (a stream when the request asks for one), retried by the SDK up to
+        ``max_retries`` (the setting when None)."""
+        return await _answer(self._sdk(max_retries).responses.create(**self._sdk_kwargs(request, offset)))
 
     async def _download(self, url: str) -> bytes:
         """Fetch a URL result at once: such URLs expire (after an hour on the legacy API)."""

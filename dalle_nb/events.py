@@ -25,7 +25,12 @@ if TYPE_CHECKING:
     from .results import Failure, GeneratedImage, ImageSet
 
 
-@dataclass(frozen=True)
+def short_prompt(prompt: str, limit: int = 60) -> str:
+    """``prompt`` as a repr shows it: cut to ``limit`` characters."""
+    return prompt if len(prompt) <= limit else prompt[: limit - 3] + "..."
+
+
+@dataclass(frozen=True, repr=False)
 class PartialImage:
     """A picture on its way: ``partial_index`` counts up, ``final`` marks the finished one."""
 
@@ -38,6 +43,12 @@ class PartialImage:
     @property
     def final(self) -> bool:
         return self.partial_index is None
+
+    def __repr__(self) -> str:
+        """What it is and how big, never its bytes (a repr in a log or a traceback would hold the whole picture)."""
+        stage = "final" if self.final else f"partial {self.partial_index}"
+        label = f" ({self.label})" if self.label else ""
+        return f"<PartialImage {short_prompt(self.prompt)!r}{label} #{self.index} {stage}, {len(self.data):,} bytes>"
 
     def to_pil(self) -> Image.Image:
         from PIL import Image as PILImage

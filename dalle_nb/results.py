@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from .events import short_prompt
+
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
@@ -228,8 +230,7 @@ class GeneratedImage:
         return data
 
     def __repr__(self) -> str:
-        prompt = self.prompt if len(self.prompt) <= 60 else self.prompt[:57] + "..."
-        return f"<GeneratedImage {self.size} {self.output_format} {self.model} {prompt!r}>"
+        return f"<GeneratedImage {self.size} {self.output_format} {self.model} {short_prompt(self.prompt)!r}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .config import settings

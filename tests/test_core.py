@@ -105,6 +105,28 @@ def _straddling_seed() -> int:
     raise AssertionError("no seed found")
 
 
+def test_partial_pictures_and_failures_show_a_short_repr_never_their_bytes() -> None:
+    server = faulty("nofinal:1")  # every partial picture arrives, the final one never does
+    try:
+        use(server)
+        config.configure(revise=True)
+        events: list[dn.Event] = []
+        handle = dn.generate("a fox " * 20, size="1024x1024", partial_images=2, wait=False, on_event=events.append)
+        assert isinstance(handle.exception(30), errors.IncompleteStream)
+        partial = [event for event in events if isinstance(event, dn.PartialImage)][-1]
+        failed = next(event for event in events if isinstance(event, dn.RequestFailed))
+    finally:
+        server.stop()
+    prompt = repr(("a fox " * 20)[:57] + "...")
+    assert repr(partial) == f"<PartialImage {prompt} #0 partial 1, {len(partial.data):,} bytes>"
+    assert len(partial.data) > 10_000 and f"{len(partial.data):,}" in repr(partial)
+    final = dn.PartialImage("a fox", 3, None, partial.data, label="fox=1")
+    assert repr(final) == f"<PartialImage 'a fox' (fox=1) #3 final, {len(partial.data):,} bytes>"
+    assert failed.failure.partial is not None
+    for shown in (repr(failed), repr(failed.failure), repr(handle.images.failures), repr(events)):
+        assert len(shown) < 2_000 and "\\x" not in shown and repr(partial) in shown
+
+
 def test_cancel_stops_what_is_in_flight_and_keeps_exactly_what_arrived(fresh: Path) -> None:
     server = faulty("timeout:0.5", seed=_straddling_seed())  # one of the two requests is held
     try:

@@ -285,6 +285,19 @@ def test_get_returns_stored_responses_only(fresh: openai.OpenAI) -> None:
             fresh.responses.retrieve(missing)
 
 
+def test_health_counts_each_responses_request_received_and_no_lookup() -> None:
+    with OfflineServer(ServerOptions(seed=7)) as srv, make_client(srv) as c:
+
+        def received() -> int:
+            return int(httpx.get(srv.base_url.removesuffix("/v1") + "/health").json()["received"])
+
+        kept = create(c)
+        assert list(stream(c))[-1].type == "response.completed"
+        assert received() == 2, "a Responses request, streamed or not, is an image request received"
+        c.responses.retrieve(kept.id)
+        assert received() == 2, "looking a response up draws nothing"
+
+
 def test_memory_is_bounded() -> None:
     with OfflineServer(ServerOptions(seed=7)) as srv, make_client(srv) as c:
         srv.app.responses.memory.capacity = 2

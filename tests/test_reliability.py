@@ -68,21 +68,32 @@ def test_a_stream_without_its_completed_event_is_retried_and_its_partial_offered
         server.stop()
 
 
-def test_a_stream_cut_once_is_retried_and_completes() -> None:
-    server = faulty("nofinal:0.5", seed=_seed_first_fails())
+# Both roads a streamed request can take follow one policy: the Images API, and the Responses API's image tool
+# (revise=True: a text model revises the prompt and calls the tool).
+THROUGH = pytest.mark.parametrize("revise", [False, True], ids=["images", "responses"])
+
+
+@THROUGH
+@pytest.mark.parametrize("fault", ["nofinal", "drop"])
+def test_a_stream_cut_once_is_retried_and_completes(fault: str, revise: bool) -> None:
+    server = faulty(f"{fault}:0.5", seed=_seed_first_fails())
     try:
         use(server)
-        config.configure(max_retries=2)
+        config.configure(max_retries=2, revise=revise)
         result = dn.generate("a patient owl", size="1024x1024", partial_images=1)
         assert len(result) == 1 and result.ok and result[0].path is not None and result[0].path.is_file()
+        assert (result[0].response_id is not None) == revise, "the request took the road asked for"
+        assert _requests_received(server) == 2, "sent once, cut, sent again"
     finally:
         server.stop()
 
 
-def test_a_stream_cut_keeps_its_last_partial_picture_on_the_failure() -> None:
+@THROUGH
+def test_a_stream_cut_keeps_its_last_partial_picture_on_the_failure(revise: bool) -> None:
     server = faulty("drop:1")  # the connection dies half-way through the stream, after some partial pictures
     try:
         use(server)
+        config.configure(revise=revise)
         shown: list[dn.PartialImage] = []
         handle = dn.generate(
             "a fox", size="1024x1024", partial_images=3, stream=True, wait=False, on_partial=shown.append
@@ -100,14 +111,15 @@ def _requests_received(server: OfflineServer) -> int:
     return int(httpx.get(server.base_url.removesuffix("/v1") + "/health").json()["received"])
 
 
+@THROUGH
 @pytest.mark.parametrize("fault", ["reset:1", "drop:1", "nofinal:1"])
-def test_a_streamed_request_is_sent_no_more_often_than_a_plain_one(fault: str) -> None:
+def test_a_streamed_request_is_sent_no_more_often_than_a_plain_one(fault: str, revise: bool) -> None:
     # max_retries is one budget: the SDK's retries for a connection that fails before the stream opens, ours for
     # a stream that opened and ended early; never one inside the other (reset:1 sent a stream 9 times, in 5.8 s)
     server = faulty(fault)
     try:
         use(server)
-        config.configure(max_retries=2)
+        config.configure(max_retries=2, revise=revise)
         plain = dn.generate("a fox", size="1024x1024", wait=False)
         assert isinstance(plain.exception(30), errors.BackendUnreachable) or fault == "nofinal:1"
         sent_plain = _requests_received(server)
@@ -120,11 +132,35 @@ def test_a_streamed_request_is_sent_no_more_often_than_a_plain_one(fault: str) -
         server.stop()
 
 
-def _seed_first_fails() -> int:
-    """A seed whose first fault draw (rate 0.5) hits and whose second misses."""
-    for seed in range(100):
+@THROUGH
+def test_a_stream_sent_again_gets_only_the_retries_left(revise: bool) -> None:
+    # the first stream closes without its final picture; every later request is reset before it is answered
+    server = faulty("nofinal:0.5,reset:1", seed=_seed_first_fails(then_misses=2, draws_per_miss=2))
+    try:
+        use(server)
+        config.configure(max_retries=2, revise=revise)
+        shown: list[dn.PartialImage] = []
+        handle = dn.generate("a fox", size="1024x1024", partial_images=2, wait=False, on_partial=shown.append)
+        error = handle.exception(30)
+        assert isinstance(error, errors.BackendUnreachable) and not isinstance(error, errors.IncompleteStream)
+        sent = _requests_received(server)
+        assert sent == 3, f"sent {sent} times with max_retries=2: the re-sent stream had the SDK's full retries again"
+        partial = handle.images.failures[0].partial
+        assert partial is not None and shown and partial.data == shown[-1].data, "the first attempt's preview is kept"
+    finally:
+        server.stop()
+
+
+def _seed_first_fails(then_misses: int = 1, draws_per_miss: int = 1) -> int:
+    """A seed whose first fault draw (rate 0.5) hits and whose next ``then_misses`` requests' first draws miss.
+
+    A request that misses the first fault draws for the next: behind a fault of rate 1 (``"nofinal:0.5,reset:1"``)
+    each request that misses takes ``draws_per_miss=2`` draws.
+    """
+    for seed in range(1000):
         rng = random.Random(seed)
-        if rng.random() < 0.5 and rng.random() >= 0.5:
+        draws = [rng.random() for _ in range(1 + draws_per_miss * then_misses)]
+        if draws[0] < 0.5 and all(draw >= 0.5 for draw in draws[1::draws_per_miss]):
             return seed
     raise AssertionError
 

@@ -165,9 +165,10 @@ async def _sleep_unless_gone(request: Request, seconds: float) -> None:
 class RequestIdMiddleware:
     """Every response carries ``x-request-id``, as OpenAI's do; errors quote it in logs.
 
-    It also counts the image requests in flight and received (``/health`` reports them, so
-    tests and benchmarks can see what a client really sends at once, and how often it sends
-    a request again) and keeps the connection's transport at hand for the ``reset`` fault.
+    It also counts the image requests (Images API and ``POST /v1/responses``) in flight and
+    received (``/health`` reports them, so tests and benchmarks can see what a client really
+    sends at once, and how often it sends a request again) and keeps the connection's
+    transport at hand for the ``reset`` fault.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -192,7 +193,11 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        counted = str(scope.get("path", "")).startswith(("/v1/images/", "/v1/responses"))
+        # the requests that ask for pictures: the Images API's and the Responses API's (a POST; looking up a
+        # stored response is not one)
+        counted = scope.get("method") == "POST" and str(scope.get("path", "")).startswith(
+            ("/v1/images/", "/v1/responses")
+        )
         if counted:
             self.received += 1
             self.in_flight += 1
