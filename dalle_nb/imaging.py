@@ -102,6 +102,9 @@ class Prepared:
     height: int
     notices: tuple[str, ...] = ()
 
+    def __repr__(self) -> str:  # a request's repr must not print megabytes of picture
+        return f"<Prepared {self.filename} {self.width}x{self.height} {self.content_type}, {len(self.data):,} bytes>"
+
     def as_file(self) -> tuple[str, bytes, str]:
         """``(filename, data, content_type)``: the tuple the ``openai`` SDK takes for a file field."""
         return (self.filename, self.data, self.content_type)

@@ -384,3 +384,14 @@ def test_a_budget_cap_refuses_the_call_that_would_pass_it(fresh: Path) -> None:
         dn.generate("an apple too many", size="1024x1024")
     config.configure(max_images=5)  # a new budget counts from now
     assert len(dn.generate(["a pear", "a plum"], n=2, size="1024x1024")) == 4
+
+
+def test_a_prepared_upload_shows_a_short_repr_never_its_bytes() -> None:
+    from dalle_nb.imaging import prepare_image
+
+    from .conftest import noise
+
+    prepared = prepare_image(noise(512, 512), "gpt-image-1.5")
+    shown = repr(prepared)
+    assert len(prepared.data) > 100_000 and len(shown) < 200 and "\\x" not in shown
+    assert "512x512" in shown and f"{len(prepared.data):,} bytes" in shown
