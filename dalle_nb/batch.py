@@ -258,7 +258,8 @@ class _TextProgress:
         self.tty = sys.stdout.isatty()
 
     def show(self, status: BatchStatus) -> None:
-        text = f"dalle_nb: {status}"
+        filled = round(20 * (status.completed + status.failed) / max(1, status.total))
+        text = f"dalle_nb: [{'#' * filled}{'.' * (20 - filled)}] {status}"
         if text == self.last:
             return
         self.last = text
@@ -281,7 +282,7 @@ class _NotebookProgress:
 
     @classmethod
     def open(cls, total: int) -> _NotebookProgress:
-        from .display import Progress
+        from .display import Progress, esc
 
         class _JobProgress(Progress):
             text = ""
@@ -289,6 +290,13 @@ class _NotebookProgress:
             def line(self) -> str:  # the job's state and counts where a call shows its pictures
                 seconds = int(time.monotonic() - self.started)
                 return f"dalle_nb: {self.text or 'asking'} … {seconds} s"
+
+            def html(self) -> str:  # a bar of the requests done, then the line: hours of work read at a glance
+                bar = (
+                    f"<progress class='dalle-nb-batch-bar' value='{self.done}' max='{max(1, self.total)}' "
+                    "style='width:200px;height:10px;vertical-align:middle;margin-right:8px'></progress>"
+                )
+                return f"<div class='dalle-nb-progress' style='opacity:.7'>{bar}{esc(self.line())}</div>"
 
         return cls(_JobProgress(total))
 

@@ -123,7 +123,9 @@ def test_waiting_shows_the_state_and_the_counts(quick: OfflineServer, capsys: py
     job = dn.submit(["a pink pig", "a grey pig"], **FAST)
     assert job.wait().done
     shown = capsys.readouterr().out.splitlines()
-    assert shown[-1] == f"dalle_nb: {job.id}: completed, 2 of 2 done, 0 failed"
+    assert shown[-1] == f"dalle_nb: [{'#' * 20}] {job.id}: completed, 2 of 2 done, 0 failed"
+    waiting = [line for line in shown if line.startswith("dalle_nb: [")]
+    assert waiting[0].startswith(f"dalle_nb: [{'.' * 20}] {job.id}: ")  # the bar fills as lines are done
     assert any("validating" in line or "in_progress" in line for line in shown[:-1])
 
 
@@ -367,6 +369,9 @@ def test_waiting_in_a_notebook_shows_one_line_that_counts_up_and_goes_when_the_j
     told = [match for line in lines if (match := pattern.fullmatch(line))]  # the first line says "asking"
     assert told and len({match.group(1) for match in told}) == 1, lines
     counts = [int(match.group(3)) for match in told]
+    bar = re.compile(r"<progress class='dalle-nb-batch-bar' value='(\d)' max='3'")
+    bars = [bar.search(h) for h in updates if "of 3 done" in h]
+    assert [int(found.group(1)) for found in bars if found] == counts, "the bar shows the same count as the line"
     steps = [count for i, count in enumerate(counts) if i == 0 or count != counts[i - 1]]
     assert steps[0] == 0 and steps[-1] == 3 and steps == sorted(steps) and len(steps) >= 3, lines  # counts up
     seconds = [int(match.group(4)) for match in told]
