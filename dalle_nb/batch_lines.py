@@ -16,7 +16,6 @@ pictures, which are not API fields, go to ``extras.jsonl``.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InvalidRequest
+from .imaging import data_url, data_url_chars
 from .models import DATA_URL_LIMIT, MODELS, get_model
 from .plan import Job, plan_edit, plan_generate, prompt_checker
 from .requests import EditRequest
@@ -161,14 +161,13 @@ def _refuse_unbatchable(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _data_url(prepared: Any, where: str) -> dict[str, str]:
-    url = f"data:{prepared.content_type};base64,{base64.b64encode(prepared.data).decode('ascii')}"
-    if len(url) > DATA_URL_LIMIT:
+    if data_url_chars(prepared) > DATA_URL_LIMIT:  # measured, not encoded, before it is refused
         raise InvalidRequest(
             f"{where} is {len(prepared.data) / 1e6:.1f} MB: in a batch line a picture travels as a data URL of at "
             f"most {DATA_URL_LIMIT:,} characters (about 15 MB). Make it smaller, or send it with edit().",
             field=where, value=f"{len(prepared.data):,} bytes",
         )  # fmt: skip
-    return {"image_url": url}
+    return {"image_url": data_url(prepared)}
 
 
 class _Writer:

@@ -458,7 +458,9 @@ class _Execution:
     async def _create_response(self, request: ResponsesRequest, offset: int, *, max_retries: int | None = None) -> Any:
         """One Responses API call (a stream when the request asks for one), retried by the SDK up to
         ``max_retries`` (the setting when None)."""
-        return await _answer(self._sdk(max_retries).responses.create(**self._sdk_kwargs(request, offset)))
+        # encoding the input pictures as data URLs takes tens of ms for a big one: not on the shared loop
+        kwargs = await asyncio.to_thread(self._sdk_kwargs, request, offset)
+        return await _answer(self._sdk(max_retries).responses.create(**kwargs))
 
     async def _download(self, url: str) -> bytes:
         """Fetch a URL result at once: such URLs expire (after an hour on the legacy API)."""
@@ -574,16 +576,9 @@ class _Execution:
 def _kept_outside_the_mask(raw: bytes, fmt: str, original: bytes, mask: bytes) -> bytes:
     """The picture with the original pasted back outside the mask (``keep_unmasked``), in its own format."""
     from .imaging import keep_unmasked
+    from .results import encode
 
-    composed = keep_unmasked(original, raw, mask)
-    buffer = io.BytesIO()
-    if fmt == "jpeg":
-        composed.convert("RGB").save(buffer, format="JPEG", quality=95)
-    elif fmt == "webp":
-        composed.save(buffer, format="WEBP", quality=95)
-    else:
-        composed.save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encode(keep_unmasked(original, raw, mask), fmt, **({} if fmt == "png" else {"quality": 95}))
 
 
 def _image_call(response: Any) -> Any:

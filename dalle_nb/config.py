@@ -317,8 +317,7 @@ def update(values: dict[str, Any], *, source: str, api_key: str | None = None, u
         candidate = _effective(merged)
         _check_together(candidate)
         if api_key is not None:
-            remember_secret(api_key.strip())
-            _key_from_configure = api_key.strip()
+            _key_from_configure = api_key.strip()  # remembered as a secret above
         for name in unset:
             _overrides.pop(name, None)
         _overrides.update({name: (value, source) for name, value in coerced.items()})

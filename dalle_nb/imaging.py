@@ -15,6 +15,7 @@ functions so that ``import dalle_nb`` stays fast.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import math
@@ -469,6 +470,11 @@ def prepare_images(
 _JSON_ROOM = 1 * MB
 #: Said in a notice about a picture made smaller to travel inside a Responses API request.
 _INLINE = " (a picture's limit inside a Responses API request)"
+
+
+def data_url(prepared: Prepared) -> str:
+    """``prepared`` as a base64 data URL: how a picture travels inside JSON (Responses API input, batch lines)."""
+    return f"data:{prepared.content_type};base64," + base64.b64encode(prepared.data).decode("ascii")
 
 
 def data_url_chars(prepared: Prepared) -> int:

@@ -856,12 +856,6 @@ def _resolve_model(
     return spec
 
 
-def check_size(spec: ModelSpec, endpoint: Endpoint, size: object) -> str:
-    """Check ``size`` for ``spec`` on ``endpoint``; returns it unchanged when fine."""
-    checked: str = _row_size(spec, endpoint).check(size)
-    return checked
-
-
 @dataclass(frozen=True)
 class InputImage:
     """What the rules need to know about one uploaded file, measured by the caller."""

@@ -80,11 +80,15 @@ def _no_key_in(request: Request) -> None:
     config.api_key()  # a key from the environment is known from here on
     for name, value in request.api_fields().items():
         if name == "api_key" or is_secret(value):
-            raise InvalidRequest(
-                f"'{name}' would send your API key as a request parameter; set the key with "
-                "dalle_nb.configure(api_key=...) or OPENAI_API_KEY instead.",
-                field=name,
-            )
+            raise _key_refused(name)
+
+
+def _key_refused(name: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"'{name}' would send your API key as a request parameter; set the key with "
+        "dalle_nb.configure(api_key=...) or OPENAI_API_KEY instead.",
+        field=name,
+    )
 
 
 def _count(n: object, settings: config.Settings) -> int:
@@ -98,16 +102,17 @@ def _count(n: object, settings: config.Settings) -> int:
 def _checked(requests: list[Request], settings: config.Settings) -> list[Request]:
     """Each request checked as the backend will check it (``n`` as one SDK call carries it), with
     the values it will send normalized: ``"50"`` becomes 50, never a JSON string."""
+    return [request.normalized(_check_one(request, settings)) for request in requests]
+
+
+def _check_one(request: Request, settings: config.Settings, *, files: bool = True) -> dict[str, Any]:
+    """One request checked for its backend (``files=False``: its options alone, pictures not prepared yet)."""
     from .session import default_session
 
+    _no_key_in(request)
     profile = default_session().profile_for(settings)
     strict = settings.backend != "compatible"
-    out: list[Request] = []
-    for request in requests:
-        _no_key_in(request)
-        normalized = request.with_n(min(request.n, request.per_call)).check(profile, strict_extra=strict)
-        out.append(request.normalized(normalized))
-    return out
+    return request.with_n(min(request.n, request.per_call)).check(profile, strict_extra=strict, files=files)
 
 
 def _not_revisable(request: Request) -> str | None:
@@ -272,13 +277,7 @@ def _edit_draft(
 
 def _check_options(request: Request, settings: config.Settings) -> None:
     """``_checked`` for a request whose pictures are not prepared yet: its options only."""
-    from .session import default_session
-
-    _no_key_in(request)
-    profile = default_session().profile_for(settings)
-    request.with_n(min(request.n, request.per_call)).check(
-        profile, strict_extra=settings.backend != "compatible", files=False
-    )
+    _check_one(request, settings, files=False)
 
 
 def check_edit(
@@ -456,11 +455,7 @@ def prompt_checker(model: str, endpoint: Endpoint = "generations") -> Callable[[
             return prompt
         (text,) = _prompts(prompt if isinstance(prompt, str) else [prompt])
         if is_secret(text):
-            raise InvalidRequest(
-                "'prompt' would send your API key as a request parameter; set the key with "
-                "dalle_nb.configure(api_key=...) or OPENAI_API_KEY instead.",
-                field="prompt",
-            )
+            raise _key_refused("prompt")
         try:
             row.check(text)
             return text

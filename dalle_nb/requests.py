@@ -220,12 +220,6 @@ TOOL_FIELDS = (
 )  # fmt: skip
 
 
-def _data_url(prepared: Prepared) -> str:
-    import base64
-
-    return f"data:{prepared.content_type};base64," + base64.b64encode(prepared.data).decode("ascii")
-
-
 @dataclass(frozen=True)
 class ResponsesRequest:
     """One picture made through the Responses API's ``image_generation`` tool.
@@ -294,6 +288,8 @@ class ResponsesRequest:
 
     def sdk_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``client.responses.create``, forcing the image tool."""
+        from .imaging import data_url
+
         tool: dict[str, Any] = {"type": "image_generation", "model": self.image.model}
         for name in TOOL_FIELDS:
             value = getattr(self.image, name, None)
@@ -304,11 +300,11 @@ class ResponsesRequest:
         request_input: Any = self.image.prompt
         if isinstance(self.image, EditRequest):
             parts: list[dict[str, Any]] = [{"type": "input_text", "text": self.image.prompt}]
-            parts += [{"type": "input_image", "image_url": _data_url(p), "detail": "auto"} for p in self.image.images]
+            parts += [{"type": "input_image", "image_url": data_url(p), "detail": "auto"} for p in self.image.images]
             request_input = [{"role": "user", "content": parts}]
             tool["action"] = "edit"
             if self.image.mask is not None:
-                tool["input_image_mask"] = {"image_url": _data_url(self.image.mask)}
+                tool["input_image_mask"] = {"image_url": data_url(self.image.mask)}
         kwargs: dict[str, Any] = {
             "model": self.text_model,
             "input": request_input,

@@ -43,7 +43,8 @@ def _pil_format(name: str) -> str:
     return _PIL_FORMATS[key]
 
 
-def _encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
+def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
+    """``image`` in ``fmt`` (any name ``to_bytes`` takes), flattened on white for JPEG."""
     pil_format = _pil_format(fmt)
     if pil_format == "JPEG" and image.mode not in ("RGB", "L"):
         from PIL import Image as PILImage
@@ -138,7 +139,7 @@ class GeneratedImage:
             self._data = self.path.read_bytes()
         if format is None or _pil_format(format) == _pil_format(self.output_format):
             return self._data
-        return _encode(self.to_pil(), format)
+        return encode(self.to_pil(), format)
 
     def to_pil(self) -> Image.Image:
         """A fresh, fully loaded ``PIL.Image`` (changing it does not change this result)."""
@@ -218,7 +219,7 @@ class GeneratedImage:
                 pass
         image = self.thumbnail(max_size)
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-        data = _encode(image, "webp", quality=70, method=4)
+        data = encode(image, "webp", quality=70, method=4)
         if store is not None:
             try:  # a cache: if it cannot be written, the thumbnail is made again next time
                 store.parent.mkdir(exist_ok=True)

@@ -107,7 +107,7 @@ class JobHandle(concurrent.futures.Future[ImageSet]):
     on the thread that waits in ``result()``.
     """
 
-    def __init__(self, job: Job | None = None) -> None:
+    def __init__(self) -> None:
         super().__init__()
         #: The checked job; ``None`` while a ``wait=False`` call still prepares its pictures on a worker thread.
         self.job: Job | None = None
@@ -115,8 +115,6 @@ class JobHandle(concurrent.futures.Future[ImageSet]):
         self.images = ImageSet()
         #: How many pictures the job asks for in all (0 until it is planned).
         self.expected = 0
-        if job is not None:
-            self._planned(job)
         self.started = time.monotonic()
         self._cancel_requested = False
         self._task: asyncio.Task[Any] | None = None
@@ -311,15 +309,22 @@ class Session:
     @contextlib.contextmanager
     def holding(self, conn: Connection) -> Iterator[Connection]:
         """Use ``conn`` outside a job (a batch upload, a poll) without ``configure()`` closing it meanwhile."""
-        with self._lock:
-            conn.jobs += 1
+        self._hold(conn)
         try:
             yield conn
         finally:
-            with self._lock:
-                conn.jobs -= 1
-                if conn.retired and conn.jobs == 0:
-                    self._close(conn)
+            self._let_go(conn)
+
+    def _hold(self, conn: Connection) -> None:
+        with self._lock:
+            conn.jobs += 1
+
+    def _let_go(self, conn: Connection) -> None:
+        """One user fewer; a connection ``configure()`` retired closes with its last user."""
+        with self._lock:
+            conn.jobs -= 1
+            if conn.retired and conn.jobs == 0:
+                self._close(conn)
 
     def profile_for(self, settings: config.Settings) -> Profile:
         """Which rules a request must pass for this backend, before it is sent."""
@@ -380,13 +385,9 @@ class Session:
         return limiter
 
     # ------------------------------------------------------------------ the budget
-    def _reserve(self, job: Job) -> None:
-        """Refuse, before anything is sent, a job that would pass ``max_images``: the pictures made since the
-        cap was set, and those asked for by jobs still running, count."""
-        self.reserve_pictures(job.settings, job.pictures)
-
     def reserve_pictures(self, settings: config.Settings, pictures: int) -> None:
-        """``_reserve`` for work that is not a ``Job``: a background job's pictures (``batch.submit``)."""
+        """Refuse, before anything is sent, work that would pass ``max_images``: the pictures made since the
+        cap was set, and those asked for by jobs still running, count (a ``Job``'s, a background job's)."""
         cap = settings.max_images
         with self._lock:
             if cap != self._cap:  # a new budget counts from the moment it is set
@@ -404,9 +405,6 @@ class Session:
                     allowed=f"at most {left}",
                 )
             self._reserved += pictures
-
-    def _settle(self, job: Job, made: int) -> None:
-        self.settle_pictures(job.pictures, made)
 
     def settle_pictures(self, reserved: int, made: int) -> None:
         """Give back what ``reserve_pictures`` set aside, counting ``made`` (a background job: all it sent)."""
@@ -499,7 +497,8 @@ class Session:
                 return
             if loop is not None:
                 loop.call_soon_threadsafe(guarded, event)
-            elif handle._events is not None:
+            else:  # no loop: the thread waiting in result() delivers it
+                assert handle._events is not None
                 handle._events.put(event)
 
         def guarded(event: Event) -> None:
@@ -517,22 +516,18 @@ class Session:
 
     def _claim(self, job: Job) -> Connection:
         """Reserve the job's pictures and a connection for it (``_release`` gives both back)."""
-        self._reserve(job)
+        self.reserve_pictures(job.settings, job.pictures)
         try:
             conn = self.connection(job.settings)
         except BaseException:
-            self._settle(job, 0)
+            self.settle_pictures(job.pictures, 0)
             raise
-        with self._lock:
-            conn.jobs += 1
+        self._hold(conn)
         return conn
 
     def _release(self, job: Job, conn: Connection, made: int) -> None:
-        with self._lock:
-            conn.jobs -= 1
-            if conn.retired and conn.jobs == 0:
-                self._close(conn)
-        self._settle(job, made)
+        self._let_go(conn)
+        self.settle_pictures(job.pictures, made)
 
     def _unclaim(self, work: asyncio.Future[tuple[Job, Connection]]) -> None:
         """A job cancelled while it was being planned: what ``_claim`` took, if it got that far, goes back."""
