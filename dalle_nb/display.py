@@ -42,19 +42,19 @@ def caption(image: GeneratedImage) -> str:
     from .plan import VARIATION_PROMPT
 
     if image.kind == "refine" and image.prompt:
-        parent = _parent_prompt(image)  # an instruction means little without what it changed
-        return f"{image.prompt} (refining '{_short(parent)}')" if parent else image.prompt
+        parent = parent_prompt(image)  # an instruction means little without what it changed
+        return f"{image.prompt} (refining '{short(parent)}')" if parent else image.prompt
     if image.prompt and not (image.kind == "vary" and image.prompt == VARIATION_PROMPT):
         return image.prompt
-    parent = _parent_prompt(image)
-    return f"variation of '{_short(parent)}'" if parent else "variation"
+    parent = parent_prompt(image)
+    return f"variation of '{short(parent)}'" if parent else "variation"
 
 
-def _short(text: str, limit: int = 40) -> str:
+def short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _parent_prompt(image: GeneratedImage) -> str | None:
+def parent_prompt(image: GeneratedImage) -> str | None:
     """The prompt of the picture ``image`` was made from, read from the gallery (None when unknown)."""
     if not image.parents:
         return None
@@ -268,20 +268,14 @@ class Progress:
             self.partial(event)
 
     def partial(self, partial: PartialImage) -> None:
-        import io
-
-        image = partial.to_pil()
-        width, height = preview_box(image.size, self.size)
-        image.thumbnail((self.size, self.size))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="WEBP", quality=60)
+        webp, (width, height) = preview_webp(partial, self.size)
         stage = "final" if partial.final else f"partial {(partial.partial_index or 0) + 1}"
         text = esc((partial.label or partial.prompt)[:80])
         # the final card's box (its thumbnail's size), so each new partial and then the card take the
         # same place without the output jumping, for wide and tall pictures too
         self.previews[(partial.prompt, partial.index)] = (
             f"<figure class='dalle-nb-preview' style='margin:4px;font-size:11px;width:{width}px'>"
-            f"<img src='{data_uri(buffer.getvalue())}' style='width:{width}px;height:{height}px;"
+            f"<img src='{data_uri(webp)}' style='width:{width}px;height:{height}px;"
             f"object-fit:contain;border-radius:4px'/><figcaption>{text} — {stage}</figcaption></figure>"
         )
         self.refresh()
@@ -289,6 +283,18 @@ class Progress:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.update(_bundle(""), raw=True)
+
+
+def preview_webp(partial: PartialImage, longest: int) -> tuple[bytes, tuple[int, int]]:
+    """A partial picture as a small WebP (a preview: low quality is fine) and the box its final card takes."""
+    import io
+
+    image = partial.to_pil()
+    box = preview_box(image.size, longest)
+    image.thumbnail((longest, longest))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="WEBP", quality=60)
+    return buffer.getvalue(), box
 
 
 def preview_box(size: tuple[int, int], longest: int) -> tuple[int, int]:

@@ -170,6 +170,15 @@ class APIError(DalleError):
         hint = self.hint()
         return f"{head}: {self.message}" + (f" — {hint}" if hint else "")
 
+    def refusal(self) -> str:
+        """The failure as a person reads it under a magic or in a panel: who refused, the API's words, what to do."""
+        code = " ".join(str(part) for part in (self.status, self.code) if part)
+        return f"Refused by the API{f' ({code})' if code else ''}: {self.message}{self._then()}"
+
+    def _then(self) -> str:
+        hint = self.hint()
+        return f" — {hint}" if hint else ""
+
 
 class AuthenticationError(APIError):
     def hint(self) -> str:
@@ -204,6 +213,9 @@ class ServerError(APIError):
 class BackendUnreachable(APIError):
     def hint(self) -> str:
         return "check the network, the base URL and any proxy"
+
+    def refusal(self) -> str:
+        return f"No answer from the API: {self.message}{self._then()}"
 
 
 class IncompleteStream(BackendUnreachable):

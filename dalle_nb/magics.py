@@ -27,7 +27,6 @@ from .prompts import PromptError, expand
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .errors import APIError
     from .models import Endpoint
     from .plan import Job
     from .results import ImageSet
@@ -398,17 +397,17 @@ class Dalle(Magics):
 
         if call.subcommand is not None:
             return self._subcommand(*call.subcommand)
-        if call.magic == "dalle_batch":
-            return self._batch(call)
         if call.magic == "dalle_mask":
             return self._mask(call)
         try:
+            if call.magic == "dalle_batch":
+                return self._batch(call)
             job = self._plan(call)
             return self._submit(call, job)
         except InvalidRequest as error:  # a value the table refuses: the person's usage, said in one line
             raise UsageError(error.one_line()) from None
         except APIError as error:
-            raise MagicError(_refused(error)) from None
+            raise MagicError(error.refusal()) from None
         except DalleError as error:
             raise MagicError(error.one_line()) from None
 
@@ -461,21 +460,13 @@ class Dalle(Magics):
     def _batch(self, call: MagicCall) -> Any:
         """Submit the cell's prompts as a background batch; the BatchJob is the result (``-o`` keeps it)."""
         from .batch import submit
-        from .errors import APIError, DalleError, InvalidRequest
 
         expanded = [p for line in call.prompt.splitlines() if line.strip() for p in self._expand(line)]
         o = call.option
         fields = ("model", "n", "size", "quality", "style", "background", "output_format", "output_compression",
                   "moderation")  # fmt: skip
-        try:
-            job = submit([p.prompt for p in expanded], labels=[p.label for p in expanded],
-                         **{name: o(name) for name in fields})  # fmt: skip
-        except InvalidRequest as error:
-            raise UsageError(error.one_line()) from None
-        except APIError as error:
-            raise MagicError(_refused(error)) from None
-        except DalleError as error:
-            raise MagicError(error.one_line()) from None
+        job = submit([p.prompt for p in expanded], labels=[p.label for p in expanded],
+                     **{name: o(name) for name in fields})  # fmt: skip
         self._store(call, job)
         return None if o("no_show") else job
 
@@ -569,18 +560,6 @@ class MagicError(Exception):
         return [str(self)]
 
 
-def _refused(error: APIError) -> str:
-    """An API failure as a person reads it: who refused, the API's own words, what to do."""
-    from .errors import BackendUnreachable
-
-    hint = error.hint()
-    tail = f" — {hint}" if hint else ""
-    if isinstance(error, BackendUnreachable):
-        return f"No answer from the API: {error.message}{tail}"
-    code = " ".join(str(part) for part in (error.status, error.code) if part)
-    return f"Refused by the API{f' ({code})' if code else ''}: {error.message}{tail}"
-
-
 # ---------------------------------------------------------------------------- [tool.dalle_nb]
 def _read_pyproject(start: Path) -> dict[str, Any]:
     import tomllib
@@ -641,11 +620,7 @@ def load_ipython_extension(shell: InteractiveShell) -> None:
 
 
 def unload_ipython_extension(shell: InteractiveShell) -> None:
-    magics = (
-        ("line", ("dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_mask")),
-        ("cell", ("dalle", "dalle_edit", "dalle_refine")),
-    )
-    for kind, names in magics:
+    for kind, names in Dalle.magics.items():  # every magic the class declares, so none is left behind
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
     shell.magics_manager.registry.pop("Dalle", None)

@@ -302,6 +302,8 @@ def test_pyproject_settings(ip: InteractiveShell, tmp_path: Path, capsys: pytest
 def test_unload_removes_the_magics(ip: InteractiveShell) -> None:
     ip.run_line_magic("unload_ext", "dalle_nb")
     assert "dalle" not in ip.magics_manager.magics["cell"]
+    left = [name for kind in ("line", "cell") for name in ip.magics_manager.magics[kind] if name.startswith("dalle")]
+    assert left == [], f"still registered after unload: {left}"
     ip.run_line_magic("load_ext", "dalle_nb")
     assert "dalle" in ip.magics_manager.magics["cell"]
 

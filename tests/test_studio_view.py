@@ -218,3 +218,18 @@ def test_each_partial_picture_replaces_the_last_in_the_same_place() -> None:
         seen, boxes, studio = in_a_kernel(body)
     assert len(seen) == 2  # two partial pictures, one after the other in the same box
     assert boxes == 1 and "dalle-nb-studio-card" in classes(studio.grid.children[0])
+
+
+def test_waiting_after_a_refused_start_returns_at_once() -> None:
+    config.configure(max_images=1)  # the budget refuses a two-picture job before anything starts
+
+    async def body() -> tuple[Studio, str]:
+        studio = Studio(namespace={})
+        studio.prompt.value = "a small {red|blue} kite"
+        assert studio.generate() is None
+        await studio.wait(timeout=2)  # nothing runs, so nothing to wait for
+        return studio, studio.status.value
+
+    studio, status = in_a_kernel(body)
+    assert "max_images=1" in status and studio.progress.layout.display == "none"
+    assert studio.generate_button.disabled is False

@@ -319,9 +319,7 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         self._end_gesture()
         self._history.apply(Stroke(pts, width, erase))
         self._show_after_paint()
-        with hold_canvas():
-            self._draw_mask()
-        self._update_controls()
+        self._redraw_if(True)
 
     @_serialized
     def rectangle(self, box: Sequence[float], *, erase: bool = False) -> None:
@@ -329,12 +327,10 @@ class MaskEditor(widgets.VBox):  # type: ignore[misc]
         if len(box) != 4:
             raise ValueError(f"rectangle() takes (x0, y0, x1, y1), not {box!r}")
         self._end_gesture()
-        x0, y0, x1, y1 = (float(v) for v in box)
-        self._history.apply(Rectangle((round(x0), round(y0), round(x1), round(y1)), erase))
+        x0, y0, x1, y1 = (round(float(v)) for v in box)
+        self._history.apply(Rectangle((x0, y0, x1, y1), erase))  # apply puts the corners in order
         self._show_after_paint()
-        with hold_canvas():
-            self._draw_mask()
-        self._update_controls()
+        self._redraw_if(True)
 
     @_serialized
     def undo(self) -> bool:

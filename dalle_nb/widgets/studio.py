@@ -20,6 +20,7 @@ import ipywidgets as widgets
 import traitlets
 
 from .. import config
+from ..display import esc, parent_prompt, short
 from ..errors import APIError, DalleError
 from ..events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
 from ..models import MODELS, Choice, Endpoint, ParamError, choices, get_model
@@ -112,9 +113,7 @@ def _text(value: str = "", *classes: str) -> widgets.HTML:
 def _say(error: BaseException) -> str:
     """One line for the status: the API's own words and what to do; never a traceback."""
     if isinstance(error, APIError):
-        from ..magics import _refused
-
-        return _refused(error)
+        return error.refusal()
     if isinstance(error, DalleError):
         return error.one_line()
     return f"{type(error).__name__}: {error}"
@@ -246,7 +245,7 @@ class _Options(widgets.VBox):  # type: ignore[misc]
         try:
             self.choice("size").check(self.custom.value.strip())
         except ParamError as error:
-            self.custom_problem.value = f"<span class='{_STUDIO}-problem'>{_escape(error.message)}</span>"
+            self.custom_problem.value = f"<span class='{_STUDIO}-problem'>{esc(error.message)}</span>"
             return error.message
         self.custom_problem.value = ""
         return None
@@ -285,12 +284,6 @@ class _Options(widgets.VBox):  # type: ignore[misc]
                 control.value = value if name in ("n", "output_compression") else str(value)
 
 
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
-
-
 class _Card(widgets.VBox):  # type: ignore[misc]
     """One picture: its thumbnail as image bytes, prompt, revised prompt, model, and a button to select it.
 
@@ -320,17 +313,17 @@ class _Card(widgets.VBox):  # type: ignore[misc]
         self.picture.value = thumbnail if thumbnail is not None else image.thumbnail_webp(CARD_SIZE)
         clamp = f"{_STUDIO}-clamp"
         revised = (
-            f"<div class='dalle-nb-revised {clamp}' title='{_escape(image.revised_prompt)}'><i>revised:</i> "
-            f"{_escape(image.revised_prompt)}</div>"
+            f"<div class='dalle-nb-revised {clamp}' title='{esc(image.revised_prompt)}'><i>revised:</i> "
+            f"{esc(image.revised_prompt)}</div>"
             if image.revised_prompt
             else ""
         )
-        label = f"<b>{_escape(image.label)}</b>" if image.label else ""
-        said = _escape(caption(image))
+        label = f"<b>{esc(image.label)}</b>" if image.label else ""
+        said = esc(caption(image))
         self.text.value = (
             f"<div style='font-size:11px'>{label}"
             f"<div class='dalle-nb-prompt {clamp}' title='{said}'><i>prompt:</i> {said}</div>{revised}"
-            f"<div class='{_STUDIO}-dim'>{_escape(image.model)} · {image.size}</div></div>"
+            f"<div class='{_STUDIO}-dim'>{esc(image.model)} · {image.size}</div></div>"
         )
 
     def shows(self, image: GeneratedImage) -> bool:
@@ -395,6 +388,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.history = ImageSet()
         self._handle: JobHandle | None = None
         self._failures: list[str] = []
+        self._prompt_problem = ""
         self._planned_job: Job | None = None
         #: The last background batch started with "run as a batch", and the task following it.
         self.batch_job: Any = None
@@ -428,7 +422,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
     def __repr__(self) -> str:
         """One line, also what a saved notebook shows where the panel cannot be drawn (no widget state kept)."""
         made = len(self.history)
-        picked = f", selected {_clip(self.selected.prompt)!r}" if self.selected is not None else ""
+        picked = f", selected {short(self.selected.prompt)!r}" if self.selected is not None else ""
         return (
             f"<dalle_nb Studio: Generate, Edit, Vary, Gallery; {made} picture{'s' if made != 1 else ''} made here"
             f"{picked}>"
@@ -436,7 +430,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def _show_backend(self) -> None:
         """Say where pictures come from (read again before each job: settings may have changed)."""
-        self.backend.value = f"<span class='{_STUDIO}-dim'>{_escape(_backend_line())}</span>"
+        self.backend.value = f"<span class='{_STUDIO}-dim'>{esc(_backend_line())}</span>"
 
     # ------------------------------------------------------------------ the tabs
     def _generate_tab(self) -> widgets.Widget:
@@ -553,7 +547,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         else:
             self.vary_note.value = (
                 f"<span class='{_STUDIO}-dim'>{spec.id} has no variations endpoint: the variation is made through "
-                f"edit with this prompt: <i>{_escape(VARIATION_PROMPT)}</i></span>"
+                f"edit with this prompt: <i>{esc(VARIATION_PROMPT)}</i></span>"
             )
 
     def _gallery_tab(self) -> widgets.Widget:
@@ -613,13 +607,15 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         from ..prompts import PromptError, expand
 
         text = self.prompt.value.strip()
+        self._prompt_problem = "" if text else "write a prompt first"
         if not text:
             self.count.value = ""
             return []
         try:
             expanded = expand(text, self.namespace)
         except PromptError as error:
-            self.count.value = f"<span class='{_STUDIO}-problem'>{_escape(str(error))}</span>"
+            self._prompt_problem = str(error)
+            self.count.value = f"<span class='{_STUDIO}-problem'>{esc(self._prompt_problem)}</span>"
             return []
         number = len(expanded)
         self.count.value = f"<span class='{_STUDIO}-dim'>{number} prompt{'s' if number != 1 else ''}</span>"
@@ -631,7 +627,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
         expanded = self._count()
         if not expanded:
-            return self._refuse("write a prompt first" if not self.prompt.value.strip() else self.count.value)
+            return self._refuse(self._prompt_problem)
         if problem := self.generate_options.problem():
             return self._refuse(problem)
         options = self.generate_options.values()
@@ -659,6 +655,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         sent = {k: v for k, v in options.items() if k not in ("stream", "partial_images", "revise")}
         loop = self._loop()
         self._reset_results()
+        self._shown = False
         self._running(True)
         self._started = time.monotonic()
         self._say(f"Submitting a batch of {len(expanded)} request(s)…")
@@ -676,11 +673,11 @@ class Studio(widgets.VBox):  # type: ignore[misc]
                 images = await loop.run_in_executor(None, lambda: job.collect(wait=False))
             except DalleError as error:
                 self._running(False)
+                self._shown = True  # the refusal is what the panel shows: nothing to wait for
                 self._refuse(_say(error))
                 return
             for image in images:
                 self._add(image)
-            self.progress.layout.display = "none"
             self._finished(images)
 
         self._batch_task = loop.create_task(follow())
@@ -781,8 +778,9 @@ class Studio(widgets.VBox):  # type: ignore[misc]
                 handle = session.submit(job, on_event=self._on_event, loop=loop)
             else:
                 handle = session.submit_planning(plan, on_event=self._on_event, loop=loop)
-        except DalleError as error:
+        except DalleError as error:  # the budget: refused before anything started
             self._running(False)
+            self.progress.layout.display = "none"
             return self._refuse(_say(error))
         self._handle, self._shown, self._failures = handle, False, []
         self._what = "the picture: preparing it"
@@ -806,7 +804,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         for card in self._cards:  # the last job's cards are not shown any more
             card.close()
         self._cards, self._previews = [], {}
-        self._shown = False
 
     async def wait(self, timeout: float | None = None) -> ImageSet:
         """Wait, without blocking the kernel, until the panel's job has ended and the panel shows it; its pictures.
@@ -876,22 +873,19 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def _preview(self, partial: PartialImage) -> None:
         """A picture on its way, in the place its card will take; each partial replaces the last."""
-        import io
+        from ..display import preview_webp
 
         if partial.final:
             return  # the finished picture arrives as ImageSaved, with its card
-        image = partial.to_pil()
-        image.thumbnail((CARD_SIZE, CARD_SIZE))
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="WEBP", quality=60)
+        webp, _box = preview_webp(partial, CARD_SIZE)
         key = (partial.prompt, partial.index)
-        what = _escape(partial.label or partial.prompt)
+        what = esc(partial.label or partial.prompt)
         caption = f"<div class='{_STUDIO}-clamp' style='font-size:11px'><i>arriving:</i> {what}</div>"
         if key in self._previews:
             _box, picture, text = self._previews[key]
-            picture.value, text.value = buffer.getvalue(), caption  # in place: the same box, a better picture
+            picture.value, text.value = webp, caption  # in place: the same box, a better picture
         else:
-            picture = widgets.Image(value=buffer.getvalue(), format="webp", width=CARD_SIZE)
+            picture = widgets.Image(value=webp, format="webp", width=CARD_SIZE)
             text = _text(caption)
             box = widgets.VBox([picture, text], layout=widgets.Layout(margin="2px", padding="2px",
                                                                       width=f"{CARD_SIZE + 8}px"))  # fmt: skip
@@ -943,7 +937,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             card.mark(card.shows(image))
         for button in self._selection_buttons:
             button.disabled = False
-        revised = f"<br><i>revised:</i> {_escape(image.revised_prompt)}" if image.revised_prompt else ""
+        revised = f"<br><i>revised:</i> {esc(image.revised_prompt)}" if image.revised_prompt else ""
         facts = [image.model, image.size]
         facts += [f"{_LABELS.get(k, k)} {v}" for k, v in image.params.items() if k not in _UNSHOWN and v is not None]
         if image.text_model:
@@ -953,8 +947,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         if origin := _origin(image):
             facts.append(origin)
         self.details.value = (
-            f"<div style='font-size:12px'><b>selected:</b> {_escape(caption(image))}{revised}<br>"
-            f"<span class='{_STUDIO}-dim'>{_escape(' · '.join(str(fact) for fact in facts))}</span></div>"
+            f"<div style='font-size:12px'><b>selected:</b> {esc(caption(image))}{revised}<br>"
+            f"<span class='{_STUDIO}-dim'>{esc(' · '.join(str(fact) for fact in facts))}</span></div>"
         )
         self.selection.layout.display = None
 
@@ -1029,19 +1023,16 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._newer.disabled, self._older.disabled = self.page == 0, self.page >= pages - 1
         found = f"matching {self._query!r}" if self._query else "in the history"
         number = f"{total:,} picture{'s' if total != 1 else ''}"
-        self.page_label.value = f"page {self.page + 1} of {pages:,} · {number} {_escape(found)}"
+        self.page_label.value = f"page {self.page + 1} of {pages:,} · {number} {esc(found)}"
 
     # ------------------------------------------------------------------ the status line
     def _say(self, text: str, *, error: bool = False) -> None:
         problem = f" class='{_STUDIO}-problem'" if error else ""
-        self.status.value = f"<span{problem}>{_escape(text)}</span>"
+        self.status.value = f"<span{problem}>{esc(text)}</span>"
 
     def _refuse(self, text: str) -> JobHandle | None:
         """Say why nothing was started, in the status line; returns None, the job that was not started."""
-        import html
-        import re
-
-        self._say(html.unescape(re.sub("<[^>]+>", "", text)), error=True)
+        self._say(text, error=True)
         return None
 
 
@@ -1057,25 +1048,15 @@ def _thumbnails(images: list[GeneratedImage]) -> list[bytes]:
         return list(pool.map(lambda image: image.thumbnail_webp(CARD_SIZE), images))
 
 
-def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _origin(image: GeneratedImage) -> str | None:
     """What a picture was made from, in words ("an edit of 'a grey wall'"), never as internal ids."""
     if not image.parents:
         return None
-    from ..session import default_session
-
     what = {"edit": "an edit", "vary": "a variation", "refine": "a refinement"}.get(image.kind, "made from")
-    try:
-        parent = default_session().gallery().get(image.parents[0]).prompt
-    except (KeyError, DalleError):
-        parent = ""
-    short = _clip(parent)
+    parent = short(parent_prompt(image) or "")
     if what == "made from":
-        return f"made from '{short}'" if short else None
-    return f"{what} of '{short}'" if short else f"{what} of another picture"
+        return f"made from '{parent}'" if parent else None
+    return f"{what} of '{parent}'" if parent else f"{what} of another picture"
 
 
 def _user_namespace() -> dict[str, Any]:
