@@ -263,7 +263,7 @@ def render(view: Scene, *, subjects: bool = True) -> Image.Image:
             else:
                 image.paste(picture, placed.box[:2], picture)
         if view.text and view.text_box:
-            banner = not any(p.noun in ("sign", "placard", "signpost", "poster", "billboard") for p in view.subjects)
+            banner = not any(p.noun in reading.SIGNS for p in view.subjects)
             _write(
                 ImageDraw.Draw(image), view.text, view.text_box, banner=banner, alpha=view.transparent, light=view.light
             )
