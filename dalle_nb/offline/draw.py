@@ -177,13 +177,9 @@ def _submarine(width: int, height: int, tint: _RGB | None, light: str) -> Image.
     return image
 
 
-#: Things that shine: the night does not darken them.
-_LUMINOUS = frozenset({"sun", "moon", "star", "comet", "lantern", "candle", "fire", "lamp", "bulb", "rainbow"})
-
-
 def _subject_image(placed: scene.Placed, light: str) -> Image.Image:
     x0, y0, x1, y1 = placed.box
-    if placed.noun in _LUMINOUS:
+    if placed.noun in reading.LUMINOUS:
         light = "day"
     if placed.prop == "lighthouse":
         return _lighthouse(x1 - x0, y1 - y0, light)

@@ -22,6 +22,7 @@ __all__ = [
     "FLYING_VERBS",
     "INDOOR",
     "KIND_ORDER",
+    "LUMINOUS",
     "MAX_SHAPES",
     "NUMBER_WORDS",
     "SIGNS",
@@ -373,6 +374,8 @@ AIRBORNE = frozenset(
 )
 FLYING_VERBS = frozenset(_split("flying soaring hovering gliding floating flapping drifting orbiting"))
 CELESTIAL = frozenset(_split("sun moon star comet planet rainbow cloud"))
+#: Things that give light: the night does not darken them, and the revised prompt says they shine.
+LUMINOUS = frozenset(_split("sun moon star comet lantern candle fire lamp bulb rainbow"))
 #: Things much bigger than a cat, and things much smaller, so "a mouse next to a house" reads right.
 BIG = frozenset(
     _split(

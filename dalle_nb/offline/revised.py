@@ -17,6 +17,7 @@ from .reading import (
     COLOURS,
     FLYING_VERBS,
     INDOOR,
+    LUMINOUS,
     NUMBER_WORDS,
     SIGNS,
     VERB_OVERRIDES,
@@ -286,7 +287,7 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
         verb = _present(told.action, plural)
     elif told.relation in ("on", "in") and told.prop is None:
         verb = _VERBS["sit"][plural]
-    elif stem in CELESTIAL:
+    elif stem in LUMINOUS:
         verb = _VERBS["shine"][plural]
     elif stem in _SWIMMERS:
         verb = _VERBS["swim"][plural]
