@@ -25,6 +25,8 @@ __all__ = [
     "LUMINOUS",
     "MAX_SHAPES",
     "NUMBER_WORDS",
+    "PROPS",
+    "PROP_ASPECTS",
     "SIGNS",
     "SMALL",
     "STOPWORDS",
@@ -398,8 +400,9 @@ SMALL = frozenset(
 SUPPORTS = frozenset(_split("sofa couch bed chair bench table"))
 #: Things that carry written text on them: a sign says 'hello'.
 SIGNS = frozenset(_split("sign signpost placard poster billboard banner board"))
-#: Subjects drawn by hand because no emoji shows them.
-PROPS = frozenset({"lighthouse", "submarine"})
+#: Subjects drawn by hand because no emoji shows them (``draw`` paints each), with their width over height.
+PROP_ASPECTS: dict[str, float] = {"lighthouse": 0.38, "submarine": 2.1}
+PROPS = frozenset(PROP_ASPECTS)
 
 #: Participles a prompt may use, and the present tense the description uses for them.
 VERB_OVERRIDES = {

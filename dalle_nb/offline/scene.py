@@ -23,6 +23,7 @@ from .reading import (
     INDOOR,
     KIND_ORDER,
     MAX_SHAPES,
+    PROP_ASPECTS,
     SMALL,
     SUPPORTS,
     Reading,
@@ -433,7 +434,7 @@ def _glyph_key(wanted: Wanted) -> str:
 
 
 def _prop_aspect(prop: str) -> float:
-    return {"lighthouse": 0.38, "submarine": 2.1}.get(prop, 1.0)
+    return PROP_ASPECTS[prop]
 
 
 def compose(
