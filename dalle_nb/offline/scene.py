@@ -105,6 +105,7 @@ class Scene:
     variant: bytes  # keys the backdrop's details (cloud shapes, ridges, stars); not the prompt, so backdrops cache
     told: tuple[Told, ...] = ()
     cliff_box: Box | None = None
+    named_setting: bool = True  # the prompt names a place ("in a forest"), not only light or weather ("at dusk")
 
     def tint(self, part: str) -> RGB | None:
         return dict(self.tints).get(part)
@@ -463,7 +464,7 @@ def compose(
             prompt=prompt, width=width, height=height, kind="abstract", ground="none", features=(), light="day",
             weather=None, style=reading.style, text=None, text_box=None, subjects=(), decorations=tuple(shapes),
             horizon=height, tints=(), palette=tuple(colours), transparent=transparent,
-            variant=Stream("variant", "abstract", model, index, seed).unit().hex().encode(),
+            variant=Stream("variant", "abstract", model, index, seed).unit().hex().encode(), named_setting=False,
         )  # fmt: skip
     kind, ground, features = _setting(reading)
     light = reading.light or "day"
@@ -553,6 +554,7 @@ def compose(
         variant=Stream("variant", kind, model, index, seed).unit().hex().encode(),
         told=told,
         cliff_box=cliff_box,
+        named_setting=bool(reading.places),
     )
 
 
