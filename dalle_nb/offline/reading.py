@@ -30,7 +30,6 @@ __all__ = [
     "SIGNS",
     "SMALL",
     "STOPWORDS",
-    "STYLES",
     "SUPPORTS",
     "VERB_OVERRIDES",
     "Place",
@@ -196,7 +195,6 @@ _STYLES: dict[str, str] = {
     "sepia": "sepia",
     "vintage": "sepia",
 }
-STYLES = tuple(dict.fromkeys(_STYLES.values()))
 
 _LIGHTS: dict[str, str] = {
     "night": "night",

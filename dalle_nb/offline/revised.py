@@ -25,7 +25,7 @@ from .reading import (
 )
 from .scene import RGB, Box, Scene, Told
 
-__all__ = ["REVISION_STYLES", "describe"]
+__all__ = ["describe"]
 
 
 # --------------------------------------------------------------------------------------------------- describing
@@ -90,7 +90,6 @@ _TONE_WORDING = {
         "in subtle, realistic tones and even light",
     ),
 }
-REVISION_STYLES = tuple(_TONE_WORDING)
 
 _VERBS = {
     "ground": ("stands", "stand"),
