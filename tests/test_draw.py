@@ -361,6 +361,12 @@ def test_revised_prompt_describes_what_was_drawn_in_a_sentence() -> None:
     assert '"hello"' in revise_prompt("a sign that says 'hello' in a forest")
 
 
+def test_what_the_revised_prompt_says_shines_is_what_the_night_leaves_lit() -> None:
+    """A lantern is drawn in its own light at night, so it shines; a cloud is darkened with the sky, so it floats."""
+    assert revise_prompt("a lantern in a forest at night").startswith("A lantern shines")
+    assert revise_prompt("a cloud in a field at night").startswith("A cloud floats")
+
+
 def test_revised_prompt_reads_differently_per_style_and_flavour_but_tells_the_same_picture() -> None:
     prompt = "a cat wearing a hat"
     vivid = revise_prompt(prompt, style="vivid")

@@ -200,6 +200,20 @@ def test_text_without_a_sign_gets_a_banner() -> None:
     assert (board.sum(axis=-1) < 200).mean() > 0.02  # with dark letters on it
 
 
+@pytest.mark.parametrize("noun", ["sign", "board", "poster"])
+def test_every_sign_noun_carries_its_text_on_its_board(noun: str) -> None:
+    """What the revised prompt calls a sign is drawn as one: the text on the thing's board, not on a banner."""
+    from dalle_nb.offline.draw import revise_prompt
+
+    prompt = f"a {noun} that says 'hi'"
+    view = compose(prompt, SIZE, SIZE)
+    assert view.text_box is not None
+    x0, y0, x1, y1 = view.text_box
+    # a banner has a dark edge; a sign's board is painted clean up to the text box's edge
+    assert tuple(rgb(render(view))[y0, (x0 + x1) // 2]) == (255, 255, 255)
+    assert revise_prompt(prompt).endswith(' The sign reads "hi".')
+
+
 def test_a_lighthouse_is_drawn_on_the_cliff() -> None:
     view = compose("a lighthouse on a cliff at sunset", 512, 512)
     (lighthouse,) = view.subjects

@@ -177,13 +177,9 @@ def _submarine(width: int, height: int, tint: _RGB | None, light: str) -> Image.
     return image
 
 
-#: Things that shine: the night does not darken them.
-_LUMINOUS = frozenset({"sun", "moon", "star", "comet", "lantern", "candle", "fire", "lamp", "bulb", "rainbow"})
-
-
 def _subject_image(placed: scene.Placed, light: str) -> Image.Image:
     x0, y0, x1, y1 = placed.box
-    if placed.noun in _LUMINOUS:
+    if placed.noun in reading.LUMINOUS:
         light = "day"
     if placed.prop == "lighthouse":
         return _lighthouse(x1 - x0, y1 - y0, light)
@@ -263,7 +259,7 @@ def render(view: Scene, *, subjects: bool = True) -> Image.Image:
             else:
                 image.paste(picture, placed.box[:2], picture)
         if view.text and view.text_box:
-            banner = not any(p.noun in ("sign", "placard", "signpost", "poster", "billboard") for p in view.subjects)
+            banner = not any(p.noun in reading.SIGNS for p in view.subjects)
             _write(
                 ImageDraw.Draw(image), view.text, view.text_box, banner=banner, alpha=view.transparent, light=view.light
             )
@@ -440,9 +436,24 @@ def edit_scene(
     transparent: bool = False,
 ) -> Scene:
     """The edit prompt's scene laid out inside the mask's edit region (the whole picture without a mask)."""
-    width, height = base.size
+    hole = _edit_region(mask) if mask is not None else None
+    return _scene_in(base.size, prompt, hole, index=index, seed=seed, model=model, transparent=transparent)
+
+
+def _scene_in(
+    size: tuple[int, int],
+    prompt: str,
+    hole: Image.Image | None,
+    *,
+    index: int,
+    seed: int,
+    model: str,
+    transparent: bool,
+) -> Scene:
+    """``edit_scene`` for an edit region already found (``hole``, see ``_edit_region``; None for the whole picture)."""
+    width, height = size
     view = scene.compose(prompt, width, height, model=model, index=index, seed=seed, transparent=transparent)
-    region = _edit_region(mask).getbbox() if mask is not None else None
+    region = hole.getbbox() if hole is not None else None
     if region is None or region == (0, 0, width, height):
         return view
     inner = scene.compose(prompt, region[2] - region[0], region[3] - region[1], model=model, index=index, seed=seed)
@@ -496,17 +507,14 @@ def edit_image(
     width, height = canvas.size
     if mask is not None and mask.size != canvas.size:
         raise ValueError(f"mask size {mask.size[0]}x{mask.size[1]} differs from image size {width}x{height}")
-    view = edit_scene(canvas, prompt, mask=mask, index=index, seed=seed, model=model, transparent=transparent)
+    hole = _edit_region(mask) if mask is not None else None
+    view = _scene_in(canvas.size, prompt, hole, index=index, seed=seed, model=model, transparent=transparent)
     if transparent:
         behind = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     elif view.kind in ("studio", "abstract"):  # no setting named: continue the picture around the edit
         key = (prompt, model, index, seed)
-        if mask is None:
-            behind = _relit(canvas, None, key)
-        else:
-            hole = _edit_region(mask)
-            behind = _relit(_inpainted(canvas, hole), hole.getbbox(), key)
-    elif mask is None and not reading.read(prompt).places:  # "now make it dusk": the same picture in a new light
+        behind = _relit(canvas, None, key) if hole is None else _relit(_inpainted(canvas, hole), hole.getbbox(), key)
+    elif mask is None and not view.named_setting:  # "now make it dusk": the same picture in a new light
         behind = _in_light(canvas, view.light, view.weather)
     else:
         behind = render(view, subjects=False).convert(mode)
@@ -523,9 +531,9 @@ def edit_image(
         fresh = Image.blend(canvas, painted.convert(mode), 0.5) if mask is None else painted.convert(mode)
     if references:
         fresh = _blend_rgb(fresh, _mean_colour(references), 0.2)
-    if mask is None:
+    if hole is None:
         return fresh
-    return Image.composite(fresh, canvas, _edit_region(mask))
+    return Image.composite(fresh, canvas, hole)
 
 
 def _in_light(canvas: Image.Image, light: str, weather: str | None) -> Image.Image:

@@ -22,12 +22,14 @@ __all__ = [
     "FLYING_VERBS",
     "INDOOR",
     "KIND_ORDER",
+    "LUMINOUS",
     "MAX_SHAPES",
     "NUMBER_WORDS",
+    "PROPS",
+    "PROP_ASPECTS",
     "SIGNS",
     "SMALL",
     "STOPWORDS",
-    "STYLES",
     "SUPPORTS",
     "VERB_OVERRIDES",
     "Place",
@@ -193,7 +195,6 @@ _STYLES: dict[str, str] = {
     "sepia": "sepia",
     "vintage": "sepia",
 }
-STYLES = tuple(dict.fromkeys(_STYLES.values()))
 
 _LIGHTS: dict[str, str] = {
     "night": "night",
@@ -373,6 +374,8 @@ AIRBORNE = frozenset(
 )
 FLYING_VERBS = frozenset(_split("flying soaring hovering gliding floating flapping drifting orbiting"))
 CELESTIAL = frozenset(_split("sun moon star comet planet rainbow cloud"))
+#: Things that give light: the night does not darken them, and the revised prompt says they shine.
+LUMINOUS = frozenset(_split("sun moon star comet lantern candle fire lamp bulb rainbow"))
 #: Things much bigger than a cat, and things much smaller, so "a mouse next to a house" reads right.
 BIG = frozenset(
     _split(
@@ -395,8 +398,9 @@ SMALL = frozenset(
 SUPPORTS = frozenset(_split("sofa couch bed chair bench table"))
 #: Things that carry written text on them: a sign says 'hello'.
 SIGNS = frozenset(_split("sign signpost placard poster billboard banner board"))
-#: Subjects drawn by hand because no emoji shows them.
-PROPS = frozenset({"lighthouse", "submarine"})
+#: Subjects drawn by hand because no emoji shows them (``draw`` paints each), with their width over height.
+PROP_ASPECTS: dict[str, float] = {"lighthouse": 0.38, "submarine": 2.1}
+PROPS = frozenset(PROP_ASPECTS)
 
 #: Participles a prompt may use, and the present tense the description uses for them.
 VERB_OVERRIDES = {

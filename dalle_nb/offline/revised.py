@@ -17,6 +17,7 @@ from .reading import (
     COLOURS,
     FLYING_VERBS,
     INDOOR,
+    LUMINOUS,
     NUMBER_WORDS,
     SIGNS,
     VERB_OVERRIDES,
@@ -24,7 +25,7 @@ from .reading import (
 )
 from .scene import RGB, Box, Scene, Told
 
-__all__ = ["REVISION_STYLES", "describe"]
+__all__ = ["describe"]
 
 
 # --------------------------------------------------------------------------------------------------- describing
@@ -89,7 +90,6 @@ _TONE_WORDING = {
         "in subtle, realistic tones and even light",
     ),
 }
-REVISION_STYLES = tuple(_TONE_WORDING)
 
 _VERBS = {
     "ground": ("stands", "stand"),
@@ -286,7 +286,7 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
         verb = _present(told.action, plural)
     elif told.relation in ("on", "in") and told.prop is None:
         verb = _VERBS["sit"][plural]
-    elif stem in CELESTIAL:
+    elif stem in LUMINOUS:
         verb = _VERBS["shine"][plural]
     elif stem in _SWIMMERS:
         verb = _VERBS["swim"][plural]

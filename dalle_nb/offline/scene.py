@@ -23,6 +23,7 @@ from .reading import (
     INDOOR,
     KIND_ORDER,
     MAX_SHAPES,
+    PROP_ASPECTS,
     SMALL,
     SUPPORTS,
     Reading,
@@ -104,6 +105,7 @@ class Scene:
     variant: bytes  # keys the backdrop's details (cloud shapes, ridges, stars); not the prompt, so backdrops cache
     told: tuple[Told, ...] = ()
     cliff_box: Box | None = None
+    named_setting: bool = True  # the prompt names a place ("in a forest"), not only light or weather ("at dusk")
 
     def tint(self, part: str) -> RGB | None:
         return dict(self.tints).get(part)
@@ -243,7 +245,6 @@ def _layout(reading: Reading, kind: str, horizon: float, width: int, height: int
     description that says "on the left" stays true for every picture of a request.
     """
     subjects = reading.subjects
-    aspect_ratio = width / height
     side_frac_w = min(width, height) / width  # converts a height in shorter-side units to a width fraction
     ground_y = horizon + (1.0 - horizon) * 0.68 if horizon < 0.99 else 0.78
     ground_count = sum(w.count for w in subjects if not w.airborne and w.relation not in ("on", "above", "in"))
@@ -410,7 +411,6 @@ def _layout(reading: Reading, kind: str, horizon: float, width: int, height: int
                 slot = _Slot(k, 0.7 + 0.1 * c, ground_y, size_of(w), ground_y)
                 slots.append(slot)
                 placed.setdefault(k, []).append(slot)
-    del aspect_ratio
     return slots
 
 
@@ -433,7 +433,7 @@ def _glyph_key(wanted: Wanted) -> str:
 
 
 def _prop_aspect(prop: str) -> float:
-    return {"lighthouse": 0.38, "submarine": 2.1}.get(prop, 1.0)
+    return PROP_ASPECTS[prop]
 
 
 def compose(
@@ -462,7 +462,7 @@ def compose(
             prompt=prompt, width=width, height=height, kind="abstract", ground="none", features=(), light="day",
             weather=None, style=reading.style, text=None, text_box=None, subjects=(), decorations=tuple(shapes),
             horizon=height, tints=(), palette=tuple(colours), transparent=transparent,
-            variant=Stream("variant", "abstract", model, index, seed).unit().hex().encode(),
+            variant=Stream("variant", "abstract", model, index, seed).unit().hex().encode(), named_setting=False,
         )  # fmt: skip
     kind, ground, features = _setting(reading)
     light = reading.light or "day"
@@ -552,6 +552,7 @@ def compose(
         variant=Stream("variant", kind, model, index, seed).unit().hex().encode(),
         told=told,
         cliff_box=cliff_box,
+        named_setting=bool(reading.places),
     )
 
 
@@ -571,7 +572,7 @@ def _varied_tint(tint: RGB | None, stream: Stream) -> RGB | None:
 
 def _text_box(reading: Reading, subjects: Sequence[Placed], width: int, height: int) -> Box:
     """Where quoted text goes: on the board of the first sign, or on a banner across the top of the picture."""
-    for w_index, wanted in enumerate(reading.subjects):
+    for wanted in reading.subjects:
         if wanted.sign:
             for placed in subjects:
                 if placed.emoji == wanted.emoji and placed.noun == (pictograms.singular(wanted.noun)[0]):
@@ -584,7 +585,6 @@ def _text_box(reading: Reading, subjects: Sequence[Placed], width: int, height: 
                         x1 - round(bw * 0.07),
                         y0 + round(bh * 0.575),
                     )
-            del w_index
     band = round(height * 0.13)
     margin = round(width * 0.14)
     return (margin, round(height * 0.04), width - margin, round(height * 0.04) + band)

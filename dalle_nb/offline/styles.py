@@ -21,7 +21,7 @@ _TEXTURE_BYTES = 12 * 2**20
 
 
 def stylise(image: Image.Image, style: str | None) -> Image.Image:
-    """``image`` in ``style`` (a ``scene.STYLES`` name); None or an unknown style returns it unchanged."""
+    """``image`` in ``style`` (one ``reading`` finds in a prompt); None or an unknown style returns it unchanged."""
     painter = _PAINTERS.get(style or "")
     if painter is None:
         return image
