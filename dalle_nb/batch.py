@@ -545,7 +545,10 @@ class BatchJob:
                 return custom_id, [], from_body(None, response)
             data = response.get("data")
             items = data.get("data") if isinstance(data, dict) else data
-            return custom_id, await task_pictures(conn, items if isinstance(items, list) else []), None
+            try:
+                return custom_id, await task_pictures(conn, items if isinstance(items, list) else []), None
+            except APIError as error:  # a picture URL that expired or cannot be reached: the line failed
+                return custom_id, [], error
 
         async def many(ids: list[str]) -> list[Any]:
             return await asyncio.gather(*(one(custom_id) for custom_id in ids))
