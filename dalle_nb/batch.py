@@ -467,7 +467,6 @@ class BatchJob:
                                 first_error = first_error or error
                                 self.gallery.record_job_result(self.id, custom_id, [], _error_json(error))
                 entry["status"] = "in_progress"
-                entry["sent"] = part.lines
         except BaseException:
             self._abandon(parts, accepted)
             raise
