@@ -399,10 +399,15 @@ class BatchJob:
 
     # ------------------------------------------------------------------ sending
     def _send(self, conn: Connection, plan: LinePlan, metadata: dict[str, str], callback: str) -> None:
-        if self.engine == "batch":
-            self._send_batches(conn, plan, metadata)
-        else:
-            self._send_tasks(conn, plan, callback)
+        try:
+            if self.engine == "batch":
+                self._send_batches(conn, plan, metadata)
+            else:
+                self._send_tasks(conn, plan, callback)
+        finally:
+            for part in plan.parts:
+                if part.upload != part.record:
+                    part.upload.unlink(missing_ok=True)  # an edit's pictures as data URLs: sent, so not kept twice
 
     def _send_batches(self, conn: Connection, plan: LinePlan, metadata: dict[str, str]) -> None:
         parts = [dict(entry) for entry in self.record.parts]
@@ -416,10 +421,6 @@ class BatchJob:
         except BaseException:
             self._abandon(parts, sum(1 for entry in parts if entry.get("batch_id")))
             raise
-        finally:
-            for part in plan.parts:
-                if part.upload != part.record:
-                    part.upload.unlink(missing_ok=True)  # an edit's pictures as data URLs: sent, so not kept twice
 
     def _abandon(self, parts: list[dict[str, Any]], started: int) -> None:
         """After a failed send: forget a job nothing of which reached the engine, else keep what did."""
@@ -470,10 +471,6 @@ class BatchJob:
         except BaseException:
             self._abandon(parts, accepted)
             raise
-        finally:
-            for part in plan.parts:
-                if part.upload != part.record:
-                    part.upload.unlink(missing_ok=True)
         if accepted == 0 and first_error is not None:
             self._abandon(parts, 0)
             raise first_error
