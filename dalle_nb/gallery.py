@@ -417,8 +417,7 @@ class Gallery:
         (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
         if str(mode).lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
@@ -433,11 +432,6 @@ class Gallery:
                     conn.execute(f"ALTER TABLE images ADD COLUMN {added} TEXT")
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _recover(self, conn: sqlite3.Connection) -> None:
         """After a crash: index the pictures a killed writer saved but never indexed, and remove its temp files.
