@@ -17,6 +17,7 @@ gateway's own host) the same ``BatchJob`` runs on tasks: each line is sent with 
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import datetime as _dt
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from .display import Progress
 
 T = TypeVar("T")
+
+#: A line's pictures with their revised prompts: bytes, or base64 still to decode (on a saver thread).
+_Pictures = list[tuple[bytes | str, str | None]]
 
 #: States after which a job changes no more.
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled", "lost"})
@@ -395,10 +399,15 @@ class BatchJob:
 
     # ------------------------------------------------------------------ sending
     def _send(self, conn: Connection, plan: LinePlan, metadata: dict[str, str], callback: str) -> None:
-        if self.engine == "batch":
-            self._send_batches(conn, plan, metadata)
-        else:
-            self._send_tasks(conn, plan, callback)
+        try:
+            if self.engine == "batch":
+                self._send_batches(conn, plan, metadata)
+            else:
+                self._send_tasks(conn, plan, callback)
+        finally:
+            for part in plan.parts:
+                if part.upload != part.record:
+                    part.upload.unlink(missing_ok=True)  # an edit's pictures as data URLs: sent, so not kept twice
 
     def _send_batches(self, conn: Connection, plan: LinePlan, metadata: dict[str, str]) -> None:
         parts = [dict(entry) for entry in self.record.parts]
@@ -412,10 +421,6 @@ class BatchJob:
         except BaseException:
             self._abandon(parts, sum(1 for entry in parts if entry.get("batch_id")))
             raise
-        finally:
-            for part in plan.parts:
-                if part.upload != part.record:
-                    part.upload.unlink(missing_ok=True)  # an edit's pictures as data URLs: sent, so not kept twice
 
     def _abandon(self, parts: list[dict[str, Any]], started: int) -> None:
         """After a failed send: forget a job nothing of which reached the engine, else keep what did."""
@@ -463,14 +468,9 @@ class BatchJob:
                                 first_error = first_error or error
                                 self.gallery.record_job_result(self.id, custom_id, [], _error_json(error))
                 entry["status"] = "in_progress"
-                entry["sent"] = part.lines
         except BaseException:
             self._abandon(parts, accepted)
             raise
-        finally:
-            for part in plan.parts:
-                if part.upload != part.record:
-                    part.upload.unlink(missing_ok=True)
         if accepted == 0 and first_error is not None:
             self._abandon(parts, 0)
             raise first_error
@@ -536,7 +536,7 @@ class BatchJob:
         results = self.gallery.job_results(self.id)
         pending = [custom_id for custom_id in lines.ids() if custom_id not in results]
 
-        async def one(custom_id: str) -> tuple[str, list[tuple[bytes, str | None]], APIError | None] | None:
+        async def one(custom_id: str) -> tuple[str, _Pictures, APIError | None] | None:
             task = await task_retrieve(conn, self._trace_id(custom_id))
             response = task.get("response")
             if not isinstance(response, dict) or "success" not in response:
@@ -545,7 +545,10 @@ class BatchJob:
                 return custom_id, [], from_body(None, response)
             data = response.get("data")
             items = data.get("data") if isinstance(data, dict) else data
-            return custom_id, await task_pictures(conn, items if isinstance(items, list) else []), None
+            try:
+                return custom_id, await task_pictures(conn, items if isinstance(items, list) else []), None
+            except APIError as error:  # a picture URL that expired or cannot be reached: the line failed
+                return custom_id, [], error
 
         async def many(ids: list[str]) -> list[Any]:
             return await asyncio.gather(*(one(custom_id) for custom_id in ids))
@@ -708,10 +711,8 @@ class BatchJob:
         return ImageSet(images, failures, notices)
 
 
-def _answer(row: Mapping[str, Any]) -> tuple[list[tuple[bytes, str | None]], dict[str, Any] | None, APIError | None]:
-    """One line of an output or error file: its pictures and usage, or its error."""
-    import base64
-
+def _answer(row: Mapping[str, Any]) -> tuple[_Pictures, dict[str, Any] | None, APIError | None]:
+    """One line of an output or error file: its pictures (base64, decoded by the savers) and usage, or its error."""
     error = row.get("error")
     response = row.get("response")
     if isinstance(error, Mapping):
@@ -723,10 +724,10 @@ def _answer(row: Mapping[str, Any]) -> tuple[list[tuple[bytes, str | None]], dic
     request_id = response.get("request_id")
     if status != 200 or not isinstance(body, Mapping):
         return [], None, from_body(status if isinstance(status, int) else None, body, request_id=request_id)
-    pictures: list[tuple[bytes, str | None]] = []
+    pictures: _Pictures = []
     for item in body.get("data") or []:
         if isinstance(item, Mapping) and isinstance(item.get("b64_json"), str):
-            pictures.append((base64.b64decode(item["b64_json"]), item.get("revised_prompt")))
+            pictures.append((item["b64_json"], item.get("revised_prompt")))
     if not pictures:
         return (
             [],
@@ -764,17 +765,18 @@ class _Savers:
     def keep(
         self,
         custom_id: str,
-        pictures: list[tuple[bytes, str | None]],
+        pictures: _Pictures,
         usage: dict[str, Any] | None,
         error: APIError | None,
     ) -> None:
+        """Save a line's pictures (bytes, or base64 decoded here, on a saver thread) or record its error."""
         self.room.acquire()
         self.pool.submit(self._keep, custom_id, pictures, usage, error).add_done_callback(lambda _: self.room.release())
 
     def _keep(
         self,
         custom_id: str,
-        pictures: list[tuple[bytes, str | None]],
+        pictures: _Pictures,
         usage: dict[str, Any] | None,
         error: APIError | None,
     ) -> None:
@@ -785,7 +787,8 @@ class _Savers:
                 return
             asked = self.lines.asked(custom_id)
             ids = []
-            for raw, revised in pictures:
+            for data, revised in pictures:
+                raw = base64.b64decode(data) if isinstance(data, str) else data
                 fmt, size = _sniff(raw)
                 try:
                     saved = gallery.save(

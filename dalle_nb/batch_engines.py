@@ -146,23 +146,20 @@ async def task_retrieve(conn: Connection, trace_id: str) -> dict[str, Any]:
     return answer if isinstance(answer, dict) else {}
 
 
-async def task_pictures(conn: Connection, items: list[Any]) -> list[tuple[bytes, str | None]]:
-    """The pictures of a finished task (``b64_json``, or a ``url`` fetched at once, before it expires)."""
-    out: list[tuple[bytes, str | None]] = []
+async def task_pictures(conn: Connection, items: list[Any]) -> list[tuple[bytes | str, str | None]]:
+    """The pictures of a finished task: ``b64_json`` as it came (decoded where it is saved, off the loop), or a
+    ``url`` fetched at once, before it expires (``BackendUnreachable`` or ``APIError`` when it cannot be)."""
+    from .client import download
+
+    out: list[tuple[bytes | str, str | None]] = []
     for item in items:
         if not isinstance(item, Mapping):
             continue
         revised = item.get("revised_prompt")
         if isinstance(item.get("b64_json"), str):
-            out.append((base64.b64decode(item["b64_json"]), revised))
+            out.append((item["b64_json"], revised))
         elif isinstance(item.get("url"), str):
-            response = await conn.http.get(item["url"])
-            if response.status_code != 200:
-                raise APIError(
-                    f"Could not download the task's picture (HTTP {response.status_code}); it may have expired.",
-                    status=response.status_code,
-                )
-            out.append((bytes(response.content), revised))
+            out.append((await download(conn, item["url"], "the task's picture"), revised))
     return out
 
 

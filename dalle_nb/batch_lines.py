@@ -99,7 +99,6 @@ class LinePlan:
     """What ``write_lines`` wrote: the parts, and what to tell the person submitting."""
 
     parts: list[Part]
-    requests: int
     pictures: int
     title: str
     notices: list[str]
@@ -273,7 +272,7 @@ def write_lines(
             f"{sum(p.lines for p in writer.parts):,} lines go in {len(writer.parts)} batches: a batch takes one "
             f"endpoint and one model, and at most {max_lines:,} requests and {max_bytes / 1e6:,.0f} MB per file."
         )
-    return LinePlan(writer.parts, count, pictures, title, notices)
+    return LinePlan(writer.parts, pictures, title, notices)
 
 
 def _labels(labels: Iterable[str | None] | None) -> Iterator[str | None]:

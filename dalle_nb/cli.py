@@ -66,14 +66,17 @@ def execute_notebook(source: Path, target: Path, *, gallery: Path, timeout: int 
     notebook = nbformat.read(source, as_version=4)  # type: ignore[no-untyped-call]
     saved = {name: os.environ.get(name) for name in ("DALLE_NB_OFFLINE", "DALLE_NB_GALLERY_DIR")}
     os.environ.update(DALLE_NB_OFFLINE="1", DALLE_NB_GALLERY_DIR=str(gallery))
-    headings = {id(cell): _heading(cell) for cell in notebook.cells}
+    sections: list[str | None] = []  # per cell, the last heading above it: found once, not at every cell
+    above: str | None = None
+    for cell in notebook.cells:
+        sections.append(above)
+        above = _heading(cell) or above
 
-    def started(cell: Any, **_: Any) -> None:
-        index = notebook.cells.index(cell)
-        before = [headings[id(c)] for c in notebook.cells[:index] if headings[id(c)]]
-        if before and before[-1] != state["section"]:
-            state["section"] = before[-1]
-            print(f"  ... {before[-1]}", flush=True)
+    def started(cell_index: int, **_: Any) -> None:
+        section = sections[cell_index]
+        if section and section != state["section"]:
+            state["section"] = section
+            print(f"  ... {section}", flush=True)
 
     state: dict[str, str | None] = {"section": None}
     with tempfile.TemporaryDirectory(prefix="dalle-nb-kernel-") as runtime:

@@ -112,6 +112,23 @@ def open_connection(settings: config.Settings, base_url: str, key: str, session:
     return Connection(backend, base_url, session.profile_for(settings), sdk, http)
 
 
+async def download(conn: Connection, url: str, what: str = "the image URL") -> bytes:
+    """Fetch a URL result at once: such URLs expire (after an hour on the legacy API).
+
+    A transport failure is ``BackendUnreachable``, any answer but 200 an ``APIError`` with its status.
+    """
+    try:
+        response = await conn.http.get(url)
+    except Exception as exc:  # any transport failure: the picture could not be fetched
+        raise BackendUnreachable(f"Could not download {what}: {type(exc).__name__}.") from None
+    if response.status_code != 200:
+        raise APIError(
+            f"Could not download {what} (HTTP {response.status_code}); it may have expired.",
+            status=response.status_code,
+        )
+    return bytes(response.content)
+
+
 def _sniff(data: bytes) -> tuple[str, str]:
     """(format, "WxH") of an encoded picture, read from its header only."""
     from PIL import Image as PILImage
@@ -463,17 +480,7 @@ class _Execution:
         return await _answer(self._sdk(max_retries).responses.create(**kwargs))
 
     async def _download(self, url: str) -> bytes:
-        """Fetch a URL result at once: such URLs expire (after an hour on the legacy API)."""
-        try:
-            response = await self.conn.http.get(url)
-        except Exception as exc:  # any transport failure: the picture could not be fetched
-            raise BackendUnreachable(f"Could not download the image URL: {type(exc).__name__}.") from None
-        if response.status_code != 200:
-            raise APIError(
-                f"Could not download the image URL (HTTP {response.status_code}); it may have expired.",
-                status=response.status_code,
-            )
-        return bytes(response.content)
+        return await download(self.conn, url)
 
     async def _keep(
         self,

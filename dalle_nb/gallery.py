@@ -220,6 +220,24 @@ def _escape_like(text: str) -> str:
     )
 
 
+def _where(query: str | None, model: str | None = None, kind: str | None = None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (or "") and its arguments for rows whose prompt or revised prompt holds ``query``
+    literally, of ``model`` and of ``kind`` (a test is left out when its value is None, or the query empty)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    if query:
+        pattern = f"%{_escape_like(query)}%"
+        clauses.append("(prompt LIKE ? ESCAPE ? OR revised_prompt LIKE ? ESCAPE ?)")
+        args += [pattern, _LIKE_ESCAPE, pattern, _LIKE_ESCAPE]
+    if model is not None:
+        clauses.append("model = ?")
+        args.append(model)
+    if kind is not None:
+        clauses.append("kind = ?")
+        args.append(kind)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), args
+
+
 def _fsync_dir(directory: pathlib.Path) -> None:
     """Make the rename itself durable; best effort, since Windows cannot open folders."""
     flags = getattr(os, "O_DIRECTORY", None)
@@ -417,8 +435,7 @@ class Gallery:
         (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
         if str(mode).lower() != "wal":
             conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise RuntimeError(
@@ -433,11 +450,6 @@ class Gallery:
                     conn.execute(f"ALTER TABLE images ADD COLUMN {added} TEXT")
             if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _recover(self, conn: sqlite3.Connection) -> None:
         """After a crash: index the pictures a killed writer saved but never indexed, and remove its temp files.
@@ -665,19 +677,7 @@ class Gallery:
             raise ValueError(f"limit must be >= 0, not {limit}")
         if limit == 0:
             return []
-        clauses: list[str] = []
-        args: list[Any] = []
-        if query:
-            pattern = f"%{_escape_like(query)}%"
-            clauses.append("(prompt LIKE ? ESCAPE ? OR revised_prompt LIKE ? ESCAPE ?)")
-            args += [pattern, _LIKE_ESCAPE, pattern, _LIKE_ESCAPE]
-        if model is not None:
-            clauses.append("model = ?")
-            args.append(model)
-        if kind is not None:
-            clauses.append("kind = ?")
-            args.append(kind)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = _where(query, model, kind)
         # rowid breaks ties between images saved within the same clock tick: later insert = newer.
         sql = f"{_SELECT}{where} ORDER BY created DESC, rowid DESC"
         if offset:
@@ -700,14 +700,11 @@ class Gallery:
         """How many rows match ``query`` (all when None), counted by the index."""
         if not query:
             return len(self)
-        pattern = f"%{_escape_like(query)}%"
+        where, args = _where(query)
         with self._reading() as conn:
             if conn is None:
                 return 0
-            (total,) = conn.execute(
-                "SELECT COUNT(*) FROM images WHERE prompt LIKE ? ESCAPE ? OR revised_prompt LIKE ? ESCAPE ?",
-                (pattern, _LIKE_ESCAPE, pattern, _LIKE_ESCAPE),
-            ).fetchone()
+            (total,) = conn.execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()
         return int(total)
 
     def __len__(self) -> int:

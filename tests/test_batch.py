@@ -231,6 +231,29 @@ def test_on_a_gateway_the_same_job_runs_on_tasks_with_a_callback_and_by_polling(
         receiver.close()
 
 
+def test_a_task_whose_picture_url_has_expired_is_a_failed_line_and_the_job_ends() -> None:
+    with OfflineServer(ServerOptions(seed=5, url_ttl=0.2)) as srv:
+        use(srv)
+        config.configure(task_mode="gateway")
+        receiver = _Receiver()
+        try:
+            lines = ["a paper lantern", {"prompt": "a glass lantern", "response_format": "url"}]
+            job = dn.submit(lines, model="dall-e-2", size="256x256", callback_url=receiver.url)
+            while len(receiver.got) < 2:  # both tasks have ended
+                assert receiver.arrived.wait(30)
+                receiver.arrived.clear()
+            time.sleep(0.4)  # the glass lantern's URL has expired before the job asks for it
+            status = job.wait(progress=False, timeout=30)
+            assert status.state == "completed" and (status.total, status.completed, status.failed) == (2, 1, 1)
+            images = job.collect()
+            assert [image.prompt for image in images] == ["a paper lantern"]
+            (failure,) = images.failures
+            assert failure.prompt == "a glass lantern" and failure.error.status == 404
+            assert "Could not download the task's picture (HTTP 404)" in failure.error.message
+        finally:
+            receiver.close()
+
+
 def test_a_job_whose_in_process_server_stopped_with_its_kernel_is_lost_and_says_so(fresh: Path) -> None:
     gallery = Gallery(fresh)
     folder = gallery.job_dir("job_gone")
