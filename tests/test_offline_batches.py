@@ -92,6 +92,13 @@ def test_a_file_is_uploaded_described_listed_downloaded_and_deleted(qclient: ope
         qclient.files.create(file=("x.png", b"x"), purpose="nonsense")  # type: ignore[arg-type]
 
 
+def test_a_files_list_with_a_bad_limit_is_a_400_naming_it(qclient: openai.OpenAI) -> None:
+    # it was a 500: the listing's refusal was raised outside the route's own error handling
+    with pytest.raises(openai.BadRequestError) as refused:
+        qclient.files.list(limit=0)
+    assert refused.value.code == "invalid_value" and refused.value.param == "limit"
+
+
 def test_files_are_kept_within_the_servers_cap() -> None:
     with OfflineServer(ServerOptions(files_limit=3000)) as srv, make_client(srv) as client:
         client.files.create(file=("a.jsonl", b"x" * 2000), purpose="batch")

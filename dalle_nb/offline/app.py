@@ -334,7 +334,12 @@ class OfflineImagesAPI:
             Route("/health", self.health, methods=["GET"]),
         ]
         self.starlette = Starlette(
-            routes=routes, exception_handlers={HTTPException: self._http_error, Exception: self._unexpected}
+            routes=routes,
+            exception_handlers={
+                APIFailure: self._api_failure,
+                HTTPException: self._http_error,
+                Exception: self._unexpected,
+            },
         )
         self.gauge = RequestIdMiddleware(self.starlette)
         self.app: ASGIApp = self.gauge
@@ -343,6 +348,12 @@ class OfflineImagesAPI:
         await self.app(scope, receive, send)
 
     # ------------------------------------------------------------------ plumbing
+    async def _api_failure(self, request: Request, exc: Exception) -> Response:
+        """A route's refusal, raised anywhere in it, answered as OpenAI answers it (a coroutine: Starlette runs a
+        plain function handler in a worker thread)."""
+        assert isinstance(exc, APIFailure)
+        return exc.response()
+
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
@@ -792,17 +803,11 @@ class OfflineImagesAPI:
         return [m for m in MODELS.values() if self.options.profile == "compat" or not m.retired]
 
     async def list_models(self, request: Request) -> Response:
-        try:
-            self._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self._check_key(request)
         return JSONResponse({"object": "list", "data": [_model_object(m) for m in self._visible_models()]})
 
     async def get_model(self, request: Request) -> Response:
-        try:
-            self._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self._check_key(request)
         model_id = request.path_params["model_id"]
         for spec in self._visible_models():
             if spec.id == model_id:

@@ -282,34 +282,25 @@ class BatchesAPI:
         return JSONResponse(batch.body())
 
     async def retrieve(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            return JSONResponse(self._found(request).body())
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        return JSONResponse(self._found(request).body())
 
     async def listing(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            newest_first = [b.body() for b in reversed(self._batches.values())]
-            query = request.query_params
-            return JSONResponse(page(newest_first, query.get("after"), query.get("limit"), default=20, most=100))
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        newest_first = [b.body() for b in reversed(self._batches.values())]
+        query = request.query_params
+        return JSONResponse(page(newest_first, query.get("after"), query.get("limit"), default=20, most=100))
 
     async def cancel(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            batch = self._found(request)
-            if batch.status in ("validating", "in_progress"):
-                batch.moved("cancelling")  # the lines running now finish; no new one starts
-                batch.stop.set()
-            elif batch.status != "cancelling":
-                raise APIFailure(
-                    409, f"Cannot cancel a batch with status '{batch.status}'.", param="batch_id", code="invalid_state"
-                )  # fmt: skip
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        batch = self._found(request)
+        if batch.status in ("validating", "in_progress"):
+            batch.moved("cancelling")  # the lines running now finish; no new one starts
+            batch.stop.set()
+        elif batch.status != "cancelling":
+            raise APIFailure(
+                409, f"Cannot cancel a batch with status '{batch.status}'.", param="batch_id", code="invalid_state"
+            )  # fmt: skip
         return JSONResponse(batch.body())
 
     def _found(self, request: Request) -> _Batch:

@@ -287,36 +287,24 @@ class FilesAPI:
         return self.store.add(file_id, path, filename=name, purpose=purpose, expires_after=ttl, reserved=size)
 
     async def retrieve(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            return JSONResponse(self._found(request).body())
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        return JSONResponse(self._found(request).body())
 
     async def content(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            stored = self._found(request)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        stored = self._found(request)
         # streamed from disk in chunks: a 200 MB output file never sits in the server's memory
         return FileResponse(stored.path, media_type="application/octet-stream")
 
     async def delete(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            file_id = request.path_params["file_id"]
-            if not await run_in_threadpool(self.store.delete, file_id):
-                raise not_found(file_id)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        file_id = request.path_params["file_id"]
+        if not await run_in_threadpool(self.store.delete, file_id):
+            raise not_found(file_id)
         return JSONResponse({"id": file_id, "object": "file", "deleted": True})
 
     async def listing(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
         files = self.store.listed(request.query_params.get("purpose"))
         if request.query_params.get("order") == "asc":
             files.reverse()

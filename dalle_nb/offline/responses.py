@@ -344,10 +344,7 @@ class ResponsesAPI:
         return await self.api._guard(request, "responses", self._create, limit=RESPONSES_MAX_BYTES)
 
     async def retrieve(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
         response_id = request.path_params["response_id"]
         turn = self.memory.get(response_id)
         if turn is None:
