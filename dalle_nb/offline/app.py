@@ -319,7 +319,7 @@ class OfflineImagesAPI:
         self.files = FilesAPI(self)
         self.batches = BatchesAPI(self, self.files.store)
         self.tasks = TasksAPI(self)
-        self.responses = ResponsesAPI(self, lookup_file=self.files.store.lookup)
+        self.responses = ResponsesAPI(self)
         routes = [
             Route("/v1/images/generations", self.generations, methods=["POST"]),
             Route("/v1/images/edits", self.edits, methods=["POST"]),

@@ -8,13 +8,17 @@ the folder is made at the first upload, removed when the server goes away, and h
 as OpenAI's do (``purpose=batch``: after 30 days, or ``expires_after``).
 
 This module also reads the JSON form of an edit (``images`` and ``mask`` given as ``{"image_url": data URL}``
-or ``{"file_id": ...}``), since resolving those references is resolving files.
+or ``{"file_id": ...}``) and resolves the same references for the Responses API, since resolving those references
+is resolving files.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -32,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..models import MB, MODELS
+from ..models import DATA_URL_LIMIT, MB, MODELS
 from .app import APIFailure, _FileTooLarge, _LimitedParts
 from .options import Fault
 
@@ -48,6 +52,7 @@ BATCH_FILE_TTL = 30 * 24 * 3600
 EXPIRY_RANGE = (3600, 30 * 24 * 3600)
 #: An edit sent as JSON takes 1 to 16 input images (OpenAPI ``EditImageBodyJsonParam``).
 MAX_JSON_IMAGES = 16
+_DATA_URL = re.compile(r"data:(?:[\w.+-]+/[\w.+-]+)?(?:;[^;,]*)*;base64,(?P<data>.*)", re.DOTALL)
 
 
 def new_id(prefix: str) -> str:
@@ -358,24 +363,61 @@ class FilesAPI:
             files["mask"] = [loaded[-1][1]]
         return params, files
 
-    def image_ref(self, ref: object, where: str) -> bytes:
-        """The bytes behind ``{"image_url": data URL}`` or ``{"file_id": id}`` (exactly one of them)."""
-        from .responses import _data_url
+    def image_ref(self, ref: object, where: str, *, loose: bool = False) -> bytes:
+        """The bytes behind ``{"image_url": data URL}`` or ``{"file_id": id}`` (exactly one of them not null).
 
-        if not isinstance(ref, Mapping) or ("image_url" in ref) == ("file_id" in ref) or len(ref) != 1:
+        ``where`` names ``ref`` in the request.  ``loose``: other keys may sit beside them (a Responses
+        ``input_image`` part's ``type`` and ``detail``); a JSON edit's references hold only the one.
+        """
+        url = ref.get("image_url") if isinstance(ref, Mapping) else None
+        file_id = ref.get("file_id") if isinstance(ref, Mapping) else None
+        if not isinstance(ref, Mapping) or (url is None) == (file_id is None) or (not loose and len(ref) != 1):
             raise APIFailure(
                 400, f"'{where}' needs exactly one of 'image_url' (a data URL) or 'file_id'.", param=where,
                 code="invalid_value",
             )  # fmt: skip
-        if "image_url" in ref:
-            return _data_url(ref["image_url"], f"{where}.image_url")
-        file_id = ref["file_id"]
-        data = self.store.lookup(file_id) if isinstance(file_id, str) else None
+        if file_id is None:
+            return data_url(url, f"{where}.image_url")
+        at = f"{where}.file_id"
+        if not isinstance(file_id, str):
+            raise APIFailure(400, f"'{at}' must be a string.", param=at, code="invalid_type")
+        data = self.store.lookup(file_id)
         if data is None:
-            raise APIFailure(
-                400, f"No file found with id {file_id!r}.", param=f"{where}.file_id", code="image_file_not_found"
-            )  # fmt: skip
+            raise APIFailure(400, f"No file found with id '{file_id}'.", param=at, code="image_file_not_found")
         return data
+
+
+def data_url(url: object, where: str) -> bytes:
+    """The bytes of a base64 ``data:`` URL; ``where`` names the field in refusals."""
+    if not isinstance(url, str):
+        raise APIFailure(400, f"'{where}' must be a string.", param=where, code="invalid_type")
+    if len(url) > DATA_URL_LIMIT:
+        raise APIFailure(
+            400,
+            f"'{where}' is {len(url):,} characters; a data URL may be at most {DATA_URL_LIMIT:,}.",
+            param=where,
+            code="string_above_max_length",
+        )
+    if url.startswith(("http://", "https://")):
+        raise APIFailure(
+            400,
+            f"The offline server cannot download '{url[:80]}': send the image as a data URL "
+            "(data:image/png;base64,...).",
+            param=where,
+            code="invalid_image_url",
+        )
+    match = _DATA_URL.fullmatch(url)
+    if match is None:
+        raise APIFailure(
+            400, f"'{where}' must be a base64 data URL (data:image/png;base64,...).", param=where,
+            code="invalid_image_url",
+        )  # fmt: skip
+    try:
+        return base64.b64decode(match.group("data"), validate=True)
+    except (binascii.Error, ValueError):
+        raise APIFailure(
+            400, f"The data URL in '{where}' is not valid base64.", param=where, code="invalid_base64_image"
+        ) from None
 
 
 def page(
