@@ -284,6 +284,20 @@ def _measure(field: str, data: bytes) -> _Upload:
     return _Upload(image, InputImage(fmt, width, height, len(data), has_alpha, transparent))
 
 
+def fit_for_edit(base: Any, mask: Any, size: tuple[int, int]) -> tuple[Any, Any]:
+    """The picture to edit and its mask (or None) at the output ``size``, the mask as RGBA.
+
+    The picture is resampled smoothly (LANCZOS), the mask by nearest pixel, so what it protects keeps hard edges.
+    """
+    from PIL import Image
+
+    if base.size != size:
+        base = base.resize(size, Image.Resampling.LANCZOS)
+        if mask is not None:
+            mask = mask.convert("RGBA").resize(size, Image.Resampling.NEAREST)
+    return base, mask.convert("RGBA") if mask is not None else None
+
+
 def _usage(prompt: str, quality: str, size: tuple[int, int], n: int, input_images: int = 0) -> dict[str, Any]:
     text_tokens = max(1, round(len(prompt.split()) * 1.3))
     image_tokens = 323 * input_images
@@ -579,22 +593,16 @@ class OfflineImagesAPI:
         if markup is not None:
             mask_image = markup.image  # the markup's transparent pixels guide where to change
         references = [u.image for u in images[1:]]
+        # once for the n pictures, which only read them
+        source, guide = await run_in_threadpool(fit_for_edit, base, mask_image, (width, height))
 
         def render(index: int) -> Any:
-            from PIL import Image
-
             from . import draw
 
-            source = base
-            guide = mask_image
-            if source.size != (width, height):
-                source = source.resize((width, height), Image.Resampling.LANCZOS)
-                if guide is not None:
-                    guide = guide.convert("RGBA").resize((width, height), Image.Resampling.NEAREST)
             return draw.edit_image(
                 source,
                 params["prompt"],
-                mask=guide.convert("RGBA") if guide is not None else None,
+                mask=guide,
                 references=references,
                 index=index,
                 seed=self.options.seed,

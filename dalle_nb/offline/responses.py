@@ -58,6 +58,7 @@ from .app import (
     _StreamCut,
     _Upload,
     _usage,
+    fit_for_edit,
 )
 from .options import Fault
 
@@ -470,8 +471,6 @@ class ResponsesAPI:
     # ------------------------------------------------------------------ building the answer
     def _draw(self, plan: _Plan, call: _Call) -> Any:
         """The picture: the scene the words describe (and the revised prompt describes), or an edit of the base."""
-        from PIL import Image
-
         from . import draw
 
         transparent = call.background == "transparent"
@@ -485,15 +484,11 @@ class ResponsesAPI:
                 seed=self.options.seed,
                 transparent=transparent,
             )
-        source, guide = call.base, call.mask
-        if source.size != (call.width, call.height):
-            source = source.resize((call.width, call.height), Image.Resampling.LANCZOS)
-            if guide is not None:
-                guide = guide.convert("RGBA").resize((call.width, call.height), Image.Resampling.NEAREST)
+        source, guide = fit_for_edit(call.base, call.mask, (call.width, call.height))
         return draw.edit_image(
             source,
             call.instruction or call.revised_prompt,
-            mask=guide.convert("RGBA") if guide is not None else None,
+            mask=guide,
             references=call.references,
             index=plan.index,
             seed=self.options.seed,
