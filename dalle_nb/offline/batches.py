@@ -133,6 +133,24 @@ def _error(code: str, message: str, line: int | None = None, param: str | None =
     return {"code": code, "line": line, "message": message, "param": param}
 
 
+def tail_usage(body: bytes) -> Any:
+    """The ``usage`` of an Images API answer, read from its tail: the body is mostly base64 pictures (megabytes),
+    and ``usage`` is its last field, so only what follows the last ``"usage"`` key is parsed.  None when absent.
+
+    A ``"usage"`` inside a string (a revised prompt quoting one) cannot match: JSON escapes its quotes.
+    """
+    at = body.rfind(b'"usage"')
+    if at < 0:
+        return None
+    rest = body[at + len(b'"usage"') :].decode("utf-8", "replace").lstrip()
+    if not rest.startswith(":"):
+        return None
+    try:
+        return json.JSONDecoder().raw_decode(rest[1:].lstrip())[0]
+    except ValueError:
+        return None
+
+
 class _Results:
     """The output file and the error file of one batch, written line by line in worker threads within the cap."""
 
@@ -180,9 +198,8 @@ class _Results:
         return head + b', "response": ' + response + b', "body": ' + answer.body + b'}, "error": null}\n'
 
     def _count_usage(self, answer: Answer) -> None:
-        try:
-            usage = answer.json().get("usage") or {}
-        except (ValueError, AttributeError):
+        usage = tail_usage(answer.body)
+        if not isinstance(usage, dict):
             return
         with self._lock:
             for name in ("input_tokens", "output_tokens", "total_tokens"):
