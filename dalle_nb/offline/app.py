@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
@@ -151,6 +151,25 @@ class _LimitedParts(MultiPartParser):
             if self._part_bytes > self.file_limit:
                 raise _FileTooLarge(self._current_part.field_name, self.file_limit)
         super().on_part_data(data, start, end)
+
+
+async def read_form(
+    request: Request, not_multipart: str, *, max_files: int, max_fields: int, file_limit: int
+) -> FormData:
+    """The request's multipart form, parsed with ``_LimitedParts``; the caller closes it.
+
+    A body that is not ``multipart/form-data`` is refused with ``not_multipart``, a malformed one as Starlette
+    words it; a file over ``file_limit`` raises ``_FileTooLarge``, for the caller to word.
+    """
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise APIFailure(400, not_multipart, code="invalid_content_type")
+    parser = _LimitedParts(
+        request.headers, request.stream(), max_files=max_files, max_fields=max_fields, file_limit=file_limit
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
 
 
 async def _sleep_unless_gone(request: Request, seconds: float) -> None:
@@ -505,20 +524,13 @@ class OfflineImagesAPI:
         return params
 
     async def _form(self, request: Request, endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
-        content_type = request.headers.get("content-type", "")
-        if not content_type.startswith("multipart/form-data"):
-            raise APIFailure(
-                400,
-                f"The {endpoint} endpoint takes 'multipart/form-data' with the image as a file part.",
-                code="invalid_content_type",
-            )
-        try:
-            parser = _LimitedParts(
-                request.headers, request.stream(), max_files=64, max_fields=256, file_limit=FILE_LIMIT
-            )
-            form = await parser.parse()
-        except MultiPartException as exc:
-            raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
+        form = await read_form(
+            request,
+            f"The {endpoint} endpoint takes 'multipart/form-data' with the image as a file part.",
+            max_files=64,
+            max_fields=256,
+            file_limit=FILE_LIMIT,
+        )
         fields: dict[str, Any] = {}
         files: dict[str, list[bytes]] = {}
         try:

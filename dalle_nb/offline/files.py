@@ -31,13 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..models import DATA_URL_LIMIT, MB, MODELS
-from .app import APIFailure, _FileTooLarge, _LimitedParts
+from .app import APIFailure, _FileTooLarge, read_form
 from .options import Fault
 
 if TYPE_CHECKING:
@@ -230,23 +229,16 @@ class FilesAPI:
         return await self.api._guard(request, "files", self._create, limit=UPLOAD_LIMIT + MB)
 
     async def _create(self, request: Request, fault: Fault | None) -> Response:
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise APIFailure(
-                400, "Upload a file as 'multipart/form-data' with a 'file' part and a 'purpose' field.",
-                code="invalid_content_type",
-            )  # fmt: skip
         try:
-            parser = _LimitedParts(
-                request.headers, request.stream(), max_files=1, max_fields=16, file_limit=UPLOAD_LIMIT
-            )
-            form = await parser.parse()
+            form = await read_form(
+                request, "Upload a file as 'multipart/form-data' with a 'file' part and a 'purpose' field.",
+                max_files=1, max_fields=16, file_limit=UPLOAD_LIMIT,
+            )  # fmt: skip
         except _FileTooLarge:
             raise APIFailure(
                 413, f"The file is larger than {UPLOAD_LIMIT // MB} MB, the most the Files API takes.",
                 param="file", code="file_too_large",
             ) from None  # fmt: skip
-        except MultiPartException as exc:
-            raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
         try:
             upload = form.get("file")
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
