@@ -336,15 +336,11 @@ class BatchesAPI:
             if batch.errors:
                 batch.moved("failed")
                 return
-            if self._expired(batch):
-                batch.total = len(lines)
-                await self._end(batch, lines, bytearray(len(lines)), "expired")
-                return
-            if batch.stop.is_set():
-                batch.total = len(lines)
-                await self._end(batch, lines, bytearray(len(lines)), "cancelled")
-                return
             batch.total = len(lines)
+            expired = self._expired(batch)
+            if expired or batch.stop.is_set():  # no line ran: each is answered as expired or cancelled
+                await self._end(batch, lines, bytearray(len(lines)), "expired" if expired else "cancelled")
+                return
             batch.moved("in_progress")
             results = _Results(self.store, batch)
             ran = await self._lines(batch, path, lines, results, time.monotonic(), _RUNNING * seconds)
