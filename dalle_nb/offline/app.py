@@ -339,7 +339,8 @@ class OfflineImagesAPI:
         self.urls = _UrlStore(options.url_ttl)
         self._rng = random.Random(options.seed)
         self._rng_lock = threading.Lock()
-        self._drawing: asyncio.Semaphore | None = None  # made on the server's own loop, at the first drawing
+        # bound to a loop only when a drawing first waits on it (3.10+): the server's, the one loop an app runs on
+        self._drawing = asyncio.Semaphore(_DRAWING_THREADS)
         #: Pictures being drawn now, and the most at once so far (``/health``).
         self.drawing = 0
         self.peak_drawing = 0
@@ -758,8 +759,6 @@ class OfflineImagesAPI:
     async def _draw(self, work: Callable[[int], Any], index: int) -> Any:
         """Draw one picture in a worker thread, at most as many at once across all requests as there are cores:
         requests that arrive together queue here instead of all holding half-drawn pictures in memory."""
-        if self._drawing is None:
-            self._drawing = asyncio.Semaphore(_DRAWING_THREADS)
         async with self._drawing:
             self.drawing += 1
             self.peak_drawing = max(self.peak_drawing, self.drawing)
