@@ -21,6 +21,7 @@ from PIL import Image
 from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.offline.app import _DRAWING_THREADS
+from dalle_nb.offline.batches import tail_usage
 
 from .conftest import decode, hole_mask, make_client, png_bytes
 from .conftest import scene as conftest_scene
@@ -92,6 +93,13 @@ def test_a_file_is_uploaded_described_listed_downloaded_and_deleted(qclient: ope
         qclient.files.create(file=("x.png", b"x"), purpose="nonsense")  # type: ignore[arg-type]
 
 
+def test_a_files_list_with_a_bad_limit_is_a_400_naming_it(qclient: openai.OpenAI) -> None:
+    # it was a 500: the listing's refusal was raised outside the route's own error handling
+    with pytest.raises(openai.BadRequestError) as refused:
+        qclient.files.list(limit=0)
+    assert refused.value.code == "invalid_value" and refused.value.param == "limit"
+
+
 def test_files_are_kept_within_the_servers_cap() -> None:
     with OfflineServer(ServerOptions(files_limit=3000)) as srv, make_client(srv) as client:
         client.files.create(file=("a.jsonl", b"x" * 2000), purpose="batch")
@@ -124,6 +132,30 @@ def test_a_batch_moves_through_its_statuses_and_answers_every_custom_id(qclient:
     assert errors["too-big"]["response"]["status_code"] == 400
     assert errors["too-big"]["response"]["body"]["error"]["param"] == "size"
     assert qclient.files.retrieve(batch.output_file_id or "").purpose == "batch_output"
+    counted = {name: sum(row["response"]["body"]["usage"][name] for row in output.values())
+               for name in ("input_tokens", "output_tokens", "total_tokens")}  # fmt: skip
+    assert batch.usage.model_dump(include=set(counted)) == counted
+
+
+def test_a_lines_usage_is_read_from_the_tail_of_its_answer_as_a_whole_parse_reads_it(quick: OfflineServer) -> None:
+    def answer(body: dict[str, Any]) -> bytes:
+        request = urllib.request.Request(quick.base_url + "/images/generations", data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request) as reply:
+            data: bytes = reply.read()
+        return data
+
+    quoting = 'a sign that reads "usage": {"input_tokens": 99}'
+    bodies = [
+        answer({"model": MODEL, "prompt": quoting, "n": 2, "quality": "low"}),
+        answer({"model": "dall-e-3", "prompt": quoting}),  # no usage, and a revised prompt quoting one
+        b'{"data": [], "usage" : {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3}}',
+        b'{"data": [], "usage": 7}',
+        b'{"error": {"message": "no"}}',
+    ]
+    assert b'\\"usage\\"' in bodies[1]
+    for body in bodies:
+        assert tail_usage(body) == json.loads(body).get("usage")
 
 
 def test_a_file_that_does_not_pass_fails_the_batch_with_its_line_numbers(qclient: openai.OpenAI) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
@@ -151,6 +151,25 @@ class _LimitedParts(MultiPartParser):
             if self._part_bytes > self.file_limit:
                 raise _FileTooLarge(self._current_part.field_name, self.file_limit)
         super().on_part_data(data, start, end)
+
+
+async def read_form(
+    request: Request, not_multipart: str, *, max_files: int, max_fields: int, file_limit: int
+) -> FormData:
+    """The request's multipart form, parsed with ``_LimitedParts``; the caller closes it.
+
+    A body that is not ``multipart/form-data`` is refused with ``not_multipart``, a malformed one as Starlette
+    words it; a file over ``file_limit`` raises ``_FileTooLarge``, for the caller to word.
+    """
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise APIFailure(400, not_multipart, code="invalid_content_type")
+    parser = _LimitedParts(
+        request.headers, request.stream(), max_files=max_files, max_fields=max_fields, file_limit=file_limit
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
 
 
 async def _sleep_unless_gone(request: Request, seconds: float) -> None:
@@ -284,6 +303,20 @@ def _measure(field: str, data: bytes) -> _Upload:
     return _Upload(image, InputImage(fmt, width, height, len(data), has_alpha, transparent))
 
 
+def fit_for_edit(base: Any, mask: Any, size: tuple[int, int]) -> tuple[Any, Any]:
+    """The picture to edit and its mask (or None) at the output ``size``, the mask as RGBA.
+
+    The picture is resampled smoothly (LANCZOS), the mask by nearest pixel, so what it protects keeps hard edges.
+    """
+    from PIL import Image
+
+    if base.size != size:
+        base = base.resize(size, Image.Resampling.LANCZOS)
+        if mask is not None:
+            mask = mask.convert("RGBA").resize(size, Image.Resampling.NEAREST)
+    return base, mask.convert("RGBA") if mask is not None else None
+
+
 def _usage(prompt: str, quality: str, size: tuple[int, int], n: int, input_images: int = 0) -> dict[str, Any]:
     text_tokens = max(1, round(len(prompt.split()) * 1.3))
     image_tokens = 323 * input_images
@@ -306,7 +339,8 @@ class OfflineImagesAPI:
         self.urls = _UrlStore(options.url_ttl)
         self._rng = random.Random(options.seed)
         self._rng_lock = threading.Lock()
-        self._drawing: asyncio.Semaphore | None = None  # made on the server's own loop, at the first drawing
+        # bound to a loop only when a drawing first waits on it (3.10+): the server's, the one loop an app runs on
+        self._drawing = asyncio.Semaphore(_DRAWING_THREADS)
         #: Pictures being drawn now, and the most at once so far (``/health``).
         self.drawing = 0
         self.peak_drawing = 0
@@ -319,7 +353,7 @@ class OfflineImagesAPI:
         self.files = FilesAPI(self)
         self.batches = BatchesAPI(self, self.files.store)
         self.tasks = TasksAPI(self)
-        self.responses = ResponsesAPI(self, lookup_file=self.files.store.lookup)
+        self.responses = ResponsesAPI(self)
         routes = [
             Route("/v1/images/generations", self.generations, methods=["POST"]),
             Route("/v1/images/edits", self.edits, methods=["POST"]),
@@ -334,7 +368,12 @@ class OfflineImagesAPI:
             Route("/health", self.health, methods=["GET"]),
         ]
         self.starlette = Starlette(
-            routes=routes, exception_handlers={HTTPException: self._http_error, Exception: self._unexpected}
+            routes=routes,
+            exception_handlers={
+                APIFailure: self._api_failure,
+                HTTPException: self._http_error,
+                Exception: self._unexpected,
+            },
         )
         self.gauge = RequestIdMiddleware(self.starlette)
         self.app: ASGIApp = self.gauge
@@ -343,6 +382,12 @@ class OfflineImagesAPI:
         await self.app(scope, receive, send)
 
     # ------------------------------------------------------------------ plumbing
+    async def _api_failure(self, request: Request, exc: Exception) -> Response:
+        """A route's refusal, raised anywhere in it, answered as OpenAI answers it (a coroutine: Starlette runs a
+        plain function handler in a worker thread)."""
+        assert isinstance(exc, APIFailure)
+        return exc.response()
+
     async def _http_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 404:
@@ -480,20 +525,13 @@ class OfflineImagesAPI:
         return params
 
     async def _form(self, request: Request, endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
-        content_type = request.headers.get("content-type", "")
-        if not content_type.startswith("multipart/form-data"):
-            raise APIFailure(
-                400,
-                f"The {endpoint} endpoint takes 'multipart/form-data' with the image as a file part.",
-                code="invalid_content_type",
-            )
-        try:
-            parser = _LimitedParts(
-                request.headers, request.stream(), max_files=64, max_fields=256, file_limit=FILE_LIMIT
-            )
-            form = await parser.parse()
-        except MultiPartException as exc:
-            raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
+        form = await read_form(
+            request,
+            f"The {endpoint} endpoint takes 'multipart/form-data' with the image as a file part.",
+            max_files=64,
+            max_fields=256,
+            file_limit=FILE_LIMIT,
+        )
         fields: dict[str, Any] = {}
         files: dict[str, list[bytes]] = {}
         try:
@@ -568,22 +606,16 @@ class OfflineImagesAPI:
         if markup is not None:
             mask_image = markup.image  # the markup's transparent pixels guide where to change
         references = [u.image for u in images[1:]]
+        # once for the n pictures, which only read them
+        source, guide = await run_in_threadpool(fit_for_edit, base, mask_image, (width, height))
 
         def render(index: int) -> Any:
-            from PIL import Image
-
             from . import draw
 
-            source = base
-            guide = mask_image
-            if source.size != (width, height):
-                source = source.resize((width, height), Image.Resampling.LANCZOS)
-                if guide is not None:
-                    guide = guide.convert("RGBA").resize((width, height), Image.Resampling.NEAREST)
             return draw.edit_image(
                 source,
                 params["prompt"],
-                mask=guide.convert("RGBA") if guide is not None else None,
+                mask=guide,
                 references=references,
                 index=index,
                 seed=self.options.seed,
@@ -727,8 +759,6 @@ class OfflineImagesAPI:
     async def _draw(self, work: Callable[[int], Any], index: int) -> Any:
         """Draw one picture in a worker thread, at most as many at once across all requests as there are cores:
         requests that arrive together queue here instead of all holding half-drawn pictures in memory."""
-        if self._drawing is None:
-            self._drawing = asyncio.Semaphore(_DRAWING_THREADS)
         async with self._drawing:
             self.drawing += 1
             self.peak_drawing = max(self.peak_drawing, self.drawing)
@@ -792,17 +822,11 @@ class OfflineImagesAPI:
         return [m for m in MODELS.values() if self.options.profile == "compat" or not m.retired]
 
     async def list_models(self, request: Request) -> Response:
-        try:
-            self._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self._check_key(request)
         return JSONResponse({"object": "list", "data": [_model_object(m) for m in self._visible_models()]})
 
     async def get_model(self, request: Request) -> Response:
-        try:
-            self._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self._check_key(request)
         model_id = request.path_params["model_id"]
         for spec in self._visible_models():
             if spec.id == model_id:

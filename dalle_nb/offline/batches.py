@@ -133,6 +133,24 @@ def _error(code: str, message: str, line: int | None = None, param: str | None =
     return {"code": code, "line": line, "message": message, "param": param}
 
 
+def tail_usage(body: bytes) -> Any:
+    """The ``usage`` of an Images API answer, read from its tail: the body is mostly base64 pictures (megabytes),
+    and ``usage`` is its last field, so only what follows the last ``"usage"`` key is parsed.  None when absent.
+
+    A ``"usage"`` inside a string (a revised prompt quoting one) cannot match: JSON escapes its quotes.
+    """
+    at = body.rfind(b'"usage"')
+    if at < 0:
+        return None
+    rest = body[at + len(b'"usage"') :].decode("utf-8", "replace").lstrip()
+    if not rest.startswith(":"):
+        return None
+    try:
+        return json.JSONDecoder().raw_decode(rest[1:].lstrip())[0]
+    except ValueError:
+        return None
+
+
 class _Results:
     """The output file and the error file of one batch, written line by line in worker threads within the cap."""
 
@@ -180,9 +198,8 @@ class _Results:
         return head + b', "response": ' + response + b', "body": ' + answer.body + b'}, "error": null}\n'
 
     def _count_usage(self, answer: Answer) -> None:
-        try:
-            usage = answer.json().get("usage") or {}
-        except (ValueError, AttributeError):
+        usage = tail_usage(answer.body)
+        if not isinstance(usage, dict):
             return
         with self._lock:
             for name in ("input_tokens", "output_tokens", "total_tokens"):
@@ -282,34 +299,25 @@ class BatchesAPI:
         return JSONResponse(batch.body())
 
     async def retrieve(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            return JSONResponse(self._found(request).body())
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        return JSONResponse(self._found(request).body())
 
     async def listing(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            newest_first = [b.body() for b in reversed(self._batches.values())]
-            query = request.query_params
-            return JSONResponse(page(newest_first, query.get("after"), query.get("limit"), default=20, most=100))
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        newest_first = [b.body() for b in reversed(self._batches.values())]
+        query = request.query_params
+        return JSONResponse(page(newest_first, query.get("after"), query.get("limit"), default=20, most=100))
 
     async def cancel(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            batch = self._found(request)
-            if batch.status in ("validating", "in_progress"):
-                batch.moved("cancelling")  # the lines running now finish; no new one starts
-                batch.stop.set()
-            elif batch.status != "cancelling":
-                raise APIFailure(
-                    409, f"Cannot cancel a batch with status '{batch.status}'.", param="batch_id", code="invalid_state"
-                )  # fmt: skip
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        batch = self._found(request)
+        if batch.status in ("validating", "in_progress"):
+            batch.moved("cancelling")  # the lines running now finish; no new one starts
+            batch.stop.set()
+        elif batch.status != "cancelling":
+            raise APIFailure(
+                409, f"Cannot cancel a batch with status '{batch.status}'.", param="batch_id", code="invalid_state"
+            )  # fmt: skip
         return JSONResponse(batch.body())
 
     def _found(self, request: Request) -> _Batch:
@@ -328,15 +336,11 @@ class BatchesAPI:
             if batch.errors:
                 batch.moved("failed")
                 return
-            if self._expired(batch):
-                batch.total = len(lines)
-                await self._end(batch, lines, bytearray(len(lines)), "expired")
-                return
-            if batch.stop.is_set():
-                batch.total = len(lines)
-                await self._end(batch, lines, bytearray(len(lines)), "cancelled")
-                return
             batch.total = len(lines)
+            expired = self._expired(batch)
+            if expired or batch.stop.is_set():  # no line ran: each is answered as expired or cancelled
+                await self._end(batch, lines, bytearray(len(lines)), "expired" if expired else "cancelled")
+                return
             batch.moved("in_progress")
             results = _Results(self.store, batch)
             ran = await self._lines(batch, path, lines, results, time.monotonic(), _RUNNING * seconds)

@@ -8,13 +8,17 @@ the folder is made at the first upload, removed when the server goes away, and h
 as OpenAI's do (``purpose=batch``: after 30 days, or ``expires_after``).
 
 This module also reads the JSON form of an edit (``images`` and ``mask`` given as ``{"image_url": data URL}``
-or ``{"file_id": ...}``), since resolving those references is resolving files.
+or ``{"file_id": ...}``) and resolves the same references for the Responses API, since resolving those references
+is resolving files.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -27,13 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..models import MB, MODELS
-from .app import APIFailure, _FileTooLarge, _LimitedParts
+from ..models import DATA_URL_LIMIT, MB, MODELS
+from .app import APIFailure, _FileTooLarge, read_form
 from .options import Fault
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ BATCH_FILE_TTL = 30 * 24 * 3600
 EXPIRY_RANGE = (3600, 30 * 24 * 3600)
 #: An edit sent as JSON takes 1 to 16 input images (OpenAPI ``EditImageBodyJsonParam``).
 MAX_JSON_IMAGES = 16
+_DATA_URL = re.compile(r"data:(?:[\w.+-]+/[\w.+-]+)?(?:;[^;,]*)*;base64,(?P<data>.*)", re.DOTALL)
 
 
 def new_id(prefix: str) -> str:
@@ -225,23 +229,16 @@ class FilesAPI:
         return await self.api._guard(request, "files", self._create, limit=UPLOAD_LIMIT + MB)
 
     async def _create(self, request: Request, fault: Fault | None) -> Response:
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise APIFailure(
-                400, "Upload a file as 'multipart/form-data' with a 'file' part and a 'purpose' field.",
-                code="invalid_content_type",
-            )  # fmt: skip
         try:
-            parser = _LimitedParts(
-                request.headers, request.stream(), max_files=1, max_fields=16, file_limit=UPLOAD_LIMIT
-            )
-            form = await parser.parse()
+            form = await read_form(
+                request, "Upload a file as 'multipart/form-data' with a 'file' part and a 'purpose' field.",
+                max_files=1, max_fields=16, file_limit=UPLOAD_LIMIT,
+            )  # fmt: skip
         except _FileTooLarge:
             raise APIFailure(
                 413, f"The file is larger than {UPLOAD_LIMIT // MB} MB, the most the Files API takes.",
                 param="file", code="file_too_large",
             ) from None  # fmt: skip
-        except MultiPartException as exc:
-            raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
         try:
             upload = form.get("file")
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
@@ -287,36 +284,24 @@ class FilesAPI:
         return self.store.add(file_id, path, filename=name, purpose=purpose, expires_after=ttl, reserved=size)
 
     async def retrieve(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            return JSONResponse(self._found(request).body())
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        return JSONResponse(self._found(request).body())
 
     async def content(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            stored = self._found(request)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        stored = self._found(request)
         # streamed from disk in chunks: a 200 MB output file never sits in the server's memory
         return FileResponse(stored.path, media_type="application/octet-stream")
 
     async def delete(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-            file_id = request.path_params["file_id"]
-            if not await run_in_threadpool(self.store.delete, file_id):
-                raise not_found(file_id)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        file_id = request.path_params["file_id"]
+        if not await run_in_threadpool(self.store.delete, file_id):
+            raise not_found(file_id)
         return JSONResponse({"id": file_id, "object": "file", "deleted": True})
 
     async def listing(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
         files = self.store.listed(request.query_params.get("purpose"))
         if request.query_params.get("order") == "asc":
             files.reverse()
@@ -370,24 +355,61 @@ class FilesAPI:
             files["mask"] = [loaded[-1][1]]
         return params, files
 
-    def image_ref(self, ref: object, where: str) -> bytes:
-        """The bytes behind ``{"image_url": data URL}`` or ``{"file_id": id}`` (exactly one of them)."""
-        from .responses import _data_url
+    def image_ref(self, ref: object, where: str, *, loose: bool = False) -> bytes:
+        """The bytes behind ``{"image_url": data URL}`` or ``{"file_id": id}`` (exactly one of them not null).
 
-        if not isinstance(ref, Mapping) or ("image_url" in ref) == ("file_id" in ref) or len(ref) != 1:
+        ``where`` names ``ref`` in the request.  ``loose``: other keys may sit beside them (a Responses
+        ``input_image`` part's ``type`` and ``detail``); a JSON edit's references hold only the one.
+        """
+        url = ref.get("image_url") if isinstance(ref, Mapping) else None
+        file_id = ref.get("file_id") if isinstance(ref, Mapping) else None
+        if not isinstance(ref, Mapping) or (url is None) == (file_id is None) or (not loose and len(ref) != 1):
             raise APIFailure(
                 400, f"'{where}' needs exactly one of 'image_url' (a data URL) or 'file_id'.", param=where,
                 code="invalid_value",
             )  # fmt: skip
-        if "image_url" in ref:
-            return _data_url(ref["image_url"], f"{where}.image_url")
-        file_id = ref["file_id"]
-        data = self.store.lookup(file_id) if isinstance(file_id, str) else None
+        if file_id is None:
+            return data_url(url, f"{where}.image_url")
+        at = f"{where}.file_id"
+        if not isinstance(file_id, str):
+            raise APIFailure(400, f"'{at}' must be a string.", param=at, code="invalid_type")
+        data = self.store.lookup(file_id)
         if data is None:
-            raise APIFailure(
-                400, f"No file found with id {file_id!r}.", param=f"{where}.file_id", code="image_file_not_found"
-            )  # fmt: skip
+            raise APIFailure(400, f"No file found with id '{file_id}'.", param=at, code="image_file_not_found")
         return data
+
+
+def data_url(url: object, where: str) -> bytes:
+    """The bytes of a base64 ``data:`` URL; ``where`` names the field in refusals."""
+    if not isinstance(url, str):
+        raise APIFailure(400, f"'{where}' must be a string.", param=where, code="invalid_type")
+    if len(url) > DATA_URL_LIMIT:
+        raise APIFailure(
+            400,
+            f"'{where}' is {len(url):,} characters; a data URL may be at most {DATA_URL_LIMIT:,}.",
+            param=where,
+            code="string_above_max_length",
+        )
+    if url.startswith(("http://", "https://")):
+        raise APIFailure(
+            400,
+            f"The offline server cannot download '{url[:80]}': send the image as a data URL "
+            "(data:image/png;base64,...).",
+            param=where,
+            code="invalid_image_url",
+        )
+    match = _DATA_URL.fullmatch(url)
+    if match is None:
+        raise APIFailure(
+            400, f"'{where}' must be a base64 data URL (data:image/png;base64,...).", param=where,
+            code="invalid_image_url",
+        )  # fmt: skip
+    try:
+        return base64.b64decode(match.group("data"), validate=True)
+    except (binascii.Error, ValueError):
+        raise APIFailure(
+            400, f"The data URL in '{where}' is not valid base64.", param=where, code="invalid_base64_image"
+        ) from None
 
 
 def page(

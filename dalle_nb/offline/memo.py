@@ -16,11 +16,11 @@ import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, Generic, NamedTuple, ParamSpec, TypeVar
+from typing import Generic, NamedTuple, ParamSpec, TypeVar
 
 from PIL import Image
 
-__all__ = ["CacheInfo", "held_bytes", "image_cache", "image_bytes"]
+__all__ = ["CacheInfo", "image_cache"]
 
 P = ParamSpec("P")
 R = TypeVar("R", bound=Image.Image)
@@ -28,8 +28,6 @@ R = TypeVar("R", bound=Image.Image)
 #: Bytes per pixel as Pillow stores a mode (RGB is padded to 32 bits); a mode not listed counts as 4, which is the
 #: most any mode the drawing uses takes.
 _PIXEL_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "LA": 4, "RGB": 4, "RGBA": 4}
-
-_CACHES: list[ImageCache[Any, Any]] = []
 
 
 class CacheInfo(NamedTuple):
@@ -45,11 +43,6 @@ class CacheInfo(NamedTuple):
 def image_bytes(image: Image.Image) -> int:
     """The memory a Pillow image's pixels take."""
     return image.width * image.height * _PIXEL_BYTES.get(image.mode, 4)
-
-
-def held_bytes() -> int:
-    """The bytes every picture cache of the offline drawing holds now, together."""
-    return sum(cache.cache_info().nbytes for cache in _CACHES)
 
 
 class ImageCache(Generic[P, R]):
@@ -106,8 +99,6 @@ def image_cache(budget: int) -> Callable[[Callable[P, R]], ImageCache[P, R]]:
     """Decorate a function returning a Pillow image so that its results are cached within ``budget`` bytes."""
 
     def decorate(function: Callable[P, R]) -> ImageCache[P, R]:
-        cache = ImageCache(function, budget)
-        _CACHES.append(cache)
-        return cache
+        return ImageCache(function, budget)
 
     return decorate

@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..models import (
-    DATA_URL_LIMIT,
     MODELS,
     RESPONSES_MAX_BYTES,
     Endpoint,
@@ -59,6 +58,7 @@ from .app import (
     _StreamCut,
     _Upload,
     _usage,
+    fit_for_edit,
 )
 from .options import Fault
 
@@ -95,7 +95,6 @@ _SHARED_FIELDS = (
     "frame_count", "frame_duration_ms", "svg",
 )  # fmt: skip
 _ACTIONS = ("generate", "edit", "auto")
-_DATA_URL = re.compile(r"data:(?:[\w.+-]+/[\w.+-]+)?(?:;[^;,]*)*;base64,(?P<data>.*)", re.DOTALL)
 _NO_IMAGE_USAGE: dict[str, Any] = {
     "input_tokens": 0,
     "input_tokens_details": {"image_tokens": 0, "text_tokens": 0},
@@ -324,15 +323,13 @@ def _refused(error: ParamError, param: str) -> APIFailure:
 class ResponsesAPI:
     """``/v1/responses`` bound to one ``OfflineImagesAPI``: its options, its faults and its error handling.
 
-    ``lookup_file`` turns a ``file_id`` into the file's bytes (the server's Files API, ``files.FileStore.lookup``);
-    without one a ``file_id`` is refused with a 400 naming it.
+    Input images given as a data URL or a ``file_id`` are read by the server's Files API (``FilesAPI.image_ref``).
     """
 
-    def __init__(self, api: OfflineImagesAPI, *, lookup_file: Callable[[str], bytes | None] | None = None) -> None:
+    def __init__(self, api: OfflineImagesAPI) -> None:
         self.api = api
         self.options = api.options
         self.memory = _Memory()
-        self.lookup_file = lookup_file
 
     def routes(self) -> list[Route]:
         return [
@@ -344,10 +341,7 @@ class ResponsesAPI:
         return await self.api._guard(request, "responses", self._create, limit=RESPONSES_MAX_BYTES)
 
     async def retrieve(self, request: Request) -> Response:
-        try:
-            self.api._check_key(request)
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
         response_id = request.path_params["response_id"]
         turn = self.memory.get(response_id)
         if turn is None:
@@ -477,8 +471,6 @@ class ResponsesAPI:
     # ------------------------------------------------------------------ building the answer
     def _draw(self, plan: _Plan, call: _Call) -> Any:
         """The picture: the scene the words describe (and the revised prompt describes), or an edit of the base."""
-        from PIL import Image
-
         from . import draw
 
         transparent = call.background == "transparent"
@@ -492,15 +484,11 @@ class ResponsesAPI:
                 seed=self.options.seed,
                 transparent=transparent,
             )
-        source, guide = call.base, call.mask
-        if source.size != (call.width, call.height):
-            source = source.resize((call.width, call.height), Image.Resampling.LANCZOS)
-            if guide is not None:
-                guide = guide.convert("RGBA").resize((call.width, call.height), Image.Resampling.NEAREST)
+        source, guide = fit_for_edit(call.base, call.mask, (call.width, call.height))
         return draw.edit_image(
             source,
             call.instruction or call.revised_prompt,
-            mask=guide.convert("RGBA") if guide is not None else None,
+            mask=guide,
             references=call.references,
             index=plan.index,
             seed=self.options.seed,
@@ -742,7 +730,8 @@ class ResponsesAPI:
                     param=f"{where}.input_image_mask",
                     code="invalid_value",
                 )
-            mask = _measure(f"{where}.input_image_mask", self._image_ref(mask_ref, f"{where}.input_image_mask"))
+            mask_at = f"{where}.input_image_mask"
+            mask = _measure(mask_at, self.api.files.image_ref(mask_ref, mask_at, loose=True))
         if editing:
             try:
                 check_inputs(spec, "edits", [p.info for _, p in pictures], mask.info if mask else None)
@@ -842,7 +831,7 @@ class ResponsesAPI:
             elif kind == "refusal":
                 continue
             elif kind == "input_image" and role == "user":
-                read.pictures.append((at, _measure(at, self._image_ref(part, at))))
+                read.pictures.append((at, _measure(at, self.api.files.image_ref(part, at, loose=True))))
             else:
                 raise APIFailure(
                     400,
@@ -870,37 +859,6 @@ class ResponsesAPI:
                 400, f"'{where}.result' is not valid base64.", param=f"{where}.result", code="invalid_base64_image"
             ) from None
         read.pictures.append((where, _measure(where, data)))
-
-    def _image_ref(self, ref: Mapping[str, Any], where: str) -> bytes:
-        """The bytes behind an ``image_url`` data URL or a ``file_id`` (exactly one of them)."""
-        url, file_id = ref.get("image_url"), ref.get("file_id")
-        if (url is None) == (file_id is None):
-            raise APIFailure(
-                400,
-                f"'{where}' needs exactly one of 'image_url' (a data URL) or 'file_id'.",
-                param=where,
-                code="invalid_value",
-            )
-        if file_id is not None:
-            return self._file(file_id, f"{where}.file_id")
-        return _data_url(url, f"{where}.image_url")
-
-    def _file(self, file_id: object, where: str) -> bytes:
-        """The one lookup for ``file_id`` inputs; a Files API plugs in here through ``lookup_file``."""
-        if not isinstance(file_id, str):
-            raise APIFailure(400, f"'{where}' must be a string.", param=where, code="invalid_type")
-        if self.lookup_file is None:
-            raise APIFailure(
-                400,
-                f"file_id inputs are not supported by the offline server yet (it has no /v1/files): got file_id "
-                f"'{file_id}'. Send the image as a data URL in 'image_url' (data:image/png;base64,...).",
-                param=where,
-                code="unsupported_parameter",
-            )
-        data = self.lookup_file(file_id)
-        if data is None:
-            raise APIFailure(400, f"No file found with id '{file_id}'.", param=where, code="image_file_not_found")
-        return data
 
 
 _BLOCKED_MESSAGE = (
@@ -1047,38 +1005,6 @@ def _picture_param(field_name: str, pictures: list[tuple[str, _Upload]]) -> str:
     if match and int(match.group(1)) < len(pictures):
         return pictures[int(match.group(1))][0]
     return "input"
-
-
-def _data_url(url: object, where: str) -> bytes:
-    if not isinstance(url, str):
-        raise APIFailure(400, f"'{where}' must be a string.", param=where, code="invalid_type")
-    if len(url) > DATA_URL_LIMIT:
-        raise APIFailure(
-            400,
-            f"'{where}' is {len(url):,} characters; a data URL may be at most {DATA_URL_LIMIT:,}.",
-            param=where,
-            code="string_above_max_length",
-        )
-    if url.startswith(("http://", "https://")):
-        raise APIFailure(
-            400,
-            f"The offline server cannot download '{url[:80]}': send the image as a data URL "
-            "(data:image/png;base64,...).",
-            param=where,
-            code="invalid_image_url",
-        )
-    match = _DATA_URL.fullmatch(url)
-    if match is None:
-        raise APIFailure(
-            400, f"'{where}' must be a base64 data URL (data:image/png;base64,...).", param=where,
-            code="invalid_image_url",
-        )  # fmt: skip
-    try:
-        return base64.b64decode(match.group("data"), validate=True)
-    except (binascii.Error, ValueError):
-        raise APIFailure(
-            400, f"The data URL in '{where}' is not valid base64.", param=where, code="invalid_base64_image"
-        ) from None
 
 
 def _echo(params: Mapping[str, Any], tools: list[dict[str, Any]]) -> dict[str, Any]:

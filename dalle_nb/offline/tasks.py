@@ -193,21 +193,18 @@ class TasksAPI:
 
     async def retrieve(self, request: Request) -> Response:
         """``{"action": "retrieve", "id" | "trace_id"}`` (``trace_id`` wins) or ``"retrieve_batch"``."""
-        try:
-            self.api._check_key(request)
-            if self.options.profile != "compat":
-                raise APIFailure(404, f"Invalid URL ({request.method} {request.url.path})")
-            params = await self.api._json_params(request)
-            action = params.get("action")
-            if action == "retrieve":
-                task = self._find(params.get("id"), params.get("trace_id"))
-                return JSONResponse(task.body() if task is not None else {})
-            if action == "retrieve_batch":
-                return JSONResponse(self._many(params))
-            raise APIFailure(400, f"action must be 'retrieve' or 'retrieve_batch', not {action!r}.", param="action",
-                             code="invalid_value")  # fmt: skip
-        except APIFailure as failure:
-            return failure.response()
+        self.api._check_key(request)
+        if self.options.profile != "compat":
+            raise APIFailure(404, f"Invalid URL ({request.method} {request.url.path})")
+        params = await self.api._json_params(request)
+        action = params.get("action")
+        if action == "retrieve":
+            task = self._find(params.get("id"), params.get("trace_id"))
+            return JSONResponse(task.body() if task is not None else {})
+        if action == "retrieve_batch":
+            return JSONResponse(self._many(params))
+        raise APIFailure(400, f"action must be 'retrieve' or 'retrieve_batch', not {action!r}.", param="action",
+                         code="invalid_value")  # fmt: skip
 
     def _find(self, task_id: object, trace_id: object) -> _Task | None:
         if isinstance(trace_id, str):
