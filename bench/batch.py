@@ -26,8 +26,8 @@ from pathlib import Path
 from _harness import interleaved, median, serve_in_subprocess, spread, table, verdict
 
 import dalle_nb
-from dalle_nb.config import reset
-from dalle_nb.models import DEFAULT_MODEL
+from dalle_nb.core.capabilities import DEFAULT_MODEL
+from dalle_nb.core.config import reset
 
 LINES = 10_000
 REPEATS = 9

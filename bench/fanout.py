@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from _harness import interleaved, median, offline_setup, spread, table, verdict
 
 import dalle_nb
-from dalle_nb.models import DEFAULT_MODEL
+from dalle_nb.core.capabilities import DEFAULT_MODEL
 
 LATENCY = 0.5
 #: For the 16-prompt list: real image requests take 10-60 s, so waiting dwarfs the client's work;

@@ -45,8 +45,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/browser/_lab.py: the same server and browser as the browser tests
 
-from dalle_nb.widgets import MaskEditor  # noqa: E402
-from dalle_nb.widgets._history import MaskHistory  # noqa: E402
+from dalle_nb.notebook.widgets import MaskEditor  # noqa: E402
+from dalle_nb.notebook.widgets.mask_history import MaskHistory  # noqa: E402
 
 POINTS = 2000
 SIZES = [(1024, 1024), (1536, 1024)]

@@ -23,8 +23,8 @@ import sys
 from _harness import interleaved, median, offline_setup, spread, table, verdict
 
 import dalle_nb
-from dalle_nb.config import DEFAULT_TEXT_MODEL
-from dalle_nb.models import DEFAULT_MODEL
+from dalle_nb.core.capabilities import DEFAULT_MODEL
+from dalle_nb.core.config import DEFAULT_TEXT_MODEL
 
 LATENCY = 0.25
 REPEATS = 20

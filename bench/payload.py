@@ -30,8 +30,8 @@ from IPython.display import Image as IPythonImage
 from PIL import Image
 
 import dalle_nb
-from dalle_nb.models import DEFAULT_MODEL
-from dalle_nb.results import GeneratedImage
+from dalle_nb.core.capabilities import DEFAULT_MODEL
+from dalle_nb.core.results import GeneratedImage
 
 SIZE = 1024
 GOAL = 0.10

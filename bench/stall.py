@@ -25,7 +25,7 @@ import numpy as np
 from _harness import median, offline_setup, table, verdict
 
 import dalle_nb
-from dalle_nb.plan import plan_edit
+from dalle_nb.core.plan import plan_edit
 
 GOAL_MS = 50.0
 TICK = 0.005

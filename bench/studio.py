@@ -38,12 +38,12 @@ from _harness import table
 from payload import pink_noise_png
 
 import dalle_nb
-from dalle_nb import gallery as gallery_module
-from dalle_nb.config import reset
-from dalle_nb.models import DEFAULT_MODEL
-from dalle_nb.results import GeneratedImage
-from dalle_nb.session import default_session
-from dalle_nb.widgets.studio import CARD_SIZE, PAGE_SIZE, Studio, _Card
+from dalle_nb.core.capabilities import DEFAULT_MODEL
+from dalle_nb.core.config import reset
+from dalle_nb.core.results import GeneratedImage
+from dalle_nb.notebook.widgets.studio import CARD_SIZE, PAGE_SIZE, Studio, _Card
+from dalle_nb.runtime import gallery as gallery_module
+from dalle_nb.runtime.session import default_session
 
 PICTURES = 10_000
 REPEATS = 7

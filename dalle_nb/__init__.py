@@ -26,24 +26,24 @@ _LAZY = {
     "refine": "api",
     "arefine": "api",
     "history": "api",
-    "submit": "batch",
-    "jobs": "batch",
-    "BatchJob": "batch",
-    "configure": "config",
-    "settings": "config",
-    "GeneratedImage": "results",
-    "ImageSet": "results",
-    "DalleError": "errors",
-    "InvalidRequest": "errors",
-    "APIError": "errors",
-    "VARIATION_PROMPT": "plan",
-    "JobHandle": "session",
-    "PartialImage": "events",
-    "ImageSaved": "events",
-    "RequestFailed": "events",
-    "JobDone": "events",
-    "MaskEditor": "widgets",
-    "Studio": "widgets",
+    "submit": "background.batch",
+    "jobs": "background.batch",
+    "BatchJob": "background.batch",
+    "configure": "core.config",
+    "settings": "core.config",
+    "GeneratedImage": "core.results",
+    "ImageSet": "core.results",
+    "DalleError": "core.errors",
+    "InvalidRequest": "core.errors",
+    "APIError": "core.errors",
+    "VARIATION_PROMPT": "core.plan",
+    "JobHandle": "runtime.session",
+    "PartialImage": "core.events",
+    "ImageSaved": "core.events",
+    "RequestFailed": "core.events",
+    "JobDone": "core.events",
+    "MaskEditor": "notebook.widgets",
+    "Studio": "notebook.widgets",
 }
 
 __all__ = [
@@ -81,28 +81,33 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .api import aedit, agenerate, arefine, avary, edit, generate, history, refine, vary
-    from .batch import BatchJob, jobs, submit
-    from .config import configure, settings
-    from .errors import APIError, DalleError, InvalidRequest
-    from .events import ImageSaved, JobDone, PartialImage, RequestFailed
-    from .plan import VARIATION_PROMPT
-    from .results import GeneratedImage, ImageSet
-    from .session import JobHandle
-    from .widgets import MaskEditor, Studio
+    from .background.batch import BatchJob, jobs, submit
+    from .core.config import configure, settings
+    from .core.errors import APIError, DalleError, InvalidRequest
+    from .core.events import ImageSaved, JobDone, PartialImage, RequestFailed
+    from .core.plan import VARIATION_PROMPT
+    from .core.results import GeneratedImage, ImageSet
+    from .notebook.widgets import MaskEditor, Studio
+    from .runtime.session import JobHandle
 
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext dalle_nb``: register ``%%dalle``, ``%%dalle_edit``, ``%dalle_vary`` and ``%config Dalle``."""
-    from .magics import load_ipython_extension as load
+    from .notebook.magics import load_ipython_extension as load
 
     load(shell)
 
 
 def unload_ipython_extension(shell: Any) -> None:
     """``%unload_ext dalle_nb``: remove the magics again."""
-    from .magics import unload_ipython_extension as unload
+    from .notebook.magics import unload_ipython_extension as unload
 
     unload(shell)
+
+
+#: Modules that moved into the wings keep their old path (``dalle_nb.config.reset()``, ``dalle_nb.models.choices``):
+#: each is a one-line alias of its new home, loaded on first use like the names above.
+_OLD_PATHS = frozenset({"config", "errors", "imaging", "models", "widgets"})
 
 
 def __getattr__(name: str) -> Any:
@@ -110,6 +115,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _OLD_PATHS:
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'dalle_nb' has no attribute {name!r}")
 
 

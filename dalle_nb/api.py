@@ -14,11 +14,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, overload
 
-from .events import Event, OnEvent, PartialImage
-from .imaging import Fit, snapshot
-from .plan import VARIATION_PROMPT, Job, check_edit, check_vary, plan_edit, plan_generate, plan_refine, plan_vary
-from .results import GeneratedImage, ImageSet
-from .session import JobHandle, default_session
+from .core.events import Event, OnEvent, PartialImage
+from .core.imaging import Fit, snapshot
+from .core.plan import VARIATION_PROMPT, Job, check_edit, check_vary, plan_edit, plan_generate, plan_refine, plan_vary
+from .core.results import GeneratedImage, ImageSet
+from .runtime.session import JobHandle, default_session
 
 OnPartial = Callable[[PartialImage], None]
 
@@ -515,8 +515,8 @@ def history(
     ``chain=picture`` gives instead the pictures that led to ``picture`` (its parent, the
     parent's parent ...), oldest first and ending with ``picture``: a refinement chain.
     """
-    from .errors import InvalidRequest
-    from .gallery import KINDS
+    from .core.errors import InvalidRequest
+    from .runtime.gallery import KINDS
 
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise InvalidRequest(

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .models import PROFILES
+from .core.capabilities import PROFILES
 
 
 def _serve(args: argparse.Namespace) -> int:

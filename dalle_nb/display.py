@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .events import PartialImage
-    from .results import GeneratedImage, ImageSet
-    from .session import JobHandle
+    from .core.events import PartialImage
+    from .core.results import GeneratedImage, ImageSet
+    from .runtime.session import JobHandle
 
 _ERROR = "var(--jp-error-color1, #d32f2f)"
 _MUTED = "opacity:.7"
@@ -39,7 +39,7 @@ def caption(image: GeneratedImage) -> str:
     A variation's own prompt is empty (the legacy endpoint) or dalle_nb's stated one (through
     edit), the same long sentence on every card: the parent's prompt says more.
     """
-    from .plan import VARIATION_PROMPT
+    from .core.plan import VARIATION_PROMPT
 
     if image.kind == "refine" and image.prompt:
         parent = parent_prompt(image)  # an instruction means little without what it changed
@@ -58,8 +58,8 @@ def parent_prompt(image: GeneratedImage) -> str | None:
     """The prompt of the picture ``image`` was made from, read from the gallery (None when unknown)."""
     if not image.parents:
         return None
-    from .errors import DalleError
-    from .session import default_session
+    from .core.errors import DalleError
+    from .runtime.session import default_session
 
     try:
         record = default_session().gallery().get(image.parents[0])
@@ -259,7 +259,7 @@ class Progress:
             self.refresh()
 
     def on_event(self, event: object) -> None:
-        from .events import ImageSaved, PartialImage
+        from .core.events import ImageSaved, PartialImage
 
         if isinstance(event, ImageSaved):
             self.done += 1
@@ -354,8 +354,8 @@ class Report:
 
 def models_report() -> Report:
     """The capability table, with the active backend and whether a key is set."""
-    from .config import settings
-    from .models import MODELS, choices
+    from .core.capabilities import MODELS, choices
+    from .core.config import settings
 
     current = settings()
     key = f"✓ set ({current.key_source})" if current.has_key else "✗ not set"
@@ -391,10 +391,10 @@ def config_report() -> Report:
     A setting left unset shows what is actually used: the model's default size and quality,
     the real gallery folder, the base URL requests go to (the offline server's, when offline).
     """
-    from .config import settings
-    from .gallery import default_dir
-    from .models import choices
-    from .session import default_session
+    from .core.capabilities import choices
+    from .core.config import settings
+    from .runtime.gallery import default_dir
+    from .runtime.session import default_session
 
     current = settings()
     effective: dict[str, tuple[str, str]] = {}
@@ -420,7 +420,7 @@ def config_report() -> Report:
 
 def jobs_report(limit: int = 20) -> Report:
     """The background batches of this gallery, newest first: where they run, their state and counts."""
-    from .batch import jobs
+    from .background.batch import jobs
 
     rows = []
     for job in jobs(limit):

@@ -13,7 +13,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from PIL import Image
 
-from dalle_nb import config
+from dalle_nb.core import config
 from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
 
 

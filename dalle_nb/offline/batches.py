@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..models import MB, MODELS
+from ..core.capabilities import MB, MODELS
 from .app import _DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure
 from .files import EXPIRY_RANGE, FileStore, new_id, page
 from .inner import Answer, dispatch

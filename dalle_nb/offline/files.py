@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ..models import DATA_URL_LIMIT, MB, MODELS
+from ..core.capabilities import DATA_URL_LIMIT, MB, MODELS
 from .app import APIFailure, _FileTooLarge, read_form
 from .options import Fault
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ..models import PROFILES, Profile
+from ..core.capabilities import PROFILES, Profile
 
 FaultKind = Literal["429", "500", "503", "timeout", "reset", "drop", "garbage", "nofinal"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "timeout", "reset", "drop", "garbage", "nofinal")

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..models import (
+from ..core.capabilities import (
     MODELS,
     RESPONSES_MAX_BYTES,
     Endpoint,

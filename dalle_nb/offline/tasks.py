@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..models import Endpoint
+from ..core.capabilities import Endpoint
 from .app import APIFailure
 from .inner import Answer, dispatch
 

@@ -1,15 +1,5 @@
-"""Notebook widgets: ``MaskEditor``, a painter for inpainting masks, and ``Studio``, a panel for the whole road.
+"""The old path of ``dalle_nb.notebook.widgets`` (``MaskEditor``, ``Studio``, ``MAX_CANVAS_SIDE``), kept so
+notebooks that import ``dalle_nb.widgets`` still work.  New code imports ``dalle_nb.notebook.widgets``."""
 
-Importing this package imports ipywidgets, ipycanvas, numpy and Pillow; ``import dalle_nb``
-does not, and loads ``dalle_nb.MaskEditor`` and ``dalle_nb.Studio`` from here on first use.
-"""
-
-from __future__ import annotations
-
-from ._history import UNDO_LIMIT, Clear, Invert, Operation, Rectangle, Stroke
-from .mask import MAX_CANVAS_SIDE, MaskEditor
-from .studio import Studio
-
-__all__ = [
-    "MAX_CANVAS_SIDE", "UNDO_LIMIT", "Clear", "Invert", "MaskEditor", "Operation", "Rectangle", "Stroke", "Studio",
-]  # fmt: skip
+from ..notebook.widgets import *  # noqa: F403
+from ..notebook.widgets import __all__ as __all__

@@ -29,7 +29,7 @@ import json
 import numpy as np
 import dalle_nb as dn
 from dalle_nb import offline
-from dalle_nb.models import choices
+from dalle_nb.core.capabilities import choices
 print("STUDIO_SETUP_DONE")
 """
 CANARY = "sk-canary-studio-browser-5b1f0c9d2e7a4f63"

@@ -1,0 +1,394 @@
+"""Settings and where each one comes from: argument > ``configure()`` > environment > default.
+
+The API key is held in this module's memory only.  It is never part of ``Settings``, so no
+repr, widget state, notebook output, log or file can carry it; ``settings()`` says only
+whether one is set and where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import InvalidRequest, remember_secret
+
+BackendKind = Literal["offline", "openai", "azure", "compatible"]
+OPENAI_HOST = "api.openai.com"
+#: The text model that calls the image tool when prompts are revised.  A revision is a short rewrite,
+#: so the smallest current mainline model does it: its tokens cost little and it answers fast
+#: (see README, "Revised prompts").
+DEFAULT_TEXT_MODEL = "gpt-5.6-luna"
+
+_lock = threading.RLock()
+_key_from_configure: str | None = None
+_overrides: dict[str, tuple[Any, str]] = {}  # name -> (value, where it was set)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective settings.  Holds no key: ``key_source`` says only where one came from."""
+
+    model: str
+    size: str | None = None
+    quality: str | None = None
+    n: int = 1
+    base_url: str | None = None
+    offline: bool = False
+    concurrency: int = 4
+    timeout: float = 120.0
+    max_retries: int = 2
+    proxy: str | None = field(default=None, repr=False)
+    gallery_dir: Path | None = None
+    thumbnail_size: int = 256
+    #: How ``dalle_nb.submit`` runs background jobs: ``"batch"`` (the Batch API), ``"gateway"`` (a gateway's
+    #: task mode) or ``"auto"`` (the gateway's mode on a base URL known to speak it, else the Batch API).
+    task_mode: str = "auto"
+    #: Revise prompts through the Responses API's image tool: True, False, or None (on where it is served).
+    revise: bool | None = None
+    text_model: str = DEFAULT_TEXT_MODEL
+    #: At most this many pictures in this session (a class's budget); None: no cap.
+    max_images: int | None = None
+    key_source: str | None = None
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def has_key(self) -> bool:
+        return self.key_source is not None
+
+    @property
+    def backend(self) -> BackendKind:
+        """Where requests go: decided by ``offline``, the key and the base URL."""
+        if self.offline:
+            return "offline"
+        if self.base_url and ".openai.azure.com" in self.base_url:
+            return "azure"
+        if self.base_url and OPENAI_HOST not in self.base_url:
+            return "compatible"
+        return "openai"
+
+    @property
+    def serves_responses(self) -> bool:
+        """Whether the backend is known to serve the Responses API (OpenAI and the offline server)."""
+        return self.backend in ("openai", "offline")
+
+    def revises(self, model: str) -> bool:
+        """Whether a request for ``model`` goes through the Responses API, where its prompt is revised.
+
+        ``revise=None`` (the default) means: yes for GPT image models wherever the backend serves the
+        Responses API, no elsewhere (a gateway may not).  An explicit True or False decides.
+        """
+        from .capabilities import get_model
+
+        if not get_model(model).is_gpt:
+            return False
+        return self.serves_responses if self.revise is None else self.revise
+
+    def table(self) -> list[tuple[str, str, str]]:
+        """``(setting, value, source)`` rows; the key appears only as set / not set, a proxy only as set."""
+        rows: list[tuple[str, str, str]] = []
+        for f in fields(self):
+            if f.name in ("sources", "key_source"):
+                continue
+            value = getattr(self, f.name)
+            if f.name == "proxy":
+                value = "set" if value else "not set"
+            elif f.name == "max_images" and value is None:
+                value = "no cap"
+            rows.append((f.name, str(value), self.sources.get(f.name, "default")))
+        rows.append(("api_key", "set" if self.key_source else "not set", self.key_source or "-"))
+        rows.append(("backend", self.backend, "derived"))
+        return rows
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """One line in a notebook, where ``dn.configure(...)`` as a cell's last line would print all fields."""
+        key = "key set" if self.has_key else "no key"
+        revising = "revised" if self.revises(self.model) else "exact"
+        printer.text(f"<dalle_nb settings: {self.backend} backend, {self.model}, prompts {revising}, {key}>")
+
+    def describe(self) -> dict[str, str]:
+        """Each setting as ``"value (source)"``."""
+        return {name: f"{value} ({source})" for name, value, source in self.table()}
+
+
+_FIELDS = {f.name for f in fields(Settings)} - {"key_source", "sources"}
+
+
+@dataclass(frozen=True)
+class SettingRule:
+    """What one setting takes: the one place its limits are written (``configure``, ``%config``, help)."""
+
+    name: str
+    kind: Literal["int", "float", "bool", "text", "path", "model", "size", "quality", "choice"]
+    help: str
+    env: str | None = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    @property
+    def rule(self) -> str:
+        """The limits in words, for messages and help."""
+        if self.kind == "int":
+            return f"a whole number from {self.low:g} to {self.high:g}"
+        if self.kind == "float":
+            return "a number of seconds above 0"
+        if self.kind == "bool":
+            return "True or False"
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(choice) for choice in self.choices)
+        return {"model": "a model id", "size": "a size the model takes", "quality": "a quality the model takes"}.get(
+            self.kind, "text"
+        )
+
+
+#: The most pictures one call may ask for, however it is fanned out into requests.
+MAX_IMAGES_PER_CALL = 100
+
+#: Every setting, with its environment variable and limits.  Nothing else writes these limits down.
+RULES: dict[str, SettingRule] = {
+    rule.name: rule
+    for rule in (
+        SettingRule("model", "model", "default model id", "DALLE_NB_MODEL"),
+        SettingRule("size", "size", "default size, e.g. 1024x1024 or auto (the model's default when unset)"),
+        SettingRule("quality", "quality", "default quality (the model's default when unset)"),
+        SettingRule("n", "int", "pictures per prompt", low=1, high=MAX_IMAGES_PER_CALL),
+        SettingRule("base_url", "text", "OpenAI, Azure OpenAI or a compatible gateway", "OPENAI_BASE_URL"),
+        SettingRule("offline", "bool", "use the bundled offline server", "DALLE_NB_OFFLINE"),
+        SettingRule(
+            "concurrency", "int", "requests in flight at once, per backend", "DALLE_NB_CONCURRENCY", low=1, high=64
+        ),
+        SettingRule("timeout", "float", "seconds to wait for one request", "DALLE_NB_TIMEOUT"),
+        SettingRule("max_retries", "int", "retries of a failed request", low=0, high=10),
+        SettingRule("proxy", "text", "an HTTPS proxy URL", "HTTPS_PROXY"),
+        SettingRule("gallery_dir", "path", "where pictures and history are kept", "DALLE_NB_GALLERY_DIR"),
+        SettingRule("thumbnail_size", "int", "largest side of previews, in pixels", low=32, high=2048),
+        SettingRule(
+            "revise", "bool", "revise prompts through the Responses API (None: where served)", "DALLE_NB_REVISE"
+        ),
+        SettingRule("text_model", "text", "the text model that revises prompts", "DALLE_NB_TEXT_MODEL"),
+        SettingRule(
+            "max_images",
+            "int",
+            "the most pictures this session may make (a budget)",
+            "DALLE_NB_MAX_IMAGES",
+            low=1,
+            high=1_000_000,
+        ),  # fmt: skip
+        SettingRule(
+            "task_mode",
+            "choice",
+            "how submit() runs background jobs: the Batch API, a gateway's task mode, or auto",
+            "DALLE_NB_TASK_MODE",
+            choices=("auto", "batch", "gateway"),
+        ),  # fmt: skip
+    )
+}
+_ENV: dict[str, str] = {name: rule.env for name, rule in RULES.items() if rule.env}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Type-check one setting against its rule, raising ``InvalidRequest`` with what to do."""
+    if value is None:
+        return None
+    rule = RULES[name]
+    try:
+        return _as_kind(rule, value)
+    except (TypeError, ValueError) as exc:
+        source = f" (from {rule.env})" if rule.env and os.environ.get(rule.env) == str(value) else ""
+        message = getattr(exc, "message", None) or f"{name}={value!r}{source} is not valid: use {rule.rule}."
+        refused = InvalidRequest(message, field=name, value=value, allowed=rule.rule)
+    # raised out here, so the ValueError (whose text holds the value: a key typed as a setting) is not its context
+    raise refused
+
+
+def _as_kind(rule: SettingRule, value: Any) -> Any:
+    """``value`` as the kind of setting ``rule`` describes; ``TypeError`` or ``ValueError`` when it is not one."""
+    if rule.kind == "bool":
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes", "on")
+        return bool(value)
+    if rule.kind == "int":
+        number = int(value)
+        assert rule.low is not None and rule.high is not None
+        if isinstance(value, (bool, float)) or not rule.low <= number <= rule.high:
+            raise ValueError
+        return number
+    if rule.kind == "float":
+        seconds = float(value)
+        if seconds <= 0 or isinstance(value, bool):
+            raise ValueError
+        return seconds
+    if rule.kind == "path":
+        return Path(value).expanduser()
+    if rule.kind == "choice":
+        if not isinstance(value, str) or value.strip().lower() not in rule.choices:
+            raise ValueError
+        return value.strip().lower()
+    if rule.kind == "model":
+        from .capabilities import get_model
+
+        get_model(str(value))
+    return str(value)
+
+
+def _check_together(values: dict[str, Any]) -> None:
+    """Size and quality must suit the model they will be used with: checked on the merged settings,
+    so ``configure(model="dall-e-3", quality="hd")`` and ``[tool.dalle_nb]`` work in any key order."""
+    from .capabilities import ParamError, choices
+
+    model = values["model"]
+    for name in ("size", "quality"):
+        value = values.get(name)
+        if value is None:
+            continue
+        try:
+            choices(model, "generations", name).check(value)
+            continue
+        except ParamError as error:
+            refused = InvalidRequest(
+                f"{name} {value!r} does not suit the model {model}: {error.message}", field=name, value=value,
+                allowed=error.allowed,
+            )  # fmt: skip
+        raise refused  # out here, so the ParamError (holding the value) is not its context
+
+
+def configure(
+    api_key: str | None = None,
+    base_url: str | None = None,
+    offline: bool | None = None,
+    model: str | None = None,
+    size: str | None = None,
+    concurrency: int | None = None,
+    timeout: float | None = None,
+    proxy: str | None = None,
+    gallery_dir: str | os.PathLike[str] | None = None,
+    **more: Any,
+) -> Settings:
+    """Set defaults for this process; arguments left out keep their current value.
+
+    ``api_key`` stays in memory only.  ``offline=True`` uses the bundled offline server
+    even when a key is set; ``offline=False`` insists on a real backend.  ``base_url``
+    points at Azure OpenAI or any OpenAI-compatible gateway.  ``concurrency`` limits
+    parallel requests (default 4).  Also accepted: ``quality``, ``n``, ``max_retries``,
+    ``thumbnail_size``, ``task_mode`` (``"auto"``, ``"batch"`` or ``"gateway"``: how ``submit``
+    runs background jobs).  Returns the effective ``Settings``.
+    """
+    given: dict[str, Any] = dict(
+        base_url=base_url,
+        offline=offline,
+        model=model,
+        size=size,
+        concurrency=concurrency,
+        timeout=timeout,
+        proxy=proxy,
+        gallery_dir=gallery_dir,
+        **more,
+    )
+    return update(given, source="configure()", api_key=api_key)
+
+
+def update(values: dict[str, Any], *, source: str, api_key: str | None = None, unset: tuple[str, ...] = ()) -> Settings:
+    """``configure()`` with the place the values came from (``%config Dalle``, ``[tool.dalle_nb]``).
+
+    All of ``values`` are applied as one change: they are checked together against the
+    settings they would make (a quality against the model set in the same update, whatever
+    the order), and nothing is applied when one is refused.  ``unset`` names settings to
+    return to their default.
+    """
+    global _key_from_configure
+    remember_secret(os.environ.get("OPENAI_API_KEY"))  # so a key typed as another setting is never echoed
+    if isinstance(api_key, str):
+        remember_secret(api_key.strip())
+    unknown = sorted((set(values) | set(unset)) - _FIELDS)
+    if unknown:
+        raise InvalidRequest(
+            f"configure() got an unknown setting '{unknown[0]}'; settings are: api_key, {', '.join(sorted(_FIELDS))}.",
+            field=unknown[0],
+        )
+    coerced = {name: _coerce(name, value) for name, value in values.items() if value is not None}
+    if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+        raise InvalidRequest("api_key must be a non-empty string.", field="api_key")
+    with _lock:
+        merged = {name: value for name, (value, _) in _overrides.items() if name not in unset}
+        merged.update(coerced)
+        candidate = _effective(merged)
+        _check_together(candidate)
+        if api_key is not None:
+            _key_from_configure = api_key.strip()  # remembered as a secret above
+        for name in unset:
+            _overrides.pop(name, None)
+        _overrides.update({name: (value, source) for name, value in coerced.items()})
+    _changed()
+    return settings()
+
+
+def reset(*names: str) -> None:
+    """Forget what ``configure()`` set: the named settings, or everything (and the key) when none is named."""
+    global _key_from_configure
+    if names:
+        update({}, source="reset()", unset=names)
+        return
+    with _lock:
+        _key_from_configure = None
+        _overrides.clear()
+    _changed()
+
+
+def api_key() -> str | None:
+    """The key to send, from ``configure()`` or ``OPENAI_API_KEY``; only the client calls this."""
+    with _lock:
+        key = _key_from_configure or os.environ.get("OPENAI_API_KEY") or None
+    remember_secret(key)
+    return key
+
+
+def _effective(overrides: dict[str, Any], sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """Defaults, then the environment, then ``overrides``: the values before per-call arguments."""
+    from .capabilities import DEFAULT_MODEL
+
+    values: dict[str, Any] = {"model": DEFAULT_MODEL}
+    for name, env_name in _ENV.items():
+        raw = os.environ.get(env_name)
+        if raw:
+            values[name] = _coerce(name, raw)
+            if sources is not None:
+                sources[name] = env_name
+    values.update(overrides)
+    return values
+
+
+def settings(**arguments: Any) -> Settings:
+    """The effective settings, with per-call ``arguments`` (not None) taking precedence."""
+    sources: dict[str, str] = {}
+    with _lock:
+        values = _effective({name: value for name, (value, _) in _overrides.items()}, sources)
+        for name, (_, where) in _overrides.items():
+            sources[name] = where
+        key_source = (
+            "configure()" if _key_from_configure else ("OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)
+        )
+    for name, value in arguments.items():
+        if value is not None:
+            values[name] = _coerce(name, value)
+            sources[name] = "argument"
+    if values.get("offline") is None:
+        # no explicit choice: no key means the offline server (the client says so in one notice line)
+        values["offline"] = key_source is None
+        sources["offline"] = "no API key" if key_source is None else "API key set"
+    return replace(Settings(model=values.pop("model")), **values, key_source=key_source, sources=sources)
+
+
+_listeners: list[Any] = []
+
+
+def on_change(callback: Any) -> None:
+    """Call ``callback()`` whenever ``configure()`` or ``reset()`` changes something (the client rebuilds)."""
+    _listeners.append(callback)
+
+
+def _changed() -> None:
+    for callback in list(_listeners):
+        callback()

@@ -1,0 +1,627 @@
+"""``%%dalle`` and its siblings: parse a magic into one call, fill in the prompt, plan, submit, show.
+
+Every magic goes the same road: ``parse`` turns its line and cell into a ``MagicCall``
+(the options are declared once, in ``OPTIONS``, which also writes ``%dalle help``), and
+``Dalle._run`` plans the job, submits it on the session's one path, shows its progress and
+catches ``DalleError`` once.  Loading this module imports no SDK, numpy or Pillow
+(``%load_ext dalle_nb`` stays fast).  Settings are traitlets, so ``%config Dalle.model =
+"..."`` works, is checked against the capability table, and ``= None`` returns to the default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
+from traitlets import Bool, Int, TraitError, Unicode, validate
+
+from .prompts import PromptError, expand
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from ..core.capabilities import Endpoint
+    from ..core.plan import Job
+    from ..core.results import ImageSet
+
+MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch", "dalle_mask"]
+SUBCOMMANDS = ("models", "config", "history", "jobs", "studio", "help")
+_ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch"})
+_MAKE: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_refine"})
+#: What a batch line takes: the Images API's fields for generations, sent exactly (a batch revises no prompt).
+_BATCH: frozenset[MagicName] = frozenset({"dalle_batch"})
+#: The magics that take a picture as their first word.
+_ON_A_PICTURE: frozenset[MagicName] = frozenset({"dalle_edit", "dalle_vary", "dalle_refine", "dalle_mask"})
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of the magics: its flags, where it goes, what it says in ``%dalle help``."""
+
+    flags: tuple[str, ...]
+    dest: str
+    help: str
+    magics: frozenset[MagicName] = _ALL
+    kind: Literal["text", "number", "switch"] = "text"
+    metavar: str = ""
+    #: The capability-table field whose choices ``%dalle help`` lists for the current model.
+    field: str | None = None
+
+
+#: Every option, declared once: the parser and ``%dalle help`` are both made from this.
+OPTIONS: tuple[Option, ...] = (
+    Option(("-m", "--model"), "model", "model id (see %dalle models)", metavar="ID"),
+    Option(("-n",), "n", "how many pictures", kind="number", metavar="N", field="n"),
+    Option(("-s", "--size"), "size", "size, e.g. 1024x1024 or auto", metavar="WxH", field="size"),
+    Option(("-q", "--quality"), "quality", "quality", _MAKE | _BATCH, metavar="Q", field="quality"),
+    Option(("--style",), "style", "style (dall-e-3)", frozenset({"dalle", "dalle_batch"}), metavar="S", field="style"),
+    Option(("--background",), "background", "background", _MAKE | _BATCH, metavar="B", field="background"),
+    Option(("-f", "--format"), "output_format", "output format", _MAKE | _BATCH, metavar="F", field="output_format"),
+    Option(("--compression",), "output_compression", "0-100, webp/jpeg only", _MAKE | _BATCH, "number", "N"),
+    Option(
+        ("--moderation",),
+        "moderation",
+        "moderation",
+        frozenset({"dalle", "dalle_batch"}),
+        metavar="M",
+        field="moderation",
+    ),  # fmt: skip
+    Option(("--stream",), "stream", "show partial pictures as they arrive", _MAKE, "switch"),
+    Option(
+        ("--revise",), "revise", "revise the prompt through the Responses API (default where served)", _MAKE, "switch"
+    ),  # fmt: skip
+    Option(("--exact",), "exact", "send the prompt exactly as written: no revised prompt", _MAKE, "switch"),
+    Option(("--partial",), "partial_images", "partial pictures 0-3 (implies --stream)", _MAKE, "number", "N"),
+    Option(
+        ("--mask",),
+        "mask",
+        "mask: a variable or expression (True/white or alpha 0 = edit here)",
+        frozenset({"dalle_edit"}),
+        metavar="MASK",
+    ),  # fmt: skip
+    Option(
+        ("--markup",),
+        "markup",
+        "a drawing over the picture to guide the edit",
+        frozenset({"dalle_edit"}),
+        metavar="IMG",
+    ),
+    Option(
+        ("--fidelity",),
+        "input_fidelity",
+        "input_fidelity",
+        frozenset({"dalle_edit"}),
+        metavar="F",
+        field="input_fidelity",
+    ),
+    Option(
+        ("--keep-unmasked",),
+        "keep_unmasked",
+        "paste the original back outside the mask, here (not by the API)",
+        frozenset({"dalle_edit"}),
+        "switch",
+    ),
+    Option(
+        ("-p", "--prompt"),
+        "prompt",
+        "the prompt, instead of the cell body",
+        frozenset({"dalle_edit", "dalle_vary", "dalle_refine"}),
+        metavar="TEXT",
+    ),
+    Option(
+        ("-o", "--out"),
+        "out",
+        "store the result (an ImageSet, a BatchJob, a MaskEditor) in this variable",
+        _ALL | frozenset({"dalle_mask"}),
+        metavar="NAME",
+    ),
+    Option(("--no-show",), "no_show", "do not display the result (use with -o)", kind="switch"),
+)
+
+USAGE = (
+    ("%%dalle [options]", "the cell body is the prompt"),
+    ("%dalle [options] PROMPT", "a one-line prompt"),
+    ("%%dalle_edit IMAGE [--mask M]", "edit IMAGE as the cell body (or --prompt) says"),
+    ("%dalle_vary IMAGE [-n N]", "variations of IMAGE"),
+    ("%%dalle_refine IMAGE", "the next turn of IMAGE's conversation (cell body)"),
+    ("%%dalle_batch [options]", "each line (or matrix) is a prompt, run as a background batch"),
+    ("%dalle_mask IMAGE [-o NAME]", "paint a mask on IMAGE; use it with --mask NAME"),
+    ("%dalle models | config | help", "the model table, the settings, this help"),
+    ("%dalle jobs", "background batches, newest first (collect one with .collect())"),
+    ("%dalle studio", "a panel to generate, edit, vary and browse"),
+    ("%dalle history [TEXT]", "past pictures, searched by prompt"),
+)
+NOTES = (
+    "prompt:  {name}, {obj.attr}, {items[0]} fill in variables; {{ and }} are literal braces;",
+    "         {red|blue} runs every alternative (a prompt matrix), labelled in the grid.",
+    '%config Dalle.model = "gpt-image-1.5"  (also size, quality, n, concurrency, offline, gallery_dir,',
+    "         thumbnail_size, revise, text_model; = None returns to the default; or [tool.dalle_nb])",
+)
+
+
+def help_text(model: str | None = None) -> str:
+    """``%dalle help``, written from ``OPTIONS`` and the capability table for ``model``."""
+    from ..core.capabilities import choices
+    from ..core.config import settings
+
+    model = model or settings().model
+    width = max(len(usage) for usage, _ in USAGE) + 2
+    lines = ["dalle_nb magics: pictures from OpenAI's image models (or the offline backend)", ""]
+    lines += [f"{usage:<{width}}{what}" for usage, what in USAGE]
+    lines += ["", f"options (values for {model}):"]
+    rows = []
+    for option in OPTIONS:
+        flags = ", ".join(option.flags) + (f" {option.metavar}" if option.metavar else "")
+        what = option.help
+        if option.field is not None:
+            endpoint: Endpoint = "edits" if option.magics == {"dalle_edit"} else "generations"
+            choice = choices(model, endpoint, option.field)
+            if not choice.supported:
+                what += " (not for this model)"
+            elif choice.kind != "integer" and choice.allowed:
+                what += ": " + ", ".join(str(a) for a in choice.allowed) + (" or any WxH" if choice.rule else "")
+            elif choice.rule:
+                what += f": {choice.rule}"
+        where = "" if option.magics in (_ALL, _MAKE) else "  [" + ", ".join(sorted(option.magics)) + "]"
+        rows.append((flags, what + where))
+    flag_width = max(len(flags) for flags, _ in rows) + 2
+    lines += [f"  {flags:<{flag_width}}{what}" for flags, what in rows]
+    return "\n".join([*lines, "", *NOTES])
+
+
+# ---------------------------------------------------------------------------- parsing
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports as ``UsageError`` and refuses an option given twice."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"%{self.prog}: {message}. See %dalle help.")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise UsageError(message or f"%{self.prog}: see %dalle help.")
+
+
+class _Once(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:  # fmt: skip
+        if getattr(namespace, f"_seen_{self.dest}", False):
+            raise UsageError(f"%{parser.prog}: option {option_string} was given twice; give it once.")
+        setattr(namespace, f"_seen_{self.dest}", True)
+        setattr(namespace, self.dest, True if self.nargs == 0 else values)
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _parser(magic: MagicName) -> _Parser:
+    parser = _Parser(prog=magic, add_help=False, allow_abbrev=False)
+    if magic in _ON_A_PICTURE:
+        parser.add_argument("image", help="the picture: a variable or expression (GeneratedImage, path, PIL, ...)")
+    for option in OPTIONS:
+        if magic not in option.magics:
+            continue
+        extra: dict[str, Any] = {"nargs": 0} if option.kind == "switch" else {}
+        if option.kind == "number":
+            extra["type"] = _whole
+        parser.add_argument(*option.flags, dest=option.dest, action=_Once, default=None, **extra)
+    return parser
+
+
+def _split(line: str, prog: str) -> list[str]:
+    try:
+        return shlex.split(line, posix=True)
+    except ValueError as exc:
+        raise UsageError(f"%{prog}: {exc} (check the quotes).") from None
+
+
+def _unknown_option(parser: argparse.ArgumentParser, args: list[str]) -> None:
+    known = [s for action in parser._actions for s in action.option_strings]
+    for arg in args:
+        if arg.startswith("-") and arg not in known and not arg.lstrip("-").isdigit():
+            close = difflib.get_close_matches(arg, known, n=1, cutoff=0.75)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise UsageError(f"%{parser.prog}: unknown option {arg}.{hint} See %dalle help.")
+
+
+@dataclass
+class MagicCall:
+    """One magic as typed: which magic, its options, its prompt text and the picture expression."""
+
+    magic: MagicName
+    options: dict[str, Any] = field(default_factory=dict)
+    prompt: str = ""
+    image: str | None = None
+    subcommand: tuple[str, list[str]] | None = None
+
+    def option(self, name: str) -> Any:
+        return self.options.get(name)
+
+    @property
+    def streaming(self) -> bool:
+        return bool(self.option("stream") or self.option("partial_images") is not None)
+
+    @property
+    def revise(self) -> bool | None:
+        """True (``--revise``), False (``--exact``) or None (the setting decides)."""
+        if self.option("exact"):
+            return False
+        return True if self.option("revise") else None
+
+
+def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
+    """``MagicCall`` from a magic's line and cell, or a one-line ``UsageError`` saying what to fix."""
+    words = _split(line, magic)
+    if magic == "dalle" and cell is None:
+        if not words:
+            return MagicCall(magic, subcommand=("help", []))
+        if words[0] in SUBCOMMANDS:
+            return MagicCall(magic, subcommand=(words[0], words[1:]))
+    parser = _parser(magic)
+    namespace, rest = parser.parse_known_args(words)
+    _unknown_option(parser, rest)
+    options = {o.dest: getattr(namespace, o.dest, None) for o in OPTIONS if magic in o.magics}
+    if options.get("revise") and options.get("exact"):
+        raise UsageError(f"%{magic}: --revise and --exact contradict each other; give one.")
+    out = options.get("out")
+    if out is not None and not str(out).isidentifier():
+        raise UsageError(f"-o/--out: {out!r} is not a valid variable name; use letters, digits and _.")
+    call = MagicCall(magic, options, image=getattr(namespace, "image", None))
+    if magic == "dalle_batch":
+        if rest:
+            raise UsageError(
+                f"%%dalle_batch: unexpected {' '.join(rest)!r} on the magic line; the prompts go in the cell."
+            )
+        call.prompt = cell or ""
+        if not call.prompt.strip():
+            raise UsageError("%%dalle_batch: no prompts: write one prompt per line in the cell.")
+        return call
+    if magic == "dalle":
+        if cell is not None and rest:
+            raise UsageError(f"%%dalle: unexpected {' '.join(rest)!r} on the magic line; the prompt goes in the cell.")
+        call.prompt = cell if cell is not None else " ".join(rest)
+        if not call.prompt.strip():
+            raise UsageError("%%dalle: the prompt is empty: write it in the cell body (or after %dalle on the line).")
+        return call
+    if rest:
+        raise UsageError(f'%{magic}: unexpected {" ".join(rest)!r}; quote a prompt with --prompt "...".')
+    given = options.get("prompt")
+    if given is not None and cell and cell.strip():
+        raise UsageError(f"%%{magic}: give the prompt in the cell or with --prompt, not both.")
+    call.prompt = given if given is not None else (cell or "")
+    if magic == "dalle_mask":
+        if call.prompt.strip():
+            raise UsageError("%dalle_mask: it takes a picture, not a prompt; paint on the editor it shows.")
+        return call
+    if magic in ("dalle_edit", "dalle_refine") and not call.prompt.strip():
+        raise UsageError(f'%{magic}: no prompt: write it in the cell body, or pass --prompt "...".')
+    return call
+
+
+# ---------------------------------------------------------------------------- the magics
+_SETTINGS = (
+    "model", "size", "quality", "n", "concurrency", "offline", "gallery_dir", "thumbnail_size", "revise", "text_model",
+)  # fmt: skip
+
+
+@magics_class
+class Dalle(Magics):
+    """The dalle_nb magics and their defaults (``%config Dalle.<name> = ...``; ``= None`` for the default)."""
+
+    model = Unicode(None, allow_none=True, help="Default model id, e.g. 'gpt-image-1.5'.").tag(config=True)
+    size = Unicode(None, allow_none=True, help="Default size, e.g. '1024x1024' or 'auto'.").tag(config=True)
+    quality = Unicode(None, allow_none=True, help="Default quality.").tag(config=True)
+    n = Int(None, allow_none=True, help="Default number of pictures.").tag(config=True)
+    concurrency = Int(None, allow_none=True, help="How many requests run at once, per backend.").tag(config=True)
+    offline = Bool(None, allow_none=True, help="True: always use the offline backend.").tag(config=True)
+    gallery_dir = Unicode(None, allow_none=True, help="Where pictures and history are kept.").tag(config=True)
+    thumbnail_size = Int(None, allow_none=True, help="Largest side of previews, in pixels.").tag(config=True)
+    revise = Bool(None, allow_none=True, help="Revise prompts through the Responses API (None: where served).").tag(
+        config=True
+    )
+    text_model = Unicode(None, allow_none=True, help="The text model that revises prompts.").tag(config=True)
+
+    #: Where a setting changed through these traits came from, as ``%dalle config`` shows it.
+    _source = "%config Dalle"
+    #: True while ``apply_pyproject`` mirrors settings it already applied as one update.
+    _mirroring = False
+
+    # ------------------------------------------------------------------ settings as traitlets
+    @validate(*_SETTINGS)
+    def _apply_setting(self, proposal: Any) -> Any:
+        """Check a setting against the same rules ``configure()`` uses, and apply it (None: back to the default)."""
+        from ..core import config
+        from ..core.errors import InvalidRequest
+
+        name, value = proposal["trait"].name, proposal["value"]
+        if self._mirroring:
+            return value
+        try:
+            if value is None:
+                config.update({}, source=self._source, unset=(name,))
+            else:
+                config.update({name: value}, source=self._source)
+        except InvalidRequest as error:
+            raise TraitError(error.message) from None
+        if name == "model" and value is not None:
+            from ..core.capabilities import get_model
+
+            spec = get_model(value)
+            if spec.retired:
+                print(f"dalle_nb: note: {spec.retirement_message()} (still served by gateways and offline)")
+        return value
+
+    # ------------------------------------------------------------------ the magics
+    @line_cell_magic
+    def dalle(self, line: str, cell: str | None = None) -> Any:
+        """Make pictures from the cell body (or the rest of the line); ``%dalle help`` lists the options."""
+        return self._run(parse("dalle", line, cell))
+
+    @line_cell_magic
+    def dalle_edit(self, line: str, cell: str | None = None) -> Any:
+        """Edit IMAGE as the cell body (or ``--prompt``) says, optionally only where ``--mask`` marks."""
+        return self._run(parse("dalle_edit", line, cell))
+
+    @line_magic
+    def dalle_vary(self, line: str) -> Any:
+        """Variations of IMAGE (through edit on GPT image models, said plainly)."""
+        return self._run(parse("dalle_vary", line, None))
+
+    @line_magic
+    def dalle_mask(self, line: str) -> Any:
+        """Show a mask editor on IMAGE (and keep it with ``-o NAME``); ``%%dalle_edit IMAGE --mask NAME`` uses it."""
+        return self._run(parse("dalle_mask", line, None))
+
+    @cell_magic
+    def dalle_batch(self, line: str, cell: str) -> Any:
+        """Each line of the cell (or each prompt of a matrix) as one request of a background batch."""
+        return self._run(parse("dalle_batch", line, cell))
+
+    @line_cell_magic
+    def dalle_refine(self, line: str, cell: str | None = None) -> Any:
+        """The next turn of IMAGE's conversation: the cell body (or ``--prompt``) says what to change."""
+        return self._run(parse("dalle_refine", line, cell))
+
+    # ------------------------------------------------------------------ the one run path
+    def _run(self, call: MagicCall) -> Any:
+        from ..core.errors import APIError, DalleError, InvalidRequest
+
+        if call.subcommand is not None:
+            return self._subcommand(*call.subcommand)
+        if call.magic == "dalle_mask":
+            return self._mask(call)
+        try:
+            if call.magic == "dalle_batch":
+                return self._batch(call)
+            job = self._plan(call)
+            return self._submit(call, job)
+        except InvalidRequest as error:  # a value the table refuses: the person's usage, said in one line
+            raise UsageError(error.one_line()) from None
+        except APIError as error:
+            raise MagicError(error.refusal()) from None
+        except DalleError as error:
+            raise MagicError(error.one_line()) from None
+
+    def _plan(self, call: MagicCall) -> Job:
+        from ..core import plan
+
+        o = call.option
+        common: dict[str, Any] = {"model": o("model"), "n": o("n"), "size": o("size")}
+        if call.magic == "dalle_vary":
+            image = self._evaluate(call.image or "", "IMAGE")
+            return plan.plan_vary(image, prompt=o("prompt"), **common)
+        making: dict[str, Any] = {
+            "quality": o("quality"), "background": o("background"), "output_format": o("output_format"),
+            "output_compression": o("output_compression"), "stream": call.streaming,
+            "partial_images": o("partial_images"), "revise": call.revise,
+        }  # fmt: skip
+        prompts = self._expand(call.prompt)
+        if call.magic == "dalle_refine":
+            if len(prompts) > 1:
+                raise UsageError("%dalle_refine: {a|b} alternatives are for %%dalle; refine one way at a time.")
+            image = self._evaluate(call.image or "", "IMAGE")
+            return plan.plan_refine(image, prompts[0].prompt, **common, **making)
+        if call.magic == "dalle":
+            return plan.plan_generate(
+                [p.prompt for p in prompts], style=o("style"), moderation=o("moderation"),
+                labels=[p.label for p in prompts], **common, **making,
+            )  # fmt: skip
+        if len(prompts) > 1:
+            raise UsageError("%dalle_edit: {a|b} alternatives are for %%dalle; edit one prompt at a time.")
+        image = self._evaluate(call.image or "", "IMAGE")
+        mask = self._evaluate(o("mask"), "--mask") if o("mask") else None
+        markup = self._evaluate(o("markup"), "--markup") if o("markup") else None
+        return plan.plan_edit(
+            image, prompts[0].prompt, mask=mask, markup=markup, input_fidelity=o("input_fidelity"),
+            keep_unmasked=bool(o("keep_unmasked")), **common, **making,
+        )  # fmt: skip
+
+    def _mask(self, call: MagicCall) -> Any:
+        from ..core.errors import DalleError
+        from .widgets import MaskEditor
+
+        picture = self._evaluate(call.image or "", "IMAGE")
+        try:
+            editor = MaskEditor(picture)
+        except DalleError as error:
+            raise UsageError(error.one_line()) from None
+        self._store(call, editor)
+        return editor
+
+    def _batch(self, call: MagicCall) -> Any:
+        """Submit the cell's prompts as a background batch; the BatchJob is the result (``-o`` keeps it)."""
+        from ..background.batch import submit
+
+        expanded = [p for line in call.prompt.splitlines() if line.strip() for p in self._expand(line)]
+        o = call.option
+        fields = ("model", "n", "size", "quality", "style", "background", "output_format", "output_compression",
+                  "moderation")  # fmt: skip
+        job = submit([p.prompt for p in expanded], labels=[p.label for p in expanded],
+                     **{name: o(name) for name in fields})  # fmt: skip
+        self._store(call, job)
+        return None if o("no_show") else job
+
+    def _submit(self, call: MagicCall, job: Job) -> Any:
+        from ..core.results import ImageSet
+        from ..display import Progress, in_notebook, wait_showing
+        from ..runtime.session import default_session
+
+        shown = in_notebook() and not call.option("no_show")
+        progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if shown else None
+        try:
+            handle = default_session().submit(job, on_event=progress.on_event if progress else None, deliver_here=True)
+            result = wait_showing(handle, progress)
+        except KeyboardInterrupt as interrupt:
+            kept: ImageSet = getattr(interrupt, "images", None) or ImageSet()
+            self._store(call, kept)
+            if len(kept) and not call.option("no_show"):
+                from IPython.display import display
+
+                display(kept)
+            out = call.option("out")
+            count = f"{len(kept)} picture{'' if len(kept) == 1 else 's'}"
+            raise MagicError(
+                f"Interrupted — kept {count}"
+                + (f" (in {out})." if out else ".")
+                + " The requests in flight were cancelled."
+            ) from None
+        finally:
+            if progress is not None:
+                progress.close()
+        self._store(call, result)
+        return None if call.option("no_show") else result
+
+    # ------------------------------------------------------------------ pieces
+    def _expand(self, text: str) -> list[Any]:
+        try:
+            return expand(text.strip(), self.shell.user_ns if self.shell else {})
+        except PromptError as error:
+            raise UsageError(f"prompt: {error}") from None
+
+    def _evaluate(self, expression: str, what: str) -> Any:
+        namespace = self.shell.user_ns if self.shell else {}
+        try:
+            return eval(expression, namespace)  # the user's own expression, in the user's own namespace
+        except NameError as exc:
+            raise UsageError(f"{what}: {exc}; pass a variable that holds a picture, or a quoted path.") from None
+        except SyntaxError:
+            if Path(expression).expanduser().exists():
+                return expression
+            raise UsageError(f"{what}: {expression!r} is neither a Python expression nor an existing file.") from None
+        except Exception as exc:
+            raise UsageError(f"{what}: evaluating {expression!r} failed: {type(exc).__name__}: {exc}") from None
+
+    def _store(self, call: MagicCall, result: Any) -> None:
+        out = call.option("out")
+        if out and self.shell is not None:
+            self.shell.user_ns[out] = result
+
+    def _subcommand(self, name: str, args: list[str]) -> Any:
+        from .. import display
+
+        if name == "help":
+            print(help_text())
+            return None
+        if name == "models":
+            return display.models_report()
+        if name == "config":
+            return display.config_report()
+        if name == "jobs":
+            return display.jobs_report()
+        if name == "studio":
+            from .widgets import Studio
+
+            return Studio(namespace=self.shell.user_ns if self.shell is not None else None)
+        from .. import api
+
+        query = " ".join(args) or None
+        found = api.history(query, limit=12)
+        if not len(found):
+            print(f"dalle_nb: no pictures in the history{f' matching {query!r}' if query else ''} yet.")
+            return None
+        return found
+
+
+class MagicError(Exception):
+    """What a magic shows when the API refused, the network failed or the run was interrupted: its own
+    words, in one line, without "UsageError:" (it was not a usage error) and without a traceback."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows exactly these lines in place of a traceback (the protocol ipyparallel uses)
+        return [str(self)]
+
+
+# ---------------------------------------------------------------------------- [tool.dalle_nb]
+def _read_pyproject(start: Path) -> dict[str, Any]:
+    import tomllib
+
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                print(f"dalle_nb: could not read {candidate}: {exc}", file=sys.stderr)
+                return {}
+            table = data.get("tool", {}).get("dalle_nb", {})
+            return dict(table) if isinstance(table, dict) else {}
+    return {}
+
+
+def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
+    """Apply ``[tool.dalle_nb]`` from the nearest pyproject.toml as one update; returns the settings it set.
+
+    The settings are checked together, so a quality written before the model it belongs to
+    is fine; a setting that cannot be used is reported on stderr and left out.
+    """
+    from ..core import config
+    from ..core.errors import InvalidRequest
+
+    wanted: dict[str, Any] = {}
+    for key, value in _read_pyproject(start or Path.cwd()).items():
+        name = key.replace("-", "_")
+        if name not in _SETTINGS:
+            close = difflib.get_close_matches(name, _SETTINGS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            print(f"dalle_nb: unknown setting '{key}' in [tool.dalle_nb]{hint}", file=sys.stderr)
+            continue
+        wanted[name] = value
+    while wanted:
+        try:
+            config.update(wanted, source="[tool.dalle_nb]")
+            break
+        except InvalidRequest as error:
+            bad = error.field if error.field in wanted else next(iter(wanted))
+            print(f"dalle_nb: [tool.dalle_nb] {bad}: {error.message}", file=sys.stderr)
+            del wanted[bad]
+    magics._mirroring = True
+    try:
+        for name, value in wanted.items():
+            setattr(magics, name, value)
+    finally:
+        magics._mirroring = False
+    return list(wanted)
+
+
+def load_ipython_extension(shell: InteractiveShell) -> None:
+    magics = Dalle(shell=shell, parent=shell)
+    shell.register_magics(magics)
+    shell.configurables.append(magics)  # type: ignore[arg-type]
+    apply_pyproject(magics)
+
+
+def unload_ipython_extension(shell: InteractiveShell) -> None:
+    for kind, names in Dalle.magics.items():  # every magic the class declares, so none is left behind
+        for name in names:
+            shell.magics_manager.magics[kind].pop(name, None)
+    shell.magics_manager.registry.pop("Dalle", None)
+    shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, Dalle)]
