@@ -378,7 +378,7 @@ def test_a_colour_a_subject_wears_does_not_paint_its_backdrop() -> None:
 
 
 def test_an_edit_asking_for_a_variation_makes_one() -> None:
-    from dalle_nb.plan import VARIATION_PROMPT
+    from dalle_nb.core.plan import VARIATION_PROMPT
 
     fox = generate_image("a red fox sitting in the snow", SIZE, SIZE)
     varied = edit_image(fox, VARIATION_PROMPT, index=1)
