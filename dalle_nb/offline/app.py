@@ -568,7 +568,7 @@ class OfflineImagesAPI:
         width, height = resolve_size(spec, params["size"], "generations")
 
         def render(index: int) -> Any:
-            from . import draw
+            from .painter import draw
 
             return draw.generate_image(
                 params["prompt"],
@@ -610,7 +610,7 @@ class OfflineImagesAPI:
         source, guide = await run_in_threadpool(fit_for_edit, base, mask_image, (width, height))
 
         def render(index: int) -> Any:
-            from . import draw
+            from .painter import draw
 
             return draw.edit_image(
                 source,
@@ -635,7 +635,7 @@ class OfflineImagesAPI:
         size = resolve_size(spec, params["size"], "variations")
 
         def render(index: int) -> Any:
-            from . import draw
+            from .painter import draw
 
             return draw.vary_image(source.image, index=index, seed=self.options.seed, size=size)
 
@@ -670,7 +670,7 @@ class OfflineImagesAPI:
         input_images: int,
         fault: Fault | None,
     ) -> Response:
-        from . import draw
+        from .painter import draw
 
         created = int(time.time())
         fmt = params.get("output_format", "png")
@@ -781,7 +781,7 @@ class OfflineImagesAPI:
         usage: dict[str, Any],
         fault: Fault | None,
     ) -> AsyncIterator[bytes]:
-        from . import draw
+        from .painter import draw
 
         partials = params.get("partial_images", 0)
         total_events = params["n"] * (partials + 1)

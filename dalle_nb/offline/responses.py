@@ -131,7 +131,7 @@ def revision(original: str, steps: tuple[str, ...] = (), *, text_model: str, ind
     by a digest of the text model, the turn and the picture index; the user's own words stay verbatim, so a person
     finds them in the rewrite.  It is the one place a revision is made, so a scene-describing rewrite can replace it.
     """
-    from . import draw
+    from .painter import draw
 
     subject = scene_words(original, steps)
     digest = hashlib.blake2b(f"{text_model}\0{len(steps)}\0{index}".encode(), digest_size=8).digest()
@@ -364,7 +364,7 @@ class ResponsesAPI:
             encoded = None
             if call is not None:
                 # the request is valid and read: now take as long as a real model would (refusals come at once)
-                from . import draw
+                from .painter import draw
 
                 started = time.monotonic()
                 drawing = asyncio.ensure_future(
@@ -401,7 +401,7 @@ class ResponsesAPI:
 
     async def _lifecycle(self, plan: _Plan) -> AsyncIterator[bytes]:
         """Server-sent events in the order the SDK's stream helper checks (responses-image-tool.md, B3)."""
-        from . import draw
+        from .painter import draw
 
         counter = itertools.count()
 
@@ -471,7 +471,7 @@ class ResponsesAPI:
     # ------------------------------------------------------------------ building the answer
     def _draw(self, plan: _Plan, call: _Call) -> Any:
         """The picture: the scene the words describe (and the revised prompt describes), or an edit of the base."""
-        from . import draw
+        from .painter import draw
 
         transparent = call.background == "transparent"
         if call.base is None or call.redraw:
