@@ -15,6 +15,7 @@ import io
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -462,8 +463,6 @@ def _scene_in(
     def shifted(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
 
-    from dataclasses import replace
-
     return replace(
         view,
         subjects=tuple(replace(p, box=shifted(p.box)) for p in inner.subjects),
@@ -553,8 +552,6 @@ def _in_light(canvas: Image.Image, light: str, weather: str | None) -> Image.Ima
 
 def _on_transparent(view: Scene) -> Scene:
     """The scene's subjects, text and shapes alone on a transparent layer, with no setting and no weather."""
-    from dataclasses import replace
-
     if view.kind == "abstract":
         return view
     return replace(view, transparent=True, weather=None)
