@@ -26,7 +26,7 @@ from dalle_nb.gallery import Gallery, JobRecord
 from dalle_nb.offline import OfflineServer, ServerOptions
 
 from .conftest import make_client, scene, use
-from .test_offline_batches import _Receiver
+from .offline.test_offline_batches import _Receiver
 
 FAST = {"size": "1024x1024", "quality": "low", "output_format": "jpeg", "output_compression": 50}
 

@@ -26,7 +26,7 @@ from dalle_nb.offline.painter.draw import (
 )
 from dalle_nb.offline.painter.scene import compose
 
-from .conftest import hole_mask, noise
+from ..conftest import hole_mask, noise
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)

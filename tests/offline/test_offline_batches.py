@@ -23,8 +23,8 @@ from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.offline.app import _DRAWING_THREADS
 from dalle_nb.offline.batches import tail_usage
 
-from .conftest import decode, hole_mask, make_client, png_bytes
-from .conftest import scene as conftest_scene
+from ..conftest import decode, hole_mask, make_client, png_bytes
+from ..conftest import scene as conftest_scene
 
 MODEL = "gpt-image-1.5"
 GENERATIONS = "/v1/images/generations"
