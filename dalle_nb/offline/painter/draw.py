@@ -29,6 +29,7 @@ __all__ = [
     "edit_image",
     "edit_scene",
     "encode",
+    "fit_for_edit",
     "generate_image",
     "palette",
     "partial_frames",
@@ -424,6 +425,20 @@ def _relit(canvas: Image.Image, region: tuple[int, int, int, int] | None, key: t
         lit = lit.convert("RGBA")
         lit.putalpha(canvas.getchannel("A"))
     return lit
+
+
+def fit_for_edit(
+    base: Image.Image, mask: Image.Image | None, size: tuple[int, int]
+) -> tuple[Image.Image, Image.Image | None]:
+    """The picture to edit and its mask (or None) at the output ``size``, the mask as RGBA.
+
+    The picture is resampled smoothly (LANCZOS), the mask by nearest pixel, so what it protects keeps hard edges.
+    """
+    if base.size != size:
+        base = base.resize(size, Image.Resampling.LANCZOS)
+        if mask is not None:
+            mask = mask.convert("RGBA").resize(size, Image.Resampling.NEAREST)
+    return base, mask.convert("RGBA") if mask is not None else None
 
 
 def edit_scene(
