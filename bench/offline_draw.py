@@ -23,7 +23,7 @@ from _harness import API_KEY, interleaved, median, serve_in_subprocess, spread, 
 from payload import pink_noise_png
 from PIL import Image
 
-from dalle_nb.offline import draw
+from dalle_nb.offline.painter import draw
 
 GOAL_DRAW = 1.5
 GOAL_SECOND_REQUEST_MS = 5.0

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,13 +32,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import MB, MODELS
-from .app import _DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure
-from .files import EXPIRY_RANGE, FileStore, new_id, page
-from .inner import Answer, dispatch
+from .http import DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure, Gate, new_id, page, read_json
+from .inner import Answer
 from .options import Fault
-
-if TYPE_CHECKING:
-    from .app import OfflineImagesAPI
+from .store import EXPIRY_RANGE, FileStore
 
 #: The endpoints a batch of this server runs; the SDK names others, which are refused by name.
 ENDPOINTS = ("/v1/images/generations", "/v1/images/edits")
@@ -54,7 +51,7 @@ COMPLETION_WINDOW = "24h"
 MAX_REPORTED_ERRORS = 100
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
 #: Lines run at once: enough to keep every drawing thread busy while others are being written.
-_LINES_AT_ONCE = max(2, 2 * _DRAWING_THREADS)
+_LINES_AT_ONCE = max(2, 2 * DRAWING_THREADS)
 #: Shares of ``batch_seconds``: validating, then running the lines, then finalizing.
 _VALIDATING, _RUNNING = 0.1, 0.8
 
@@ -224,12 +221,12 @@ class _Results:
 
 
 class BatchesAPI:
-    """``/v1/batches`` bound to one ``OfflineImagesAPI`` and its file store."""
+    """``/v1/batches`` bound to one server's ``Gate``: its checks, its file store, and its routes to run lines on."""
 
-    def __init__(self, api: OfflineImagesAPI, store: FileStore) -> None:
-        self.api = api
-        self.options = api.options
-        self.store = store
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.options = gate.options
+        self.store = gate.store
         self._batches: dict[str, _Batch] = {}
 
     def routes(self) -> list[Route]:
@@ -242,10 +239,10 @@ class BatchesAPI:
 
     # ------------------------------------------------------------------ routes
     async def create(self, request: Request) -> Response:
-        return await self.api._guard(request, "batches", self._create, limit=JSON_LIMIT)
+        return await self.gate.guard(request, "batches", self._create, limit=JSON_LIMIT)
 
     async def _create(self, request: Request, fault: Fault | None) -> Response:
-        params = await self.api._json_params(request)
+        params = await read_json(request)
         known = {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"}
         for name in params:
             if name not in known:
@@ -299,17 +296,17 @@ class BatchesAPI:
         return JSONResponse(batch.body())
 
     async def retrieve(self, request: Request) -> Response:
-        self.api._check_key(request)
+        self.gate.check_key(request)
         return JSONResponse(self._found(request).body())
 
     async def listing(self, request: Request) -> Response:
-        self.api._check_key(request)
+        self.gate.check_key(request)
         newest_first = [b.body() for b in reversed(self._batches.values())]
         query = request.query_params
         return JSONResponse(page(newest_first, query.get("after"), query.get("limit"), default=20, most=100))
 
     async def cancel(self, request: Request) -> Response:
-        self.api._check_key(request)
+        self.gate.check_key(request)
         batch = self._found(request)
         if batch.status in ("validating", "in_progress"):
             batch.moved("cancelling")  # the lines running now finish; no new one starts
@@ -393,9 +390,9 @@ class BatchesAPI:
                 body, problem = await run_in_threadpool(_read_body, path, line)
                 answer = None
                 if problem is None:
-                    answer = await dispatch(
-                        self.api.starlette, batch.endpoint, body, content_type="application/json", host=batch.host,
-                        api_key=self.options.api_key, headers={FIRST_INDEX_HEADER: str(line.first_index)},
+                    answer = await self.gate.call(
+                        batch.endpoint, body, content_type="application/json", host=batch.host,
+                        headers={FIRST_INDEX_HEADER: str(line.first_index)},
                     )  # fmt: skip
                 ok = await run_in_threadpool(results.write, line.custom_id, answer, problem)
                 if ok:

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message
 
-#: Set in the scope of a request the server makes to itself (``app._guard`` draws no fault for it).
+#: Set in the scope of a request the server makes to itself (``Gate.guard`` draws no fault for it).
 INTERNAL = "dalle_nb.internal"
 
 

@@ -6,8 +6,8 @@ response.  This module answers those requests as OpenAI does, in JSON and in ser
 SDK's ``responses.stream()`` helper enforces, so the official SDK and dalle_nb's client work unchanged offline.
 
 Its one job is the Responses protocol: reading the request, the conversation memory and the event lifecycle.  Auth,
-faults, body limits and error bodies come from ``app``; every image field is checked by ``dalle_nb.models``; pixels
-and encoding come from ``draw``.
+faults, body limits, error bodies and the drawing threads come from the ``Gate`` (``http``); every image field is
+checked by ``dalle_nb.models``; pixels and encoding come from the painter's ``draw``.
 
 Where OpenAI's behaviour is not documented the choice is local and says so: the wording of the refusal of an image
 model as ``model``, that ``tool_choice="auto"`` with the tool present always calls it, and that a moderation block
@@ -27,10 +27,11 @@ import re
 import secrets
 import threading
 import time
+import typing
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -47,23 +48,21 @@ from ..core.capabilities import (
     resolve_size,
     validate,
 )
-from .app import (
+from .http import (
     BLOCKED_WORD,
     APIFailure,
-    _BrokenResponse,
-    _first_index,
-    _measure,
-    _sleep_unless_gone,
-    _sse,
-    _StreamCut,
-    _Upload,
-    _usage,
-    fit_for_edit,
+    BrokenResponse,
+    Gate,
+    StreamCut,
+    Upload,
+    first_index,
+    measure,
+    read_json,
+    sleep_unless_gone,
+    sse,
+    token_usage,
 )
 from .options import Fault
-
-if TYPE_CHECKING:
-    from .app import OfflineImagesAPI
 
 #: How many responses the server remembers for ``previous_response_id`` and ``GET``; the oldest unused go first.
 STORE_CAPACITY = 256
@@ -131,7 +130,7 @@ def revision(original: str, steps: tuple[str, ...] = (), *, text_model: str, ind
     by a digest of the text model, the turn and the picture index; the user's own words stay verbatim, so a person
     finds them in the rewrite.  It is the one place a revision is made, so a scene-describing rewrite can replace it.
     """
-    from . import draw
+    from .painter import draw  # not at the top: the painter (numpy, Pillow) loads with the first picture
 
     subject = scene_words(original, steps)
     digest = hashlib.blake2b(f"{text_model}\0{len(steps)}\0{index}".encode(), digest_size=8).digest()
@@ -156,9 +155,7 @@ def text_models() -> frozenset[str]:
 
     The list moves with every SDK release, so it is read from the SDK rather than copied here.
     """
-    import typing
-
-    from openai.types.shared.chat_model import ChatModel
+    from openai.types.shared.chat_model import ChatModel  # not at the top: the SDK's types take ~0.5 s to import
 
     return frozenset(typing.get_args(ChatModel))
 
@@ -301,7 +298,7 @@ class _Plan:
 class _Input:
     user_texts: list[str] = field(default_factory=list)
     other_texts: list[str] = field(default_factory=list)
-    pictures: list[tuple[str, _Upload]] = field(default_factory=list)  # (param path, picture)
+    pictures: list[tuple[str, Upload]] = field(default_factory=list)  # (param path, picture)
 
 
 def _tokens(text: str) -> int:
@@ -321,14 +318,15 @@ def _refused(error: ParamError, param: str) -> APIFailure:
 
 
 class ResponsesAPI:
-    """``/v1/responses`` bound to one ``OfflineImagesAPI``: its options, its faults and its error handling.
+    """``/v1/responses`` bound to one server's ``Gate``: its options, its faults and its error handling.
 
-    Input images given as a data URL or a ``file_id`` are read by the server's Files API (``FilesAPI.image_ref``).
+    Input images given as a data URL or a ``file_id`` are read through the gate (``Gate.image_ref``), from the
+    server's file store.
     """
 
-    def __init__(self, api: OfflineImagesAPI) -> None:
-        self.api = api
-        self.options = api.options
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.options = gate.options
         self.memory = _Memory()
 
     def routes(self) -> list[Route]:
@@ -338,10 +336,10 @@ class ResponsesAPI:
         ]
 
     async def create(self, request: Request) -> Response:
-        return await self.api._guard(request, "responses", self._create, limit=RESPONSES_MAX_BYTES)
+        return await self.gate.guard(request, "responses", self._create, limit=RESPONSES_MAX_BYTES)
 
     async def retrieve(self, request: Request) -> Response:
-        self.api._check_key(request)
+        self.gate.check_key(request)
         response_id = request.path_params["response_id"]
         turn = self.memory.get(response_id)
         if turn is None:
@@ -350,8 +348,8 @@ class ResponsesAPI:
 
     # ------------------------------------------------------------------ answering
     async def _create(self, request: Request, fault: Fault | None) -> Response:
-        params = await self.api._json_params(request)
-        plan = await run_in_threadpool(self._plan, params, _first_index(request))
+        params = await read_json(request)
+        plan = await run_in_threadpool(self._plan, params, first_index(request))
         if plan.stream:
             return StreamingResponse(
                 self._stream(plan, fault), media_type="text/event-stream", headers={"cache-control": "no-cache"}
@@ -364,17 +362,17 @@ class ResponsesAPI:
             encoded = None
             if call is not None:
                 # the request is valid and read: now take as long as a real model would (refusals come at once)
-                from . import draw
+                from .painter import draw  # not at the top: the painter (numpy, Pillow) loads with the first picture
 
                 started = time.monotonic()
                 drawing = asyncio.ensure_future(
-                    self.api._draw(
+                    self.gate.draw(
                         lambda _: draw.encode(self._draw(plan, call), call.output_format, compression=call.compression),
                         0,
                     )
                 )
                 try:
-                    await _sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
+                    await sleep_unless_gone(request, self.options.latency - (time.monotonic() - started))
                     encoded = await drawing
                 finally:
                     if not drawing.done():
@@ -384,7 +382,7 @@ class ResponsesAPI:
             body = self._finish(plan, output, failed=False, image=encoded)
         payload = json.dumps(body).encode()
         if fault is not None and fault.kind == "drop":
-            return _BrokenResponse(payload[: len(payload) // 2], len(payload))
+            return BrokenResponse(payload[: len(payload) // 2], len(payload))
         return Response(payload, media_type="application/json")
 
     async def _stream(self, plan: _Plan, fault: Fault | None) -> AsyncIterator[bytes]:
@@ -397,16 +395,16 @@ class ResponsesAPI:
             yield chunk
             sent += 1
             if fault is not None and fault.kind == "drop" and sent * 2 >= total:
-                raise _StreamCut
+                raise StreamCut
 
     async def _lifecycle(self, plan: _Plan) -> AsyncIterator[bytes]:
         """Server-sent events in the order the SDK's stream helper checks (responses-image-tool.md, B3)."""
-        from . import draw
+        from .painter import draw  # not at the top: the painter (numpy, Pillow) loads with the first picture
 
         counter = itertools.count()
 
         def emit(kind: str, **fields: Any) -> bytes:
-            return _sse({"type": kind, "sequence_number": next(counter), **fields})
+            return sse({"type": kind, "sequence_number": next(counter), **fields})
 
         pending = self._body(plan, status="in_progress", output=[])
         yield emit("response.created", response=pending)
@@ -425,7 +423,7 @@ class ResponsesAPI:
                 yield emit("response.failed", response=self._finish(plan, [failed], failed=True))
                 return
             yield emit("response.image_generation_call.generating", **at)
-            picture = await self.api._draw(lambda _: self._draw(plan, call), 0)
+            picture = await self.gate.draw(lambda _: self._draw(plan, call), 0)
             frames = await run_in_threadpool(draw.partial_frames, picture, call.partial_images)
             # a stream spreads the latency over its pictures, so partial images arrive over time
             pause = self.options.latency / (len(frames) + 1)
@@ -471,7 +469,7 @@ class ResponsesAPI:
     # ------------------------------------------------------------------ building the answer
     def _draw(self, plan: _Plan, call: _Call) -> Any:
         """The picture: the scene the words describe (and the revised prompt describes), or an edit of the base."""
-        from . import draw
+        from .painter import draw  # not at the top: the painter (numpy, Pillow) loads with the first picture
 
         transparent = call.background == "transparent"
         if call.base is None or call.redraw:
@@ -484,7 +482,7 @@ class ResponsesAPI:
                 seed=self.options.seed,
                 transparent=transparent,
             )
-        source, guide = fit_for_edit(call.base, call.mask, (call.width, call.height))
+        source, guide = draw.fit_for_edit(call.base, call.mask, (call.width, call.height))
         return draw.edit_image(
             source,
             call.instruction or call.revised_prompt,
@@ -582,7 +580,7 @@ class ResponsesAPI:
         image_usage = _NO_IMAGE_USAGE  # a blocked call is not charged, like a refused Images request
         if call is not None and not failed:
             size = (call.width, call.height)
-            image_usage = _usage(call.revised_prompt, call.quality, size, 1, call.input_images)
+            image_usage = token_usage(call.revised_prompt, call.quality, size, 1, call.input_images)
         error = None
         if failed:
             error = {
@@ -708,7 +706,7 @@ class ResponsesAPI:
         where = f"tools[{tool_index}]"
         pictures = list(read.pictures)
         if not pictures and previous is not None and previous.image is not None:
-            pictures.append(("previous_response_id", _measure("previous_response_id", previous.image)))
+            pictures.append(("previous_response_id", measure("previous_response_id", previous.image)))
         action = settings["action"]
         if action == "edit" and not pictures:
             raise APIFailure(
@@ -731,7 +729,7 @@ class ResponsesAPI:
                     code="invalid_value",
                 )
             mask_at = f"{where}.input_image_mask"
-            mask = _measure(mask_at, self.api.files.image_ref(mask_ref, mask_at, loose=True))
+            mask = measure(mask_at, self.gate.image_ref(mask_ref, mask_at, loose=True))
         if editing:
             try:
                 check_inputs(spec, "edits", [p.info for _, p in pictures], mask.info if mask else None)
@@ -831,7 +829,7 @@ class ResponsesAPI:
             elif kind == "refusal":
                 continue
             elif kind == "input_image" and role == "user":
-                read.pictures.append((at, _measure(at, self.api.files.image_ref(part, at, loose=True))))
+                read.pictures.append((at, measure(at, self.gate.image_ref(part, at, loose=True))))
             else:
                 raise APIFailure(
                     400,
@@ -858,7 +856,7 @@ class ResponsesAPI:
             raise APIFailure(
                 400, f"'{where}.result' is not valid base64.", param=f"{where}.result", code="invalid_base64_image"
             ) from None
-        read.pictures.append((where, _measure(where, data)))
+        read.pictures.append((where, measure(where, data)))
 
 
 _BLOCKED_MESSAGE = (
@@ -1000,7 +998,7 @@ def _check_tool(tool: Mapping[str, Any], tool_index: int, prompt: str, profile: 
     }
 
 
-def _picture_param(field_name: str, pictures: list[tuple[str, _Upload]]) -> str:
+def _picture_param(field_name: str, pictures: list[tuple[str, Upload]]) -> str:
     match = re.fullmatch(r"image\[(\d+)\]", field_name)
     if match and int(match.group(1)) < len(pictures):
         return pictures[int(match.group(1))][0]

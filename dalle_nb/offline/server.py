@@ -14,7 +14,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from .app import OfflineImagesAPI, _StreamCut, create_app
+from .app import OfflineApp, create_app
+from .http import StreamCut
 from .options import ServerOptions
 
 LOOPBACK = "127.0.0.1"
@@ -26,10 +27,10 @@ class _QuietInjectedFaults(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         while exc is not None:
-            if isinstance(exc, _StreamCut):
+            if isinstance(exc, StreamCut):
                 return False
             if isinstance(exc, BaseExceptionGroup):
-                if any(isinstance(e, _StreamCut) for e in exc.exceptions):
+                if any(isinstance(e, StreamCut) for e in exc.exceptions):
                     return False
                 break
             exc = exc.__cause__ or exc.__context__
@@ -40,7 +41,7 @@ logging.getLogger("uvicorn.error").addFilter(_QuietInjectedFaults())
 
 
 def _uvicorn_server() -> type[Any]:
-    import uvicorn
+    import uvicorn  # not at the top: reading ServerOptions (dalle_nb.session does) needs no server
 
     class Server(uvicorn.Server):
         """uvicorn's server, telling its owner when it is listening (so a printed URL is ready to use)."""
@@ -63,10 +64,10 @@ class OfflineServer:
     """
 
     def __init__(self, options: ServerOptions | None = None, *, host: str = LOOPBACK, port: int = 0) -> None:
-        import uvicorn
+        import uvicorn  # not at the top: reading ServerOptions (dalle_nb.session does) needs no server
 
         self.options = options or ServerOptions.from_env()
-        self.app: OfflineImagesAPI = create_app(self.options)
+        self.app: OfflineApp = create_app(self.options)
         # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets whose
         # proto says TCP, and accepted connections inherit it; without it every small response on a reused
         # connection waits ~40 ms for the client's delayed ACK.

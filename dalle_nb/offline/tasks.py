@@ -25,8 +25,9 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -34,11 +35,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import Endpoint
-from .app import APIFailure
-from .inner import Answer, dispatch
-
-if TYPE_CHECKING:
-    from .app import OfflineImagesAPI
+from .http import APIFailure, Gate, read_json
+from .inner import Answer
 
 TASK_PATHS = ("/tasks", "/v1/tasks", "/openai/tasks")
 #: Tasks kept for ``retrieve``: the oldest are forgotten first (``{}`` then, as for an unknown task).
@@ -119,11 +117,11 @@ def _post(url: str, payload: bytes) -> None:
 
 
 class TasksAPI:
-    """The gateway's task mode bound to one ``OfflineImagesAPI``."""
+    """The gateway's task mode bound to one server's ``Gate``; the Images API hands it the requests that ask for it."""
 
-    def __init__(self, api: OfflineImagesAPI) -> None:
-        self.api = api
-        self.options = api.options
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+        self.options = gate.options
         self._tasks: OrderedDict[str, _Task] = OrderedDict()
         self._running: set[asyncio.Task[None]] = set()
 
@@ -135,15 +133,22 @@ class TasksAPI:
         return self.options.profile == "compat" and "callback_url" in fields
 
     async def accept(
-        self, request: Request, endpoint: Endpoint, fields: dict[str, Any], files: dict[str, list[bytes]] | None = None
+        self,
+        request: Request,
+        endpoint: Endpoint,
+        fields: dict[str, Any],
+        files: dict[str, list[bytes]] | None = None,
+        *,
+        check: Callable[[Endpoint, dict[str, Any], dict[str, list[bytes]] | None], object],
     ) -> Response:
-        """Check the request, answer ``{"task_id"}`` now, and run it in the background."""
+        """Check the request (the gateway's fields here, the Images API's with ``check``), answer ``{"task_id"}``
+        now, and run it in the background."""
         callback = loopback_only(fields.pop("callback_url"))
         trace_id = fields.pop("trace_id", None)
         if trace_id is not None and (not isinstance(trace_id, str) or not trace_id or len(trace_id) > 128):
             raise APIFailure(400, "trace_id must be a non-empty string of at most 128 characters.", param="trace_id",
                              code="invalid_value")  # fmt: skip
-        self.api._check_params(endpoint, fields, files)  # a refusal comes at once, as for any request
+        check(endpoint, fields, files)  # a refusal comes at once, as for any request
         if files:
             content_type, body = _multipart(fields, files)
         else:
@@ -163,10 +168,7 @@ class TasksAPI:
 
     async def _run(self, task: _Task, endpoint: Endpoint, content_type: str, body: bytes, host: str, url: str) -> None:
         task.started_at = time.time()
-        answer = await dispatch(
-            self.api.starlette, f"/v1/images/{endpoint}", body, content_type=content_type, host=host,
-            api_key=self.options.api_key,
-        )  # fmt: skip
+        answer = await self.gate.call(f"/v1/images/{endpoint}", body, content_type=content_type, host=host)
         response, delivery = await run_in_threadpool(self._outcome, task, answer)
         task.response, task.finished_at = response, time.time()
         await run_in_threadpool(_post, url, delivery)
@@ -193,10 +195,10 @@ class TasksAPI:
 
     async def retrieve(self, request: Request) -> Response:
         """``{"action": "retrieve", "id" | "trace_id"}`` (``trace_id`` wins) or ``"retrieve_batch"``."""
-        self.api._check_key(request)
+        self.gate.check_key(request)
         if self.options.profile != "compat":
             raise APIFailure(404, f"Invalid URL ({request.method} {request.url.path})")
-        params = await self.api._json_params(request)
+        params = await read_json(request)
         action = params.get("action")
         if action == "retrieve":
             task = self._find(params.get("id"), params.get("trace_id"))

@@ -27,7 +27,7 @@ from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.runtime.gallery import Gallery, JobRecord
 
 from ..conftest import make_client, scene, use
-from ..test_offline_batches import _Receiver
+from ..offline.test_offline_batches import _Receiver
 
 FAST = {"size": "1024x1024", "quality": "low", "output_format": "jpeg", "output_compression": 50}
 

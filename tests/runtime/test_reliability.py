@@ -511,7 +511,7 @@ def test_concurrency_is_one_limit_for_the_whole_process() -> None:
 
 
 def test_the_server_draws_at_most_one_picture_per_core_however_many_requests_arrive() -> None:
-    from dalle_nb.offline.app import _DRAWING_THREADS
+    from dalle_nb.offline.http import DRAWING_THREADS as _DRAWING_THREADS
 
     with OfflineServer(ServerOptions()) as srv:
         use(srv)

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
-from dalle_nb.offline.draw import (
+from dalle_nb.offline.painter.draw import (
     edit_image,
     edit_scene,
     encode,
@@ -24,9 +24,9 @@ from dalle_nb.offline.draw import (
     revise_prompt,
     vary_image,
 )
-from dalle_nb.offline.scene import compose
+from dalle_nb.offline.painter.scene import compose
 
-from .conftest import hole_mask, noise
+from ..conftest import hole_mask, noise
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -91,7 +91,7 @@ def test_hashed_palette_is_stable_and_prompt_specific() -> None:
 
 def test_pictures_are_identical_across_processes_with_different_hash_seeds() -> None:
     code = (
-        "import hashlib; from dalle_nb.offline.draw import generate_image, palette;"
+        "import hashlib; from dalle_nb.offline.painter.draw import generate_image, palette;"
         "im = generate_image('a cat wearing a hat', 128, 96, model='dall-e-3', index=2, seed=5);"
         "print(hashlib.sha256(im.tobytes()).hexdigest(), palette('an unnamed mood'))"
     )

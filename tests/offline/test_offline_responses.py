@@ -24,7 +24,7 @@ from pydantic import TypeAdapter
 from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
 from dalle_nb.offline.responses import TOOL_DEFAULT_MODEL, revision
 
-from .conftest import decode, make_client, png_bytes
+from ..conftest import decode, make_client, png_bytes
 
 TEXT_MODEL = "gpt-5.5"
 TOOL: dict[str, Any] = {"type": "image_generation", "size": "1024x1024", "quality": "low"}

@@ -7,6 +7,7 @@ word they qualify.  Nouns are looked up in ``pictograms``; nothing here lays any
 
 from __future__ import annotations
 
+import colorsys
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -718,8 +719,6 @@ def named_colours(prompt: str) -> list[str]:
 
 def _hashed_palette(prompt: str) -> list[RGB]:
     """Three hues spread around the wheel, so an unnamed prompt still gets a distinct, harmonious look of its own."""
-    import colorsys
-
     stream = Stream("palette", prompt)
     base = stream.unit()
     offsets = (0.0, stream.between(0.2, 0.4), stream.between(0.55, 0.75))

@@ -10,6 +10,7 @@ request's, reuse the same few glyphs.
 
 from __future__ import annotations
 
+import colorsys
 import functools
 import math
 import re
@@ -216,7 +217,7 @@ def _table() -> dict[str, str]:
     full-body cat wins, which is what a scene wants.  A multi-word name lends its last word ("red apple" -> apple),
     or, for a face, its first ("dog face" -> dog), only when no better name claims that word.
     """
-    import emoji
+    import emoji  # not at the top: ~0.1 s of name tables, needed only once the first prompt is read
 
     fully_qualified = emoji.STATUS["fully_qualified"]
     ranked: dict[str, tuple[tuple[int, int, int], str]] = {}
@@ -412,8 +413,6 @@ def _dominant(pixels: npt.NDArray[np.float32], alpha: npt.NDArray[np.float32]) -
 
 
 def _hue_distance(a: RGB, b: RGB) -> float:
-    import colorsys
-
     ha, sa, _ = colorsys.rgb_to_hsv(*(c / 255 for c in a))
     hb, sb, _ = colorsys.rgb_to_hsv(*(c / 255 for c in b))
     if sa < 0.2 or sb < 0.2:

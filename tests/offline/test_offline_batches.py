@@ -20,11 +20,11 @@ from PIL import Image
 
 from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
-from dalle_nb.offline.app import _DRAWING_THREADS
 from dalle_nb.offline.batches import tail_usage
+from dalle_nb.offline.http import DRAWING_THREADS as _DRAWING_THREADS
 
-from .conftest import decode, hole_mask, make_client, png_bytes
-from .conftest import scene as conftest_scene
+from ..conftest import decode, hole_mask, make_client, png_bytes
+from ..conftest import scene as conftest_scene
 
 MODEL = "gpt-image-1.5"
 GENERATIONS = "/v1/images/generations"

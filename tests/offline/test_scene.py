@@ -13,9 +13,9 @@ import numpy.typing as npt
 import pytest
 from PIL import Image, ImageFont
 
-from dalle_nb.offline import backdrops, pictograms
-from dalle_nb.offline.draw import edit_image, edit_scene, generate_image, partial_frames, render, vary_image
-from dalle_nb.offline.scene import Placed, Scene, compose
+from dalle_nb.offline.painter import backdrops, pictograms
+from dalle_nb.offline.painter.draw import edit_image, edit_scene, generate_image, partial_frames, render, vary_image
+from dalle_nb.offline.painter.scene import Placed, Scene, compose
 
 SIZE = 256
 
@@ -203,7 +203,7 @@ def test_text_without_a_sign_gets_a_banner() -> None:
 @pytest.mark.parametrize("noun", ["sign", "board", "poster"])
 def test_every_sign_noun_carries_its_text_on_its_board(noun: str) -> None:
     """What the revised prompt calls a sign is drawn as one: the text on the thing's board, not on a banner."""
-    from dalle_nb.offline.draw import revise_prompt
+    from dalle_nb.offline.painter.draw import revise_prompt
 
     prompt = f"a {noun} that says 'hi'"
     view = compose(prompt, SIZE, SIZE)

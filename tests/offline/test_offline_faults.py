@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from dalle_nb.models import DEFAULT_MODEL
+from dalle_nb.core.capabilities import DEFAULT_MODEL
 from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
 
-from .conftest import faulty, make_client
+from ..conftest import faulty, make_client
 
 
 def test_429_carries_retry_after_and_the_sdk_retries() -> None:

@@ -15,6 +15,7 @@ import io
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +29,7 @@ __all__ = [
     "edit_image",
     "edit_scene",
     "encode",
+    "fit_for_edit",
     "generate_image",
     "palette",
     "partial_frames",
@@ -425,6 +427,20 @@ def _relit(canvas: Image.Image, region: tuple[int, int, int, int] | None, key: t
     return lit
 
 
+def fit_for_edit(
+    base: Image.Image, mask: Image.Image | None, size: tuple[int, int]
+) -> tuple[Image.Image, Image.Image | None]:
+    """The picture to edit and its mask (or None) at the output ``size``, the mask as RGBA.
+
+    The picture is resampled smoothly (LANCZOS), the mask by nearest pixel, so what it protects keeps hard edges.
+    """
+    if base.size != size:
+        base = base.resize(size, Image.Resampling.LANCZOS)
+        if mask is not None:
+            mask = mask.convert("RGBA").resize(size, Image.Resampling.NEAREST)
+    return base, mask.convert("RGBA") if mask is not None else None
+
+
 def edit_scene(
     base: Image.Image,
     prompt: str,
@@ -461,8 +477,6 @@ def _scene_in(
 
     def shifted(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
-
-    from dataclasses import replace
 
     return replace(
         view,
@@ -553,8 +567,6 @@ def _in_light(canvas: Image.Image, light: str, weather: str | None) -> Image.Ima
 
 def _on_transparent(view: Scene) -> Scene:
     """The scene's subjects, text and shapes alone on a transparent layer, with no setting and no weather."""
-    from dataclasses import replace
-
     if view.kind == "abstract":
         return view
     return replace(view, transparent=True, weather=None)

@@ -14,7 +14,7 @@ import pytest
 
 from dalle_nb.offline import OfflineServer, ServerOptions
 
-from .conftest import decode
+from ..conftest import decode
 
 
 def test_connections_are_accepted_with_nagle_off() -> None:

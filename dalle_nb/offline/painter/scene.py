@@ -10,6 +10,7 @@ index, seed): no pixels are drawn here (``draw`` does that), and every choice co
 
 from __future__ import annotations
 
+import colorsys
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -558,8 +559,6 @@ def compose(
 
 def _varied_tint(tint: RGB | None, stream: Stream) -> RGB | None:
     """A variation recolours: a tinted subject turns a nearby hue, an untinted one sometimes takes a new colour."""
-    import colorsys
-
     if tint is None:
         if stream.unit() < 0.5:
             return None

@@ -13,10 +13,10 @@ import openai
 import pytest
 from PIL import Image
 
-from dalle_nb.models import DEFAULT_MODEL
+from dalle_nb.core.capabilities import DEFAULT_MODEL
 from dalle_nb.offline import OfflineServer, ServerOptions
 
-from .conftest import decode, hole_mask, make_client, png_bytes, scene
+from ..conftest import decode, hole_mask, make_client, png_bytes, scene
 
 
 def test_generate_returns_base64_png_with_usage(client: openai.OpenAI) -> None:
