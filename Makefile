@@ -26,6 +26,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check dalle_nb tests $(wildcard bench)
 	$(BIN)/ruff format --check dalle_nb tests $(wildcard bench)
+	@# the wings' layering and no import cycle (contracts in pyproject.toml, [tool.importlinter])
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
