@@ -53,7 +53,7 @@ from .lines import COMPLETION_WINDOW, LinePlan, parse_custom_id, write_lines
 
 if TYPE_CHECKING:
     from ..display import Progress
-    from ..runtime.client import Connection
+    from ..runtime.connections import Connection
 
 T = TypeVar("T")
 

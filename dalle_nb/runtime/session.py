@@ -33,10 +33,11 @@ from ..core.errors import DalleError, detach
 from ..core.events import Event, ImageSaved, JobDone, OnEvent, RequestFailed
 from ..core.plan import Job
 from ..core.results import Failure, ImageSet
+from .client import run_job
+from .connections import Connection, connection_ident, open_connection
 
 if TYPE_CHECKING:
     from ..offline import OfflineServer
-    from .client import Connection
     from .gallery import Gallery
 
 
@@ -348,15 +349,20 @@ class Session:
     # ------------------------------------------------------------------ connections
     def connection(self, settings: config.Settings) -> Connection:
         """The SDK client for ``settings``' backend, built once and shared until a setting changes."""
-        from .client import connection_ident, open_connection
-
-        ident, base_url, key = connection_ident(settings, self)
+        offline_url = self.offline_server().base_url if settings.backend == "offline" else None
+        ident, base_url, key = connection_ident(settings, config.api_key(), offline_url)
         with self._lock:
             found = self._connections.get(ident)
             if found is None:
-                found = open_connection(settings, base_url, key, self)
+                found = open_connection(settings, base_url, key, self.profile_for(settings))
                 self._connections[ident] = found
                 self._opened.add(found)
+                if found.kind == "offline" and settings.sources.get("offline") == "no API key":
+                    self.notice(
+                        f"no OpenAI API key set, so pictures come from the offline backend at {base_url} (drawn "
+                        "locally, free). To use OpenAI, set OPENAI_API_KEY or call dalle_nb.configure(api_key=...).",
+                        once=True,
+                    )
             return found
 
     def retire_connections(self) -> None:
@@ -554,8 +560,6 @@ class Session:
 
     async def _run(self, handle: JobHandle, job: Job, conn: Connection, emit: Callable[[Event], None]) -> None:
         """Run a claimed job on the session's loop and settle its handle."""
-        from .client import run_job
-
         task = asyncio.current_task()
         assert task is not None
         handle._task, handle._loop = task, asyncio.get_running_loop()
