@@ -21,7 +21,7 @@ from typing import Any
 import openai
 
 import dalle_nb
-from dalle_nb.core.config import reset
+from dalle_nb.runtime.config import reset
 
 API_KEY = "offline"
 

@@ -27,7 +27,7 @@ from _harness import interleaved, median, serve_in_subprocess, spread, table, ve
 
 import dalle_nb
 from dalle_nb.core.capabilities import DEFAULT_MODEL
-from dalle_nb.core.config import reset
+from dalle_nb.runtime.config import reset
 
 LINES = 10_000
 REPEATS = 9

@@ -26,6 +26,7 @@ from _harness import median, offline_setup, table, verdict
 
 import dalle_nb
 from dalle_nb.core.plan import plan_edit
+from dalle_nb.runtime.session import default_session
 
 GOAL_MS = 50.0
 TICK = 0.005
@@ -59,7 +60,8 @@ def main() -> None:
     with offline_setup(latency=0.1, nice=15):
 
         async def on_loop() -> None:
-            plan_edit(photo, "add a rainbow")  # what aedit did before: preparation on the caller's loop
+            # what aedit did before: preparation on the caller's loop
+            plan_edit(photo, "add a rainbow", context=default_session())
 
         async def run() -> tuple[list[float], list[float]]:
             await dalle_nb.aedit(photo, "warm-up")

@@ -39,10 +39,10 @@ from payload import pink_noise_png
 
 import dalle_nb
 from dalle_nb.core.capabilities import DEFAULT_MODEL
-from dalle_nb.core.config import reset
 from dalle_nb.core.results import GeneratedImage
 from dalle_nb.notebook.widgets.studio import CARD_SIZE, PAGE_SIZE, Studio, _Card
 from dalle_nb.runtime import gallery as gallery_module
+from dalle_nb.runtime.config import reset
 from dalle_nb.runtime.session import default_session
 
 PICTURES = 10_000

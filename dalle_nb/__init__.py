@@ -29,8 +29,8 @@ _LAZY = {
     "submit": "background.batch",
     "jobs": "background.batch",
     "BatchJob": "background.batch",
-    "configure": "core.config",
-    "settings": "core.config",
+    "configure": "runtime.config",
+    "settings": "runtime.config",
     "GeneratedImage": "core.results",
     "ImageSet": "core.results",
     "DalleError": "core.errors",
@@ -82,12 +82,12 @@ __all__ = [
 if TYPE_CHECKING:
     from .api import aedit, agenerate, arefine, avary, edit, generate, history, refine, vary
     from .background.batch import BatchJob, jobs, submit
-    from .core.config import configure, settings
     from .core.errors import APIError, DalleError, InvalidRequest
     from .core.events import ImageSaved, JobDone, PartialImage, RequestFailed
     from .core.plan import VARIATION_PROMPT
     from .core.results import GeneratedImage, ImageSet
     from .notebook.widgets import MaskEditor, Studio
+    from .runtime.config import configure, settings
     from .runtime.session import JobHandle
 
 
@@ -106,7 +106,8 @@ def unload_ipython_extension(shell: Any) -> None:
 
 
 #: Modules that moved into the wings keep their old path (``dalle_nb.config.reset()``, ``dalle_nb.models.choices``):
-#: each is a one-line alias of its new home, loaded on first use like the names above.
+#: each is an alias of its new home (``config``: of the rules and of the default session's settings functions),
+#: loaded on first use like the names above.
 _OLD_PATHS = frozenset({"config", "errors", "imaging", "models", "widgets"})
 
 

@@ -1,11 +1,12 @@
 """The public Python API: ``generate``, ``edit``, ``vary``, their async twins, and ``history``.
 
-Each function plans a checked job (``plan``: a bad request raises ``InvalidRequest`` and
-costs nothing) and submits it on the session's one path.  By default it waits and returns
-the ``ImageSet``; with ``wait=False`` it returns a ``JobHandle`` at once, a
-``concurrent.futures.Future[ImageSet]`` that reports events while the kernel stays free.
-``wait=False`` checks the options at the call and leaves reading and preparing the pictures
-(seconds for a big one) to a worker thread, whose failures come from the handle.
+Each function plans a checked job (``plan``, asking the default session for the settings: a bad
+request raises ``InvalidRequest`` and costs nothing) and submits it on the session's one path.
+By default it waits and returns the ``ImageSet``; with ``wait=False`` it returns a
+``JobHandle`` at once, a ``concurrent.futures.Future[ImageSet]`` that reports events while the
+kernel stays free.  ``wait=False`` checks the options at the call and leaves reading and
+preparing the pictures (seconds for a big one) to a worker thread, whose failures come from
+the handle.
 """
 
 from __future__ import annotations
@@ -180,6 +181,7 @@ def generate(
         prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
         output_compression=output_compression, moderation=moderation, style=style, stream=stream,
         partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, extra=extra,
+        context=default_session(),
     )  # fmt: skip
     return _start(job, wait, on_partial, on_event, loop)
 
@@ -210,6 +212,7 @@ async def agenerate(
             prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, moderation=moderation, style=style, stream=stream,
             partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, extra=extra,
+            context=default_session(),
         )  # fmt: skip
 
     return await _astart(plan, on_partial, on_event)
@@ -312,7 +315,7 @@ def edit(
             prompt, mask=mask, keep_unmasked=keep_unmasked, input_fidelity=input_fidelity, model=model, n=n, size=size,
             quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, stream=stream, partial_images=partial_images,
-            wants_partials=on_partial is not None, fit=fit, revise=revise, extra=extra,
+            wants_partials=on_partial is not None, fit=fit, revise=revise, extra=extra, context=default_session(),
         )  # fmt: skip
         image, mask, markup = snapshot(image), snapshot(mask, field="mask"), snapshot(markup, field="markup")
 
@@ -322,6 +325,7 @@ def edit(
             quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, stream=stream, partial_images=partial_images,
             wants_partials=on_partial is not None, fit=fit, revise=revise, keep_unmasked=keep_unmasked, extra=extra,
+            context=default_session(),
         )  # fmt: skip
 
     if not wait:
@@ -360,6 +364,7 @@ async def aedit(
             quality=quality, background=background, output_format=output_format,
             output_compression=output_compression, stream=stream, partial_images=partial_images,
             wants_partials=on_partial is not None, fit=fit, revise=revise, keep_unmasked=keep_unmasked, extra=extra,
+            context=default_session(),
         )  # fmt: skip
 
     return await _astart(plan, on_partial, on_event)
@@ -414,13 +419,19 @@ def vary(
     ``wait=False`` returns a ``JobHandle`` at once and prepares the picture on a worker
     thread, as for ``edit``: bad options raise at the call, a bad picture from ``result()``.
     """
+    session = default_session()
     if not wait:
-        stated = check_vary(n=n, model=model, size=size, prompt=prompt, fit=fit)
+        stated = check_vary(n=n, model=model, size=size, prompt=prompt, fit=fit, context=session)
         held = snapshot(image)
         return _start_later(
-            lambda: plan_vary(held, n=n, model=model, size=size, prompt=prompt, fit=fit), stated, None, on_event, loop
+            lambda: plan_vary(held, n=n, model=model, size=size, prompt=prompt, fit=fit, context=session),
+            stated,
+            None,
+            on_event,
+            loop,
         )
-    return _start(plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit), True, None, on_event, loop)
+    job = plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit, context=session)
+    return _start(job, True, None, on_event, loop)
 
 
 async def avary(
@@ -434,7 +445,10 @@ async def avary(
     on_event: OnEvent | None = None,
 ) -> ImageSet:
     """``vary`` for code that already runs an event loop."""
-    return await _astart(lambda: plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit), None, on_event)
+    session = default_session()
+    return await _astart(
+        lambda: plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit, context=session), None, on_event
+    )
 
 
 # ---------------------------------------------------------------------------- refine
@@ -466,6 +480,7 @@ def refine(
         image, instruction, model=model, n=n, size=size, quality=quality, background=background,
         output_format=output_format, output_compression=output_compression, stream=stream,
         partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
+        context=default_session(),
     )  # fmt: skip
     result = _start(job, True, on_partial, None, None)
     assert isinstance(result, ImageSet)
@@ -496,6 +511,7 @@ async def arefine(
             image, instruction, model=model, n=n, size=size, quality=quality, background=background,
             output_format=output_format, output_compression=output_compression, stream=stream,
             partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
+            context=default_session(),
         )  # fmt: skip
 
     return await _astart(plan, on_partial, None)

@@ -355,7 +355,7 @@ class Report:
 def models_report() -> Report:
     """The capability table, with the active backend and whether a key is set."""
     from .core.capabilities import MODELS, choices
-    from .core.config import settings
+    from .runtime.config import settings
 
     current = settings()
     key = f"✓ set ({current.key_source})" if current.has_key else "✗ not set"
@@ -392,7 +392,7 @@ def config_report() -> Report:
     the real gallery folder, the base URL requests go to (the offline server's, when offline).
     """
     from .core.capabilities import choices
-    from .core.config import settings
+    from .runtime.config import settings
     from .runtime.gallery import default_dir
     from .runtime.session import default_session
 

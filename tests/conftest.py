@@ -13,8 +13,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from PIL import Image
 
-from dalle_nb.core import config
+from dalle_nb import config
 from dalle_nb.offline import OfflineServer, ServerOptions, parse_faults
+from dalle_nb.runtime.session import default_session
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -33,16 +34,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """What a fresh machine has: no key, no base URL, no proxy, no dalle_nb settings, a private gallery.
 
-    Yields the gallery folder.  Every test gets it, so no test depends on the one before.
+    Yields the gallery folder.  Every test gets it, so no test depends on the one before: the default
+    session's settings store starts empty (nothing configured, no key, no secret remembered).
     """
     for name in list(os.environ):
         if name.startswith(("OPENAI_", "DALLE_NB_")) or name.upper() in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
             monkeypatch.delenv(name)
     gallery = tmp_path / "gallery"
     monkeypatch.setenv("DALLE_NB_GALLERY_DIR", str(gallery))
-    config.reset()
+    store = default_session().settings_store
+    store.clear()
     yield gallery
-    config.reset()
+    store.clear()
 
 
 @pytest.fixture

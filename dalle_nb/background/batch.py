@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from ..core import config
+from ..core.config import Settings
 from ..core.errors import APIError, DalleError, GalleryError, InvalidRequest, from_body
 from ..core.results import Failure, GeneratedImage, ImageSet
 from ..runtime.gallery import Gallery, JobRecord
@@ -53,7 +53,7 @@ from .lines import COMPLETION_WINDOW, LinePlan, parse_custom_id, write_lines
 
 if TYPE_CHECKING:
     from ..display import Progress
-    from ..runtime.client import Connection
+    from ..runtime.connections import Connection
 
 T = TypeVar("T")
 
@@ -113,16 +113,23 @@ class BatchStatus:
 
 # ---------------------------------------------------------------------------- plumbing
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the session's private loop and wait for it here; Ctrl-C stops it."""
-    future = default_session().loop().submit(coro)
+    """Run ``coro`` on the session's private loop and wait for it here; Ctrl-C stops it.
+
+    An error it raises has the session's keys masked in it (an answer may echo one), as a job's failures do.
+    """
+    session = default_session()
+    future = session.loop().submit(coro)
     try:
         return future.result()  # type: ignore[no-any-return]
+    except DalleError as error:
+        session.settings_store.hide(error)
+        raise
     except BaseException:
         future.cancel()
         raise
 
 
-def _engine(settings: config.Settings) -> str:
+def _engine(settings: Settings) -> str:
     """``"tasks"`` on a gateway's task mode, else ``"batch"`` (the Batch API)."""
     mode = settings.task_mode
     if mode == "auto":
@@ -160,6 +167,8 @@ def _callback(url: str | None) -> str:
 
 
 def _error_json(error: APIError) -> dict[str, Any]:
+    """A line's error as the gallery keeps it, with the session's keys masked (an answer may echo one)."""
+    default_session().settings_store.hide(error)
     return {"status": error.status, "code": error.code, "message": error.message, "request_id": error.request_id}
 
 
@@ -383,9 +392,9 @@ class BatchJob:
         if record.backend == "offline":
             if session.offline_url != record.base_url:
                 raise DalleError(_LOST)
-            settings = config.settings(offline=True)
+            settings = session.settings(offline=True)
         else:
-            settings = config.settings(base_url=record.base_url, offline=False)
+            settings = session.settings(base_url=record.base_url, offline=False)
         return session.connection(settings)
 
     def _status(self) -> BatchStatus:
@@ -440,7 +449,7 @@ class BatchJob:
     def _send_tasks(self, conn: Connection, plan: LinePlan, callback: str) -> None:
         """Send every line as a task, ``concurrency`` at a time; a refused line is recorded as failed at once."""
         parts = [dict(entry) for entry in self.record.parts]
-        limit = asyncio.Semaphore(max(1, config.settings().concurrency))
+        limit = asyncio.Semaphore(max(1, default_session().settings().concurrency))
         accepted = 0
         first_error: APIError | None = None
 
@@ -843,7 +852,8 @@ def submit(
             f"no other window (not {completion_window!r}).", field="completion_window", value=completion_window,
             allowed=(COMPLETION_WINDOW,),
         )  # fmt: skip
-    settings = config.settings(model=model, size=size, quality=quality)
+    session = default_session()
+    settings = session.settings(model=model, size=size, quality=quality)
     engine = _engine(settings)
     mine = _metadata(metadata)
     if callback_url is not None and engine != "tasks":
@@ -860,14 +870,13 @@ def submit(
         ).items()
         if value is not None
     }  # fmt: skip
-    session = default_session()
     gallery = session.gallery(settings)
     created = time.time()
     job_id = _new_id(created)
     folder = gallery.job_dir(job_id)
     items: Iterable[object] = [prompts] if isinstance(prompts, str) else prompts
     try:
-        plan = write_lines(items, {**options, **extra}, folder, labels=labels)
+        plan = write_lines(items, {**options, **extra}, folder, context=session, labels=labels)
         conn = session.connection(settings)
         session.reserve_pictures(settings, plan.pictures)  # a class's budget (max_images) counts batches too
     except BaseException:

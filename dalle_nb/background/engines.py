@@ -8,7 +8,7 @@ batch is created on it, polled, cancelled, and its output and error files are do
 (the gateway stores only tasks that have one) and our own ``trace_id``, answered at once with ``{"task_id"}``,
 and later polled with ``POST /tasks {"action": "retrieve", "trace_id"}`` (``{}``: not visible yet).
 
-All of them are coroutines for the session's private loop, on the connection ``client`` builds for the job's
+All of them are coroutines for the session's private loop, on the connection the session builds for the job's
 settings (same key, proxy and timeout as interactive calls); SDK failures become dalle_nb's typed errors, cut
 loose from the SDK's exception (whose request holds the key).
 """
@@ -26,7 +26,7 @@ from ..core.capabilities import FILE_FIELDS, KNOWN_FIELDS
 from ..core.errors import APIError, ServerError, detach, from_body, from_sdk
 
 if TYPE_CHECKING:
-    from ..runtime.client import Connection
+    from ..runtime.connections import Connection
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ from typing import IO, Any
 from ..core.capabilities import DATA_URL_LIMIT, MODELS, get_model
 from ..core.errors import InvalidRequest
 from ..core.imaging import data_url, data_url_chars
-from ..core.plan import Job, plan_edit, plan_generate, prompt_checker
+from ..core.plan import Job, PlanContext, plan_edit, plan_generate, prompt_checker
 from ..core.request import EditRequest
 
 #: The Batch API's limits per input file (``batch_create_params.py``): requests, and bytes (200 MB, counted
@@ -208,11 +208,14 @@ def write_lines(
     options: dict[str, Any],
     directory: Path,
     *,
+    context: PlanContext,
     labels: Iterable[str | None] | None = None,
     max_lines: int | None = None,
     max_bytes: int | None = None,
 ) -> LinePlan:
     """Plan and check every item and write its lines into ``directory``; ``InvalidRequest`` before any is sent.
+
+    ``context`` is what planning asks for the settings and the keys (the session the job is for).
 
     ``items`` may be any iterable (a generator of 100,000 prompts is never held as a list).  On a refusal the
     files written so far are left for the caller to remove with the folder.
@@ -239,9 +242,9 @@ def write_lines(
             parents: tuple[str, ...] = ()
             if kind == "generate":
                 if args:
-                    template = _template(templates, {**options, **args}, prompt)
+                    template = _template(templates, {**options, **args}, prompt, context)
                 else:  # a plain prompt: the list's own options, planned once
-                    plain = plain or _template(templates, options, prompt)
+                    plain = plain or _template(templates, options, prompt, context)
                     template = plain
                 # the prompt as JSON text, exactly as json.dumps writes a string
                 quoted = encode_basestring_ascii(template.check(prompt)).encode("ascii")
@@ -250,7 +253,7 @@ def write_lines(
                     pictures += unit
                 offsets = template.offsets
             else:
-                job = plan_edit(prompt=prompt, **_edit_options({**options, **args}), revise=False)  # type: ignore[arg-type]
+                job = plan_edit(prompt=prompt, **_edit_options({**options, **args}), revise=False, context=context)  # type: ignore[arg-type]
                 parents = job.parent_ids(0)
                 offsets = _edit_lines(writer, job, index)
                 pictures += job.pictures
@@ -312,7 +315,9 @@ def _item(item: object, index: int) -> tuple[object, str, dict[str, Any]]:
     )  # fmt: skip
 
 
-def _template(templates: dict[Any, _Template], options: dict[str, Any], prompt: object) -> _Template:
+def _template(
+    templates: dict[Any, _Template], options: dict[str, Any], prompt: object, context: PlanContext
+) -> _Template:
     """The planned request for these options, made by ``plan_generate`` on the first prompt that uses them."""
     try:
         key: Any = tuple(sorted(options.items()))
@@ -324,7 +329,8 @@ def _template(templates: dict[Any, _Template], options: dict[str, Any], prompt: 
         return found
     known = {k: v for k, v in options.items() if k in _GENERATE_ARGS}
     extra = {k: v for k, v in options.items() if k not in _GENERATE_ARGS}
-    job: Job = plan_generate(prompt if isinstance(prompt, str) else [prompt], **known, extra=extra, revise=False)  # type: ignore[list-item]
+    wanted = prompt if isinstance(prompt, str) else [prompt]  # not text: planning refuses it, saying why
+    job: Job = plan_generate(wanted, **known, extra=extra, revise=False, context=context)  # type: ignore[arg-type]
     request = job.requests[0]
     lines = []
     offset = 0
@@ -333,7 +339,7 @@ def _template(templates: dict[Any, _Template], options: dict[str, Any], prompt: 
         fields.pop("prompt", None)
         lines.append((offset, unit, json.dumps(fields).encode()[1:-1]))
         offset += unit
-    template = _Template(prompt_checker(request.model), request.model, tuple(lines))
+    template = _Template(prompt_checker(request.model, context=context), request.model, tuple(lines))
     templates[key] = template
     return template
 

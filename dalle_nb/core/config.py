@@ -1,19 +1,19 @@
-"""Settings and where each one comes from: argument > ``configure()`` > environment > default.
+"""Settings, the rules each one follows, and how the layers combine: argument > ``configure()`` > environment > default.
 
-The API key is held in this module's memory only.  It is never part of ``Settings``, so no
-repr, widget state, notebook output, log or file can carry it; ``settings()`` says only
-whether one is set and where it came from.
+Values and rules only: what ``configure()`` set, and the key, are held by a session's store
+(``runtime.settings_store``), which hands them to ``resolve`` with the environment it reads.  The
+API key is never part of ``Settings``, so no repr, widget state, notebook output, log or file can
+carry it; ``Settings.key_source`` says only whether one is set and where it came from.
 """
 
 from __future__ import annotations
 
-import os
-import threading
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import InvalidRequest, remember_secret
+from .errors import InvalidRequest
 
 BackendKind = Literal["offline", "openai", "azure", "compatible"]
 OPENAI_HOST = "api.openai.com"
@@ -21,10 +21,6 @@ OPENAI_HOST = "api.openai.com"
 #: so the smallest current mainline model does it: its tokens cost little and it answers fast
 #: (see README, "Revised prompts").
 DEFAULT_TEXT_MODEL = "gpt-5.6-luna"
-
-_lock = threading.RLock()
-_key_from_configure: str | None = None
-_overrides: dict[str, tuple[Any, str]] = {}  # name -> (value, where it was set)
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,8 @@ class Settings:
         return {name: f"{value} ({source})" for name, value, source in self.table()}
 
 
-_FIELDS = {f.name for f in fields(Settings)} - {"key_source", "sources"}
+#: The names ``configure()`` takes besides ``api_key``.
+SETTING_NAMES = frozenset({f.name for f in fields(Settings)} - {"key_source", "sources"})
 
 
 @dataclass(frozen=True)
@@ -189,7 +186,7 @@ RULES: dict[str, SettingRule] = {
 _ENV: dict[str, str] = {name: rule.env for name, rule in RULES.items() if rule.env}
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _coerce(name: str, value: Any, environ: Mapping[str, str]) -> Any:
     """Type-check one setting against its rule, raising ``InvalidRequest`` with what to do."""
     if value is None:
         return None
@@ -197,7 +194,7 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         return _as_kind(rule, value)
     except (TypeError, ValueError) as exc:
-        source = f" (from {rule.env})" if rule.env and os.environ.get(rule.env) == str(value) else ""
+        source = f" (from {rule.env})" if rule.env and environ.get(rule.env) == str(value) else ""
         message = getattr(exc, "message", None) or f"{name}={value!r}{source} is not valid: use {rule.rule}."
         refused = InvalidRequest(message, field=name, value=value, allowed=rule.rule)
     # raised out here, so the ValueError (whose text holds the value: a key typed as a setting) is not its context
@@ -255,140 +252,79 @@ def _check_together(values: dict[str, Any]) -> None:
         raise refused  # out here, so the ParamError (holding the value) is not its context
 
 
-def configure(
-    api_key: str | None = None,
-    base_url: str | None = None,
-    offline: bool | None = None,
-    model: str | None = None,
-    size: str | None = None,
-    concurrency: int | None = None,
-    timeout: float | None = None,
-    proxy: str | None = None,
-    gallery_dir: str | os.PathLike[str] | None = None,
-    **more: Any,
-) -> Settings:
-    """Set defaults for this process; arguments left out keep their current value.
+def check_update(
+    current: Mapping[str, Any],
+    values: Mapping[str, Any],
+    environ: Mapping[str, str],
+    *,
+    api_key: object = None,
+    unset: Collection[str] = (),
+) -> dict[str, Any]:
+    """``values`` (those not None) as the settings they set: ``InvalidRequest`` when one is refused.
 
-    ``api_key`` stays in memory only.  ``offline=True`` uses the bundled offline server
-    even when a key is set; ``offline=False`` insists on a real backend.  ``base_url``
-    points at Azure OpenAI or any OpenAI-compatible gateway.  ``concurrency`` limits
-    parallel requests (default 4).  Also accepted: ``quality``, ``n``, ``max_retries``,
-    ``thumbnail_size``, ``task_mode`` (``"auto"``, ``"batch"`` or ``"gateway"``: how ``submit``
-    runs background jobs).  Returns the effective ``Settings``.
+    They are checked as one change, together with ``current`` (what ``configure()`` set and keeps,
+    less ``unset``) and the environment: a quality against the model set in the same update,
+    whatever the order.  ``api_key``, when given, must be a non-empty string.
     """
-    given: dict[str, Any] = dict(
-        base_url=base_url,
-        offline=offline,
-        model=model,
-        size=size,
-        concurrency=concurrency,
-        timeout=timeout,
-        proxy=proxy,
-        gallery_dir=gallery_dir,
-        **more,
-    )
-    return update(given, source="configure()", api_key=api_key)
-
-
-def update(values: dict[str, Any], *, source: str, api_key: str | None = None, unset: tuple[str, ...] = ()) -> Settings:
-    """``configure()`` with the place the values came from (``%config Dalle``, ``[tool.dalle_nb]``).
-
-    All of ``values`` are applied as one change: they are checked together against the
-    settings they would make (a quality against the model set in the same update, whatever
-    the order), and nothing is applied when one is refused.  ``unset`` names settings to
-    return to their default.
-    """
-    global _key_from_configure
-    remember_secret(os.environ.get("OPENAI_API_KEY"))  # so a key typed as another setting is never echoed
-    if isinstance(api_key, str):
-        remember_secret(api_key.strip())
-    unknown = sorted((set(values) | set(unset)) - _FIELDS)
+    unknown = sorted((set(values) | set(unset)) - SETTING_NAMES)
     if unknown:
         raise InvalidRequest(
-            f"configure() got an unknown setting '{unknown[0]}'; settings are: api_key, {', '.join(sorted(_FIELDS))}.",
+            f"configure() got an unknown setting '{unknown[0]}'; settings are: api_key, "
+            f"{', '.join(sorted(SETTING_NAMES))}.",
             field=unknown[0],
         )
-    coerced = {name: _coerce(name, value) for name, value in values.items() if value is not None}
+    coerced = {name: _coerce(name, value, environ) for name, value in values.items() if value is not None}
     if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
         raise InvalidRequest("api_key must be a non-empty string.", field="api_key")
-    with _lock:
-        merged = {name: value for name, (value, _) in _overrides.items() if name not in unset}
-        merged.update(coerced)
-        candidate = _effective(merged)
-        _check_together(candidate)
-        if api_key is not None:
-            _key_from_configure = api_key.strip()  # remembered as a secret above
-        for name in unset:
-            _overrides.pop(name, None)
-        _overrides.update({name: (value, source) for name, value in coerced.items()})
-    _changed()
-    return settings()
+    merged = {name: value for name, value in current.items() if name not in unset}
+    merged.update(coerced)
+    _check_together(_layered(merged, environ))
+    return coerced
 
 
-def reset(*names: str) -> None:
-    """Forget what ``configure()`` set: the named settings, or everything (and the key) when none is named."""
-    global _key_from_configure
-    if names:
-        update({}, source="reset()", unset=names)
-        return
-    with _lock:
-        _key_from_configure = None
-        _overrides.clear()
-    _changed()
-
-
-def api_key() -> str | None:
-    """The key to send, from ``configure()`` or ``OPENAI_API_KEY``; only the client calls this."""
-    with _lock:
-        key = _key_from_configure or os.environ.get("OPENAI_API_KEY") or None
-    remember_secret(key)
-    return key
-
-
-def _effective(overrides: dict[str, Any], sources: dict[str, str] | None = None) -> dict[str, Any]:
+def _layered(
+    overrides: Mapping[str, Any], environ: Mapping[str, str], sources: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Defaults, then the environment, then ``overrides``: the values before per-call arguments."""
     from .capabilities import DEFAULT_MODEL
 
     values: dict[str, Any] = {"model": DEFAULT_MODEL}
     for name, env_name in _ENV.items():
-        raw = os.environ.get(env_name)
+        raw = environ.get(env_name)
         if raw:
-            values[name] = _coerce(name, raw)
+            values[name] = _coerce(name, raw, environ)
             if sources is not None:
                 sources[name] = env_name
     values.update(overrides)
     return values
 
 
-def settings(**arguments: Any) -> Settings:
-    """The effective settings, with per-call ``arguments`` (not None) taking precedence."""
+def resolve(
+    overrides: Mapping[str, tuple[Any, str]],
+    environ: Mapping[str, str],
+    arguments: Mapping[str, Any],
+    *,
+    key_source: str | None,
+) -> Settings:
+    """The effective settings: defaults, then ``environ``, then ``overrides`` (name -> (value, where it was
+    set)), then the per-call ``arguments`` that are not None.  ``key_source`` says where the key came from
+    (None: there is none, which makes the offline server the backend unless ``offline`` says otherwise)."""
     sources: dict[str, str] = {}
-    with _lock:
-        values = _effective({name: value for name, (value, _) in _overrides.items()}, sources)
-        for name, (_, where) in _overrides.items():
-            sources[name] = where
-        key_source = (
-            "configure()" if _key_from_configure else ("OPENAI_API_KEY" if os.environ.get("OPENAI_API_KEY") else None)
-        )
+    values = _layered({name: value for name, (value, _) in overrides.items()}, environ, sources)
+    for name, (_, where) in overrides.items():
+        sources[name] = where
     for name, value in arguments.items():
         if value is not None:
-            values[name] = _coerce(name, value)
+            values[name] = _coerce(name, value, environ)
             sources[name] = "argument"
     if values.get("offline") is None:
-        # no explicit choice: no key means the offline server (the client says so in one notice line)
+        # no explicit choice: no key means the offline server (the session says so in one notice line)
         values["offline"] = key_source is None
         sources["offline"] = "no API key" if key_source is None else "API key set"
     return replace(Settings(model=values.pop("model")), **values, key_source=key_source, sources=sources)
 
 
-_listeners: list[Any] = []
-
-
-def on_change(callback: Any) -> None:
-    """Call ``callback()`` whenever ``configure()`` or ``reset()`` changes something (the client rebuilds)."""
-    _listeners.append(callback)
-
-
-def _changed() -> None:
-    for callback in list(_listeners):
-        callback()
+__all__ = [
+    "DEFAULT_TEXT_MODEL", "MAX_IMAGES_PER_CALL", "OPENAI_HOST", "RULES", "SETTING_NAMES", "BackendKind",
+    "SettingRule", "Settings", "check_update", "resolve",
+]  # fmt: skip

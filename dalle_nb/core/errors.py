@@ -4,16 +4,18 @@
 subclasses carry the API's own message, status, code and request id, made from the
 ``openai`` SDK's exceptions or from an OpenAI-compatible gateway's
 ``{"success": false, "error": {"code", "message"}, "trace_id"}`` body.  No message, repr or
-attribute ever holds the API key: every text passes through ``redact`` first.
+attribute ever holds the API key: every text passes through ``redact`` first, which masks what
+is shaped like a key, and the session that knows the key masks it too (``DalleError.hide``).
+
+This module holds no state: which keys are secret is the session's to know, and it passes them in.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, Self
 
-_SECRETS: set[str] = set()
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|sess-[A-Za-z0-9_\-]{8,})")
 
 
@@ -23,58 +25,57 @@ MIN_SECRET_LENGTH = 12
 _NOT_SECRETS = frozenset({"offline"})
 
 
-def remember_secret(secret: str | None) -> None:
-    """Register a key so that ``redact`` removes it from any text shown to a person."""
-    if secret and len(secret) >= MIN_SECRET_LENGTH and secret not in _NOT_SECRETS:
-        _SECRETS.add(secret)
+def worth_hiding(secret: str | None) -> bool:
+    """Whether ``secret`` is a key to mask wherever it would show (a short word such as "offline" is not)."""
+    return secret is not None and len(secret) >= MIN_SECRET_LENGTH and secret not in _NOT_SECRETS
 
 
-def is_secret(value: object) -> bool:
-    """Whether ``value`` is, or contains, a key this process knows (so it must never be sent or shown).
+def is_secret(value: object, secrets: Collection[str]) -> bool:
+    """Whether ``value`` is, or contains, one of ``secrets`` (so it must never be sent or shown).
 
     Containers are searched all the way down (a dict's keys and values, lists, tuples, sets), since
     ``metadata={"k": key}`` travels in the request body and lands in the gallery just as ``user=key`` would.
     """
-    return bool(_SECRETS) and _holds_secret(value, set())
+    return bool(secrets) and _holds_secret(value, secrets, set())
 
 
-def _holds_secret(value: object, seen: set[int]) -> bool:
+def _holds_secret(value: object, secrets: Collection[str], seen: set[int]) -> bool:
     if isinstance(value, str):
-        return any(secret in value for secret in _SECRETS)
+        return any(secret in value for secret in secrets)
     if isinstance(value, bytes | bytearray):
-        return any(secret.encode() in value for secret in _SECRETS)
+        return any(secret.encode() in value for secret in secrets)
     if not isinstance(value, Mapping | list | tuple | set | frozenset) or id(value) in seen:
         return False
     seen.add(id(value))  # a container that holds itself is searched once
     items = [part for pair in value.items() for part in pair] if isinstance(value, Mapping) else list(value)
-    return any(_holds_secret(item, seen) for item in items)
+    return any(_holds_secret(item, secrets, seen) for item in items)
 
 
-def redact(text: str) -> str:
-    """``text`` with every registered key, and anything shaped like one, masked."""
-    for secret in sorted(_SECRETS, key=len, reverse=True):
+def redact(text: str, secrets: Collection[str] = ()) -> str:
+    """``text`` with each of ``secrets``, and anything shaped like a key, masked."""
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return _KEY_PATTERN.sub(lambda m: m.group(0)[:3] + "***", text)
 
 
-def _redacted(value: Any, within: frozenset[int] = frozenset()) -> Any:
+def _redacted(value: Any, secrets: Collection[str] = (), within: frozenset[int] = frozenset()) -> Any:
     """An error attribute with any key in it masked, at any depth: ``configure(model=[key])`` keeps ``["***"]``.
 
     Strings are masked as ``redact`` masks text, and bytes that hold a known key become masked text; dicts,
     lists, tuples and sets are rebuilt as plain ones around their masked items; anything else is kept as it is.
     """
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, secrets)
     if isinstance(value, bytes | bytearray):
-        return redact(bytes(value).decode("utf-8", "replace")) if is_secret(value) else value
+        return redact(bytes(value).decode("utf-8", "replace"), secrets) if is_secret(value, secrets) else value
     if not isinstance(value, Mapping | list | tuple | set | frozenset):
         return value
     if id(value) in within:  # a container that holds itself
         return "..."
     within = within | {id(value)}
     if isinstance(value, Mapping):
-        return {_redacted(key, within): _redacted(item, within) for key, item in value.items()}
-    items = [_redacted(item, within) for item in value]
+        return {_redacted(key, secrets, within): _redacted(item, secrets, within) for key, item in value.items()}
+    items = [_redacted(item, secrets, within) for item in value]
     if isinstance(value, tuple):
         return tuple(items)
     if isinstance(value, set | frozenset):
@@ -103,6 +104,19 @@ class DalleError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def hide(self, secrets: Collection[str]) -> Self:
+        """Mask ``secrets`` wherever this error shows them (its message, args and fields); returns the error.
+
+        Made, an error masks only what is shaped like a key (``sk-...``): which other keys are secret (an
+        Azure key, a gateway's) only a session knows, and it masks them in the errors that leave it.
+        """
+        if secrets:
+            for name, value in list(vars(self).items()):
+                if is_secret(value, secrets):
+                    setattr(self, name, _redacted(value, secrets))
+            self.args = tuple(_redacted(arg, secrets) for arg in self.args)
+        return self
 
     def one_line(self) -> str:
         """The line a person sees under a cell or in a panel: what went wrong and what to do."""

@@ -6,17 +6,22 @@ the one path in ``session``.  Planning reads the settings, expands ``n`` and pro
 into requests, prepares input images and masks (the slow part for big pictures, so the
 async twins run it off the caller's loop), and checks every request against the
 capability table: a bad request raises ``InvalidRequest`` here and costs nothing.
+
+What planning needs of the session it plans for (the settings, the backend's rules, a notice
+said once, the keys never to send) it asks of the ``context`` it is given, a ``PlanContext``:
+core knows no session.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from . import config
-from .capabilities import Endpoint, ParamError, choices, get_model
-from .errors import InvalidRequest
+from .capabilities import Endpoint, ParamError, Profile, choices, get_model
+from .errors import DalleError, InvalidRequest, is_secret
 from .imaging import KEEP_UNMASKED_FEATHER, Fit, check_fit, fit_inline, prepare_image, prepare_images, prepare_mask
 from .request import EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
 
@@ -24,6 +29,54 @@ from .request import EditRequest, GenerateRequest, Request, ResponsesRequest, Va
 VARIATION_PROMPT = (
     "Create a variation of this image: keep its subject, composition and colour palette, and change the details."
 )
+
+
+class PlanContext(Protocol):
+    """What planning asks of the session it plans for (``runtime.session.Session`` is one).
+
+    A protocol the plan functions are handed, rather than notices and settings returned on the
+    ``Job`` for the session to act on, because planning needs answers while it plans: the
+    settings decide the requests, the backend's rules (the running offline server's profile)
+    check them, and the keys refuse a request that would send one.  ``notice`` says a line to
+    the person once per session (the first revised prompt), which only the session can count.
+    """
+
+    def settings(self, **arguments: Any) -> config.Settings:
+        """The effective settings, with per-call ``arguments`` (not None) taking precedence."""
+        ...
+
+    def profile_for(self, settings: config.Settings) -> Profile:
+        """Which rules a request for ``settings``' backend must pass."""
+        ...
+
+    def notice(self, text: str, *, once: bool = False) -> None:
+        """One line for the person (with ``once``, only the first time in the session)."""
+        ...
+
+    def secrets(self) -> frozenset[str]:
+        """The keys that must never be sent as a parameter, nor shown."""
+        ...
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _hiding_keys(plan: Callable[P, R]) -> Callable[P, R]:
+    """``plan``, whose refusals have the context's keys masked in them: what a person passed (a value, a path)
+    is in them, and only the session knows which keys are secret (errors mask key-shaped text themselves)."""
+
+    @functools.wraps(plan)
+    def planned(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return plan(*args, **kwargs)
+        except DalleError as error:
+            context = cast("PlanContext | None", kwargs.get("context"))
+            if context is not None:
+                error.hide(context.secrets())
+            raise
+
+    return planned
 
 
 @dataclass
@@ -73,13 +126,10 @@ def _prompts(prompt: object) -> list[str]:
     return texts
 
 
-def _no_key_in(request: Request) -> None:
+def _no_key_in(request: Request, secrets: frozenset[str]) -> None:
     """Refuse to send the API key as a request parameter: it would travel in the body and land in the gallery."""
-    from .errors import is_secret
-
-    config.api_key()  # a key from the environment is known from here on
     for name, value in request.api_fields().items():
-        if name == "api_key" or is_secret(value):
+        if name == "api_key" or is_secret(value, secrets):
             raise _key_refused(name)
 
 
@@ -99,18 +149,18 @@ def _count(n: object, settings: config.Settings) -> int:
     return value
 
 
-def _checked(requests: list[Request], settings: config.Settings) -> list[Request]:
+def _checked(requests: list[Request], settings: config.Settings, context: PlanContext) -> list[Request]:
     """Each request checked as the backend will check it (``n`` as one SDK call carries it), with
     the values it will send normalized: ``"50"`` becomes 50, never a JSON string."""
-    return [request.normalized(_check_one(request, settings)) for request in requests]
+    return [request.normalized(_check_one(request, settings, context)) for request in requests]
 
 
-def _check_one(request: Request, settings: config.Settings, *, files: bool = True) -> dict[str, Any]:
+def _check_one(
+    request: Request, settings: config.Settings, context: PlanContext, *, files: bool = True
+) -> dict[str, Any]:
     """One request checked for its backend (``files=False``: its options alone, pictures not prepared yet)."""
-    from ..runtime.session import default_session
-
-    _no_key_in(request)
-    profile = default_session().profile_for(settings)
+    _no_key_in(request, context.secrets())
+    profile = context.profile_for(settings)
     strict = settings.backend != "compatible"
     return request.with_n(min(request.n, request.per_call)).check(profile, strict_extra=strict, files=files)
 
@@ -131,7 +181,9 @@ def _not_revisable(request: Request) -> str | None:
     return None
 
 
-def _revised(requests: list[Request], settings: config.Settings, notices: list[str]) -> list[Request]:
+def _revised(
+    requests: list[Request], settings: config.Settings, notices: list[str], context: PlanContext
+) -> list[Request]:
     """The requests that go through the Responses API, where a text model revises the prompt.
 
     With ``revise`` left to its default, GPT image models are revised wherever the backend
@@ -140,8 +192,6 @@ def _revised(requests: list[Request], settings: config.Settings, notices: list[s
     notice says why.  An edit's pictures travel there inside the JSON, as data URLs with lower
     limits than the Images API's files: ``fit_inline`` makes them fit, and says so.
     """
-    from ..runtime.session import default_session
-
     out: list[Request] = []
     for request in requests:
         why = _not_revisable(request)
@@ -157,7 +207,7 @@ def _revised(requests: list[Request], settings: config.Settings, notices: list[s
             notices.append(f"sent to the Images API exactly as written (no revised prompt): {why}.")
         out.append(request)
     if any(isinstance(r, ResponsesRequest) for r in out):
-        default_session().notice(
+        context.notice(
             f"prompts are revised: {settings.text_model} rewrites each prompt and calls the image model through the "
             "Responses API (its text tokens are billed on top of the picture), and every picture shows the revised "
             "prompt. To send prompts exactly: configure(revise=False), or %%dalle --exact.",
@@ -174,6 +224,7 @@ def _stream_options(stream: Any, partial_images: int | None, wants_partials: boo
     return stream, partial_images
 
 
+@_hiding_keys
 def plan_generate(
     prompt: str | Sequence[str],
     *,
@@ -192,9 +243,10 @@ def plan_generate(
     labels: Sequence[str | None] | None = None,
     revise: bool | None = None,
     extra: dict[str, Any] | None = None,
+    context: PlanContext,
 ) -> Job:
     """A checked job for ``generate``: one request per prompt, each asking for ``n`` pictures."""
-    settings = config.settings(model=model, size=size, quality=quality, revise=revise)
+    settings = context.settings(model=model, size=size, quality=quality, revise=revise)
     count = _count(n, settings)
     stream, partial_images = _stream_options(stream, partial_images, wants_partials)
     requests: list[Request] = [
@@ -216,7 +268,7 @@ def plan_generate(
         for text in _prompts(prompt)
     ]
     notices: list[str] = []
-    checked = _revised(_checked(requests, settings), settings, notices)
+    checked = _revised(_checked(requests, settings, context), settings, notices, context)
     return Job(_with_n(checked, count), settings, labels=list(labels or []), notices=notices)
 
 
@@ -249,9 +301,10 @@ def _edit_draft(
     fit: Fit,
     revise: bool | None,
     extra: dict[str, Any] | None,
+    context: PlanContext,
 ) -> tuple[EditRequest, config.Settings, int]:
     """The edit request without its pictures, the settings and ``n``: everything that reads no picture."""
-    settings = config.settings(model=model, size=size, quality=quality, revise=revise)
+    settings = context.settings(model=model, size=size, quality=quality, revise=revise)
     count = _count(n, settings)
     text = _prompts(prompt)
     if len(text) != 1:
@@ -275,11 +328,12 @@ def _edit_draft(
     return draft, settings, count
 
 
-def _check_options(request: Request, settings: config.Settings) -> None:
+def _check_options(request: Request, settings: config.Settings, context: PlanContext) -> None:
     """``_checked`` for a request whose pictures are not prepared yet: its options only."""
-    _check_one(request, settings, files=False)
+    _check_one(request, settings, context, files=False)
 
 
+@_hiding_keys
 def check_edit(
     prompt: str,
     *,
@@ -299,6 +353,7 @@ def check_edit(
     fit: Fit = "error",
     revise: bool | None = None,
     extra: dict[str, Any] | None = None,
+    context: PlanContext,
 ) -> None:
     """What ``plan_edit`` checks without reading a picture, in microseconds: ``InvalidRequest`` at once.
 
@@ -310,15 +365,17 @@ def check_edit(
         prompt, input_fidelity=input_fidelity, model=model, n=n, size=size, quality=quality, background=background,
         output_format=output_format, output_compression=output_compression, stream=stream,
         partial_images=partial_images, wants_partials=wants_partials, fit=fit, revise=revise, extra=extra,
+        context=context,
     )  # fmt: skip
     if keep_unmasked and mask is None:
         raise InvalidRequest(_KEEP_NEEDS_MASK, field="keep_unmasked")
-    _check_options(draft, settings)
+    _check_options(draft, settings, context)
 
 
 _KEEP_NEEDS_MASK = "keep_unmasked needs a mask: it keeps the pixels outside the mask exact."
 
 
+@_hiding_keys
 def plan_edit(
     image: object,
     prompt: str,
@@ -341,6 +398,7 @@ def plan_edit(
     keep_unmasked: bool = False,
     extra: dict[str, Any] | None = None,
     notices: Sequence[str] = (),
+    context: PlanContext,
 ) -> Job:
     """A checked job for ``edit``, with every input image and the mask prepared for upload.
 
@@ -352,6 +410,7 @@ def plan_edit(
         prompt, input_fidelity=input_fidelity, model=model, n=n, size=size, quality=quality, background=background,
         output_format=output_format, output_compression=output_compression, stream=stream,
         partial_images=partial_images, wants_partials=wants_partials, fit=fit, revise=revise, extra=extra,
+        context=context,
     )  # fmt: skip
     prepared = prepare_images(image, settings.model, endpoint="edits", fit=fit)
     mask_file = prepare_mask(mask, (prepared[0].width, prepared[0].height)) if mask is not None else None
@@ -362,7 +421,7 @@ def plan_edit(
     for item in [*prepared, mask_file, markup_file]:
         notes.extend(item.notices if item is not None else ())
     request = replace(draft, images=tuple(prepared), mask=mask_file, markup=markup_file)
-    checked = _with_n(_revised(_checked([request], settings), settings, notes), count)
+    checked = _with_n(_revised(_checked([request], settings, context), settings, notes, context), count)
     keep = None
     if keep_unmasked:
         if mask_file is None:
@@ -376,11 +435,11 @@ def plan_edit(
 
 
 def _vary_route(
-    model: str | None, size: str | None, prompt: str | None
+    model: str | None, size: str | None, prompt: str | None, context: PlanContext
 ) -> tuple[config.Settings, str | None, str | None]:
     """The settings, and how ``vary`` goes: ``(settings, None, None)`` for the variations endpoint, else the
     stated prompt of the edit it becomes and the notice that says so."""
-    settings = config.settings(model=model, size=size)
+    settings = context.settings(model=model, size=size)
     spec = get_model(settings.model)
     if "variations" in spec.endpoints and prompt is None:
         return settings, None, None
@@ -396,21 +455,24 @@ def _vary_route(
     return settings, stated, note
 
 
+@_hiding_keys
 def check_vary(
     *, n: int | None = None, model: str | None = None, size: str | None = None, prompt: str | None = None,
-    fit: Fit = "error",
+    fit: Fit = "error", context: PlanContext,
 ) -> str:  # fmt: skip
     """What ``plan_vary`` checks without reading the picture (see ``check_edit``); the prompt the variations
     are made with (``""`` on the variations endpoint, which takes none)."""
-    settings, stated, _note = _vary_route(model, size, prompt)
+    settings, stated, _note = _vary_route(model, size, prompt, context)
     if stated is not None:
-        check_edit(stated, model=settings.model, n=n, size=size, fit=fit, revise=False)
+        check_edit(stated, model=settings.model, n=n, size=size, fit=fit, revise=False, context=context)
         return stated
     check_fit(fit)
-    _check_options(VaryRequest(model=settings.model, n=_count(n, settings), size=settings.size), settings)
+    request = VaryRequest(model=settings.model, n=_count(n, settings), size=settings.size)
+    _check_options(request, settings, context)
     return ""
 
 
+@_hiding_keys
 def plan_vary(
     image: object,
     *,
@@ -419,23 +481,26 @@ def plan_vary(
     size: str | None = None,
     prompt: str | None = None,
     fit: Fit = "error",
+    context: PlanContext,
 ) -> Job:
     """A checked job for ``vary``: the variations endpoint where served, else an edit with a stated prompt."""
-    settings, stated, note = _vary_route(model, size, prompt)
+    settings, stated, note = _vary_route(model, size, prompt, context)
     if stated is None:
         count = _count(n, settings)
         prepared = prepare_images(image, settings.model, endpoint="variations", fit=fit)
         request = VaryRequest(model=settings.model, n=count, size=settings.size, image=prepared[0])
-        checked = _with_n(_checked([request], settings), count)
+        checked = _with_n(_checked([request], settings, context), count)
         return Job(checked, settings, parents=[_parents(image)], notices=list(prepared[0].notices))
     assert note is not None
     # the stated prompt is ours, not the person's: it is sent exactly, so the variation does what it says
-    job = plan_edit(image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note], revise=False)
+    job = plan_edit(
+        image, stated, model=settings.model, n=n, size=size, fit=fit, notices=[note], revise=False, context=context
+    )
     job.kind = "vary"  # a variation, made through edit: the gallery and the cards call it what it is
     return job
 
 
-def prompt_checker(model: str, endpoint: Endpoint = "generations") -> Callable[[object], str]:
+def prompt_checker(model: str, endpoint: Endpoint = "generations", *, context: PlanContext) -> Callable[[object], str]:
     """A check of one prompt exactly as ``plan_generate`` checks each of its prompts for ``model``: text that is
     valid UTF-8, the table's prompt rule, never the API key.
 
@@ -443,29 +508,33 @@ def prompt_checker(model: str, endpoint: Endpoint = "generations") -> Callable[[
     this alone (nothing else of the request changes from prompt to prompt), so planning a 10,000-line batch
     costs about as much as writing its file.
     """
-    from .errors import is_secret
-
     row = choices(model, endpoint, "prompt")
     most = row.high if row.high is not None else 0
+    secrets = context.secrets()
 
     def check(prompt: object) -> str:
         # the common case, which every check below accepts: ASCII text is valid UTF-8, within the limit, not blank
         fast = isinstance(prompt, str) and type(prompt) is str and len(prompt) <= most and prompt.isascii()
-        if fast and isinstance(prompt, str) and prompt.strip() and not is_secret(prompt):
+        if fast and isinstance(prompt, str) and prompt.strip() and not is_secret(prompt, secrets):
             return prompt
-        (text,) = _prompts(prompt if isinstance(prompt, str) else [prompt])
-        if is_secret(text):
+        try:
+            (text,) = _prompts(prompt if isinstance(prompt, str) else [prompt])
+        except DalleError as error:
+            error.hide(secrets)
+            raise
+        if is_secret(text, secrets):
             raise _key_refused("prompt")
         try:
             row.check(text)
             return text
         except ParamError as error:
-            refused = InvalidRequest.from_param(error)
+            refused = InvalidRequest.from_param(error).hide(secrets)
         raise refused  # out here, so the ParamError (holding the prompt) is not its context
 
     return check
 
 
+@_hiding_keys
 def plan_refine(
     image: object,
     instruction: str,
@@ -482,6 +551,7 @@ def plan_refine(
     wants_partials: bool = False,
     revise: bool | None = None,
     fit: Fit = "error",
+    context: PlanContext,
 ) -> Job:
     """A checked job for ``refine``: the next turn of the conversation that made ``image``.
 
@@ -497,7 +567,7 @@ def plan_refine(
     as_edit = plan_edit(
         image, instruction, model=model, n=n, size=size, quality=quality, background=background,
         output_format=output_format, output_compression=output_compression, stream=stream,
-        partial_images=partial_images, wants_partials=wants_partials, revise=revise, fit=fit,
+        partial_images=partial_images, wants_partials=wants_partials, revise=revise, fit=fit, context=context,
     )  # fmt: skip
     as_edit.kind = "refine"
     request = as_edit.requests[0]
@@ -509,7 +579,7 @@ def plan_refine(
         output_format=request.image.output_format, output_compression=request.image.output_compression,
         stream=request.image.stream, partial_images=request.image.partial_images,
     )  # fmt: skip
-    (checked,) = _checked([turn], as_edit.settings)
+    (checked,) = _checked([turn], as_edit.settings, context)
     assert isinstance(checked, GenerateRequest)
     continued = ResponsesRequest(
         checked.with_n(request.n), made.text_model or as_edit.settings.text_model, made.response_id, fallback=request
@@ -518,6 +588,6 @@ def plan_refine(
 
 
 __all__ = [
-    "VARIATION_PROMPT", "Job", "check_edit", "check_vary", "plan_edit", "plan_generate", "plan_refine", "plan_vary",
-    "prompt_checker",
+    "VARIATION_PROMPT", "Job", "PlanContext", "check_edit", "check_vary", "plan_edit", "plan_generate", "plan_refine",
+    "plan_vary", "prompt_checker",
 ]  # fmt: skip

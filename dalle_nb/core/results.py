@@ -235,7 +235,7 @@ class GeneratedImage:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from ..display import image_bundle
-        from .config import settings
+        from ..runtime.config import settings  # the default session's; moves out with display's split
 
         return image_bundle(self, settings().thumbnail_size)
 
@@ -314,6 +314,6 @@ class ImageSet(Sequence[GeneratedImage]):
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from ..display import set_bundle
-        from .config import settings
+        from ..runtime.config import settings  # the default session's; moves out with display's split
 
         return set_bundle(self, settings().thumbnail_size)

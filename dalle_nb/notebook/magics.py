@@ -149,7 +149,7 @@ NOTES = (
 def help_text(model: str | None = None) -> str:
     """``%dalle help``, written from ``OPTIONS`` and the capability table for ``model``."""
     from ..core.capabilities import choices
-    from ..core.config import settings
+    from ..runtime.config import settings
 
     model = model or settings().model
     width = max(len(usage) for usage, _ in USAGE) + 2
@@ -339,8 +339,8 @@ class Dalle(Magics):
     @validate(*_SETTINGS)
     def _apply_setting(self, proposal: Any) -> Any:
         """Check a setting against the same rules ``configure()`` uses, and apply it (None: back to the default)."""
-        from ..core import config
         from ..core.errors import InvalidRequest
+        from ..runtime import config
 
         name, value = proposal["trait"].name, proposal["value"]
         if self._mirroring:
@@ -413,9 +413,10 @@ class Dalle(Magics):
 
     def _plan(self, call: MagicCall) -> Job:
         from ..core import plan
+        from ..runtime.session import default_session
 
         o = call.option
-        common: dict[str, Any] = {"model": o("model"), "n": o("n"), "size": o("size")}
+        common: dict[str, Any] = {"model": o("model"), "n": o("n"), "size": o("size"), "context": default_session()}
         if call.magic == "dalle_vary":
             image = self._evaluate(call.image or "", "IMAGE")
             return plan.plan_vary(image, prompt=o("prompt"), **common)
@@ -583,8 +584,8 @@ def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
     The settings are checked together, so a quality written before the model it belongs to
     is fine; a setting that cannot be used is reported on stderr and left out.
     """
-    from ..core import config
     from ..core.errors import InvalidRequest
+    from ..runtime import config
 
     wanted: dict[str, Any] = {}
     for key, value in _read_pyproject(start or Path.cwd()).items():

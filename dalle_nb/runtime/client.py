@@ -1,9 +1,10 @@
-"""The only place that calls the ``openai`` SDK: backends, fan-out, streaming, cancellation, errors.
+"""Where one job's requests are made: fan-out, streaming, cancellation, errors, saving.
 
-``session`` decides when a job runs and on which connection; this module turns one job into
-SDK calls on the session's private loop.  Each request waits for a slot of its backend's
-process-wide limit, holds it only until its response has arrived, and then decodes and
-saves its pictures off the loop, so the next request starts at once.  Every picture is saved
+``session`` decides when a job runs and on which connection (``connections`` builds the SDK
+client); this module turns one job into SDK calls on that connection, on the session's private
+loop, and tells what happens only through the ``emit`` it is given.  Each request waits for a
+slot of its backend's process-wide limit, holds it only until its response has arrived, and
+then decodes and saves its pictures off the loop, so the next request starts at once.  Every picture is saved
 to the gallery as soon as it arrives, before anything else sees it.
 """
 
@@ -20,15 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..core import config
-from ..core.capabilities import Profile, get_model
+from ..core.capabilities import get_model
 from ..core.errors import (
     APIError,
     BackendUnreachable,
     DalleError,
     GalleryError,
     IncompleteStream,
-    InvalidRequest,
     ServerError,
     detach,
     error_class,
@@ -38,78 +37,15 @@ from ..core.events import Event, ImageSaved, PartialImage, RequestFailed
 from ..core.plan import Job
 from ..core.request import EditRequest, GenerateRequest, Request, ResponsesRequest
 from ..core.results import Failure, GeneratedImage, ImageSet
+from .connections import Connection
 
 if TYPE_CHECKING:
     from .gallery import Gallery
-    from .session import Limiter, Session
+    from .session import Limiter
 
 #: Header that tells the offline server which picture index a fanned-out request starts at,
 #: so four one-image requests give four different pictures, as the real API would.
 OFFLINE_INDEX_HEADER = "x-dalle-nb-first-index"
-
-
-# ---------------------------------------------------------------------------- backends
-@dataclass(eq=False)
-class Connection:
-    """A ready SDK client for one backend, which rules its requests must pass, and how many jobs use it."""
-
-    kind: str
-    base_url: str
-    profile: Profile
-    sdk: Any
-    http: Any
-    jobs: int = 0
-    retired: bool = False
-    closed: bool = False
-
-
-def connection_ident(settings: config.Settings, session: Session) -> tuple[tuple[Any, ...], str, str]:
-    """What identifies the connection ``settings`` need, its base URL and its key (never shown)."""
-    backend = settings.backend
-    key = config.api_key()
-    if backend != "offline" and key is None:
-        raise InvalidRequest(
-            "No API key: set OPENAI_API_KEY or call dalle_nb.configure(api_key=...), or use configure(offline=True).",
-            field="api_key",
-        )
-    if backend == "offline":
-        base_url, key = session.offline_server().base_url, "offline"
-    else:
-        base_url = settings.base_url or "https://api.openai.com/v1"
-    assert key is not None
-    return (backend, base_url, key, settings.proxy, settings.timeout, settings.max_retries), base_url, key
-
-
-def open_connection(settings: config.Settings, base_url: str, key: str, session: Session) -> Connection:
-    """A new SDK client for ``base_url``; the offline server is never reached through a proxy."""
-    import openai
-
-    backend = settings.backend
-    offline = backend == "offline"
-    http = openai.DefaultAsyncHttpxClient(
-        proxy=None if offline else settings.proxy, trust_env=not offline, timeout=settings.timeout
-    )
-    common: dict[str, Any] = {
-        "api_key": key,
-        "timeout": settings.timeout,
-        "max_retries": settings.max_retries,
-        "http_client": http,
-    }
-    if backend == "azure":
-        import os
-
-        sdk: Any = openai.AsyncAzureOpenAI(
-            azure_endpoint=base_url, api_version=os.environ.get("OPENAI_API_VERSION", "2025-04-01-preview"), **common
-        )
-    else:
-        sdk = openai.AsyncOpenAI(base_url=base_url, **common)
-    if offline and settings.sources.get("offline") == "no API key":
-        session.notice(
-            f"no OpenAI API key set, so pictures come from the offline backend at {base_url} (drawn locally, free). "
-            "To use OpenAI, set OPENAI_API_KEY or call dalle_nb.configure(api_key=...).",
-            once=True,
-        )
-    return Connection(backend, base_url, session.profile_for(settings), sdk, http)
 
 
 async def download(conn: Connection, url: str, what: str = "the image URL") -> bytes:
@@ -613,4 +549,4 @@ def _responses_usage(response: Any) -> dict[str, Any]:
     return usage
 
 
-__all__ = ["Connection", "connection_ident", "open_connection", "run_job"]
+__all__ = ["OFFLINE_INDEX_HEADER", "download", "run_job"]

@@ -1,9 +1,14 @@
 """The session: what one process shares, and the one path every job is submitted on.
 
-A ``Session`` owns the private event loop (a daemon thread, so blocking calls work the same
-in a script and in Jupyter, whose own loop is already running), the SDK connections, the
-galleries, the offline server, the notices already said, and the concurrency limit of each
-backend.  The module-level functions (``dn.generate`` ...) use ``default_session()``.
+A ``Session`` owns the settings (its ``settings_store``: what ``configure()`` set, the key, the
+keys to hide), the private event loop (a daemon thread, so blocking calls work the same in a
+script and in Jupyter, whose own loop is already running), the SDK connections, the galleries,
+the offline server, the notices already said, and the concurrency limit of each backend.  The
+module-level functions (``dn.generate``, ``dn.configure`` ...) use ``default_session()``; a test
+can make a ``Session()`` of its own and read its state.
+
+Planning asks the session for what it needs (a ``Session`` is a ``core.plan.PlanContext``): the
+settings, the backend's rules, a notice said once, the keys never to send.
 
 ``submit`` starts a planned ``Job`` and returns a ``JobHandle`` at once.  A job keeps the
 connection it started with: ``configure()`` only stops *new* jobs from using an old
@@ -27,16 +32,18 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..core import config
 from ..core.capabilities import Profile
-from ..core.errors import DalleError, detach
+from ..core.config import Settings
+from ..core.errors import DalleError, InvalidRequest, detach
 from ..core.events import Event, ImageSaved, JobDone, OnEvent, RequestFailed
 from ..core.plan import Job
 from ..core.results import Failure, ImageSet
+from .client import run_job
+from .connections import Connection, connection_ident, open_connection
+from .settings_store import SettingsStore
 
 if TYPE_CHECKING:
     from ..offline import OfflineServer
-    from .client import Connection
     from .gallery import Gallery
 
 
@@ -208,9 +215,11 @@ def _finish(result: ImageSet) -> ImageSet:
 
 
 class Session:
-    """The process-wide state of dalle_nb; ``default_session()`` is the one the module functions use."""
+    """The state of dalle_nb; ``default_session()`` is the one the module functions use."""
 
     def __init__(self) -> None:
+        #: What ``configure()`` set, the key and the keys to hide; a change retires today's connections.
+        self.settings_store = SettingsStore()
         self._lock = threading.RLock()
         self._loop: _Loop | None = None
         self._connections: dict[tuple[Any, ...], Connection] = {}
@@ -226,7 +235,16 @@ class Session:
         self._reserved = 0
         self._cap: int | None = None
         self._made_before_cap = 0
-        config.on_change(self.retire_connections)
+        self.settings_store.on_change(self.retire_connections)
+
+    # ------------------------------------------------------------------ what planning asks (PlanContext)
+    def settings(self, **arguments: Any) -> Settings:
+        """The effective settings, with per-call ``arguments`` (not None) taking precedence."""
+        return self.settings_store.settings(**arguments)
+
+    def secrets(self) -> frozenset[str]:
+        """The keys that must never be sent as a parameter, nor shown."""
+        return self.settings_store.secrets()
 
     # ------------------------------------------------------------------ shared state
     def loop(self) -> _Loop:
@@ -326,7 +344,7 @@ class Session:
             if conn.retired and conn.jobs == 0:
                 self._close(conn)
 
-    def profile_for(self, settings: config.Settings) -> Profile:
+    def profile_for(self, settings: Settings) -> Profile:
         """Which rules a request must pass for this backend, before it is sent."""
         if settings.backend == "offline":
             from ..offline import ServerOptions
@@ -335,28 +353,33 @@ class Session:
             return running.options.profile if running is not None else ServerOptions.from_env().profile
         return "openai" if settings.backend == "openai" else "compat"
 
-    def gallery(self, settings: config.Settings | None = None) -> Gallery:
+    def gallery(self, settings: Settings | None = None) -> Gallery:
         """The history store for ``settings.gallery_dir`` (default: the user's data folder)."""
         from .gallery import Gallery
 
-        directory = (settings or config.settings()).gallery_dir
+        directory = (settings or self.settings()).gallery_dir
         with self._lock:
             if directory not in self._galleries:
                 self._galleries[directory] = Gallery(directory)
             return self._galleries[directory]
 
     # ------------------------------------------------------------------ connections
-    def connection(self, settings: config.Settings) -> Connection:
+    def connection(self, settings: Settings) -> Connection:
         """The SDK client for ``settings``' backend, built once and shared until a setting changes."""
-        from .client import connection_ident, open_connection
-
-        ident, base_url, key = connection_ident(settings, self)
+        offline_url = self.offline_server().base_url if settings.backend == "offline" else None
+        ident, base_url, key = connection_ident(settings, self.settings_store.api_key(), offline_url)
         with self._lock:
             found = self._connections.get(ident)
             if found is None:
-                found = open_connection(settings, base_url, key, self)
+                found = open_connection(settings, base_url, key, self.profile_for(settings))
                 self._connections[ident] = found
                 self._opened.add(found)
+                if found.kind == "offline" and settings.sources.get("offline") == "no API key":
+                    self.notice(
+                        f"no OpenAI API key set, so pictures come from the offline backend at {base_url} (drawn "
+                        "locally, free). To use OpenAI, set OPENAI_API_KEY or call dalle_nb.configure(api_key=...).",
+                        once=True,
+                    )
             return found
 
     def retire_connections(self) -> None:
@@ -385,7 +408,7 @@ class Session:
         return limiter
 
     # ------------------------------------------------------------------ the budget
-    def reserve_pictures(self, settings: config.Settings, pictures: int) -> None:
+    def reserve_pictures(self, settings: Settings, pictures: int) -> None:
         """Refuse, before anything is sent, work that would pass ``max_images``: the pictures made since the
         cap was set, and those asked for by jobs still running, count (a ``Job``'s, a background job's)."""
         cap = settings.max_images
@@ -394,8 +417,6 @@ class Session:
                 self._cap, self._made_before_cap = cap, self.made
             used = self.made - self._made_before_cap + self._reserved
             if cap is not None and used + pictures > cap:
-                from ..core.errors import InvalidRequest
-
                 left = max(0, cap - used)
                 raise InvalidRequest(
                     f"this call asks for {pictures} picture(s), but this session's budget (max_images={cap}) has "
@@ -492,6 +513,7 @@ class Session:
             if isinstance(event, ImageSaved):
                 handle.images.images.append(event.image)
             elif isinstance(event, RequestFailed):
+                self.settings_store.hide(event.failure.error)  # before anyone sees it: keys an answer echoed
                 handle.images.failures.append(event.failure)
             if on_event is None:
                 return
@@ -554,8 +576,6 @@ class Session:
 
     async def _run(self, handle: JobHandle, job: Job, conn: Connection, emit: Callable[[Event], None]) -> None:
         """Run a claimed job on the session's loop and settle its handle."""
-        from .client import run_job
-
         task = asyncio.current_task()
         assert task is not None
         handle._task, handle._loop = task, asyncio.get_running_loop()

@@ -19,9 +19,9 @@ import openai
 import pytest
 
 import dalle_nb as dn
+from dalle_nb import config
 from dalle_nb.background import lines as batch_lines
 from dalle_nb.background.batch import _LOST, _engine
-from dalle_nb.core import config
 from dalle_nb.core.errors import ContentPolicyError, InvalidRequest
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.runtime.gallery import Gallery, JobRecord

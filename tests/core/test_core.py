@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import dalle_nb as dn
-from dalle_nb.core import config, errors, plan
+from dalle_nb import config
+from dalle_nb.core import errors, plan
 from dalle_nb.core.capabilities import ARBITRARY, DEFAULT_MODEL, MODELS, choices
 from dalle_nb.notebook.magics import OPTIONS, help_text, parse
 from dalle_nb.offline import OfflineServer, ServerOptions
@@ -194,7 +195,7 @@ def test_async_twins_prepare_images_off_the_callers_loop(monkeypatch: pytest.Mon
 def test_edit_wait_false_returns_before_the_picture_is_prepared() -> None:
     photo = np.random.default_rng(5).integers(0, 255, (1800, 2400, 3), dtype=np.uint8)  # noise: slow to encode
     started = time.perf_counter()
-    plan.plan_edit(photo, "a red door", revise=False)
+    plan.plan_edit(photo, "a red door", revise=False, context=default_session())
     planning = time.perf_counter() - started
 
     started = time.perf_counter()

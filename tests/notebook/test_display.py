@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import dalle_nb as dn
-from dalle_nb.core import config
+from dalle_nb import config
 from dalle_nb.display import config_report, matrix_grid
 from dalle_nb.notebook.magics import help_text
 from dalle_nb.runtime.gallery import default_dir

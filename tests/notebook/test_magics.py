@@ -17,7 +17,7 @@ from PIL import Image
 from traitlets import TraitError
 
 import dalle_nb as dn
-from dalle_nb.core import config
+from dalle_nb import config
 from dalle_nb.notebook.magics import Dalle, apply_pyproject
 from dalle_nb.offline import OfflineServer, ServerOptions
 

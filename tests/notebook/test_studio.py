@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import dalle_nb as dn
-from dalle_nb.core import config
+from dalle_nb import config
 from dalle_nb.notebook.widgets.studio import _CUSTOM, PAGE_SIZE, Studio
 from dalle_nb.offline import OfflineServer, ServerOptions
 
@@ -399,12 +399,13 @@ def test_a_big_picture_is_prepared_off_the_kernels_thread() -> None:
     import numpy as np
 
     from dalle_nb.core.plan import plan_vary
+    from dalle_nb.runtime.session import default_session
 
     from ..conftest import noise
 
     photo = np.asarray(noise(4000, 3000))
     started = time.perf_counter()
-    plan_vary(photo, model="gpt-image-1.5")
+    plan_vary(photo, model="gpt-image-1.5", context=default_session())
     planning = time.perf_counter() - started
 
     async def body() -> tuple[float, Studio]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from dalle_nb.core import config
+from dalle_nb import config
 from dalle_nb.notebook.widgets.studio import PAGE_SIZE, Studio
 from dalle_nb.offline import OfflineServer, ServerOptions
 

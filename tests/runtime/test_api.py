@@ -21,7 +21,8 @@ import pytest
 from PIL import Image
 
 import dalle_nb as dn
-from dalle_nb.core import config, errors
+from dalle_nb import config
+from dalle_nb.core import errors
 from dalle_nb.core.capabilities import DEFAULT_MODEL
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.runtime.session import default_session

@@ -25,10 +25,11 @@ import pytest
 from PIL import Image
 
 import dalle_nb as dn
-from dalle_nb.core import config, errors
+from dalle_nb import config
+from dalle_nb.core import errors, plan
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.runtime import gallery
-from dalle_nb.runtime.session import default_session
+from dalle_nb.runtime.session import Session, default_session
 
 from ..conftest import faulty, use
 
@@ -298,6 +299,29 @@ def test_the_key_is_never_a_request_parameter(fresh: Path) -> None:
     assert not pictures_on_disk(fresh) and not dn.history()
     stored = [p for p in fresh.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
     assert not stored, f"the key was written to {stored}"
+
+
+def test_a_session_of_its_own_keeps_its_settings_and_hides_its_keys() -> None:
+    """A ``Session()`` holds its own settings and key; a key not shaped like OpenAI's (Azure's) is still hidden."""
+    azure = "0123456789abcdef0123456789abcdef"  # no "sk-": only the session knows it is a key
+    mine = Session()
+    mine.settings_store.update({"model": "dall-e-3", "offline": True}, source="test", api_key=azure)
+    assert mine.settings().model == "dall-e-3" and mine.settings().key_source == "configure()"
+    assert config.settings().model != "dall-e-3" and not config.settings().has_key, "the default session is untouched"
+    refusals = []
+    for refuse in (
+        lambda: mine.settings_store.update({"size": azure}, source="test"),
+        lambda: plan.plan_generate("a fox", quality=azure, context=mine),
+        lambda: plan.plan_generate("a fox", extra={"user": [azure]}, context=mine),
+        lambda: plan.plan_edit(azure, "a fox", context=mine),
+        lambda: plan.prompt_checker("dall-e-3", context=mine)(azure),
+    ):
+        with pytest.raises(dn.InvalidRequest) as refused:
+            refuse()
+        refusals.append(refused.value)
+    shown = [text for error in refusals for text in (str(error), repr(error), repr(vars(error)), error.one_line())]
+    assert all(azure not in text for text in shown) and any("***" in text for text in shown)
+    assert azure in mine.secrets() and azure not in default_session().secrets()
 
 
 def test_sdk_exceptions_with_the_request_are_detached(fresh: Path) -> None:

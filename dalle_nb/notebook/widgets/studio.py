@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from ...core import config
 from ...core.capabilities import MODELS, Choice, Endpoint, ParamError, choices, get_model
 from ...core.errors import APIError, DalleError
 from ...core.events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
 from ...core.plan import VARIATION_PROMPT, Job
 from ...core.results import GeneratedImage, ImageSet
 from ...display import esc, parent_prompt, short
+from ...runtime import config
+from ...runtime.session import default_session
 
 if TYPE_CHECKING:
     from ...runtime.session import JobHandle
@@ -637,7 +638,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
         def plan() -> Job:
             return plan_generate([e.prompt for e in expanded], labels=[e.label for e in expanded],
-                                 wants_partials=bool(options.get("stream")), **options)  # fmt: skip
+                                 wants_partials=bool(options.get("stream")), **options,
+                                 context=default_session())  # fmt: skip
 
         return self._start(plan)
 
@@ -720,7 +722,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         def plan() -> Job:
             kwargs: dict[str, Any] = {"keep_unmasked": keep} if keep else {}
             return plan_edit(pictures if len(pictures) > 1 else pictures[0], text, mask=mask,
-                             wants_partials=bool(options.get("stream")), **options, **kwargs)  # fmt: skip
+                             wants_partials=bool(options.get("stream")), **options, **kwargs,
+                             context=default_session())  # fmt: skip
 
         return self._start(plan, prepare=True)
 
@@ -733,7 +736,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         except ValueError as error:
             return self._refuse(str(error))
         options = self.vary_options.values()
-        return self._start(lambda: plan_vary(picture, **options), prepare=True)
+        return self._start(lambda: plan_vary(picture, **options, context=default_session()), prepare=True)
 
     def refine(self, instruction: str | None = None) -> JobHandle | None:
         """The next turn of the selected picture's conversation ("now make it dusk")."""
@@ -743,7 +746,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         if self.selected is None or not text:
             return self._refuse("select a picture and write how to refine it")
         picture = self.selected
-        return self._start(lambda: plan_refine(picture, text), prepare=True)
+        return self._start(lambda: plan_refine(picture, text, context=default_session()), prepare=True)
 
     def _start(self, plan: Callable[[], Job], *, prepare: bool = False) -> JobHandle | None:
         """Plan, then submit without blocking the kernel.
@@ -753,8 +756,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         then arrives as the job's failure, in the status line like any other.  A generation is planned
         here, at once, so a bad option is refused before anything starts.
         """
-        from ...runtime.session import default_session
-
         if self._handle is not None and not self._handle.done():
             return self._refuse("a job is running: wait for it, or cancel it")
         loop = self._loop()
@@ -1000,8 +1001,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._show_page()
 
     def _show_page(self) -> None:
-        from ...runtime.session import default_session
-
         store = default_session().gallery()
         try:
             total = store.count(self._query)
