@@ -18,6 +18,7 @@ from .core.events import Event, OnEvent, PartialImage
 from .core.imaging import Fit, snapshot
 from .core.plan import VARIATION_PROMPT, Job, check_edit, check_vary, plan_edit, plan_generate, plan_refine, plan_vary
 from .core.results import GeneratedImage, ImageSet
+from .runtime.progress import Progress, in_notebook, wait_showing
 from .runtime.session import JobHandle, default_session
 
 OnPartial = Callable[[PartialImage], None]
@@ -47,8 +48,6 @@ def _start(
     """Submit ``job``; when waiting in a notebook, its activity line shows from the first moment."""
     if not wait:
         return default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop)
-    from .display import Progress, in_notebook, wait_showing
-
     progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if in_notebook() else None
     listener = _listener(on_partial, on_event)
     if progress is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from .events import short_prompt
+from .formatting import image_bundle, set_bundle
 
 if TYPE_CHECKING:
     import numpy as np
@@ -62,7 +63,9 @@ class GeneratedImage:
 
     ``prompt`` is what was sent; ``revised_prompt`` is what the model says it used (None
     where the API returns none, as for GPT image models on the Images API, and for prompts
-    sent exactly).
+    sent exactly).  ``parent_prompt`` is the prompt of the picture this one was made from (an
+    edit's, a variation's, a refinement's), as the gallery knew it when this one was made or read:
+    the card says "variation of 'a red fox…'" from it, without asking the gallery again.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class GeneratedImage:
         label: str | None = None,
         text_model: str | None = None,
         response_id: str | None = None,
+        parent_prompt: str | None = None,
     ) -> None:
         if data is None and path is None:
             raise ValueError("a GeneratedImage needs its bytes or the path of its file")
@@ -107,6 +111,7 @@ class GeneratedImage:
         #: picture (None when it came from the Images API): ``refine`` continues from it.
         self.text_model = text_model
         self.response_id = response_id
+        self.parent_prompt = parent_prompt
         self._thumbnails: dict[int, bytes] = {}
 
     @classmethod
@@ -129,6 +134,7 @@ class GeneratedImage:
             backend=record.backend,
             text_model=record.text_model,
             response_id=record.response_id,
+            parent_prompt=record.parent_prompt,
         )
 
     # ------------------------------------------------------------------ export
@@ -234,7 +240,6 @@ class GeneratedImage:
         return f"<GeneratedImage {self.size} {self.output_format} {self.model} {short_prompt(self.prompt)!r}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from ..display import image_bundle
         from .config import settings
 
         return image_bundle(self, settings().thumbnail_size)
@@ -313,7 +318,6 @@ class ImageSet(Sequence[GeneratedImage]):
         return f"<ImageSet: {count}{failed}{cancelled}{' · ' + ', '.join(models) if models else ''}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from ..display import set_bundle
         from .config import settings
 
         return set_bundle(self, settings().thumbnail_size)

@@ -472,7 +472,7 @@ class Dalle(Magics):
 
     def _submit(self, call: MagicCall, job: Job) -> Any:
         from ..core.results import ImageSet
-        from ..display import Progress, in_notebook, wait_showing
+        from ..runtime.progress import Progress, in_notebook, wait_showing
         from ..runtime.session import default_session
 
         shown = in_notebook() and not call.option("no_show")
@@ -526,17 +526,17 @@ class Dalle(Magics):
             self.shell.user_ns[out] = result
 
     def _subcommand(self, name: str, args: list[str]) -> Any:
-        from .. import display
+        from . import reports  # the session and the batch store load when a report is asked for
 
         if name == "help":
             print(help_text())
             return None
         if name == "models":
-            return display.models_report()
+            return reports.models_report()
         if name == "config":
-            return display.config_report()
+            return reports.config_report()
         if name == "jobs":
-            return display.jobs_report()
+            return reports.jobs_report()
         if name == "studio":
             from .widgets import Studio
 

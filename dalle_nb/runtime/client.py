@@ -576,6 +576,7 @@ class _Execution:
             label=self.job.label(index),
             text_model=text_model,
             response_id=response_id,
+            parent_prompt=self.store.prompt_of(parents[0]) if parents else None,
         )
         return image, raw, problem
 

@@ -15,8 +15,9 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import dalle_nb as dn
 from dalle_nb.core import config
-from dalle_nb.display import config_report, matrix_grid
+from dalle_nb.core.formatting import matrix_grid
 from dalle_nb.notebook.magics import help_text
+from dalle_nb.notebook.reports import config_report
 from dalle_nb.runtime.gallery import default_dir
 
 
@@ -118,7 +119,7 @@ def test_partial_previews_take_the_place_of_the_final_card(size: tuple[int, int]
 
     from dalle_nb.core.events import PartialImage
     from dalle_nb.core.results import GeneratedImage
-    from dalle_nb.display import Progress
+    from dalle_nb.runtime.progress import Progress
 
     buffer = io.BytesIO()
     Image.new("RGB", size, "teal").save(buffer, format="PNG")
@@ -163,7 +164,7 @@ def test_models_table_uses_marks_every_font_has(ip: InteractiveShell) -> None:
 
 
 def test_a_progress_line_that_did_not_change_is_not_sent_again(ip: InteractiveShell) -> None:
-    from dalle_nb.display import Progress
+    from dalle_nb.runtime.progress import Progress
 
     progress = Progress(2, model="gpt-image-1.5")
     assert progress.handle is not None

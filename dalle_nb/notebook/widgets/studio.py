@@ -23,9 +23,9 @@ from ...core import config
 from ...core.capabilities import MODELS, Choice, Endpoint, ParamError, choices, get_model
 from ...core.errors import APIError, DalleError
 from ...core.events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
+from ...core.formatting import caption, esc, preview_webp, short
 from ...core.plan import VARIATION_PROMPT, Job
 from ...core.results import GeneratedImage, ImageSet
-from ...display import esc, parent_prompt, short
 
 if TYPE_CHECKING:
     from ...runtime.session import JobHandle
@@ -307,8 +307,6 @@ class _Card(widgets.VBox):  # type: ignore[misc]
 
     def show(self, image: GeneratedImage, thumbnail: bytes | None = None) -> None:
         """Show ``image`` (its thumbnail already made, or made now)."""
-        from ...display import caption
-
         self.image = image
         self.picture.value = thumbnail if thumbnail is not None else image.thumbnail_webp(CARD_SIZE)
         clamp = f"{_STUDIO}-clamp"
@@ -873,8 +871,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def _preview(self, partial: PartialImage) -> None:
         """A picture on its way, in the place its card will take; each partial replaces the last."""
-        from ...display import preview_webp
-
         if partial.final:
             return  # the finished picture arrives as ImageSaved, with its card
         webp, _box = preview_webp(partial, CARD_SIZE)
@@ -930,8 +926,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
     # ------------------------------------------------------------------ the selection
     def select(self, image: GeneratedImage) -> None:
         """Make ``image`` the selected picture: the actions work on it, and ``studio.selected`` holds it."""
-        from ...display import caption
-
         self.selected = image
         for card in (*self._cards, *self._gallery_cards):
             card.mark(card.shows(image))
@@ -1053,7 +1047,7 @@ def _origin(image: GeneratedImage) -> str | None:
     if not image.parents:
         return None
     what = {"edit": "an edit", "vary": "a variation", "refine": "a refinement"}.get(image.kind, "made from")
-    parent = short(parent_prompt(image) or "")
+    parent = short(image.parent_prompt or "")
     if what == "made from":
         return f"made from '{parent}'" if parent else None
     return f"{what} of '{parent}'" if parent else f"{what} of another picture"
