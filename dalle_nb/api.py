@@ -1,8 +1,11 @@
-"""The public Python API: ``generate``, ``edit``, ``vary``, their async twins, and ``history``.
+"""The public Python API: ``generate``, ``edit``, ``vary``, ``refine``, their async twins, and ``history``.
 
-Each function plans a checked job (``plan``: a bad request raises ``InvalidRequest`` and
-costs nothing) and submits it on the session's one path.  By default it waits and returns
-the ``ImageSet``; with ``wait=False`` it returns a ``JobHandle`` at once, a
+This is the one road every request takes: the magics call these functions and wait, the
+Studio calls them with ``wait=False``, so planning, the budget, progress, partial pictures,
+cancelling and refusals work the same from every face.  Each function plans a checked job
+(``plan``: a bad request raises ``InvalidRequest`` and costs nothing) and submits it on the
+session's one path.  By default it waits and returns the ``ImageSet``, showing an activity line
+in a notebook; with ``wait=False`` it returns a ``JobHandle`` at once, a
 ``concurrent.futures.Future[ImageSet]`` that reports events while the kernel stays free.
 ``wait=False`` checks the options at the call and leaves reading and preparing the pictures
 (seconds for a big one) to a worker thread, whose failures come from the handle.
@@ -44,20 +47,24 @@ def _start(
     on_partial: OnPartial | None,
     on_event: OnEvent | None,
     loop: asyncio.AbstractEventLoop | None,
+    progress: bool = True,
 ) -> ImageSet | JobHandle:
-    """Submit ``job``; when waiting in a notebook, its activity line shows from the first moment."""
+    """Submit ``job``; when waiting in a notebook, its activity line shows from the first moment (unless
+    ``progress`` is False).  Ctrl-C while waiting cancels the job and raises with ``.images``, what arrived."""
     if not wait:
         return default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop)
-    progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if in_notebook() else None
+    line = (
+        Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if progress and in_notebook() else None
+    )
     listener = _listener(on_partial, on_event)
-    if progress is not None:
-        listener = _both(progress.on_event, listener)
+    if line is not None:
+        listener = _both(line.on_event, listener)
     try:
         handle = default_session().submit(job, on_event=listener, deliver_here=True)
-        return wait_showing(handle, progress)
+        return wait_showing(handle, line)
     finally:
-        if progress is not None:
-            progress.close()
+        if line is not None:
+            line.close()
 
 
 def _start_later(
@@ -110,7 +117,9 @@ def generate(
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
     revise: bool | None = ...,
+    labels: Sequence[str | None] | None = ...,
     wait: Literal[True] = ...,
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -132,7 +141,9 @@ def generate(
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
     revise: bool | None = ...,
+    labels: Sequence[str | None] | None = ...,
     wait: Literal[False],
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -153,7 +164,9 @@ def generate(
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
     revise: bool | None = None,
+    labels: Sequence[str | None] | None = None,
     wait: bool = True,
+    progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     **extra: Any,
@@ -168,7 +181,12 @@ def generate(
 
     ``revise``: on GPT image models the prompt goes through the Responses API, where a text
     model rewrites it (``revised_prompt``); on by default wherever the backend serves it,
-    ``revise=False`` sends the prompt exactly as written.
+    ``revise=False`` sends the prompt exactly as written.  ``labels`` names each prompt's pictures
+    (``GeneratedImage.label``): the choices of a ``{a|b}`` prompt matrix, whose set shows as its grid.
+
+    Waiting in a notebook, an activity line shows under the cell until the pictures are there
+    (``progress=False``: none).  Ctrl-C cancels what is in flight and raises ``KeyboardInterrupt``
+    with ``.images``, the ``ImageSet`` of what had arrived.
 
     ``wait=False`` returns a ``JobHandle`` at once (``.result()``, ``.done()``,
     ``.cancel()``); ``on_event`` then gets ``PartialImage``, ``ImageSaved``,
@@ -178,9 +196,10 @@ def generate(
     job = plan_generate(
         prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
         output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-        partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, extra=extra,
+        partial_images=partial_images, wants_partials=on_partial is not None, labels=labels, revise=revise,
+        extra=extra,
     )  # fmt: skip
-    return _start(job, wait, on_partial, on_event, loop)
+    return _start(job, wait, on_partial, on_event, loop, progress)
 
 
 async def agenerate(
@@ -237,6 +256,7 @@ def edit(
     revise: bool | None = ...,
     keep_unmasked: bool = ...,
     wait: Literal[True] = ...,
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -263,6 +283,7 @@ def edit(
     revise: bool | None = ...,
     keep_unmasked: bool = ...,
     wait: Literal[False],
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -288,6 +309,7 @@ def edit(
     revise: bool | None = None,
     keep_unmasked: bool = False,
     wait: bool = True,
+    progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     **extra: Any,
@@ -300,11 +322,12 @@ def edit(
     image where True / white marks it; a ``MaskEditor`` itself.  ``fit="crop"`` or ``"pad"``
     squares an image for a square-only model.  ``keep_unmasked=True`` pastes the original
     back outside the mask (GPT image models treat a mask as guidance), here, not by the API.
-    ``wait=False`` returns a ``JobHandle`` at once, as for ``generate``.  The options (their
-    names and values, the prompt, ``n``, ``fit``, the model) are checked at the call and a bad
-    one raises ``InvalidRequest`` there; the pictures are copied as they are (change an array
-    afterwards and the edit still sees the old one), then read and prepared on a worker
-    thread: a picture that cannot be used makes ``handle.result()`` raise ``InvalidRequest``.
+    ``progress`` and Ctrl-C as for ``generate``.  ``wait=False`` returns a ``JobHandle`` at once,
+    as for ``generate``.  The options (their names and values, the prompt, ``n``, ``fit``, the
+    model) are checked at the call and a bad one raises ``InvalidRequest`` there; the pictures
+    are copied as they are (change an array afterwards and the edit still sees the old one),
+    then read and prepared on a worker thread: a picture that cannot be used makes
+    ``handle.result()`` raise ``InvalidRequest``.
     """
     if not wait:
         check_edit(
@@ -325,7 +348,7 @@ def edit(
 
     if not wait:
         return _start_later(plan, prompt, on_partial, on_event, loop)
-    return _start(plan(), True, on_partial, on_event, loop)
+    return _start(plan(), True, on_partial, on_event, loop, progress)
 
 
 async def aedit(
@@ -375,6 +398,7 @@ def vary(
     prompt: str | None = ...,
     fit: Fit = ...,
     wait: Literal[True] = ...,
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
 ) -> ImageSet: ...
@@ -388,6 +412,7 @@ def vary(
     prompt: str | None = ...,
     fit: Fit = ...,
     wait: Literal[False],
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
 ) -> JobHandle: ...
@@ -400,6 +425,7 @@ def vary(
     prompt: str | None = None,
     fit: Fit = "error",
     wait: bool = True,
+    progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> ImageSet | JobHandle:
@@ -412,6 +438,7 @@ def vary(
 
     ``wait=False`` returns a ``JobHandle`` at once and prepares the picture on a worker
     thread, as for ``edit``: bad options raise at the call, a bad picture from ``result()``.
+    ``progress`` and Ctrl-C as for ``generate``.
     """
     if not wait:
         stated = check_vary(n=n, model=model, size=size, prompt=prompt, fit=fit)
@@ -419,7 +446,8 @@ def vary(
         return _start_later(
             lambda: plan_vary(held, n=n, model=model, size=size, prompt=prompt, fit=fit), stated, None, on_event, loop
         )
-    return _start(plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit), True, None, on_event, loop)
+    job = plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit)
+    return _start(job, True, None, on_event, loop, progress)
 
 
 async def avary(
@@ -437,6 +465,50 @@ async def avary(
 
 
 # ---------------------------------------------------------------------------- refine
+@overload
+def refine(
+    image: object,
+    instruction: str,
+    *,
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    revise: bool | None = ...,
+    fit: Fit = ...,
+    wait: Literal[True] = ...,
+    progress: bool = ...,
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+) -> ImageSet: ...
+@overload
+def refine(
+    image: object,
+    instruction: str,
+    *,
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    revise: bool | None = ...,
+    fit: Fit = ...,
+    wait: Literal[False],
+    progress: bool = ...,
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+) -> JobHandle: ...
 def refine(
     image: object,
     instruction: str,
@@ -453,22 +525,36 @@ def refine(
     on_partial: OnPartial | None = None,
     revise: bool | None = None,
     fit: Fit = "error",
-) -> ImageSet:
+    wait: bool = True,
+    progress: bool = True,
+    on_event: OnEvent | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> ImageSet | JobHandle:
     """The next turn of a picture's conversation: ``refine(fox, "now make it dusk")``.
 
     A picture made through the Responses API (``image.response_id``) is continued with
     ``previous_response_id``, so the text model knows what came before; any other picture is
     sent as an input image with the instruction.  The new picture's parent is ``image``, and
     ``history(chain=...)`` shows the chain.
+
+    ``progress`` and Ctrl-C as for ``generate``.  ``wait=False`` returns a ``JobHandle`` at once
+    (events as for ``generate``) and plans on a worker thread: which model continues the
+    conversation depends on the picture, so the options are checked with it there, and a bad
+    one comes from ``handle.result()``.
     """
-    job = plan_refine(
-        image, instruction, model=model, n=n, size=size, quality=quality, background=background,
-        output_format=output_format, output_compression=output_compression, stream=stream,
-        partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
-    )  # fmt: skip
-    result = _start(job, True, on_partial, None, None)
-    assert isinstance(result, ImageSet)
-    return result
+    if not wait:
+        image = snapshot(image)  # as it is now: the worker reads it later
+
+    def plan() -> Job:
+        return plan_refine(
+            image, instruction, model=model, n=n, size=size, quality=quality, background=background,
+            output_format=output_format, output_compression=output_compression, stream=stream,
+            partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
+        )  # fmt: skip
+
+    if not wait:
+        return _start_later(plan, instruction, on_partial, on_event, loop)
+    return _start(plan(), True, on_partial, on_event, loop, progress)
 
 
 async def arefine(

@@ -76,6 +76,21 @@ def test_a_single_picture_shows_an_activity_line_with_elapsed_time_from_the_firs
     assert result and "a slow fox" in html_of(result[0])
 
 
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ('import dalle_nb as dn\nkept = dn.generate("a quiet fox", size="1024x1024", revise=False, progress=False)',
+         "python"),
+        ('%load_ext dalle_nb\n%dalle -s 1024x1024 --exact --no-show -o kept "a quiet fox"', "magic"),
+    ],
+)  # fmt: skip
+def test_no_activity_line_where_it_is_asked_for_none(fresh: Path, code: str, kind: str) -> None:
+    shown = run_in_a_kernel(code, {"DALLE_NB_GALLERY_DIR": str(fresh), "DALLE_NB_OFFLINE": "1",
+                                   "DALLE_NB_OFFLINE_LATENCY": "1.5", "OPENAI_API_KEY": ""})  # fmt: skip
+    assert not [m for m in shown if "dalle-nb-progress" in html_of(m)], kind
+    assert not [m for m in shown if m["type"] in ("error", "execute_result")], shown
+
+
 def test_a_prompt_matrix_is_laid_out_as_its_grid(ip: InteractiveShell) -> None:
     result = ip.run_cell_magic("dalle", "-s 1024x1024 --exact", "a {red|blue} {cat|dog}")
     grid = matrix_grid(result)

@@ -213,6 +213,18 @@ def test_a_picture_knows_its_parents_prompt_when_made_and_when_read_back() -> No
     assert fox.parent_prompt is None and dn.history(chain=varied)[0].parent_prompt is None
 
 
+def test_refine_without_waiting_returns_a_handle_and_labels_name_the_pictures() -> None:
+    kite = dn.generate(["a kite", "a boat"], labels=["sky", "sea"], size="1024x1024", revise=False)
+    assert [image.label for image in kite] == ["sky", "sea"]
+    seen: list[object] = []
+    handle = dn.refine(kite[0], "now at dusk", wait=False, on_event=seen.append)
+    result = handle.result(timeout=30)
+    assert result[0].kind == "refine" and result[0].parents == (kite[0].id,)
+    assert result[0].parent_prompt == "a kite"
+    assert "(refining &#x27;a kite&#x27;)" in result._repr_mimebundle_()["text/html"]
+    assert any(isinstance(event, dn.JobDone) for event in seen)
+
+
 def test_non_square_input_for_a_square_only_endpoint_offers_fit() -> None:
     wide = Image.new("RGB", (600, 300), (0, 128, 255))
     with pytest.raises(dn.InvalidRequest, match='fit="crop"'):
