@@ -599,7 +599,8 @@ class Gallery:
             ) from exc
         with contextlib.suppress(OSError):
             sidecar.unlink()
-        return self._record(row)
+        record = self._record(row)
+        return replace(record, parent_prompt=self.prompt_of(record.parent_ids[0])) if record.parent_ids else record
 
     # -- reading -----------------------------------------------------------------------------
 
