@@ -1,12 +1,14 @@
-"""The public Python API: ``generate``, ``edit``, ``vary``, their async twins, and ``history``.
+"""The public Python API: ``generate``, ``edit``, ``vary``, ``refine``, their async twins, and ``history``.
 
-Each function plans a checked job (``plan``, asking the default session for the settings: a bad
-request raises ``InvalidRequest`` and costs nothing) and submits it on the session's one path.
-By default it waits and returns the ``ImageSet``; with ``wait=False`` it returns a
-``JobHandle`` at once, a ``concurrent.futures.Future[ImageSet]`` that reports events while the
-kernel stays free.  ``wait=False`` checks the options at the call and leaves reading and
-preparing the pictures (seconds for a big one) to a worker thread, whose failures come from
-the handle.
+This is the one road every request takes: the magics call these functions and wait, the
+Studio calls them with ``wait=False``, so planning, the budget, progress, partial pictures,
+cancelling and refusals work the same from every face.  Each function plans a checked job
+(``plan``: a bad request raises ``InvalidRequest`` and costs nothing) and submits it on the
+session's one path.  By default it waits and returns the ``ImageSet``, showing an activity line
+in a notebook; with ``wait=False`` it returns a ``JobHandle`` at once, a
+``concurrent.futures.Future[ImageSet]`` that reports events while the kernel stays free.
+``wait=False`` checks the options at the call and leaves reading and preparing the pictures
+(seconds for a big one) to a worker thread, whose failures come from the handle.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .core.events import Event, OnEvent, PartialImage
 from .core.imaging import Fit, snapshot
 from .core.plan import VARIATION_PROMPT, Job, check_edit, check_vary, plan_edit, plan_generate, plan_refine, plan_vary
 from .core.results import GeneratedImage, ImageSet
+from .runtime.progress import Progress, in_notebook, wait_showing
 from .runtime.session import JobHandle, default_session
 
 OnPartial = Callable[[PartialImage], None]
@@ -44,22 +47,24 @@ def _start(
     on_partial: OnPartial | None,
     on_event: OnEvent | None,
     loop: asyncio.AbstractEventLoop | None,
+    progress: bool = True,
 ) -> ImageSet | JobHandle:
-    """Submit ``job``; when waiting in a notebook, its activity line shows from the first moment."""
+    """Submit ``job``; when waiting in a notebook, its activity line shows from the first moment (unless
+    ``progress`` is False).  Ctrl-C while waiting cancels the job and raises with ``.images``, what arrived."""
     if not wait:
         return default_session().submit(job, on_event=_listener(on_partial, on_event), loop=loop)
-    from .display import Progress, in_notebook, wait_showing
-
-    progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if in_notebook() else None
+    line = (
+        Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if progress and in_notebook() else None
+    )
     listener = _listener(on_partial, on_event)
-    if progress is not None:
-        listener = _both(progress.on_event, listener)
+    if line is not None:
+        listener = _both(line.on_event, listener)
     try:
         handle = default_session().submit(job, on_event=listener, deliver_here=True)
-        return wait_showing(handle, progress)
+        return wait_showing(handle, line)
     finally:
-        if progress is not None:
-            progress.close()
+        if line is not None:
+            line.close()
 
 
 def _start_later(
@@ -112,7 +117,9 @@ def generate(
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
     revise: bool | None = ...,
+    labels: Sequence[str | None] | None = ...,
     wait: Literal[True] = ...,
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -134,7 +141,9 @@ def generate(
     partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
     revise: bool | None = ...,
+    labels: Sequence[str | None] | None = ...,
     wait: Literal[False],
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -155,7 +164,9 @@ def generate(
     partial_images: int | None = None,
     on_partial: OnPartial | None = None,
     revise: bool | None = None,
+    labels: Sequence[str | None] | None = None,
     wait: bool = True,
+    progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     **extra: Any,
@@ -170,7 +181,12 @@ def generate(
 
     ``revise``: on GPT image models the prompt goes through the Responses API, where a text
     model rewrites it (``revised_prompt``); on by default wherever the backend serves it,
-    ``revise=False`` sends the prompt exactly as written.
+    ``revise=False`` sends the prompt exactly as written.  ``labels`` names each prompt's pictures
+    (``GeneratedImage.label``): the choices of a ``{a|b}`` prompt matrix, whose set shows as its grid.
+
+    Waiting in a notebook, an activity line shows under the cell until the pictures are there
+    (``progress=False``: none).  Ctrl-C cancels what is in flight and raises ``KeyboardInterrupt``
+    with ``.images``, the ``ImageSet`` of what had arrived.
 
     ``wait=False`` returns a ``JobHandle`` at once (``.result()``, ``.done()``,
     ``.cancel()``); ``on_event`` then gets ``PartialImage``, ``ImageSaved``,
@@ -180,10 +196,10 @@ def generate(
     job = plan_generate(
         prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
         output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-        partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, extra=extra,
-        context=default_session(),
+        partial_images=partial_images, wants_partials=on_partial is not None, labels=labels, revise=revise,
+        extra=extra, context=default_session(),
     )  # fmt: skip
-    return _start(job, wait, on_partial, on_event, loop)
+    return _start(job, wait, on_partial, on_event, loop, progress)
 
 
 async def agenerate(
@@ -241,6 +257,7 @@ def edit(
     revise: bool | None = ...,
     keep_unmasked: bool = ...,
     wait: Literal[True] = ...,
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -267,6 +284,7 @@ def edit(
     revise: bool | None = ...,
     keep_unmasked: bool = ...,
     wait: Literal[False],
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
     **extra: Any,
@@ -292,6 +310,7 @@ def edit(
     revise: bool | None = None,
     keep_unmasked: bool = False,
     wait: bool = True,
+    progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     **extra: Any,
@@ -304,11 +323,12 @@ def edit(
     image where True / white marks it; a ``MaskEditor`` itself.  ``fit="crop"`` or ``"pad"``
     squares an image for a square-only model.  ``keep_unmasked=True`` pastes the original
     back outside the mask (GPT image models treat a mask as guidance), here, not by the API.
-    ``wait=False`` returns a ``JobHandle`` at once, as for ``generate``.  The options (their
-    names and values, the prompt, ``n``, ``fit``, the model) are checked at the call and a bad
-    one raises ``InvalidRequest`` there; the pictures are copied as they are (change an array
-    afterwards and the edit still sees the old one), then read and prepared on a worker
-    thread: a picture that cannot be used makes ``handle.result()`` raise ``InvalidRequest``.
+    ``progress`` and Ctrl-C as for ``generate``.  ``wait=False`` returns a ``JobHandle`` at once,
+    as for ``generate``.  The options (their names and values, the prompt, ``n``, ``fit``, the
+    model) are checked at the call and a bad one raises ``InvalidRequest`` there; the pictures
+    are copied as they are (change an array afterwards and the edit still sees the old one),
+    then read and prepared on a worker thread: a picture that cannot be used makes
+    ``handle.result()`` raise ``InvalidRequest``.
     """
     if not wait:
         check_edit(
@@ -330,7 +350,7 @@ def edit(
 
     if not wait:
         return _start_later(plan, prompt, on_partial, on_event, loop)
-    return _start(plan(), True, on_partial, on_event, loop)
+    return _start(plan(), True, on_partial, on_event, loop, progress)
 
 
 async def aedit(
@@ -381,6 +401,7 @@ def vary(
     prompt: str | None = ...,
     fit: Fit = ...,
     wait: Literal[True] = ...,
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
 ) -> ImageSet: ...
@@ -394,6 +415,7 @@ def vary(
     prompt: str | None = ...,
     fit: Fit = ...,
     wait: Literal[False],
+    progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
 ) -> JobHandle: ...
@@ -406,6 +428,7 @@ def vary(
     prompt: str | None = None,
     fit: Fit = "error",
     wait: bool = True,
+    progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
 ) -> ImageSet | JobHandle:
@@ -418,6 +441,7 @@ def vary(
 
     ``wait=False`` returns a ``JobHandle`` at once and prepares the picture on a worker
     thread, as for ``edit``: bad options raise at the call, a bad picture from ``result()``.
+    ``progress`` and Ctrl-C as for ``generate``.
     """
     session = default_session()
     if not wait:
@@ -431,7 +455,7 @@ def vary(
             loop,
         )
     job = plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit, context=session)
-    return _start(job, True, None, on_event, loop)
+    return _start(job, True, None, on_event, loop, progress)
 
 
 async def avary(
@@ -452,6 +476,50 @@ async def avary(
 
 
 # ---------------------------------------------------------------------------- refine
+@overload
+def refine(
+    image: object,
+    instruction: str,
+    *,
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    revise: bool | None = ...,
+    fit: Fit = ...,
+    wait: Literal[True] = ...,
+    progress: bool = ...,
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+) -> ImageSet: ...
+@overload
+def refine(
+    image: object,
+    instruction: str,
+    *,
+    model: str | None = ...,
+    n: int | None = ...,
+    size: str | None = ...,
+    quality: str | None = ...,
+    background: str | None = ...,
+    output_format: str | None = ...,
+    output_compression: int | None = ...,
+    stream: bool = ...,
+    partial_images: int | None = ...,
+    on_partial: OnPartial | None = ...,
+    revise: bool | None = ...,
+    fit: Fit = ...,
+    wait: Literal[False],
+    progress: bool = ...,
+    on_event: OnEvent | None = ...,
+    loop: asyncio.AbstractEventLoop | None = ...,
+) -> JobHandle: ...
 def refine(
     image: object,
     instruction: str,
@@ -468,23 +536,37 @@ def refine(
     on_partial: OnPartial | None = None,
     revise: bool | None = None,
     fit: Fit = "error",
-) -> ImageSet:
+    wait: bool = True,
+    progress: bool = True,
+    on_event: OnEvent | None = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> ImageSet | JobHandle:
     """The next turn of a picture's conversation: ``refine(fox, "now make it dusk")``.
 
     A picture made through the Responses API (``image.response_id``) is continued with
     ``previous_response_id``, so the text model knows what came before; any other picture is
     sent as an input image with the instruction.  The new picture's parent is ``image``, and
     ``history(chain=...)`` shows the chain.
+
+    ``progress`` and Ctrl-C as for ``generate``.  ``wait=False`` returns a ``JobHandle`` at once
+    (events as for ``generate``) and plans on a worker thread: which model continues the
+    conversation depends on the picture, so the options are checked with it there, and a bad
+    one comes from ``handle.result()``.
     """
-    job = plan_refine(
-        image, instruction, model=model, n=n, size=size, quality=quality, background=background,
-        output_format=output_format, output_compression=output_compression, stream=stream,
-        partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
-        context=default_session(),
-    )  # fmt: skip
-    result = _start(job, True, on_partial, None, None)
-    assert isinstance(result, ImageSet)
-    return result
+    if not wait:
+        image = snapshot(image)  # as it is now: the worker reads it later
+
+    def plan() -> Job:
+        return plan_refine(
+            image, instruction, model=model, n=n, size=size, quality=quality, background=background,
+            output_format=output_format, output_compression=output_compression, stream=stream,
+            partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
+            context=default_session(),
+        )  # fmt: skip
+
+    if not wait:
+        return _start_later(plan, instruction, on_partial, on_event, loop)
+    return _start(plan(), True, on_partial, on_event, loop, progress)
 
 
 async def arefine(
@@ -544,7 +626,8 @@ def history(
     if kind is not None and kind not in KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(sorted(KINDS))}, not {kind!r}.", field="kind",
                              value=kind, allowed=tuple(sorted(KINDS)))  # fmt: skip
-    store = default_session().gallery()
+    session = default_session()
+    store, shown = session.gallery(), session.settings().thumbnail_size
     if chain is not None:
         ident: str | None = chain.id if isinstance(chain, GeneratedImage) else str(chain)
         lineage: list[GeneratedImage] = []
@@ -553,11 +636,11 @@ def history(
                 record = store.get(ident)
             except KeyError:
                 break
-            lineage.append(GeneratedImage.from_record(record))
+            lineage.append(GeneratedImage.from_record(record, preview_size=shown))
             ident = record.parent_ids[0] if record.parent_ids else None
         return ImageSet(lineage[::-1])
     records = store.search(query, limit=limit, model=model, kind=kind)
-    return ImageSet([GeneratedImage.from_record(record) for record in records])
+    return ImageSet([GeneratedImage.from_record(record, preview_size=shown) for record in records])
 
 
 __all__ = [

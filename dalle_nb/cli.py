@@ -202,7 +202,7 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .display import models_report
+    from .notebook.reports import models_report  # the session and the batch store load for this command only
 
     print(repr(models_report()))
     return 0

@@ -36,8 +36,10 @@ from urllib.parse import urlsplit
 
 from ..core.config import Settings
 from ..core.errors import APIError, DalleError, GalleryError, InvalidRequest, from_body
+from ..core.formatting import esc
 from ..core.results import Failure, GeneratedImage, ImageSet
 from ..runtime.gallery import Gallery, JobRecord
+from ..runtime.progress import Progress
 from ..runtime.session import default_session
 from .engines import (
     batch_cancel,
@@ -52,7 +54,6 @@ from .engines import (
 from .lines import COMPLETION_WINDOW, LinePlan, parse_custom_id, write_lines
 
 if TYPE_CHECKING:
-    from ..display import Progress
     from ..runtime.connections import Connection
 
 T = TypeVar("T")
@@ -287,34 +288,35 @@ def _progress(job: BatchJob) -> _TextProgress | _NotebookProgress:
     return _NotebookProgress.open(job.requests) if _in_a_notebook() else _TextProgress()
 
 
-class _NotebookProgress:
-    """A job's progress under a notebook cell: ``display.Progress``'s line, telling the job's state and counts."""
+class _JobProgress(Progress):
+    """``Progress``'s line, telling a background job's state and counts where a call shows its pictures."""
 
-    def __init__(self, progress: Progress) -> None:
+    text = ""
+
+    def line(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"dalle_nb: {self.text or 'asking'} … {seconds} s"
+
+    def html(self) -> str:  # a bar of the requests done, then the line: hours of work read at a glance
+        bar = (
+            f"<progress class='dalle-nb-batch-bar' value='{self.done}' max='{max(1, self.total)}' "
+            "style='width:200px;height:10px;vertical-align:middle;margin-right:8px'></progress>"
+        )
+        return f"<div class='dalle-nb-progress' style='opacity:.7'>{bar}{esc(self.line())}</div>"
+
+
+class _NotebookProgress:
+    """A job's progress under a notebook cell: the activity line, telling the job's state and counts."""
+
+    def __init__(self, progress: _JobProgress) -> None:
         self.progress = progress
 
     @classmethod
     def open(cls, total: int) -> _NotebookProgress:
-        from ..display import Progress, esc
-
-        class _JobProgress(Progress):
-            text = ""
-
-            def line(self) -> str:  # the job's state and counts where a call shows its pictures
-                seconds = int(time.monotonic() - self.started)
-                return f"dalle_nb: {self.text or 'asking'} … {seconds} s"
-
-            def html(self) -> str:  # a bar of the requests done, then the line: hours of work read at a glance
-                bar = (
-                    f"<progress class='dalle-nb-batch-bar' value='{self.done}' max='{max(1, self.total)}' "
-                    "style='width:200px;height:10px;vertical-align:middle;margin-right:8px'></progress>"
-                )
-                return f"<div class='dalle-nb-progress' style='opacity:.7'>{bar}{esc(self.line())}</div>"
-
         return cls(_JobProgress(total))
 
     def show(self, status: BatchStatus) -> None:
-        self.progress.text = str(status)  # type: ignore[attr-defined]
+        self.progress.text = str(status)
         self.progress.done = status.completed + status.failed
         self.progress.refresh()
 
@@ -702,6 +704,7 @@ class BatchJob:
     ) -> ImageSet:
         images: list[GeneratedImage] = []
         failures: list[Failure] = []
+        shown = default_session().settings().thumbnail_size
         for custom_id in lines.ids():
             found = results.get(custom_id)
             if found is None:
@@ -710,7 +713,7 @@ class BatchJob:
             label = lines.label(custom_id)
             for image_id in ids:
                 try:
-                    image = GeneratedImage.from_record(self.gallery.get(image_id))
+                    image = GeneratedImage.from_record(self.gallery.get(image_id), preview_size=shown)
                 except KeyError:  # indexed at the next open of the gallery (a save whose row failed)
                     continue
                 image.label = label

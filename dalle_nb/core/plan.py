@@ -23,12 +23,7 @@ from . import config
 from .capabilities import Endpoint, ParamError, Profile, choices, get_model
 from .errors import DalleError, InvalidRequest, is_secret
 from .imaging import KEEP_UNMASKED_FEATHER, Fit, check_fit, fit_inline, prepare_image, prepare_images, prepare_mask
-from .request import EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
-
-#: What ``vary`` asks a GPT image model, which has no variations endpoint, through ``edit``.
-VARIATION_PROMPT = (
-    "Create a variation of this image: keep its subject, composition and colour palette, and change the details."
-)
+from .request import VARIATION_PROMPT, EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
 
 
 class PlanContext(Protocol):

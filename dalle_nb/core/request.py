@@ -15,6 +15,11 @@ from .errors import InvalidRequest
 if TYPE_CHECKING:
     from .imaging import Prepared
 
+#: What ``vary`` asks a GPT image model, which has no variations endpoint, through ``edit``.
+VARIATION_PROMPT = (
+    "Create a variation of this image: keep its subject, composition and colour palette, and change the details."
+)
+
 #: Fields that are not API parameters.
 _LOCAL = {"images", "image", "mask", "markup", "extra", "stream", "partial_images"}
 

@@ -11,11 +11,12 @@ import io
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from .events import short_prompt
+from .formatting import image_bundle, set_bundle
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,60 +58,51 @@ def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(eq=False, repr=False, kw_only=True)
 class GeneratedImage:
     """One picture a model made, saved to disk, with what was asked and what came back.
 
     ``prompt`` is what was sent; ``revised_prompt`` is what the model says it used (None
     where the API returns none, as for GPT image models on the Images API, and for prompts
-    sent exactly).
+    sent exactly).  ``parent_prompt`` is the prompt of the picture this one was made from (an
+    edit's, a variation's, a refinement's), as the gallery knew it when this one was made or read:
+    the card says "variation of 'a red fox…'" from it, without asking the gallery again.
+    ``preview_size`` is the longest side of its thumbnail in a notebook: the ``thumbnail_size`` setting
+    when it was made or read, carried by the value so that showing it asks no settings.
     """
 
-    def __init__(
-        self,
-        *,
-        data: bytes | None,
-        path: Path | None,
-        prompt: str,
-        model: str,
-        size: str,
-        output_format: str = "png",
-        revised_prompt: str | None = None,
-        params: dict[str, Any] | None = None,
-        usage: dict[str, Any] | None = None,
-        created: float = 0.0,
-        id: str = "",
-        kind: str = "generate",
-        parents: tuple[str, ...] = (),
-        backend: str = "",
-        label: str | None = None,
-        text_model: str | None = None,
-        response_id: str | None = None,
-    ) -> None:
-        if data is None and path is None:
+    data: InitVar[bytes | None]
+    path: Path | None
+    prompt: str
+    model: str
+    size: str
+    output_format: str = "png"
+    revised_prompt: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] | None = None
+    created: float = 0.0
+    id: str = ""
+    kind: str = "generate"
+    parents: tuple[str, ...] = ()
+    backend: str = ""
+    label: str | None = None
+    #: The text model that revised the prompt, and the Responses API's id for the turn that made this
+    #: picture (None when it came from the Images API): ``refine`` continues from it.
+    text_model: str | None = None
+    response_id: str | None = None
+    parent_prompt: str | None = None
+    preview_size: int = THUMBNAIL_SIZE
+    _data: bytes | None = field(init=False, default=None)
+    _thumbnails: dict[int, bytes] = field(init=False, default_factory=dict)
+
+    def __post_init__(self, data: bytes | None) -> None:
+        if data is None and self.path is None:
             raise ValueError("a GeneratedImage needs its bytes or the path of its file")
         self._data = data
-        self.path = path
-        self.prompt = prompt
-        self.revised_prompt = revised_prompt
-        self.model = model
-        self.size = size
-        self.output_format = output_format
-        self.params = dict(params or {})
-        self.usage = usage
-        self.created = created
-        self.id = id
-        self.kind = kind
-        self.parents = parents
-        self.backend = backend
-        self.label = label
-        #: The text model that revised the prompt, and the Responses API's id for the turn that made this
-        #: picture (None when it came from the Images API): ``refine`` continues from it.
-        self.text_model = text_model
-        self.response_id = response_id
-        self._thumbnails: dict[int, bytes] = {}
+        self.params = dict(self.params or {})  # its own copy: the request's parameters stay as they were
 
     @classmethod
-    def from_record(cls, record: Record) -> GeneratedImage:
+    def from_record(cls, record: Record, *, preview_size: int = THUMBNAIL_SIZE) -> GeneratedImage:
         """The image a history row describes, read lazily from its file."""
         return cls(
             data=None,
@@ -129,6 +121,8 @@ class GeneratedImage:
             backend=record.backend,
             text_model=record.text_model,
             response_id=record.response_id,
+            parent_prompt=record.parent_prompt,
+            preview_size=preview_size,
         )
 
     # ------------------------------------------------------------------ export
@@ -234,10 +228,7 @@ class GeneratedImage:
         return f"<GeneratedImage {self.size} {self.output_format} {self.model} {short_prompt(self.prompt)!r}>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from ..display import image_bundle
-        from ..runtime.config import settings  # the default session's; moves out with display's split
-
-        return image_bundle(self, settings().thumbnail_size)
+        return image_bundle(self, self.preview_size)
 
 
 @dataclass(frozen=True)
@@ -312,8 +303,10 @@ class ImageSet(Sequence[GeneratedImage]):
         models = sorted({image.model for image in self.images})
         return f"<ImageSet: {count}{failed}{cancelled}{' · ' + ', '.join(models) if models else ''}>"
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from ..display import set_bundle
-        from ..runtime.config import settings  # the default session's; moves out with display's split
+    @property
+    def preview_size(self) -> int:
+        """How large the set's thumbnails show: its pictures' ``preview_size`` (the default when empty)."""
+        return max((image.preview_size for image in self.images), default=THUMBNAIL_SIZE)
 
-        return set_bundle(self, settings().thumbnail_size)
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return set_bundle(self, self.preview_size)

@@ -1,8 +1,9 @@
-"""``%%dalle`` and its siblings: parse a magic into one call, fill in the prompt, plan, submit, show.
+"""``%%dalle`` and its siblings: parse a magic into one call of the Python API, and show what it made.
 
 Every magic goes the same road: ``parse`` turns its line and cell into a ``MagicCall``
 (the options are declared once, in ``OPTIONS``, which also writes ``%dalle help``), and
-``Dalle._run`` plans the job, submits it on the session's one path, shows its progress and
+``Dalle._run`` makes it one call of ``dalle_nb.api`` (which plans, submits, and shows the
+activity line while it waits, as ``dn.generate`` does), keeps what a Ctrl-C leaves, and
 catches ``DalleError`` once.  Loading this module imports no SDK, numpy or Pillow
 (``%load_ext dalle_nb`` stays fast).  Settings are traitlets, so ``%config Dalle.model =
 "..."`` works, is checked against the capability table, and ``= None`` returns to the default.
@@ -14,6 +15,7 @@ import argparse
 import difflib
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from ..core.capabilities import Endpoint
-    from ..core.plan import Job
     from ..core.results import ImageSet
 
 MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch", "dalle_mask"]
@@ -402,8 +403,7 @@ class Dalle(Magics):
         try:
             if call.magic == "dalle_batch":
                 return self._batch(call)
-            job = self._plan(call)
-            return self._submit(call, job)
+            return self._make(call, self._request(call))
         except InvalidRequest as error:  # a value the table refuses: the person's usage, said in one line
             raise UsageError(error.one_line()) from None
         except APIError as error:
@@ -411,15 +411,16 @@ class Dalle(Magics):
         except DalleError as error:
             raise MagicError(error.one_line()) from None
 
-    def _plan(self, call: MagicCall) -> Job:
-        from ..core import plan
-        from ..runtime.session import default_session
+    def _request(self, call: MagicCall) -> Callable[[], ImageSet]:
+        """The magic as one call of the Python API, its pictures evaluated and its prompt expanded: the API
+        plans it, submits it and shows its activity line while it waits (not with ``--no-show``)."""
+        from .. import api  # the session and the planning load with the first picture, not at %load_ext
 
         o = call.option
-        common: dict[str, Any] = {"model": o("model"), "n": o("n"), "size": o("size"), "context": default_session()}
+        common: dict[str, Any] = {"model": o("model"), "n": o("n"), "size": o("size"), "progress": not o("no_show")}
         if call.magic == "dalle_vary":
             image = self._evaluate(call.image or "", "IMAGE")
-            return plan.plan_vary(image, prompt=o("prompt"), **common)
+            return lambda: api.vary(image, prompt=o("prompt"), **common)
         making: dict[str, Any] = {
             "quality": o("quality"), "background": o("background"), "output_format": o("output_format"),
             "output_compression": o("output_compression"), "stream": call.streaming,
@@ -430,9 +431,9 @@ class Dalle(Magics):
             if len(prompts) > 1:
                 raise UsageError("%dalle_refine: {a|b} alternatives are for %%dalle; refine one way at a time.")
             image = self._evaluate(call.image or "", "IMAGE")
-            return plan.plan_refine(image, prompts[0].prompt, **common, **making)
+            return lambda: api.refine(image, prompts[0].prompt, **common, **making)
         if call.magic == "dalle":
-            return plan.plan_generate(
+            return lambda: api.generate(
                 [p.prompt for p in prompts], style=o("style"), moderation=o("moderation"),
                 labels=[p.label for p in prompts], **common, **making,
             )  # fmt: skip
@@ -441,10 +442,33 @@ class Dalle(Magics):
         image = self._evaluate(call.image or "", "IMAGE")
         mask = self._evaluate(o("mask"), "--mask") if o("mask") else None
         markup = self._evaluate(o("markup"), "--markup") if o("markup") else None
-        return plan.plan_edit(
+        return lambda: api.edit(
             image, prompts[0].prompt, mask=mask, markup=markup, input_fidelity=o("input_fidelity"),
             keep_unmasked=bool(o("keep_unmasked")), **common, **making,
         )  # fmt: skip
+
+    def _make(self, call: MagicCall, request: Callable[[], ImageSet]) -> Any:
+        """Run the request and keep its pictures (``-o``); Ctrl-C keeps, stores and shows what had arrived."""
+        try:
+            result = request()
+        except KeyboardInterrupt as interrupt:
+            from ..core.results import ImageSet  # only on Ctrl-C: %load_ext stays light
+
+            kept: ImageSet = getattr(interrupt, "images", None) or ImageSet()
+            self._store(call, kept)
+            if len(kept) and not call.option("no_show"):
+                from IPython.display import display
+
+                display(kept)
+            out = call.option("out")
+            count = f"{len(kept)} picture{'' if len(kept) == 1 else 's'}"
+            raise MagicError(
+                f"Interrupted — kept {count}"
+                + (f" (in {out})." if out else ".")
+                + " The requests in flight were cancelled."
+            ) from None
+        self._store(call, result)
+        return None if call.option("no_show") else result
 
     def _mask(self, call: MagicCall) -> Any:
         from ..core.errors import DalleError
@@ -470,36 +494,6 @@ class Dalle(Magics):
                      **{name: o(name) for name in fields})  # fmt: skip
         self._store(call, job)
         return None if o("no_show") else job
-
-    def _submit(self, call: MagicCall, job: Job) -> Any:
-        from ..core.results import ImageSet
-        from ..display import Progress, in_notebook, wait_showing
-        from ..runtime.session import default_session
-
-        shown = in_notebook() and not call.option("no_show")
-        progress = Progress(job.pictures, job.settings.model, job.settings.thumbnail_size) if shown else None
-        try:
-            handle = default_session().submit(job, on_event=progress.on_event if progress else None, deliver_here=True)
-            result = wait_showing(handle, progress)
-        except KeyboardInterrupt as interrupt:
-            kept: ImageSet = getattr(interrupt, "images", None) or ImageSet()
-            self._store(call, kept)
-            if len(kept) and not call.option("no_show"):
-                from IPython.display import display
-
-                display(kept)
-            out = call.option("out")
-            count = f"{len(kept)} picture{'' if len(kept) == 1 else 's'}"
-            raise MagicError(
-                f"Interrupted — kept {count}"
-                + (f" (in {out})." if out else ".")
-                + " The requests in flight were cancelled."
-            ) from None
-        finally:
-            if progress is not None:
-                progress.close()
-        self._store(call, result)
-        return None if call.option("no_show") else result
 
     # ------------------------------------------------------------------ pieces
     def _expand(self, text: str) -> list[Any]:
@@ -527,17 +521,17 @@ class Dalle(Magics):
             self.shell.user_ns[out] = result
 
     def _subcommand(self, name: str, args: list[str]) -> Any:
-        from .. import display
+        from . import reports  # the session and the batch store load when a report is asked for
 
         if name == "help":
             print(help_text())
             return None
         if name == "models":
-            return display.models_report()
+            return reports.models_report()
         if name == "config":
-            return display.config_report()
+            return reports.config_report()
         if name == "jobs":
-            return display.jobs_report()
+            return reports.jobs_report()
         if name == "studio":
             from .widgets import Studio
 

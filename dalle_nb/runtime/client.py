@@ -512,6 +512,8 @@ class _Execution:
             label=self.job.label(index),
             text_model=text_model,
             response_id=response_id,
+            parent_prompt=self.store.prompt_of(parents[0]) if parents else None,
+            preview_size=self.job.settings.thumbnail_size,
         )
         return image, raw, problem
 

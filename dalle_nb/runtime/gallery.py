@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.errors import GalleryError
@@ -72,6 +72,7 @@ _COLUMNS = (
     "response_id",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM images"
+_PROMPT = "SELECT prompt FROM images WHERE id = ?"
 _INSERT = f"INSERT INTO images ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 _SCHEMA = (
     """
@@ -168,6 +169,8 @@ class Record:
     #: The text model that revised the prompt and the Responses API's response id (None on the Images API).
     text_model: str | None = None
     response_id: str | None = None
+    #: The prompt of the picture this one was made from (its first parent), read with it; None when unknown.
+    parent_prompt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -596,7 +599,8 @@ class Gallery:
             ) from exc
         with contextlib.suppress(OSError):
             sidecar.unlink()
-        return self._record(row)
+        record = self._record(row)
+        return replace(record, parent_prompt=self.prompt_of(record.parent_ids[0])) if record.parent_ids else record
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -648,13 +652,32 @@ class Gallery:
                 f"{self._directory / IMAGES_DIR}. Move the index aside and it is rebuilt for new pictures."
             ) from None
 
+    def _with_parent(self, conn: sqlite3.Connection, record: Record) -> Record:
+        """``record`` with its parent's prompt: a card tells what an edit or a variation was made from by it."""
+        if not record.parent_ids:
+            return record
+        found = conn.execute(_PROMPT, (record.parent_ids[0],)).fetchone()
+        return replace(record, parent_prompt=found[0] or None) if found is not None else record
+
     def get(self, record_id: str) -> Record:
         """The record even if its file was since deleted: the history of what was asked stays useful."""
         with self._reading() as conn:
             row = None if conn is None else conn.execute(f"{_SELECT} WHERE id = ?", (record_id,)).fetchone()
-        if row is None:
-            raise KeyError(f"no image with id {record_id!r} in the gallery at {self._directory}")
-        return self._record(row)
+            if row is not None and conn is not None:
+                return self._with_parent(conn, self._record(row))
+        raise KeyError(f"no image with id {record_id!r} in the gallery at {self._directory}")
+
+    def prompt_of(self, record_id: str) -> str | None:
+        """The prompt of the picture ``record_id`` (None when this gallery does not know it, or it had none):
+        what a picture made from it says it came from ("variation of 'a red fox…'")."""
+        try:
+            with self._reading() as conn:
+                if conn is None:
+                    return None
+                found = conn.execute(_PROMPT, (record_id,)).fetchone()
+        except GalleryError:
+            return None
+        return (found[0] or None) if found is not None else None
 
     def search(
         self,
@@ -691,7 +714,7 @@ class Gallery:
             for row in conn.execute(sql, args):
                 record = self._record(row)
                 if record.path.is_file():
-                    found.append(record)
+                    found.append(self._with_parent(conn, record))
                     if len(found) >= limit:
                         break
         return found

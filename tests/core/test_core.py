@@ -367,7 +367,7 @@ def test_help_is_written_from_the_option_table_the_parser_uses() -> None:
 
 def test_the_model_table_is_rendered_once_for_magics_and_cli(capsys: pytest.CaptureFixture[str]) -> None:
     from dalle_nb.cli import main
-    from dalle_nb.display import models_report
+    from dalle_nb.notebook.reports import models_report
 
     assert main(["models"]) == 0
     assert capsys.readouterr().out.strip() == repr(models_report()).strip()

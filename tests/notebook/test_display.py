@@ -15,8 +15,9 @@ from IPython.core.interactiveshell import InteractiveShell
 
 import dalle_nb as dn
 from dalle_nb import config
-from dalle_nb.display import config_report, matrix_grid
+from dalle_nb.core.formatting import matrix_grid
 from dalle_nb.notebook.magics import help_text
+from dalle_nb.notebook.reports import config_report
 from dalle_nb.runtime.gallery import default_dir
 
 
@@ -75,6 +76,21 @@ def test_a_single_picture_shows_an_activity_line_with_elapsed_time_from_the_firs
     assert result and "a slow fox" in html_of(result[0])
 
 
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ('import dalle_nb as dn\nkept = dn.generate("a quiet fox", size="1024x1024", revise=False, progress=False)',
+         "python"),
+        ('%load_ext dalle_nb\n%dalle -s 1024x1024 --exact --no-show -o kept "a quiet fox"', "magic"),
+    ],
+)  # fmt: skip
+def test_no_activity_line_where_it_is_asked_for_none(fresh: Path, code: str, kind: str) -> None:
+    shown = run_in_a_kernel(code, {"DALLE_NB_GALLERY_DIR": str(fresh), "DALLE_NB_OFFLINE": "1",
+                                   "DALLE_NB_OFFLINE_LATENCY": "1.5", "OPENAI_API_KEY": ""})  # fmt: skip
+    assert not [m for m in shown if "dalle-nb-progress" in html_of(m)], kind
+    assert not [m for m in shown if m["type"] in ("error", "execute_result")], shown
+
+
 def test_a_prompt_matrix_is_laid_out_as_its_grid(ip: InteractiveShell) -> None:
     result = ip.run_cell_magic("dalle", "-s 1024x1024 --exact", "a {red|blue} {cat|dog}")
     grid = matrix_grid(result)
@@ -118,7 +134,7 @@ def test_partial_previews_take_the_place_of_the_final_card(size: tuple[int, int]
 
     from dalle_nb.core.events import PartialImage
     from dalle_nb.core.results import GeneratedImage
-    from dalle_nb.display import Progress
+    from dalle_nb.runtime.progress import Progress
 
     buffer = io.BytesIO()
     Image.new("RGB", size, "teal").save(buffer, format="PNG")
@@ -163,7 +179,7 @@ def test_models_table_uses_marks_every_font_has(ip: InteractiveShell) -> None:
 
 
 def test_a_progress_line_that_did_not_change_is_not_sent_again(ip: InteractiveShell) -> None:
-    from dalle_nb.display import Progress
+    from dalle_nb.runtime.progress import Progress
 
     progress = Progress(2, model="gpt-image-1.5")
     assert progress.handle is not None

@@ -333,6 +333,23 @@ def test_an_uploaded_picture_with_more_inputs_and_the_rest_kept_exact() -> None:
     assert np.array_equal(before[far], after[far])
 
 
+def test_an_edit_that_cannot_be_made_is_refused_at_the_click() -> None:
+    async def body() -> Studio:
+        studio = Studio(namespace={"photo": scene()})
+        picker = studio.tabs.children[1].children[0]
+        picker.children[0].value = "variable"
+        picker.children[1].children[0].value = "photo"
+        assert studio.open_editor() is not None  # nothing painted: no mask
+        studio.keep_unmasked.value = True  # the rest kept exact needs a mask to say what the rest is
+        studio.edit_prompt.value = "a yellow kite"
+        assert studio.edit() is None
+        return studio
+
+    studio = in_a_kernel(body)
+    assert "keep_unmasked needs a mask" in studio.status.value and "dalle-nb-studio-problem" in studio.status.value
+    assert studio._handle is None and studio.edit_button.disabled is False and not shown(studio.progress)
+
+
 def test_changing_a_control_while_a_job_runs_changes_only_the_next_job() -> None:
     with OfflineServer(ServerOptions(latency=1.0)) as slow:
         use(slow)

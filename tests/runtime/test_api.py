@@ -204,6 +204,28 @@ def test_legacy_variations_are_captioned_with_their_parents_prompt() -> None:
     assert "variation of &#x27;a white siamese cat&#x27;" in html and "img_" not in html
 
 
+def test_a_picture_knows_its_parents_prompt_when_made_and_when_read_back() -> None:
+    fox = dn.generate("a red fox on a frozen lake", size="1024x1024", revise=False)[0]
+    varied = dn.vary(fox)[0]
+    assert varied.parent_prompt == "a red fox on a frozen lake"
+    (again,) = dn.history(kind="vary", limit=1)
+    assert again.id == varied.id and again.parent_prompt == "a red fox on a frozen lake"
+    assert "variation of &#x27;a red fox on a frozen lake&#x27;" in again._repr_mimebundle_()["text/html"]
+    assert fox.parent_prompt is None and dn.history(chain=varied)[0].parent_prompt is None
+
+
+def test_refine_without_waiting_returns_a_handle_and_labels_name_the_pictures() -> None:
+    kite = dn.generate(["a kite", "a boat"], labels=["sky", "sea"], size="1024x1024", revise=False)
+    assert [image.label for image in kite] == ["sky", "sea"]
+    seen: list[object] = []
+    handle = dn.refine(kite[0], "now at dusk", wait=False, on_event=seen.append)
+    result = handle.result(timeout=30)
+    assert result[0].kind == "refine" and result[0].parents == (kite[0].id,)
+    assert result[0].parent_prompt == "a kite"
+    assert "(refining &#x27;a kite&#x27;)" in result._repr_mimebundle_()["text/html"]
+    assert any(isinstance(event, dn.JobDone) for event in seen)
+
+
 def test_non_square_input_for_a_square_only_endpoint_offers_fit() -> None:
     wide = Image.new("RGB", (600, 300), (0, 128, 255))
     with pytest.raises(dn.InvalidRequest, match='fit="crop"'):

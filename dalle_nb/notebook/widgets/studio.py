@@ -2,9 +2,9 @@
 
 Every choice it offers comes from the capability table (``models.choices``), so a menu
 offers exactly what the chosen model takes for that endpoint, and nothing about models is
-written here.  Jobs run through the session's one submit path with ``wait=False``: their
-events arrive on the kernel's own event loop, so other cells run while pictures are made, and
-the panel stays usable after any error.  Thumbnails reach the browser as image bytes over the
+written here.  Jobs are calls of the Python API (``dalle_nb.generate`` ...) with ``wait=False``:
+their events arrive on the kernel's own event loop, so other cells run while pictures are made,
+and the panel stays usable after any error.  Thumbnails reach the browser as image bytes over the
 widget channel.  The API key is never part of the panel's state.
 """
 
@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
+from ... import api
 from ...core.capabilities import MODELS, Choice, Endpoint, ParamError, choices, get_model
 from ...core.errors import APIError, DalleError
 from ...core.events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
-from ...core.plan import VARIATION_PROMPT, Job
+from ...core.formatting import caption, esc, preview_webp, short
 from ...core.results import GeneratedImage, ImageSet
-from ...display import esc, parent_prompt, short
 from ...runtime import config
 from ...runtime.session import default_session
 
 if TYPE_CHECKING:
+    from ...core.plan import Job
     from ...runtime.session import JobHandle
 
 #: How often a background batch is checked, in seconds.
@@ -308,8 +309,6 @@ class _Card(widgets.VBox):  # type: ignore[misc]
 
     def show(self, image: GeneratedImage, thumbnail: bytes | None = None) -> None:
         """Show ``image`` (its thumbnail already made, or made now)."""
-        from ...display import caption
-
         self.image = image
         self.picture.value = thumbnail if thumbnail is not None else image.thumbnail_webp(CARD_SIZE)
         clamp = f"{_STUDIO}-clamp"
@@ -548,7 +547,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         else:
             self.vary_note.value = (
                 f"<span class='{_STUDIO}-dim'>{spec.id} has no variations endpoint: the variation is made through "
-                f"edit with this prompt: <i>{esc(VARIATION_PROMPT)}</i></span>"
+                f"edit with this prompt: <i>{esc(api.VARIATION_PROMPT)}</i></span>"
             )
 
     def _gallery_tab(self) -> widgets.Widget:
@@ -624,8 +623,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def generate(self) -> JobHandle | None:
         """Start making the pictures the prompt box asks for; returns the job (None when refused)."""
-        from ...core.plan import plan_generate
-
         expanded = self._count()
         if not expanded:
             return self._refuse(self._prompt_problem)
@@ -636,12 +633,10 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self._submit_batch(expanded, options)
             return None
 
-        def plan() -> Job:
-            return plan_generate([e.prompt for e in expanded], labels=[e.label for e in expanded],
-                                 wants_partials=bool(options.get("stream")), **options,
-                                 context=default_session())  # fmt: skip
-
-        return self._start(plan)
+        prompts, labels = [e.prompt for e in expanded], [e.label for e in expanded]
+        return self._start(
+            lambda loop: api.generate(prompts, labels=labels, wait=False, on_event=self._on_event, loop=loop, **options)
+        )
 
     def _submit_batch(self, expanded: list[Any], options: dict[str, Any]) -> None:
         """Send the prompts as a background batch, follow it, and show its pictures when it ends.
@@ -704,8 +699,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def edit(self) -> JobHandle | None:
         """Edit the Edit tab's picture as its prompt says, only where the mask is painted (if painted)."""
-        from ...core.plan import plan_edit
-
         if self.editor is None and self.open_editor() is None:
             return None
         text = self.edit_prompt.value.strip()
@@ -717,72 +710,53 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         more = self.references.value if self.references.layout.display != "none" else ()
         pictures: list[object] = [self._edit_picture, *(bytes(f["content"]) for f in more or ())]
         mask = self.editor if self.editor is not None and self.editor.coverage > 0 else None
-        keep = bool(self.keep_unmasked.value)
-
-        def plan() -> Job:
-            kwargs: dict[str, Any] = {"keep_unmasked": keep} if keep else {}
-            return plan_edit(pictures if len(pictures) > 1 else pictures[0], text, mask=mask,
-                             wants_partials=bool(options.get("stream")), **options, **kwargs,
-                             context=default_session())  # fmt: skip
-
-        return self._start(plan, prepare=True)
+        if self.keep_unmasked.value:
+            options["keep_unmasked"] = True
+        image = pictures if len(pictures) > 1 else pictures[0]
+        return self._start(
+            lambda loop: api.edit(image, text, mask=mask, wait=False, on_event=self._on_event, loop=loop, **options)
+        )
 
     def vary(self) -> JobHandle | None:
         """Variations of the Vary tab's picture."""
-        from ...core.plan import plan_vary
-
         try:
             picture = self._vary_source()
         except ValueError as error:
             return self._refuse(str(error))
         options = self.vary_options.values()
-        return self._start(lambda: plan_vary(picture, **options, context=default_session()), prepare=True)
+        return self._start(lambda loop: api.vary(picture, wait=False, on_event=self._on_event, loop=loop, **options))
 
     def refine(self, instruction: str | None = None) -> JobHandle | None:
         """The next turn of the selected picture's conversation ("now make it dusk")."""
-        from ...core.plan import plan_refine
-
         text = (instruction if instruction is not None else self.refine_text.value).strip()
         if self.selected is None or not text:
             return self._refuse("select a picture and write how to refine it")
         picture = self.selected
-        return self._start(lambda: plan_refine(picture, text, context=default_session()), prepare=True)
+        return self._start(lambda loop: api.refine(picture, text, wait=False, on_event=self._on_event, loop=loop))
 
-    def _start(self, plan: Callable[[], Job], *, prepare: bool = False) -> JobHandle | None:
-        """Plan, then submit without blocking the kernel.
+    def _start(self, start: Callable[[asyncio.AbstractEventLoop], JobHandle]) -> JobHandle | None:
+        """Start a job through the Python API with ``wait=False``: its events arrive on the kernel's loop.
 
-        A job with pictures to read and prepare (``prepare``: edit, vary, refine) is planned on a worker
-        thread, since a big picture takes seconds the kernel must not spend; what the planning refuses
-        then arrives as the job's failure, in the status line like any other.  A generation is planned
-        here, at once, so a bad option is refused before anything starts.
+        The API checks the options at the call, so a bad one (or the budget) is refused here, in the status
+        line, before anything starts; a generation is planned at once.  A job with pictures to read and
+        prepare (edit, vary, refine) is prepared on a worker thread, since a big picture takes seconds the
+        kernel must not spend; what that refuses arrives as the job's failure, in the status line like any other.
         """
         if self._handle is not None and not self._handle.done():
             return self._refuse("a job is running: wait for it, or cancel it")
         loop = self._loop()
-        job: Job | None = None
-        if not prepare:
-            try:
-                job = plan()
-            except DalleError as error:
-                return self._refuse(_say(error))
-            except ValueError as error:
-                return self._refuse(str(error))
-        self._reset_results(job.notices if job is not None else [])
-        self.progress.max, self.progress.value = max(1, job.pictures if job is not None else 1), 0
+        try:
+            handle = start(loop)
+        except DalleError as error:
+            return self._refuse(_say(error))
+        except ValueError as error:
+            return self._refuse(str(error))
+        self._reset_results(handle.job.notices if handle.job is not None else [])
+        self.progress.max, self.progress.value = max(1, handle.expected), 0
         self.progress.layout.display = None
         self._show_backend()
         self._started = time.monotonic()
         self._running(True)
-        session = default_session()
-        try:
-            if job is not None:
-                handle = session.submit(job, on_event=self._on_event, loop=loop)
-            else:
-                handle = session.submit_planning(plan, on_event=self._on_event, loop=loop)
-        except DalleError as error:  # the budget: refused before anything started
-            self._running(False)
-            self.progress.layout.display = "none"
-            return self._refuse(_say(error))
         self._handle, self._shown, self._failures = handle, False, []
         self._what = "the picture: preparing it"
         self._planned_job = None
@@ -874,8 +848,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def _preview(self, partial: PartialImage) -> None:
         """A picture on its way, in the place its card will take; each partial replaces the last."""
-        from ...display import preview_webp
-
         if partial.final:
             return  # the finished picture arrives as ImageSaved, with its card
         webp, _box = preview_webp(partial, CARD_SIZE)
@@ -931,8 +903,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
     # ------------------------------------------------------------------ the selection
     def select(self, image: GeneratedImage) -> None:
         """Make ``image`` the selected picture: the actions work on it, and ``studio.selected`` holds it."""
-        from ...display import caption
-
         self.selected = image
         for card in (*self._cards, *self._gallery_cards):
             card.mark(card.shows(image))
@@ -1052,7 +1022,7 @@ def _origin(image: GeneratedImage) -> str | None:
     if not image.parents:
         return None
     what = {"edit": "an edit", "vary": "a variation", "refine": "a refinement"}.get(image.kind, "made from")
-    parent = short(parent_prompt(image) or "")
+    parent = short(image.parent_prompt or "")
     if what == "made from":
         return f"made from '{parent}'" if parent else None
     return f"{what} of '{parent}'" if parent else f"{what} of another picture"
