@@ -93,6 +93,7 @@ if TYPE_CHECKING:
 
 def load_ipython_extension(shell: Any) -> None:
     """``%load_ext dalle_nb``: register ``%%dalle``, ``%%dalle_edit``, ``%dalle_vary`` and ``%config Dalle``."""
+    # the magics load with %load_ext, not with import dalle_nb
     from .notebook.magics import load_ipython_extension as load
 
     load(shell)
@@ -100,6 +101,7 @@ def load_ipython_extension(shell: Any) -> None:
 
 def unload_ipython_extension(shell: Any) -> None:
     """``%unload_ext dalle_nb``: remove the magics again."""
+    # the magics load with %load_ext, not with import dalle_nb
     from .notebook.magics import unload_ipython_extension as unload
 
     unload(shell)

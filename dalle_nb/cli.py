@@ -7,15 +7,18 @@ import contextlib
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import dalle_nb
 
 from .core.capabilities import PROFILES
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .offline import OfflineServer, ServerOptions
+    from .offline import OfflineServer, ServerOptions  # starlette and uvicorn: only dalle-nb serve needs them
 
     try:
         options = ServerOptions.from_env(
@@ -59,7 +62,7 @@ def execute_notebook(source: Path, target: Path, *, gallery: Path, timeout: int 
     With ``progress``, each section's heading is printed as the run reaches it.  The kernel
     talks over local IPC sockets, not TCP, so it has no transport warning to print.
     """
-    import nbclient
+    import nbclient  # a kernel only for run-notebooks
     import nbformat
     from jupyter_client.manager import KernelManager
 
@@ -113,8 +116,6 @@ def _heading(cell: Any) -> str | None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import time
-
     out = Path(args.out).resolve()
     gallery = out / "gallery"
     source = _notebooks_dir() / "01_quickstart.ipynb"
@@ -161,9 +162,7 @@ CONTACT_PROMPTS = (
 
 def _contact_sheet(out: Path, gallery: Path) -> Path:
     """A dozen prompts and their offline pictures on one PNG: what the offline backend draws, at a glance."""
-    from PIL import Image, ImageDraw
-
-    import dalle_nb
+    from PIL import Image, ImageDraw  # Pillow loads on first use, not at import
 
     dalle_nb.configure(offline=True, gallery_dir=gallery)
     images = dalle_nb.generate(list(CONTACT_PROMPTS), size="1024x1024", revise=False)

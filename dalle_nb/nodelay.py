@@ -23,7 +23,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
-    from jupyter_server.services.kernels import websocket
+    from jupyter_server.services.kernels import websocket  # loaded by Jupyter Server itself, never by a kernel
 
     handler: Any = websocket.KernelWebsocketHandler
     if getattr(handler, "_dalle_nb_nodelay", False):

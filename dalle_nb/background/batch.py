@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from ..core.config import Settings
 from ..core.errors import APIError, DalleError, GalleryError, InvalidRequest, from_body
 from ..core.formatting import esc
+from ..core.imaging import sniff
 from ..core.results import Failure, GeneratedImage, ImageSet
 from ..runtime.gallery import Gallery, JobRecord
 from ..runtime.progress import Progress
@@ -176,12 +177,6 @@ def _error_json(error: APIError) -> dict[str, Any]:
 def _error_from(stored: Mapping[str, Any]) -> APIError:
     body = {"error": {"code": stored.get("code"), "message": stored.get("message")}}
     return from_body(stored.get("status"), body, request_id=stored.get("request_id"))
-
-
-def _sniff(raw: bytes) -> tuple[str, str]:
-    from ..runtime.client import _sniff as sniff  # the one reading of a picture's format and size from its header
-
-    return sniff(raw)
 
 
 def _combine(states: list[str]) -> str:
@@ -801,7 +796,7 @@ class _Savers:
             ids = []
             for data, revised in pictures:
                 raw = base64.b64decode(data) if isinstance(data, str) else data
-                fmt, size = _sniff(raw)
+                fmt, size = sniff(raw)
                 try:
                     saved = gallery.save(
                         raw, prompt=asked.prompt, model=str(asked.body.get("model", "")), kind=asked.kind,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.capabilities import FILE_FIELDS, KNOWN_FIELDS
 from ..core.errors import APIError, ServerError, detach, from_body, from_sdk
+from ..runtime.client import OFFLINE_INDEX_HEADER, download
 
 if TYPE_CHECKING:
     from ..runtime.connections import Connection
@@ -35,7 +36,7 @@ _DATA_URL = re.compile(r"data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[^;,]*)*;base64,(?
 
 async def _sdk(call: Callable[[], Awaitable[T]]) -> T:
     """Run one SDK call; its failures become ``APIError``s with the API's own words."""
-    import openai
+    import openai  # the SDK loads with the first request, not at import
 
     try:
         return await call()
@@ -107,8 +108,6 @@ async def task_send(
     ``first_index`` is the number of the line's first picture among those its request asked for: the offline
     server starts there, as it does for a fanned-out interactive call (the header ``client`` sends).
     """
-    from ..runtime.client import OFFLINE_INDEX_HEADER
-
     fields, extra = _split(kind, body)
     extra = {**extra, "callback_url": callback_url, "trace_id": trace_id}
     if conn.kind == "offline":
@@ -149,8 +148,6 @@ async def task_retrieve(conn: Connection, trace_id: str) -> dict[str, Any]:
 async def task_pictures(conn: Connection, items: list[Any]) -> list[tuple[bytes | str, str | None]]:
     """The pictures of a finished task: ``b64_json`` as it came (decoded where it is saved, off the loop), or a
     ``url`` fetched at once, before it expires (``BackendUnreachable`` or ``APIError`` when it cannot be)."""
-    from ..runtime.client import download
-
     out: list[tuple[bytes | str, str | None]] = []
     for item in items:
         if not isinstance(item, Mapping):

@@ -14,6 +14,7 @@ no image library and no SDK, so it can run before any paid request is sent.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -325,8 +326,6 @@ class ParamError(ValueError):
 
 
 def _did_you_mean(value: str, choices: Mapping[str, object] | tuple[str, ...] | list[str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from .capabilities import DEFAULT_MODEL, ParamError, choices, get_model
 from .errors import InvalidRequest
 
 BackendKind = Literal["offline", "openai", "azure", "compatible"]
@@ -76,8 +77,6 @@ class Settings:
         ``revise=None`` (the default) means: yes for GPT image models wherever the backend serves the
         Responses API, no elsewhere (a gateway may not).  An explicit True or False decides.
         """
-        from .capabilities import get_model
-
         if not get_model(model).is_gpt:
             return False
         return self.serves_responses if self.revise is None else self.revise
@@ -225,8 +224,6 @@ def _as_kind(rule: SettingRule, value: Any) -> Any:
             raise ValueError
         return value.strip().lower()
     if rule.kind == "model":
-        from .capabilities import get_model
-
         get_model(str(value))
     return str(value)
 
@@ -234,8 +231,6 @@ def _as_kind(rule: SettingRule, value: Any) -> Any:
 def _check_together(values: dict[str, Any]) -> None:
     """Size and quality must suit the model they will be used with: checked on the merged settings,
     so ``configure(model="dall-e-3", quality="hd")`` and ``[tool.dalle_nb]`` work in any key order."""
-    from .capabilities import ParamError, choices
-
     model = values["model"]
     for name in ("size", "quality"):
         value = values.get(name)
@@ -286,8 +281,6 @@ def _layered(
     overrides: Mapping[str, Any], environ: Mapping[str, str], sources: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """Defaults, then the environment, then ``overrides``: the values before per-call arguments."""
-    from .capabilities import DEFAULT_MODEL
-
     values: dict[str, Any] = {"model": DEFAULT_MODEL}
     for name, env_name in _ENV.items():
         raw = environ.get(env_name)

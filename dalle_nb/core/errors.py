@@ -269,7 +269,7 @@ def error_class(status: int | None, code: str | None) -> type[APIError]:
 
 def from_sdk(exc: BaseException) -> APIError:
     """An ``APIError`` from any exception of the ``openai`` SDK."""
-    import openai
+    import openai  # the SDK loads with the first request, not at import
 
     if isinstance(exc, openai.APITimeoutError):
         return RequestTimeout("The request timed out before the API answered.", kind="timeout")

@@ -51,7 +51,7 @@ class PartialImage:
         return f"<PartialImage {short_prompt(self.prompt)!r}{label} #{self.index} {stage}, {len(self.data):,} bytes>"
 
     def to_pil(self) -> Image.Image:
-        from PIL import Image as PILImage
+        from PIL import Image as PILImage  # Pillow loads on first use, not at import
 
         with PILImage.open(io.BytesIO(self.data)) as image:
             image.load()

@@ -56,6 +56,7 @@ __all__ = [
     "keep_unmasked",
     "load_image",
     "mask_alpha",
+    "sniff",
     "normalize_mode",
     "prepare_image",
     "prepare_images",
@@ -135,7 +136,7 @@ def load_image(source: object, *, field: str = "image") -> Image.Image:
     them could exhaust memory (Pillow's decompression-bomb limit, left at its global value).
     The caller's own PIL image and array are never modified.
     """
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     if isinstance(source, Image.Image):
         return _upright(source, field)
@@ -215,7 +216,7 @@ def _read_file(source: object, read: object, field: str) -> bytes:
 
 def _decode(data: bytes, field: str, what: str) -> Image.Image:
     """Decode encoded image bytes, refusing non-images and decompression bombs."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # Pillow loads on first use, not at import
 
     if not data:
         raise InvalidRequest(f"{what} is empty; pass a {READABLE} file", field=field, value=0)
@@ -259,7 +260,7 @@ def _decode(data: bytes, field: str, what: str) -> Image.Image:
 
 def _upright(image: Image.Image, field: str) -> Image.Image:
     """A loaded copy of ``image`` with its EXIF orientation applied."""
-    from PIL import ImageOps
+    from PIL import ImageOps  # Pillow loads on first use, not at import
 
     try:
         image.load()
@@ -271,7 +272,7 @@ def _upright(image: Image.Image, field: str) -> Image.Image:
 
 def _from_array(array: object, field: str) -> Image.Image:
     """A PIL image from a numpy array of one of the shapes and dtypes ``load_image`` lists."""
-    import numpy as np
+    import numpy as np  # numpy loads on first use, not at import
     from PIL import Image
 
     arr = np.asarray(array)
@@ -328,7 +329,7 @@ def snapshot(source: object, *, field: str = "image") -> object:
     far below decoding and encoding, and nothing is decoded here: a picture that cannot be
     read fails when it is read.
     """
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     if isinstance(source, list | tuple):
         return type(source)(snapshot(item, field=field) for item in source)
@@ -386,7 +387,7 @@ def _to_8bit(image: Image.Image) -> Image.Image:
     left nearly black.  Float images whose values lie in 0..1 are scaled by 255, and ``I``
     images whose values already lie in 0..255 are kept as they are.
     """
-    import numpy as np
+    import numpy as np  # numpy loads on first use, not at import
     from PIL import Image
 
     arr = np.asarray(image).astype(np.float64)
@@ -496,7 +497,7 @@ def fit_inline(
     Each change is said in the notices; a picture that cannot be made to fit raises
     ``InvalidRequest`` before anything is sent.  Pictures that fit are returned as they are.
     """
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     mask_chars = data_url_chars(mask) if mask is not None else 0
     share = min(DATA_URL_LIMIT, (RESPONSES_MAX_BYTES - _JSON_ROOM - mask_chars) // max(1, len(images)))
@@ -585,7 +586,7 @@ def _prepare(
     index: int,
     label: str,
 ) -> Prepared:
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     check_fit(fit)
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
@@ -672,7 +673,7 @@ def _encode_to_fit(
     again; ``where`` says whose limit it is, in the notices.  Returns the format, the bytes, the
     image actually encoded and the notices.
     """
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     limit = limits.max_bytes
     limit_text = f"{limit / MB:.3g} MB{where}"
@@ -782,7 +783,7 @@ def mask_alpha(mask: object, image_size: tuple[int, int], *, resize: bool = True
 
 
 def _mask_alpha(mask: object, image_size: tuple[int, int], resize: bool) -> tuple[Image.Image, str, list[str]]:
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     target = _check_image_size(image_size)
     if isinstance(mask, MaskSource):
@@ -840,7 +841,7 @@ def prepare_mask(mask: object, image_size: tuple[int, int], *, resize: bool = Tr
     A mask that marks nothing to edit is refused (a request with it would change nothing);
     one that marks everything is fine.  The PNG must be under ``MASK_MAX_BYTES``.
     """
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     alpha, kind, notices = _mask_alpha(mask, image_size, resize)
     target = alpha.size
@@ -900,7 +901,7 @@ def keep_unmasked(
     is resized to it first (so it is no longer bit-exact), another aspect is refused.
     RGBA is kept when either picture has transparency.
     """
-    from PIL import Image, ImageChops, ImageFilter
+    from PIL import Image, ImageChops, ImageFilter  # Pillow loads on first use, not at import
 
     if isinstance(feather, bool) or not isinstance(feather, int | float) or not 0 <= feather < math.inf:
         raise InvalidRequest(
@@ -958,7 +959,7 @@ def describe(data: bytes) -> InputImage:
     than trusted from the caller.  Data Pillow cannot read is reported with format
     ``"unknown"`` and size 0x0, which the check refuses with its own message.
     """
-    from PIL import Image
+    from PIL import Image  # Pillow loads on first use, not at import
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -978,3 +979,13 @@ def describe(data: bytes) -> InputImage:
                 )
         except Exception:
             return InputImage(format="unknown", width=0, height=0, nbytes=len(data))
+
+
+def sniff(data: bytes) -> tuple[str, str]:
+    """(format, "WxH") of an encoded picture, read from its header only: the one reading of it, for the
+    pictures a request and a background job bring back."""
+    from PIL import Image as PILImage  # Pillow loads on first use, not at import
+
+    with PILImage.open(io.BytesIO(data)) as image:
+        fmt = (image.format or "png").lower()
+        return ("jpeg" if fmt in ("jpg", "mpo") else fmt), f"{image.width}x{image.height}"

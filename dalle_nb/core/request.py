@@ -9,8 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from .capabilities import Endpoint, InputImage, ParamError, Profile, check_inputs, get_model, validate
+from .capabilities import (
+    FILE_FIELDS,
+    KNOWN_FIELDS,
+    Endpoint,
+    InputImage,
+    ParamError,
+    Profile,
+    check_inputs,
+    get_model,
+    validate,
+)
 from .errors import InvalidRequest
+from .imaging import data_url, describe
 
 if TYPE_CHECKING:
     from .imaging import Prepared
@@ -25,8 +36,6 @@ _LOCAL = {"images", "image", "mask", "markup", "extra", "stream", "partial_image
 
 
 def _info(prepared: Prepared) -> InputImage:
-    from .imaging import describe
-
     return describe(prepared.data)
 
 
@@ -63,8 +72,6 @@ class _Request:
         api = self.api_fields()
         passthrough: dict[str, Any] = {}
         if not strict_extra:
-            from .capabilities import FILE_FIELDS, KNOWN_FIELDS
-
             known = KNOWN_FIELDS[self.endpoint] | FILE_FIELDS[self.endpoint]
             passthrough = {k: v for k, v in self.extra if k not in known}
             api = {k: v for k, v in api.items() if k not in passthrough}
@@ -112,8 +119,6 @@ class _Request:
 
     def sdk_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for the SDK method; unknown extras travel in ``extra_body``."""
-        from .capabilities import FILE_FIELDS, KNOWN_FIELDS
-
         api = self.api_fields()
         known = KNOWN_FIELDS[self.endpoint] | FILE_FIELDS[self.endpoint]
         kwargs = {k: v for k, v in api.items() if k in known}
@@ -293,8 +298,6 @@ class ResponsesRequest:
 
     def sdk_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``client.responses.create``, forcing the image tool."""
-        from .imaging import data_url
-
         tool: dict[str, Any] = {"type": "image_generation", "model": self.image.model}
         for name in TOOL_FIELDS:
             value = getattr(self.image, name, None)

@@ -15,6 +15,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from .errors import InvalidRequest
 from .events import short_prompt
 from .formatting import image_bundle, set_bundle
 
@@ -34,8 +35,6 @@ THUMBNAIL_SIZE = 256
 def _pil_format(name: str) -> str:
     key = name.lower().lstrip(".") if isinstance(name, str) else ""
     if key not in _PIL_FORMATS:
-        from .errors import InvalidRequest
-
         allowed = ("png", "jpeg", "webp", "gif", "bmp", "tiff")
         raise InvalidRequest(
             f"unknown image format {name!r}; use one of: {', '.join(allowed)}", field="format", value=name,
@@ -48,7 +47,7 @@ def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
     """``image`` in ``fmt`` (any name ``to_bytes`` takes), flattened on white for JPEG."""
     pil_format = _pil_format(fmt)
     if pil_format == "JPEG" and image.mode not in ("RGB", "L"):
-        from PIL import Image as PILImage
+        from PIL import Image as PILImage  # Pillow loads on first use, not at import
 
         flat = PILImage.new("RGB", image.size, (255, 255, 255))
         flat.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
@@ -137,7 +136,7 @@ class GeneratedImage:
 
     def to_pil(self) -> Image.Image:
         """A fresh, fully loaded ``PIL.Image`` (changing it does not change this result)."""
-        from PIL import Image as PILImage
+        from PIL import Image as PILImage  # Pillow loads on first use, not at import
 
         with PILImage.open(io.BytesIO(self.to_bytes())) as image:
             image.load()
@@ -149,7 +148,7 @@ class GeneratedImage:
 
     def to_numpy(self) -> NDArray[np.uint8]:
         """An ``HxWx3`` (or ``HxWx4`` with alpha) uint8 array."""
-        import numpy as np
+        import numpy as np  # numpy loads on first use, not at import
 
         image = self.to_pil()
         if image.mode not in ("RGB", "RGBA"):

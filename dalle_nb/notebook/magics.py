@@ -15,6 +15,7 @@ import argparse
 import difflib
 import shlex
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,7 @@ NOTES = (
 
 def help_text(model: str | None = None) -> str:
     """``%dalle help``, written from ``OPTIONS`` and the capability table for ``model``."""
+    # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
     from ..core.capabilities import choices
     from ..runtime.config import settings
 
@@ -340,6 +342,7 @@ class Dalle(Magics):
     @validate(*_SETTINGS)
     def _apply_setting(self, proposal: Any) -> Any:
         """Check a setting against the same rules ``configure()`` uses, and apply it (None: back to the default)."""
+        # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
         from ..core.errors import InvalidRequest
         from ..runtime import config
 
@@ -354,6 +357,7 @@ class Dalle(Magics):
         except InvalidRequest as error:
             raise TraitError(error.message) from None
         if name == "model" and value is not None:
+            # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
             from ..core.capabilities import get_model
 
             spec = get_model(value)
@@ -394,6 +398,7 @@ class Dalle(Magics):
 
     # ------------------------------------------------------------------ the one run path
     def _run(self, call: MagicCall) -> Any:
+        # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
         from ..core.errors import APIError, DalleError, InvalidRequest
 
         if call.subcommand is not None:
@@ -457,7 +462,7 @@ class Dalle(Magics):
             kept: ImageSet = getattr(interrupt, "images", None) or ImageSet()
             self._store(call, kept)
             if len(kept) and not call.option("no_show"):
-                from IPython.display import display
+                from IPython.display import display  # IPython only where a notebook or shell runs
 
                 display(kept)
             out = call.option("out")
@@ -471,6 +476,7 @@ class Dalle(Magics):
         return None if call.option("no_show") else result
 
     def _mask(self, call: MagicCall) -> Any:
+        # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
         from ..core.errors import DalleError
         from .widgets import MaskEditor
 
@@ -484,6 +490,7 @@ class Dalle(Magics):
 
     def _batch(self, call: MagicCall) -> Any:
         """Submit the cell's prompts as a background batch; the BatchJob is the result (``-o`` keeps it)."""
+        # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
         from ..background.batch import submit
 
         expanded = [p for line in call.prompt.splitlines() if line.strip() for p in self._expand(line)]
@@ -533,10 +540,11 @@ class Dalle(Magics):
         if name == "jobs":
             return reports.jobs_report()
         if name == "studio":
+            # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
             from .widgets import Studio
 
             return Studio(namespace=self.shell.user_ns if self.shell is not None else None)
-        from .. import api
+        from .. import api  # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
 
         query = " ".join(args) or None
         found = api.history(query, limit=12)
@@ -557,8 +565,6 @@ class MagicError(Exception):
 
 # ---------------------------------------------------------------------------- [tool.dalle_nb]
 def _read_pyproject(start: Path) -> dict[str, Any]:
-    import tomllib
-
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
@@ -578,6 +584,7 @@ def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
     The settings are checked together, so a quality written before the model it belongs to
     is fine; a setting that cannot be used is reported on stderr and left out.
     """
+    # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
     from ..core.errors import InvalidRequest
     from ..runtime import config
 

@@ -8,6 +8,7 @@ with ``|`` is a list of alternatives that expands into every combination (a prom
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import string
 from collections.abc import Mapping
@@ -103,8 +104,6 @@ def _resolve(field: str, namespace: Mapping[str, Any]) -> str:
 
 
 def _split_field_name(body: str) -> tuple[str, list[tuple[bool, Any]]]:
-    import importlib
-
     # the parser str.format itself uses for "name.attr[key]", without formatting the whole prompt
     split = importlib.import_module("_string").formatter_field_name_split
     first, rest = split(body)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import itertools
 import json
 import time
@@ -34,9 +33,10 @@ from ..core.errors import (
     from_sdk,
 )
 from ..core.events import Event, ImageSaved, PartialImage, RequestFailed
+from ..core.imaging import keep_unmasked, sniff
 from ..core.plan import Job
 from ..core.request import EditRequest, GenerateRequest, Request, ResponsesRequest
-from ..core.results import Failure, GeneratedImage, ImageSet
+from ..core.results import Failure, GeneratedImage, ImageSet, encode
 from .connections import Connection
 
 if TYPE_CHECKING:
@@ -63,15 +63,6 @@ async def download(conn: Connection, url: str, what: str = "the image URL") -> b
             status=response.status_code,
         )
     return bytes(response.content)
-
-
-def _sniff(data: bytes) -> tuple[str, str]:
-    """(format, "WxH") of an encoded picture, read from its header only."""
-    from PIL import Image as PILImage
-
-    with PILImage.open(io.BytesIO(data)) as image:
-        fmt = (image.format or "png").lower()
-        return ("jpeg" if fmt in ("jpg", "mpo") else fmt), f"{image.width}x{image.height}"
 
 
 @dataclass
@@ -104,7 +95,7 @@ def _not_json() -> ServerError:
 
 async def _answer(call: Awaitable[Any]) -> Any:
     """What one SDK call answers; its failures become dalle_nb's typed errors."""
-    import openai
+    import openai  # the SDK loads with the first request, not at import
 
     try:
         return await call
@@ -295,7 +286,7 @@ class _Execution:
         A connection that breaks mid-stream is such an end, and so retried; an error the API reports in the
         stream (a refused prompt) is raised as it is.
         """
-        import openai
+        import openai  # the SDK loads with the first request, not at import
 
         try:
             await read(stream)
@@ -472,7 +463,7 @@ class _Execution:
         response_id: str | None,
     ) -> tuple[GeneratedImage, bytes, GalleryError | None]:
         raw = base64.b64decode(data) if isinstance(data, str) else data
-        fmt, size = _sniff(raw)
+        fmt, size = sniff(raw)
         if self.job.keep is not None:
             raw = _kept_outside_the_mask(raw, fmt, *self.job.keep)
         prompt = getattr(request, "prompt", "")
@@ -520,9 +511,6 @@ class _Execution:
 
 def _kept_outside_the_mask(raw: bytes, fmt: str, original: bytes, mask: bytes) -> bytes:
     """The picture with the original pasted back outside the mask (``keep_unmasked``), in its own format."""
-    from ..core.imaging import keep_unmasked
-    from ..core.results import encode
-
     return encode(keep_unmasked(original, raw, mask), fmt, **({} if fmt == "png" else {"quality": 95}))
 
 

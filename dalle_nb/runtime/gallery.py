@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 import pathlib
@@ -132,7 +133,7 @@ def default_dir() -> pathlib.Path:
     override = os.environ.get("DALLE_NB_GALLERY_DIR")
     if override:
         return pathlib.Path(override).expanduser()
-    import platformdirs
+    import platformdirs  # only when no gallery folder is set
 
     return platformdirs.user_data_path("dalle_nb") / "gallery"
 
@@ -323,8 +324,6 @@ def _writer_pid(name: str) -> int | None:
 
 def _saving_failed(path: pathlib.Path, exc: OSError) -> GallerySaveError:
     """A save that could not write the picture: say what a person can do, and that the bytes are in memory."""
-    import errno
-
     if exc.errno == errno.ENOSPC:
         why = "disk full"
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):

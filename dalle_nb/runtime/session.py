@@ -25,6 +25,7 @@ import concurrent.futures
 import contextlib
 import queue
 import sys
+import textwrap
 import threading
 import time
 import weakref
@@ -40,6 +41,7 @@ from ..core.plan import Job
 from ..core.results import Failure, ImageSet
 from .client import run_job
 from .connections import Connection, connection_ident, open_connection
+from .gallery import Gallery
 from .settings_store import SettingsStore
 
 if TYPE_CHECKING:
@@ -303,7 +305,6 @@ class Session:
             if once and text in self._notified:
                 return
             self._notified.add(text)
-        import textwrap
 
         # wrapped at spaces: a notebook breaks a long output line anywhere, mid-word included
         print(textwrap.fill(f"dalle_nb: {text}", width=100, subsequent_indent="  "), file=sys.stdout, flush=True)
@@ -312,7 +313,7 @@ class Session:
         """The process's offline server, started on a free loopback port the first time."""
         with self._lock:
             if self._offline is None or not self._offline.running:
-                from ..offline import start
+                from ..offline import start  # starlette and uvicorn load only when the offline backend is used
 
                 self._offline = start()
                 self._hook_exit()
@@ -347,7 +348,7 @@ class Session:
     def profile_for(self, settings: Settings) -> Profile:
         """Which rules a request must pass for this backend, before it is sent."""
         if settings.backend == "offline":
-            from ..offline import ServerOptions
+            from ..offline import ServerOptions  # starlette and uvicorn load only when the offline backend is used
 
             running = self._offline
             return running.options.profile if running is not None else ServerOptions.from_env().profile
@@ -355,8 +356,6 @@ class Session:
 
     def gallery(self, settings: Settings | None = None) -> Gallery:
         """The history store for ``settings.gallery_dir`` (default: the user's data folder)."""
-        from .gallery import Gallery
-
         directory = (settings or self.settings()).gallery_dir
         with self._lock:
             if directory not in self._galleries:

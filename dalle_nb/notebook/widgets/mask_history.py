@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from PIL import ImageChops, ImageDraw
+
 if TYPE_CHECKING:
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
 __all__ = ["UNDO_LIMIT", "Clear", "Invert", "MaskHistory", "Operation", "Rectangle", "Stroke"]
 
@@ -120,8 +122,6 @@ class MaskHistory:
 
     @staticmethod
     def _drawer(image: Image.Image) -> ImageDraw.ImageDraw:
-        from PIL import ImageDraw
-
         return ImageDraw.Draw(image)
 
     @property
@@ -241,8 +241,6 @@ class MaskHistory:
 
     @staticmethod
     def _paint(draw: ImageDraw.ImageDraw, raster: Image.Image, operation: Operation) -> None:
-        from PIL import ImageChops
-
         if isinstance(operation, Stroke):
             fill = KEEP if operation.erase else EDIT
             points = operation.points

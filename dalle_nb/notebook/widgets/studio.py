@@ -11,15 +11,20 @@ widget channel.  The API key is never part of the panel's state.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import ipywidgets as widgets
 import traitlets
 
 from ... import api
+from ...background.batch import submit
 from ...core.capabilities import MODELS, Choice, Endpoint, ParamError, choices, get_model
 from ...core.errors import APIError, DalleError
 from ...core.events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
@@ -27,6 +32,8 @@ from ...core.formatting import caption, esc, preview_webp, short
 from ...core.results import GeneratedImage, ImageSet
 from ...runtime import config
 from ...runtime.session import default_session
+from ..prompts import PromptError, expand
+from .mask import MaskEditor
 
 if TYPE_CHECKING:
     from ...core.plan import Job
@@ -76,8 +83,6 @@ _CSS = f"""<style>
 
 def _public_url(url: str) -> str:
     """A base URL as it may be shown: no user, password or query (where gateways put keys)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
@@ -604,8 +609,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             return asyncio.get_event_loop_policy().get_event_loop()
 
     def _count(self) -> list[Any]:
-        from ..prompts import PromptError, expand
-
         text = self.prompt.value.strip()
         self._prompt_problem = "" if text else "write a prompt first"
         if not text:
@@ -644,8 +647,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         Submitting (planning, writing and uploading the lines), checking and collecting all run on
         worker threads, so the kernel stays free while the batch waits on the API's side.
         """
-        from ...background.batch import submit
-
         if self._batch_task is not None and not self._batch_task.done():
             self._refuse("a batch is running: wait for it, or cancel it")
             return
@@ -681,8 +682,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 
     def open_editor(self) -> Any:
         """Open the mask editor on the Edit tab's picture."""
-        from .mask import MaskEditor
-
         try:
             picture = self._edit_source()
             editor = MaskEditor(picture)
@@ -1008,9 +1007,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
 def _thumbnails(images: list[GeneratedImage]) -> list[bytes]:
     """Each picture's card thumbnail, made on threads: a page of pictures never shown before decodes its
     pictures in parallel (Pillow lets go of the GIL), one shown before reads its thumbnail from ``thumbs/``."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
     if len(images) < 2:
         return [image.thumbnail_webp(CARD_SIZE) for image in images]
     with ThreadPoolExecutor(max_workers=min(len(images), os.cpu_count() or 1, 8)) as pool:
@@ -1030,8 +1026,6 @@ def _origin(image: GeneratedImage) -> str | None:
 
 def _user_namespace() -> dict[str, Any]:
     """The notebook's variables, for ``{name}`` in prompts and for pictures named by their variable."""
-    import sys
-
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     namespace: dict[str, Any] = shell.user_ns if shell is not None else {}
