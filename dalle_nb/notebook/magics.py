@@ -578,16 +578,28 @@ def _read_pyproject(start: Path) -> dict[str, Any]:
     return {}
 
 
+def _apply_together(wanted: dict[str, Any]) -> None:
+    """Apply ``wanted`` as one update; each setting that cannot be used is reported and left out of it."""
+    # the session loads only when pyproject.toml has settings for it, so a bare %load_ext stays light
+    from ..core.errors import InvalidRequest
+    from ..runtime import config
+
+    while wanted:
+        try:
+            config.update(wanted, source="[tool.dalle_nb]")
+            return
+        except InvalidRequest as error:
+            bad = error.field if error.field in wanted else next(iter(wanted))
+            print(f"dalle_nb: [tool.dalle_nb] {bad}: {error.message}", file=sys.stderr)
+            del wanted[bad]
+
+
 def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
     """Apply ``[tool.dalle_nb]`` from the nearest pyproject.toml as one update; returns the settings it set.
 
     The settings are checked together, so a quality written before the model it belongs to
     is fine; a setting that cannot be used is reported on stderr and left out.
     """
-    # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
-    from ..core.errors import InvalidRequest
-    from ..runtime import config
-
     wanted: dict[str, Any] = {}
     for key, value in _read_pyproject(start or Path.cwd()).items():
         name = key.replace("-", "_")
@@ -597,14 +609,8 @@ def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
             print(f"dalle_nb: unknown setting '{key}' in [tool.dalle_nb]{hint}", file=sys.stderr)
             continue
         wanted[name] = value
-    while wanted:
-        try:
-            config.update(wanted, source="[tool.dalle_nb]")
-            break
-        except InvalidRequest as error:
-            bad = error.field if error.field in wanted else next(iter(wanted))
-            print(f"dalle_nb: [tool.dalle_nb] {bad}: {error.message}", file=sys.stderr)
-            del wanted[bad]
+    if wanted:
+        _apply_together(wanted)
     magics._mirroring = True
     try:
         for name, value in wanted.items():
