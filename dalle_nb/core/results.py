@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from PIL import Image
 
-    from ..runtime.gallery import Record
     from .errors import DalleError
     from .events import PartialImage
 
@@ -55,6 +54,31 @@ def encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=pil_format, **options)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Record:
+    """One saved image and the request that made it, as the gallery's index keeps it: enough to find,
+    reproduce or cite it later (``GeneratedImage.from_record`` turns it back into a picture)."""
+
+    id: str
+    path: Path
+    prompt: str
+    revised_prompt: str | None
+    model: str
+    kind: str
+    size: str
+    output_format: str
+    params: dict[str, Any]
+    usage: dict[str, Any] | None
+    created: float
+    parent_ids: tuple[str, ...]
+    backend: str
+    #: The text model that revised the prompt and the Responses API's response id (None on the Images API).
+    text_model: str | None = None
+    response_id: str | None = None
+    #: The prompt of the picture this one was made from (its first parent), read with it; None when unknown.
+    parent_prompt: str | None = None
 
 
 @dataclass(eq=False, repr=False, kw_only=True)

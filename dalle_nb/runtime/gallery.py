@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.errors import GalleryError
+from ..core.results import Record
 
 __all__ = ["Gallery", "GalleryIndexError", "GallerySaveError", "JobRecord", "Record", "default_dir"]
 
@@ -148,30 +149,6 @@ class GalleryIndexError(GalleryError):
     A separate type so that a caller can still show the picture (and tell the user where it is)
     instead of treating the whole generation as lost.
     """
-
-
-@dataclass(frozen=True)
-class Record:
-    """One saved image and the request that made it; enough to find, reproduce or cite it later."""
-
-    id: str
-    path: pathlib.Path
-    prompt: str
-    revised_prompt: str | None
-    model: str
-    kind: str
-    size: str
-    output_format: str
-    params: dict[str, Any]
-    usage: dict[str, Any] | None
-    created: float
-    parent_ids: tuple[str, ...]
-    backend: str
-    #: The text model that revised the prompt and the Responses API's response id (None on the Images API).
-    text_model: str | None = None
-    response_id: str | None = None
-    #: The prompt of the picture this one was made from (its first parent), read with it; None when unknown.
-    parent_prompt: str | None = None
 
 
 @dataclass(frozen=True)
