@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, overload
+from typing import Literal, Unpack, overload
 
 from .core.events import Event, OnEvent, PartialImage
-from .core.imaging import Fit, snapshot
+from .core.imaging import snapshot
+from .core.options import EditOptions, GenerateOptions, RefineOptions, VaryOptions, only_declared, shows_options, split
 from .core.plan import VARIATION_PROMPT, Job, check_edit, check_vary, plan_edit, plan_generate, plan_refine, plan_vary
 from .core.results import GeneratedImage, ImageSet
 from .runtime.progress import Progress, in_notebook, wait_showing
@@ -104,72 +105,37 @@ async def _astart(plan: Callable[[], Job], on_partial: OnPartial | None, on_even
 def generate(
     prompt: str | Sequence[str],
     *,
-    model: str | None = ...,
-    n: int | None = ...,
-    size: str | None = ...,
-    quality: str | None = ...,
-    background: str | None = ...,
-    output_format: str | None = ...,
-    output_compression: int | None = ...,
-    moderation: str | None = ...,
-    style: str | None = ...,
-    stream: bool = ...,
-    partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
-    revise: bool | None = ...,
     labels: Sequence[str | None] | None = ...,
     wait: Literal[True] = ...,
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
-    **extra: Any,
+    **options: Unpack[GenerateOptions],
 ) -> ImageSet: ...
 @overload
 def generate(
     prompt: str | Sequence[str],
     *,
-    model: str | None = ...,
-    n: int | None = ...,
-    size: str | None = ...,
-    quality: str | None = ...,
-    background: str | None = ...,
-    output_format: str | None = ...,
-    output_compression: int | None = ...,
-    moderation: str | None = ...,
-    style: str | None = ...,
-    stream: bool = ...,
-    partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
-    revise: bool | None = ...,
     labels: Sequence[str | None] | None = ...,
     wait: Literal[False],
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
-    **extra: Any,
+    **options: Unpack[GenerateOptions],
 ) -> JobHandle: ...
+@shows_options(GenerateOptions, extra=True)
 def generate(
     prompt: str | Sequence[str],
     *,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    moderation: str | None = None,
-    style: str | None = None,
-    stream: bool = False,
-    partial_images: int | None = None,
     on_partial: OnPartial | None = None,
-    revise: bool | None = None,
     labels: Sequence[str | None] | None = None,
     wait: bool = True,
     progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
-    **extra: Any,
+    **options: Unpack[GenerateOptions],
 ) -> ImageSet | JobHandle:
     """Make pictures from a prompt, or from each prompt of a list (run concurrently, order kept).
 
@@ -178,6 +144,7 @@ def generate(
     partial picture as it arrives, then the final one.  Bad values raise ``InvalidRequest``
     before anything is sent; API refusals raise an ``APIError``.  When some requests fail
     and others succeed, the returned ``ImageSet`` has the pictures and ``.failures``.
+    An option not listed is sent as an API field of its own (checked as the rest).
 
     ``revise``: on GPT image models the prompt goes through the Responses API, where a text
     model rewrites it (``revised_prompt``); on by default wherever the backend serves it,
@@ -193,43 +160,29 @@ def generate(
     ``RequestFailed`` and ``JobDone`` on ``loop`` (or the notebook's own loop).  With no
     picture to prepare, everything is checked at the call: a bad value raises there.
     """
+    declared, extra = split(options, GenerateOptions)
     job = plan_generate(
-        prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
-        output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-        partial_images=partial_images, wants_partials=on_partial is not None, labels=labels, revise=revise,
-        extra=extra, context=default_session(),
+        prompt, wants_partials=on_partial is not None, labels=labels, extra=extra, context=default_session(),
+        **declared,
     )  # fmt: skip
     return _start(job, wait, on_partial, on_event, loop, progress)
 
 
+@shows_options(GenerateOptions, extra=True)
 async def agenerate(
     prompt: str | Sequence[str],
     *,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    moderation: str | None = None,
-    style: str | None = None,
-    stream: bool = False,
-    partial_images: int | None = None,
     on_partial: OnPartial | None = None,
-    revise: bool | None = None,
     on_event: OnEvent | None = None,
-    **extra: Any,
+    **options: Unpack[GenerateOptions],
 ) -> ImageSet:
     """``generate`` for code that already runs an event loop (``await dalle_nb.agenerate(...)``)."""
+    declared, extra = split(options, GenerateOptions)
 
     def plan() -> Job:
         return plan_generate(
-            prompt, model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
-            output_compression=output_compression, moderation=moderation, style=style, stream=stream,
-            partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, extra=extra,
-            context=default_session(),
-        )  # fmt: skip
+            prompt, wants_partials=on_partial is not None, extra=extra, context=default_session(), **declared
+        )
 
     return await _astart(plan, on_partial, on_event)
 
@@ -240,80 +193,36 @@ def edit(
     image: object,
     prompt: str,
     *,
-    mask: object = ...,
-    markup: object = ...,
-    input_fidelity: str | None = ...,
-    model: str | None = ...,
-    n: int | None = ...,
-    size: str | None = ...,
-    quality: str | None = ...,
-    background: str | None = ...,
-    output_format: str | None = ...,
-    output_compression: int | None = ...,
-    stream: bool = ...,
-    partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
-    fit: Fit = ...,
-    revise: bool | None = ...,
-    keep_unmasked: bool = ...,
     wait: Literal[True] = ...,
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
-    **extra: Any,
+    **options: Unpack[EditOptions],
 ) -> ImageSet: ...
 @overload
 def edit(
     image: object,
     prompt: str,
     *,
-    mask: object = ...,
-    markup: object = ...,
-    input_fidelity: str | None = ...,
-    model: str | None = ...,
-    n: int | None = ...,
-    size: str | None = ...,
-    quality: str | None = ...,
-    background: str | None = ...,
-    output_format: str | None = ...,
-    output_compression: int | None = ...,
-    stream: bool = ...,
-    partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
-    fit: Fit = ...,
-    revise: bool | None = ...,
-    keep_unmasked: bool = ...,
     wait: Literal[False],
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
-    **extra: Any,
+    **options: Unpack[EditOptions],
 ) -> JobHandle: ...
+@shows_options(EditOptions, extra=True)
 def edit(
     image: object,
     prompt: str,
     *,
-    mask: object = None,
-    markup: object = None,
-    input_fidelity: str | None = None,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    stream: bool = False,
-    partial_images: int | None = None,
     on_partial: OnPartial | None = None,
-    fit: Fit = "error",
-    revise: bool | None = None,
-    keep_unmasked: bool = False,
     wait: bool = True,
     progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
-    **extra: Any,
+    **options: Unpack[EditOptions],
 ) -> ImageSet | JobHandle:
     """Change a picture as the prompt says: everywhere, or only where ``mask`` marks.
 
@@ -330,62 +239,40 @@ def edit(
     then read and prepared on a worker thread: a picture that cannot be used makes
     ``handle.result()`` raise ``InvalidRequest``.
     """
+    declared, extra = split(options, EditOptions)
+    wants_partials = on_partial is not None
     if not wait:
-        check_edit(
-            prompt, mask=mask, keep_unmasked=keep_unmasked, input_fidelity=input_fidelity, model=model, n=n, size=size,
-            quality=quality, background=background, output_format=output_format,
-            output_compression=output_compression, stream=stream, partial_images=partial_images,
-            wants_partials=on_partial is not None, fit=fit, revise=revise, extra=extra, context=default_session(),
-        )  # fmt: skip
-        image, mask, markup = snapshot(image), snapshot(mask, field="mask"), snapshot(markup, field="markup")
+        check_edit(prompt, wants_partials=wants_partials, extra=extra, context=default_session(), **declared)
+        image = snapshot(image)
+        declared["mask"] = snapshot(declared.get("mask"), field="mask")
+        declared["markup"] = snapshot(declared.get("markup"), field="markup")
 
     def plan() -> Job:
         return plan_edit(
-            image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
-            quality=quality, background=background, output_format=output_format,
-            output_compression=output_compression, stream=stream, partial_images=partial_images,
-            wants_partials=on_partial is not None, fit=fit, revise=revise, keep_unmasked=keep_unmasked, extra=extra,
-            context=default_session(),
-        )  # fmt: skip
+            image, prompt, wants_partials=wants_partials, extra=extra, context=default_session(), **declared
+        )
 
     if not wait:
         return _start_later(plan, prompt, on_partial, on_event, loop)
     return _start(plan(), True, on_partial, on_event, loop, progress)
 
 
+@shows_options(EditOptions, extra=True)
 async def aedit(
     image: object,
     prompt: str,
     *,
-    mask: object = None,
-    markup: object = None,
-    input_fidelity: str | None = None,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    stream: bool = False,
-    partial_images: int | None = None,
     on_partial: OnPartial | None = None,
-    fit: Fit = "error",
-    revise: bool | None = None,
-    keep_unmasked: bool = False,
     on_event: OnEvent | None = None,
-    **extra: Any,
+    **options: Unpack[EditOptions],
 ) -> ImageSet:
     """``edit`` for code that already runs an event loop; the image preparation runs off that loop."""
+    declared, extra = split(options, EditOptions)
 
     def plan() -> Job:
         return plan_edit(
-            image, prompt, mask=mask, markup=markup, input_fidelity=input_fidelity, model=model, n=n, size=size,
-            quality=quality, background=background, output_format=output_format,
-            output_compression=output_compression, stream=stream, partial_images=partial_images,
-            wants_partials=on_partial is not None, fit=fit, revise=revise, keep_unmasked=keep_unmasked, extra=extra,
-            context=default_session(),
-        )  # fmt: skip
+            image, prompt, wants_partials=on_partial is not None, extra=extra, context=default_session(), **declared
+        )
 
     return await _astart(plan, on_partial, on_event)
 
@@ -395,42 +282,31 @@ async def aedit(
 def vary(
     image: object,
     *,
-    n: int | None = ...,
-    model: str | None = ...,
-    size: str | None = ...,
-    prompt: str | None = ...,
-    fit: Fit = ...,
     wait: Literal[True] = ...,
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
+    **options: Unpack[VaryOptions],
 ) -> ImageSet: ...
 @overload
 def vary(
     image: object,
     *,
-    n: int | None = ...,
-    model: str | None = ...,
-    size: str | None = ...,
-    prompt: str | None = ...,
-    fit: Fit = ...,
     wait: Literal[False],
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
+    **options: Unpack[VaryOptions],
 ) -> JobHandle: ...
+@shows_options(VaryOptions)
 def vary(
     image: object,
     *,
-    n: int | None = None,
-    model: str | None = None,
-    size: str | None = None,
-    prompt: str | None = None,
-    fit: Fit = "error",
     wait: bool = True,
     progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    **options: Unpack[VaryOptions],
 ) -> ImageSet | JobHandle:
     """Variations of a picture.
 
@@ -443,36 +319,22 @@ def vary(
     thread, as for ``edit``: bad options raise at the call, a bad picture from ``result()``.
     ``progress`` and Ctrl-C as for ``generate``.
     """
+    only_declared(options, VaryOptions, "vary")
     session = default_session()
     if not wait:
-        stated = check_vary(n=n, model=model, size=size, prompt=prompt, fit=fit, context=session)
+        stated = check_vary(context=session, **options)
         held = snapshot(image)
-        return _start_later(
-            lambda: plan_vary(held, n=n, model=model, size=size, prompt=prompt, fit=fit, context=session),
-            stated,
-            None,
-            on_event,
-            loop,
-        )
-    job = plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit, context=session)
+        return _start_later(lambda: plan_vary(held, context=session, **options), stated, None, on_event, loop)
+    job = plan_vary(image, context=session, **options)
     return _start(job, True, None, on_event, loop, progress)
 
 
-async def avary(
-    image: object,
-    *,
-    n: int | None = None,
-    model: str | None = None,
-    size: str | None = None,
-    prompt: str | None = None,
-    fit: Fit = "error",
-    on_event: OnEvent | None = None,
-) -> ImageSet:
+@shows_options(VaryOptions)
+async def avary(image: object, *, on_event: OnEvent | None = None, **options: Unpack[VaryOptions]) -> ImageSet:
     """``vary`` for code that already runs an event loop."""
+    only_declared(options, VaryOptions, "avary")
     session = default_session()
-    return await _astart(
-        lambda: plan_vary(image, n=n, model=model, size=size, prompt=prompt, fit=fit, context=session), None, on_event
-    )
+    return await _astart(lambda: plan_vary(image, context=session, **options), None, on_event)
 
 
 # ---------------------------------------------------------------------------- refine
@@ -481,65 +343,36 @@ def refine(
     image: object,
     instruction: str,
     *,
-    model: str | None = ...,
-    n: int | None = ...,
-    size: str | None = ...,
-    quality: str | None = ...,
-    background: str | None = ...,
-    output_format: str | None = ...,
-    output_compression: int | None = ...,
-    stream: bool = ...,
-    partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
-    revise: bool | None = ...,
-    fit: Fit = ...,
     wait: Literal[True] = ...,
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
+    **options: Unpack[RefineOptions],
 ) -> ImageSet: ...
 @overload
 def refine(
     image: object,
     instruction: str,
     *,
-    model: str | None = ...,
-    n: int | None = ...,
-    size: str | None = ...,
-    quality: str | None = ...,
-    background: str | None = ...,
-    output_format: str | None = ...,
-    output_compression: int | None = ...,
-    stream: bool = ...,
-    partial_images: int | None = ...,
     on_partial: OnPartial | None = ...,
-    revise: bool | None = ...,
-    fit: Fit = ...,
     wait: Literal[False],
     progress: bool = ...,
     on_event: OnEvent | None = ...,
     loop: asyncio.AbstractEventLoop | None = ...,
+    **options: Unpack[RefineOptions],
 ) -> JobHandle: ...
+@shows_options(RefineOptions)
 def refine(
     image: object,
     instruction: str,
     *,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    stream: bool = False,
-    partial_images: int | None = None,
     on_partial: OnPartial | None = None,
-    revise: bool | None = None,
-    fit: Fit = "error",
     wait: bool = True,
     progress: bool = True,
     on_event: OnEvent | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
+    **options: Unpack[RefineOptions],
 ) -> ImageSet | JobHandle:
     """The next turn of a picture's conversation: ``refine(fox, "now make it dusk")``.
 
@@ -553,48 +386,31 @@ def refine(
     conversation depends on the picture, so the options are checked with it there, and a bad
     one comes from ``handle.result()``.
     """
+    only_declared(options, RefineOptions, "refine")
     if not wait:
         image = snapshot(image)  # as it is now: the worker reads it later
 
     def plan() -> Job:
         return plan_refine(
-            image, instruction, model=model, n=n, size=size, quality=quality, background=background,
-            output_format=output_format, output_compression=output_compression, stream=stream,
-            partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
-            context=default_session(),
-        )  # fmt: skip
+            image, instruction, wants_partials=on_partial is not None, context=default_session(), **options
+        )
 
     if not wait:
         return _start_later(plan, instruction, on_partial, on_event, loop)
     return _start(plan(), True, on_partial, on_event, loop, progress)
 
 
+@shows_options(RefineOptions)
 async def arefine(
-    image: object,
-    instruction: str,
-    *,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    stream: bool = False,
-    partial_images: int | None = None,
-    on_partial: OnPartial | None = None,
-    revise: bool | None = None,
-    fit: Fit = "error",
+    image: object, instruction: str, *, on_partial: OnPartial | None = None, **options: Unpack[RefineOptions]
 ) -> ImageSet:
     """``refine`` for code that already runs an event loop (the same options)."""
+    only_declared(options, RefineOptions, "arefine")
 
     def plan() -> Job:
         return plan_refine(
-            image, instruction, model=model, n=n, size=size, quality=quality, background=background,
-            output_format=output_format, output_compression=output_compression, stream=stream,
-            partial_images=partial_images, wants_partials=on_partial is not None, revise=revise, fit=fit,
-            context=default_session(),
-        )  # fmt: skip
+            image, instruction, wants_partials=on_partial is not None, context=default_session(), **options
+        )
 
     return await _astart(plan, on_partial, None)
 

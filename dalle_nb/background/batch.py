@@ -31,13 +31,14 @@ import uuid
 from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 from ..core.config import Settings
 from ..core.errors import APIError, DalleError, GalleryError, InvalidRequest, from_body
 from ..core.formatting import esc
 from ..core.imaging import sniff
+from ..core.options import ApiFields, BatchOptions, names, shows_options
 from ..core.results import Failure, GeneratedImage, ImageSet
 from ..runtime.gallery import Gallery, JobRecord
 from ..runtime.progress import Progress
@@ -814,23 +815,20 @@ class _Savers:
 
 
 # ---------------------------------------------------------------------------- the public functions
+#: ``submit``'s own options, which are left out when None (the settings decide); what it passes on (the
+#: ``ApiFields``, an undeclared field) is sent as given.
+_UNSET_WHEN_NONE = names(BatchOptions) - names(ApiFields)
+
+
+@shows_options(BatchOptions, extra=True)
 def submit(
     prompts: str | Iterable[object],
     *,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    moderation: str | None = None,
-    style: str | None = None,
     labels: Iterable[str | None] | None = None,
     metadata: Mapping[str, str] | None = None,
     callback_url: str | None = None,
     completion_window: str = COMPLETION_WINDOW,
-    **extra: Any,
+    **options: Unpack[BatchOptions],
 ) -> BatchJob:
     """Run a list of prompts (or of ``generate`` / ``edit`` argument dicts) as a background job; returns at once.
 
@@ -842,7 +840,8 @@ def submit(
     overrides them for its line (``{"prompt": ..., "size": ...}``; ``{"image": ..., "prompt": ..., "mask": ...}``
     is an edit).  ``labels`` name the lines (a prompt matrix's choices).  ``callback_url`` is for a gateway's
     task mode.  Prompts go to the Images API exactly as written: a batch revises none (``revise`` is for
-    interactive calls).  The pictures count against ``max_images`` when the job is sent.
+    interactive calls).  The pictures count against ``max_images`` when the job is sent.  An option not listed
+    is sent as an API field of its own on every line (checked as the rest).
     """
     if completion_window != COMPLETION_WINDOW:
         raise InvalidRequest(
@@ -851,7 +850,7 @@ def submit(
             allowed=(COMPLETION_WINDOW,),
         )  # fmt: skip
     session = default_session()
-    settings = session.settings(model=model, size=size, quality=quality)
+    settings = session.settings(model=options.get("model"), size=options.get("size"), quality=options.get("quality"))
     engine = _engine(settings)
     mine = _metadata(metadata)
     if callback_url is not None and engine != "tasks":
@@ -860,21 +859,14 @@ def submit(
             "on a gateway that speaks it).", field="callback_url", value=callback_url,
         )  # fmt: skip
     callback = _callback(callback_url)
-    options = {
-        name: value
-        for name, value in dict(
-            model=model, n=n, size=size, quality=quality, background=background, output_format=output_format,
-            output_compression=output_compression, moderation=moderation, style=style,
-        ).items()
-        if value is not None
-    }  # fmt: skip
+    given = {name: value for name, value in options.items() if value is not None or name not in _UNSET_WHEN_NONE}
     gallery = session.gallery(settings)
     created = time.time()
     job_id = _new_id(created)
     folder = gallery.job_dir(job_id)
     items: Iterable[object] = [prompts] if isinstance(prompts, str) else prompts
     try:
-        plan = write_lines(items, {**options, **extra}, folder, context=session, labels=labels)
+        plan = write_lines(items, given, folder, context=session, labels=labels)
         conn = session.connection(settings)
         session.reserve_pictures(settings, plan.pictures)  # a class's budget (max_images) counts batches too
     except BaseException:

@@ -27,6 +27,7 @@ from typing import IO, Any
 from ..core.capabilities import DATA_URL_LIMIT, MODELS, get_model
 from ..core.errors import InvalidRequest
 from ..core.imaging import data_url, data_url_chars
+from ..core.options import GenerationOptions, RequestOptions, names
 from ..core.plan import Job, PlanContext, plan_edit, plan_generate, prompt_checker
 from ..core.request import EditRequest
 
@@ -38,13 +39,9 @@ MAX_FILE_BYTES = 200_000_000
 COMPLETION_WINDOW = "24h"
 ENDPOINT_URLS = {"generate": "/v1/images/generations", "edit": "/v1/images/edits"}
 
-_GENERATE_ARGS = frozenset(
-    {"model", "n", "size", "quality", "background", "output_format", "output_compression", "moderation", "style"}
-)
-_EDIT_ARGS = frozenset(
-    {"image", "mask", "input_fidelity", "model", "n", "size", "quality", "background", "output_format",
-     "output_compression", "fit"}
-)  # fmt: skip
+#: The arguments a line of each kind plans with; any other is an API field of its own (``response_format``).
+_GENERATE_ARGS = names(RequestOptions) | names(GenerationOptions)
+_EDIT_ARGS = names(RequestOptions) | {"image", "mask", "input_fidelity", "fit"}
 _NOT_IN_A_BATCH = {
     "stream": "a batch cannot stream: its pictures arrive with the batch, not as they are drawn",
     "partial_images": "a batch cannot stream partial pictures: its pictures arrive with the batch",

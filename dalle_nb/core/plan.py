@@ -17,12 +17,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ParamSpec, Protocol, TypeVar, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, Unpack, cast
 
 from . import config
 from .capabilities import Endpoint, ParamError, Profile, choices, get_model
 from .errors import DalleError, InvalidRequest, is_secret
-from .imaging import KEEP_UNMASKED_FEATHER, Fit, check_fit, fit_inline, prepare_image, prepare_images, prepare_mask
+from .imaging import KEEP_UNMASKED_FEATHER, check_fit, fit_inline, prepare_image, prepare_images, prepare_mask
+from .options import EditOptions, GenerateOptions, RefineOptions, VaryOptions, passed_on
 from .request import VARIATION_PROMPT, EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
 
 
@@ -211,7 +212,9 @@ def _revised(
     return out
 
 
-def _stream_options(stream: Any, partial_images: int | None, wants_partials: bool) -> tuple[Any, int | None]:
+def _stream_options(options: GenerateOptions | EditOptions, wants_partials: bool) -> tuple[Any, int | None]:
+    stream: Any = options.get("stream", False)
+    partial_images = options.get("partial_images")
     if partial_images is not None or wants_partials:
         stream = True
     if stream is True and partial_images is None:
@@ -223,27 +226,19 @@ def _stream_options(stream: Any, partial_images: int | None, wants_partials: boo
 def plan_generate(
     prompt: str | Sequence[str],
     *,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    moderation: str | None = None,
-    style: str | None = None,
-    stream: Any = False,
-    partial_images: int | None = None,
     wants_partials: bool = False,
     labels: Sequence[str | None] | None = None,
-    revise: bool | None = None,
     extra: dict[str, Any] | None = None,
     context: PlanContext,
+    **options: Unpack[GenerateOptions],
 ) -> Job:
-    """A checked job for ``generate``: one request per prompt, each asking for ``n`` pictures."""
-    settings = context.settings(model=model, size=size, quality=quality, revise=revise)
-    count = _count(n, settings)
-    stream, partial_images = _stream_options(stream, partial_images, wants_partials)
+    """A checked job for ``generate``: one request per prompt, each asking for ``n`` pictures.
+
+    ``extra``: fields sent as they are, besides the declared ones (the ``ApiFields`` among ``options`` join them).
+    """
+    settings = _settings(options, context)
+    count = _count(options.get("n"), settings)
+    stream, partial_images = _stream_options(options, wants_partials)
     requests: list[Request] = [
         GenerateRequest(
             model=settings.model,
@@ -251,20 +246,33 @@ def plan_generate(
             n=count,
             size=settings.size,
             quality=settings.quality,
-            background=background,
-            output_format=output_format,
-            output_compression=output_compression,
-            moderation=moderation,
-            style=style,
+            background=options.get("background"),
+            output_format=options.get("output_format"),
+            output_compression=options.get("output_compression"),
+            moderation=options.get("moderation"),
+            style=options.get("style"),
             stream=stream,  # checked, and made a bool, by the table
             partial_images=partial_images,
-            extra=tuple((extra or {}).items()),
+            extra=_extra(options, extra),
         )
         for text in _prompts(prompt)
     ]
     notices: list[str] = []
     checked = _revised(_checked(requests, settings, context), settings, notices, context)
     return Job(_with_n(checked, count), settings, labels=list(labels or []), notices=notices)
+
+
+def _settings(options: GenerateOptions | EditOptions, context: PlanContext) -> config.Settings:
+    """The settings for a call: its own ``model``, ``size``, ``quality`` and ``revise`` over the session's."""
+    return context.settings(
+        model=options.get("model"), size=options.get("size"), quality=options.get("quality"),
+        revise=options.get("revise"),
+    )  # fmt: skip
+
+
+def _extra(options: GenerateOptions | EditOptions, extra: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """A request's extra fields: the ``ApiFields`` given, then the undeclared ones."""
+    return tuple({**passed_on(options), **(extra or {})}.items())
 
 
 def _with_n(requests: list[Request], n: int) -> list[Request]:
@@ -280,45 +288,30 @@ def _parents(images: object) -> tuple[str, ...]:
 
 
 def _edit_draft(
-    prompt: str,
-    *,
-    input_fidelity: str | None,
-    model: str | None,
-    n: int | None,
-    size: str | None,
-    quality: str | None,
-    background: str | None,
-    output_format: str | None,
-    output_compression: int | None,
-    stream: Any,
-    partial_images: int | None,
-    wants_partials: bool,
-    fit: Fit,
-    revise: bool | None,
-    extra: dict[str, Any] | None,
-    context: PlanContext,
-) -> tuple[EditRequest, config.Settings, int]:
+    prompt: str, *, wants_partials: bool, extra: dict[str, Any] | None, context: PlanContext,
+    **options: Unpack[EditOptions],
+) -> tuple[EditRequest, config.Settings, int]:  # fmt: skip
     """The edit request without its pictures, the settings and ``n``: everything that reads no picture."""
-    settings = context.settings(model=model, size=size, quality=quality, revise=revise)
-    count = _count(n, settings)
+    settings = _settings(options, context)
+    count = _count(options.get("n"), settings)
     text = _prompts(prompt)
     if len(text) != 1:
         raise InvalidRequest("edit() takes one prompt; call it once per prompt.", field="prompt")
-    check_fit(fit)
-    stream, partial_images = _stream_options(stream, partial_images, wants_partials)
+    check_fit(options.get("fit", "error"))
+    stream, partial_images = _stream_options(options, wants_partials)
     draft = EditRequest(
         model=settings.model,
         prompt=text[0],
         n=count,
         size=settings.size,
-        input_fidelity=input_fidelity,
+        input_fidelity=options.get("input_fidelity"),
         quality=settings.quality,
-        background=background,
-        output_format=output_format,
-        output_compression=output_compression,
+        background=options.get("background"),
+        output_format=options.get("output_format"),
+        output_compression=options.get("output_compression"),
         stream=stream,
         partial_images=partial_images,
-        extra=tuple((extra or {}).items()),
+        extra=_extra(options, extra),
     )
     return draft, settings, count
 
@@ -332,23 +325,10 @@ def _check_options(request: Request, settings: config.Settings, context: PlanCon
 def check_edit(
     prompt: str,
     *,
-    mask: object = None,
-    keep_unmasked: bool = False,
-    input_fidelity: str | None = None,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    stream: Any = False,
-    partial_images: int | None = None,
     wants_partials: bool = False,
-    fit: Fit = "error",
-    revise: bool | None = None,
     extra: dict[str, Any] | None = None,
     context: PlanContext,
+    **options: Unpack[EditOptions],
 ) -> None:
     """What ``plan_edit`` checks without reading a picture, in microseconds: ``InvalidRequest`` at once.
 
@@ -356,13 +336,8 @@ def check_edit(
     and preparing the pictures) to a worker, so a misspelt option or a bad value fails at the
     call, while a picture that cannot be read fails through the handle.
     """
-    draft, settings, _ = _edit_draft(
-        prompt, input_fidelity=input_fidelity, model=model, n=n, size=size, quality=quality, background=background,
-        output_format=output_format, output_compression=output_compression, stream=stream,
-        partial_images=partial_images, wants_partials=wants_partials, fit=fit, revise=revise, extra=extra,
-        context=context,
-    )  # fmt: skip
-    if keep_unmasked and mask is None:
+    draft, settings, _ = _edit_draft(prompt, wants_partials=wants_partials, extra=extra, context=context, **options)
+    if options.get("keep_unmasked") and options.get("mask") is None:
         raise InvalidRequest(_KEEP_NEEDS_MASK, field="keep_unmasked")
     _check_options(draft, settings, context)
 
@@ -375,25 +350,11 @@ def plan_edit(
     image: object,
     prompt: str,
     *,
-    mask: object = None,
-    markup: object = None,
-    input_fidelity: str | None = None,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    stream: Any = False,
-    partial_images: int | None = None,
     wants_partials: bool = False,
-    fit: Fit = "error",
-    revise: bool | None = None,
-    keep_unmasked: bool = False,
     extra: dict[str, Any] | None = None,
     notices: Sequence[str] = (),
     context: PlanContext,
+    **options: Unpack[EditOptions],
 ) -> Job:
     """A checked job for ``edit``, with every input image and the mask prepared for upload.
 
@@ -401,13 +362,9 @@ def plan_edit(
     (GPT image models treat a mask as guidance and may change pixels outside it): done here,
     with a softened seam, and said with the result.
     """
-    draft, settings, count = _edit_draft(
-        prompt, input_fidelity=input_fidelity, model=model, n=n, size=size, quality=quality, background=background,
-        output_format=output_format, output_compression=output_compression, stream=stream,
-        partial_images=partial_images, wants_partials=wants_partials, fit=fit, revise=revise, extra=extra,
-        context=context,
-    )  # fmt: skip
-    prepared = prepare_images(image, settings.model, endpoint="edits", fit=fit)
+    draft, settings, count = _edit_draft(prompt, wants_partials=wants_partials, extra=extra, context=context, **options)
+    prepared = prepare_images(image, settings.model, endpoint="edits", fit=options.get("fit", "error"))
+    mask, markup = options.get("mask"), options.get("markup")
     mask_file = prepare_mask(mask, (prepared[0].width, prepared[0].height)) if mask is not None else None
     markup_file = None
     if markup is not None:  # a drawing over the image: its colours matter, so it is not a mask
@@ -418,7 +375,7 @@ def plan_edit(
     request = replace(draft, images=tuple(prepared), mask=mask_file, markup=markup_file)
     checked = _with_n(_revised(_checked([request], settings, context), settings, notes, context), count)
     keep = None
-    if keep_unmasked:
+    if options.get("keep_unmasked"):
         if mask_file is None:
             raise InvalidRequest(_KEEP_NEEDS_MASK, field="keep_unmasked")
         keep = (prepared[0].data, mask_file.data)
@@ -451,13 +408,11 @@ def _vary_route(
 
 
 @_hiding_keys
-def check_vary(
-    *, n: int | None = None, model: str | None = None, size: str | None = None, prompt: str | None = None,
-    fit: Fit = "error", context: PlanContext,
-) -> str:  # fmt: skip
+def check_vary(*, context: PlanContext, **options: Unpack[VaryOptions]) -> str:
     """What ``plan_vary`` checks without reading the picture (see ``check_edit``); the prompt the variations
     are made with (``""`` on the variations endpoint, which takes none)."""
-    settings, stated, _note = _vary_route(model, size, prompt, context)
+    n, size, fit = options.get("n"), options.get("size"), options.get("fit", "error")
+    settings, stated, _note = _vary_route(options.get("model"), size, options.get("prompt"), context)
     if stated is not None:
         check_edit(stated, model=settings.model, n=n, size=size, fit=fit, revise=False, context=context)
         return stated
@@ -468,18 +423,10 @@ def check_vary(
 
 
 @_hiding_keys
-def plan_vary(
-    image: object,
-    *,
-    n: int | None = None,
-    model: str | None = None,
-    size: str | None = None,
-    prompt: str | None = None,
-    fit: Fit = "error",
-    context: PlanContext,
-) -> Job:
+def plan_vary(image: object, *, context: PlanContext, **options: Unpack[VaryOptions]) -> Job:
     """A checked job for ``vary``: the variations endpoint where served, else an edit with a stated prompt."""
-    settings, stated, note = _vary_route(model, size, prompt, context)
+    n, size, fit = options.get("n"), options.get("size"), options.get("fit", "error")
+    settings, stated, note = _vary_route(options.get("model"), size, options.get("prompt"), context)
     if stated is None:
         count = _count(n, settings)
         prepared = prepare_images(image, settings.model, endpoint="variations", fit=fit)
@@ -531,23 +478,9 @@ def prompt_checker(model: str, endpoint: Endpoint = "generations", *, context: P
 
 @_hiding_keys
 def plan_refine(
-    image: object,
-    instruction: str,
-    *,
-    model: str | None = None,
-    n: int | None = None,
-    size: str | None = None,
-    quality: str | None = None,
-    background: str | None = None,
-    output_format: str | None = None,
-    output_compression: int | None = None,
-    stream: Any = False,
-    partial_images: int | None = None,
-    wants_partials: bool = False,
-    revise: bool | None = None,
-    fit: Fit = "error",
-    context: PlanContext,
-) -> Job:
+    image: object, instruction: str, *, wants_partials: bool = False, context: PlanContext,
+    **options: Unpack[RefineOptions],
+) -> Job:  # fmt: skip
     """A checked job for ``refine``: the next turn of the conversation that made ``image``.
 
     A picture made through the Responses API is continued with ``previous_response_id``
@@ -557,13 +490,9 @@ def plan_refine(
     from .results import GeneratedImage
 
     made = image if isinstance(image, GeneratedImage) else None
-    if model is None and made is not None and get_model(made.model).is_gpt:
-        model = made.model  # keep refining with the model that made it
-    as_edit = plan_edit(
-        image, instruction, model=model, n=n, size=size, quality=quality, background=background,
-        output_format=output_format, output_compression=output_compression, stream=stream,
-        partial_images=partial_images, wants_partials=wants_partials, revise=revise, fit=fit, context=context,
-    )  # fmt: skip
+    if options.get("model") is None and made is not None and get_model(made.model).is_gpt:
+        options["model"] = made.model  # keep refining with the model that made it
+    as_edit = plan_edit(image, instruction, wants_partials=wants_partials, context=context, **options)
     as_edit.kind = "refine"
     request = as_edit.requests[0]
     if made is None or not made.response_id or not isinstance(request, ResponsesRequest):
