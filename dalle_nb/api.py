@@ -17,11 +17,13 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Literal, Unpack, overload
 
+from .core.errors import InvalidRequest
 from .core.events import Event, OnEvent, PartialImage
 from .core.imaging import snapshot
 from .core.options import EditOptions, GenerateOptions, RefineOptions, VaryOptions, only_declared, shows_options, split
 from .core.plan import VARIATION_PROMPT, Job, check_edit, check_vary, plan_edit, plan_generate, plan_refine, plan_vary
 from .core.results import GeneratedImage, ImageSet
+from .runtime.gallery import KINDS
 from .runtime.progress import Progress, in_notebook, wait_showing
 from .runtime.session import JobHandle, default_session
 
@@ -429,9 +431,6 @@ def history(
     ``chain=picture`` gives instead the pictures that led to ``picture`` (its parent, the
     parent's parent ...), oldest first and ending with ``picture``: a refinement chain.
     """
-    from .core.errors import InvalidRequest
-    from .runtime.gallery import KINDS
-
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise InvalidRequest(
             f"limit must be a whole number of pictures, 0 or more, not {limit!r}.", field="limit", value=limit,

@@ -41,7 +41,7 @@ from ..core.imaging import sniff
 from ..core.options import ApiFields, BatchOptions, names, shows_options
 from ..core.results import Failure, GeneratedImage, ImageSet
 from ..runtime.gallery import Gallery, JobRecord
-from ..runtime.progress import Progress
+from ..runtime.progress import Progress, in_notebook
 from ..runtime.session import default_session
 from .engines import (
     batch_cancel,
@@ -191,15 +191,6 @@ def _combine(states: list[str]) -> str:
     return states[0] if states else "completed"
 
 
-def _in_a_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        return False
-    shell = get_ipython()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
 # ---------------------------------------------------------------------------- what each line asked
 @dataclass(frozen=True)
 class _Asked:
@@ -281,7 +272,7 @@ class _TextProgress:
 
 
 def _progress(job: BatchJob) -> _TextProgress | _NotebookProgress:
-    return _NotebookProgress.open(job.requests) if _in_a_notebook() else _TextProgress()
+    return _NotebookProgress.open(job.requests) if in_notebook() else _TextProgress()
 
 
 class _JobProgress(Progress):

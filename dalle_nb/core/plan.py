@@ -25,6 +25,7 @@ from .errors import DalleError, InvalidRequest, is_secret
 from .imaging import KEEP_UNMASKED_FEATHER, check_fit, fit_inline, prepare_image, prepare_images, prepare_mask
 from .options import EditOptions, GenerateOptions, RefineOptions, VaryOptions, passed_on
 from .request import VARIATION_PROMPT, EditRequest, GenerateRequest, Request, ResponsesRequest, VaryRequest
+from .results import GeneratedImage
 
 
 class PlanContext(Protocol):
@@ -281,8 +282,6 @@ def _with_n(requests: list[Request], n: int) -> list[Request]:
 
 
 def _parents(images: object) -> tuple[str, ...]:
-    from .results import GeneratedImage
-
     items = images if isinstance(images, list | tuple) else [images]
     return tuple(item.id for item in items if isinstance(item, GeneratedImage) and item.id)
 
@@ -487,8 +486,6 @@ def plan_refine(
     (the text model sees the whole conversation); any other picture is sent as an input
     image with the instruction.  Either way the new picture's parent is ``image``.
     """
-    from .results import GeneratedImage
-
     made = image if isinstance(image, GeneratedImage) else None
     if options.get("model") is None and made is not None and get_model(made.model).is_gpt:
         options["model"] = made.model  # keep refining with the model that made it
