@@ -1,8 +1,8 @@
 """Planning: turn what a person asked for into a checked ``Job``, before anything is sent.
 
-Every face of dalle_nb (the blocking functions, their async twins, ``wait=False`` handles,
-the magics and the widgets) plans with these functions and then submits the job through
-the one path in ``session``.  Planning reads the settings, expands ``n`` and prompt lists
+``dalle_nb.api``, the one road every face takes (the blocking functions, their async twins,
+``wait=False`` handles, and through them the magics and the widgets), plans with these
+functions and then submits the job through the one path in ``runtime.session``.  Planning reads the settings, expands ``n`` and prompt lists
 into requests, prepares input images and masks (the slow part for big pictures, so the
 async twins run it off the caller's loop), and checks every request against the
 capability table: a bad request raises ``InvalidRequest`` here and costs nothing.
