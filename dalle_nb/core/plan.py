@@ -2,10 +2,11 @@
 
 ``dalle_nb.api``, the one road every face takes (the blocking functions, their async twins,
 ``wait=False`` handles, and through them the magics and the widgets), plans with these
-functions and then submits the job through the one path in ``runtime.session``.  Planning reads the settings, expands ``n`` and prompt lists
-into requests, prepares input images and masks (the slow part for big pictures, so the
-async twins run it off the caller's loop), and checks every request against the
-capability table: a bad request raises ``InvalidRequest`` here and costs nothing.
+functions and then submits the job through the one path in ``runtime.session``.  Planning
+reads the settings, expands ``n`` and prompt lists into requests, prepares input images and
+masks (the slow part for big pictures, so the async twins run it off the caller's loop), and
+checks every request against the capability table: a bad request raises ``InvalidRequest``
+here and costs nothing.
 
 What planning needs of the session it plans for (the settings, the backend's rules, a notice
 said once, the keys never to send) it asks of the ``context`` it is given, a ``PlanContext``:
