@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 from ..core.config import Settings
-from ..core.errors import APIError, DalleError, GalleryError, InvalidRequest, from_body
+from ..core.errors import APIError, DalleError, GalleryError, InvalidRequest, NotFound, from_body
 from ..core.formatting import esc
 from ..core.imaging import sniff
 from ..core.options import ApiFields, BatchOptions, names, shows_options
@@ -80,10 +80,30 @@ POLL_FIRST, POLL_GROWTH, POLL_LOCAL, POLL_REMOTE = 0.2, 1.5, 2.0, 30.0
 _SAVERS, _QUEUED = 4, 16
 #: Requests of a gateway job sent (or polled) per round trip to the loop.
 _TASK_CHUNK = 64
-_LOST = (
-    "the offline server that ran this job was part of the kernel that submitted it, and stopped with it; its "
-    "results are gone. Submit the prompts again (a server started with `dalle-nb serve` outlives kernels)."
+#: How long a remote gateway may answer ``{}`` for a task after it was sent before the task counts as forgotten
+#: (its store may show a task late).  A server on this machine (the offline server) stores a task before it answers
+#: with its id, so there ``{}`` means forgotten at once.
+TASK_GRACE = 600.0
+#: Why a job is ``lost``: the server that ran it cannot answer for it any more.  ``_lost`` adds what to do.
+_STOPPED = (
+    "the offline server that ran this job was part of the kernel that submitted it, and stopped with it (a server "
+    "started with `dalle-nb serve` outlives kernels)"
 )
+_FORGOTTEN = "the server at {url} no longer knows {what} (it was restarted, or dropped it)"
+#: The code of a line that a lost job never answered.
+_LOST_CODE = "job_lost"
+
+
+def _lost(why: str, folder: Path) -> str:
+    """The one line a lost job tells: what happened, and what to do about it."""
+    return (
+        f"{why}; its results are gone. Submit the prompts again: they are in the job's record (each failure of "
+        f"collect() has its prompt; the lines are in {folder})."
+    )
+
+
+class _Lost(DalleError):
+    """The server that ran a job cannot answer for it any more (the message is the whole line, ``_lost``'s)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +198,11 @@ def _error_json(error: APIError) -> dict[str, Any]:
 def _error_from(stored: Mapping[str, Any]) -> APIError:
     body = {"error": {"code": stored.get("code"), "message": stored.get("message")}}
     return from_body(stored.get("status"), body, request_id=stored.get("request_id"))
+
+
+def _local(url: str) -> bool:
+    """Whether ``url`` is a server on this machine."""
+    return (urlsplit(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
 def _combine(states: list[str]) -> str:
@@ -380,7 +405,7 @@ class BatchJob:
         session = default_session()
         if record.backend == "offline":
             if session.offline_url != record.base_url:
-                raise DalleError(_LOST)
+                raise _Lost(_lost(_STOPPED, self.folder))
             settings = session.settings(offline=True)
         else:
             settings = session.settings(base_url=record.base_url, offline=False)
@@ -394,6 +419,42 @@ class BatchJob:
             int(record.counts.get("completed", 0)), int(record.counts.get("failed", 0)),
             tuple(str(entry.get("status", "?")) for entry in record.parts), errors,
         )  # fmt: skip
+
+    def _forgotten(self, what: str) -> str:
+        """The line of a job whose server no longer knows ``what`` (a batch, a file, tasks)."""
+        return _lost(_FORGOTTEN.format(url=self.record.base_url, what=what), self.folder)
+
+    def _lose(self, messages: Mapping[int, str]) -> None:
+        """The parts (by number) the server cannot answer for any more end ``lost``, each with its line, and so
+        does the job once no other part runs; their lines nobody answered fail with that line when collected."""
+        if not messages:
+            return
+        parts = [dict(entry) for entry in self.record.parts]
+        for entry in parts:
+            if int(entry["part"]) in messages:
+                entry.update(status="lost", errors=[messages[int(entry["part"])]])
+        self._save(parts=parts, state=_combine([str(e.get("status")) for e in parts]), counts=self._counts(parts))
+
+    def _counts(self, parts: list[dict[str, Any]]) -> dict[str, int]:
+        """The job's counts from its parts': a failed part's lines all failed; a lost part's lines failed but those
+        collected before it was lost."""
+        collected: dict[int, int] = {}
+        if any(e.get("status") == "lost" for e in parts):
+            lines = self._asked()
+            for custom_id, (_, error) in self.gallery.job_results(self.id).items():
+                if error is None:
+                    collected[lines.part(custom_id)] = collected.get(lines.part(custom_id), 0) + 1
+        total = done = failed = 0
+        for entry in parts:
+            counts, state = entry.get("counts") or {}, entry.get("status")
+            total += int(counts.get("total") or entry["lines"])
+            if state == "lost":
+                kept = collected.get(int(entry["part"]), 0)
+                done, failed = done + kept, failed + int(entry["lines"]) - kept
+            else:
+                done += int(counts.get("completed") or 0)
+                failed += int(entry["lines"]) if state == "failed" else int(counts.get("failed") or 0)
+        return {"total": total, "completed": done, "failed": failed}
 
     # ------------------------------------------------------------------ sending
     def _send(self, conn: Connection, plan: LinePlan, metadata: dict[str, str], callback: str) -> None:
@@ -465,7 +526,7 @@ class BatchJob:
                             else:
                                 first_error = first_error or error
                                 self.gallery.record_job_result(self.id, custom_id, [], _error_json(error))
-                entry["status"] = "in_progress"
+                entry.update(status="in_progress", sent=time.time())  # when its tasks may be forgotten from
         except BaseException:
             self._abandon(parts, accepted)
             raise
@@ -485,10 +546,8 @@ class BatchJob:
             return self._status()
         try:
             conn = self._connection()
-        except DalleError as error:
-            if error.message != _LOST:
-                raise
-            self._save(state="lost", parts=[{**e, "errors": [_LOST]} for e in record.parts])
+        except _Lost as lost:
+            self._lose({int(e["part"]): lost.message for e in record.parts if e.get("status") not in TERMINAL})
             return self._status()
         with default_session().holding(conn):
             if self.engine == "batch":
@@ -506,7 +565,11 @@ class BatchJob:
                 continue
             if entry.get("status") in TERMINAL:
                 continue
-            batch = _run(batch_retrieve(conn, str(entry["batch_id"])))
+            try:
+                batch = _run(batch_retrieve(conn, str(entry["batch_id"])))
+            except NotFound:  # the server was restarted, or dropped it: it will never end otherwise
+                entry.update(status="lost", errors=[self._forgotten(f"batch {entry['batch_id']}")])
+                continue
             counts = batch.get("request_counts") or {}
             errors = ((batch.get("errors") or {}).get("data")) or []
             entry.update(
@@ -519,26 +582,26 @@ class BatchJob:
                     for e in errors
                 ],
             )
-        total = sum(int(e.get("counts", {}).get("total") or e["lines"]) for e in parts)
-        done = sum(int(e.get("counts", {}).get("completed") or 0) for e in parts)
-        failed = sum(
-            int(e["lines"]) if e.get("status") == "failed" else int(e.get("counts", {}).get("failed") or 0)
-            for e in parts
-        )
-        counts = {"total": total, "completed": done, "failed": failed}
-        self._save(parts=parts, state=_combine([str(e.get("status")) for e in parts]), counts=counts)
+        self._save(parts=parts, state=_combine([str(e.get("status")) for e in parts]), counts=self._counts(parts))
 
     def _poll_tasks(self, conn: Connection) -> None:
         """Ask for every task still out; save the pictures of those that have finished."""
         lines = self._asked()
         results = self.gallery.job_results(self.id)
         pending = [custom_id for custom_id in lines.ids() if custom_id not in results]
+        record = self.record
+        sent = max(float(entry.get("sent", record.created)) for entry in record.parts)
+        grace = 0.0 if _local(record.base_url) else TASK_GRACE
+        may_forget = record.state != "submitting" and time.time() - sent >= grace
 
         async def one(custom_id: str) -> tuple[str, _Pictures, APIError | None] | None:
-            task = await task_retrieve(conn, self._trace_id(custom_id))
+            trace_id = self._trace_id(custom_id)
+            task = await task_retrieve(conn, trace_id)
+            if not task and may_forget:  # {}: a task the server no longer knows never ends otherwise
+                return custom_id, [], APIError(self._forgotten(f"this line's task {trace_id}"), code=_LOST_CODE)
             response = task.get("response")
             if not isinstance(response, dict) or "success" not in response:
-                return None  # not visible yet ({}), or still running
+                return None  # not visible yet ({}, within the grace), or still running
             if response.get("success") is not True:
                 return custom_id, [], from_body(None, response)
             data = response.get("data")
@@ -559,9 +622,11 @@ class BatchJob:
                         savers.keep(custom_id, pictures, None, error)
         results = self.gallery.job_results(self.id)
         failed = sum(1 for _, error in results.values() if error is not None)
+        lost = sum(1 for _, error in results.values() if error is not None and error.get("code") == _LOST_CODE)
         counts = {"total": len(lines), "completed": len(results) - failed, "failed": failed}
-        state = "completed" if len(results) >= len(lines) else "in_progress"
-        self._save(state=state, counts=counts, parts=[{**e, "status": state} for e in self.record.parts])
+        state = ("lost" if lost else "completed") if len(results) >= len(lines) else "in_progress"
+        why = {"errors": [self._forgotten(f"{lost:,} of this job's tasks")]} if lost else {}
+        self._save(state=state, counts=counts, parts=[{**e, "status": state, **why} for e in self.record.parts])
 
     def wait(self, progress: bool = True, *, timeout: float | None = None, poll: float | None = None) -> BatchStatus:
         """Wait until the job ends, showing its state and counts (``progress=False``: quietly); returns the status.
@@ -570,8 +635,7 @@ class BatchJob:
         otherwise).  ``timeout`` seconds without an end raise ``TimeoutError``.  Ctrl-C stops waiting, not the job.
         """
         shown = _progress(self) if progress else None
-        local = (urlsplit(self.record.base_url).hostname or "") in ("127.0.0.1", "localhost", "::1")
-        ceiling = poll if poll is not None else (POLL_LOCAL if local else POLL_REMOTE)
+        ceiling = poll if poll is not None else (POLL_LOCAL if _local(self.record.base_url) else POLL_REMOTE)
         interval = min(POLL_FIRST, ceiling)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
@@ -603,13 +667,21 @@ class BatchJob:
         if self.engine == "tasks":
             self._save(state="cancelled")
             return self._status()
-        conn = self._connection()
+        try:
+            conn = self._connection()
+        except _Lost:
+            return self.status()  # which ends the job as lost
         parts = [dict(entry) for entry in record.parts]
+        forgotten: dict[int, str] = {}
         with default_session().holding(conn):
             for entry in parts:
                 if entry.get("batch_id") and entry.get("status") not in TERMINAL:
-                    entry["status"] = _run(batch_cancel(conn, str(entry["batch_id"])))["status"]
+                    try:
+                        entry["status"] = _run(batch_cancel(conn, str(entry["batch_id"])))["status"]
+                    except NotFound:
+                        forgotten[int(entry["part"])] = self._forgotten(f"batch {entry['batch_id']}")
         self._save(parts=parts, state=_combine([str(e.get("status")) for e in parts]))
+        self._lose(forgotten)
         return self.status()
 
     # ------------------------------------------------------------------ collecting
@@ -625,7 +697,7 @@ class BatchJob:
         notices: list[str] = []
         if len(results) < len(lines):
             status = self.wait(progress=progress) if wait else self.status()
-            if self.engine == "batch" and status.state != "lost":
+            if self.engine == "batch":
                 self._collect_files(lines, results)
             results = self.gallery.job_results(self.id)
             missing = [custom_id for custom_id in lines.ids() if custom_id not in results]
@@ -639,10 +711,13 @@ class BatchJob:
         return self._image_set(lines, results, notices)
 
     def _collect_files(self, lines: _Lines, results: dict[str, tuple[tuple[str, ...], dict[str, Any] | None]]) -> None:
-        """Download the output and error files of the ended batches and save the lines not collected yet."""
+        """Download the output and error files of the ended batches and save the lines not collected yet.
+
+        A part whose files the server cannot give any more (restarted, or in a kernel that stopped) ends ``lost``.
+        """
         wanted = {lines.part(custom_id) for custom_id in lines.ids() if custom_id not in results}
         files = [
-            str(entry[key])
+            (int(entry["part"]), str(entry[key]))
             for entry in self.record.parts
             if int(entry["part"]) in wanted and entry.get("status") in TERMINAL
             for key in ("output_file_id", "error_file_id")
@@ -650,9 +725,14 @@ class BatchJob:
         ]
         if not files:
             return
-        conn = self._connection()
+        try:
+            conn = self._connection()
+        except _Lost as lost:
+            self._lose({part: lost.message for part, _ in files})
+            return
+        forgotten: dict[int, str] = {}
         with default_session().holding(conn), _Savers(self) as savers:
-            for file_id in files:
+            for part, file_id in files:
                 target = self.folder / f".{file_id}.download"
                 try:
                     _run(batch_download(conn, file_id, target))
@@ -662,8 +742,11 @@ class BatchJob:
                             custom_id = row.get("custom_id")
                             if isinstance(custom_id, str) and custom_id not in results:
                                 savers.keep(custom_id, *_answer(row))
+                except NotFound:
+                    forgotten.setdefault(part, self._forgotten(f"the file {file_id} of this job's results"))
                 finally:
                     target.unlink(missing_ok=True)
+        self._lose(forgotten)
 
     def _no_answer(self, missing: list[str]) -> None:
         """Lines of an ended job that no file answers: failed, and said why (recorded, so it stays said)."""
@@ -675,8 +758,9 @@ class BatchJob:
             entry = by_part.get(lines.part(custom_id), {})
             why = next(iter(entry.get("errors") or ()), None)
             state = str(entry.get("status", self.record.state))
-            if self.record.state == "lost":
-                message, code = _LOST, "job_lost"
+            # (a job recorded lost before its parts were kept its parts' last states)
+            if state == "lost" or (self.record.state == "lost" and state not in TERMINAL):
+                message, code = why or _lost(_STOPPED, self.folder), _LOST_CODE
             elif self.record.state == "cancelled":
                 message, code = "the job was cancelled before this request finished", "batch_cancelled"
             elif why:

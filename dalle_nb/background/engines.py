@@ -6,7 +6,8 @@ batch is created on it, polled, cancelled, and its output and error files are do
 
 ``task_*``: the seed gateway's task mode.  Each line is sent as an ordinary image request with a ``callback_url``
 (the gateway stores only tasks that have one) and our own ``trace_id``, answered at once with ``{"task_id"}``,
-and later polled with ``POST /tasks {"action": "retrieve", "trace_id"}`` (``{}``: not visible yet).
+and later polled with ``POST /tasks {"action": "retrieve", "trace_id"}`` (``{}``: not visible yet, or forgotten:
+the job tells them apart by time, ``batch.TASK_GRACE``).
 
 All of them are coroutines for the session's private loop, on the connection the session builds for the job's
 settings (same key, proxy and timeout as interactive calls); SDK failures become dalle_nb's typed errors, cut
@@ -136,7 +137,7 @@ async def task_send(
 
 
 async def task_retrieve(conn: Connection, trace_id: str) -> dict[str, Any]:
-    """The stored task for ``trace_id`` (``{}`` while the gateway does not show it yet)."""
+    """The stored task for ``trace_id`` (``{}`` while the gateway does not show it yet, or no longer knows it)."""
     answer = await _sdk(
         lambda: conn.sdk.post("/tasks", cast_to=object, body={"action": "retrieve", "trace_id": trace_id})
     )

@@ -21,7 +21,7 @@ import pytest
 import dalle_nb as dn
 from dalle_nb import config
 from dalle_nb.background import lines as batch_lines
-from dalle_nb.background.batch import _LOST, _engine
+from dalle_nb.background.batch import _engine
 from dalle_nb.core.errors import ContentPolicyError, InvalidRequest
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.runtime.gallery import Gallery, JobRecord
@@ -270,7 +270,62 @@ def test_a_job_whose_in_process_server_stopped_with_its_kernel_is_lost_and_says_
     assert job.status().state == "lost"
     images = job.collect()
     assert len(images) == 0 and [f.prompt for f in images.failures] == ["a moth 0", "a moth 1"]
-    assert all(_LOST in f.error.message for f in images.failures)
+    assert all("stopped with it" in f.error.message for f in images.failures)
+    assert all("Submit the prompts again" in f.error.message for f in images.failures)
+
+
+def _serve(port: int) -> subprocess.Popen[str]:
+    """``dalle-nb serve`` on ``port``, once it accepts connections (it prints its URL then); batches take a minute."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dalle_nb.cli", "serve", "--port", str(port), "--batch-seconds", "60"],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None and f"127.0.0.1:{port}/v1" in proc.stdout.readline()
+    return proc
+
+
+def test_a_job_whose_server_was_restarted_ends_lost_and_says_what_to_do(fresh: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = _serve(port)
+    try:
+        config.configure(api_key="offline", base_url=f"http://127.0.0.1:{port}/v1", offline=False, max_retries=0)
+        assert dn.submit(["a tin robot", "a wooden robot"], **FAST).status().state in ("validating", "in_progress")
+        config.configure(task_mode="gateway")
+        assert dn.submit(["a tin soldier"], **FAST).engine == "tasks"
+    finally:
+        server.kill()  # the server dies with its batches and tasks ...
+        server.wait(10)
+    server = _serve(port)  # ... and a new one on the same address knows neither
+    try:
+        kernel = (
+            "import json, dalle_nb as dn\n"
+            "dn.configure(api_key='offline')\n"
+            "out = []\n"
+            "for job in dn.jobs():\n"
+            "    status = job.status()\n"
+            "    ended = job.wait(progress=False, timeout=30)\n"
+            "    images = job.collect()\n"
+            "    out.append({'engine': job.engine, 'status': str(status), 'ended': ended.state, 'repr': repr(job),\n"
+            "                'images': len(images), 'failures': [(f.prompt, f.error.code, f.error.message)\n"
+            "                                                    for f in images.failures]})\n"
+            "print(json.dumps(out))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", kernel], capture_output=True, text=True, timeout=120)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert done.returncode == 0, done.stderr[-2000:]
+    tasks, batch = json.loads(done.stdout.splitlines()[-1])  # newest first
+    for job, prompts, what in ((batch, ["a tin robot", "a wooden robot"], "batch"), (tasks, ["a tin soldier"], "task")):
+        assert job["status"].split(": ")[1].startswith("lost,") and "\n" not in job["status"], job
+        assert "no longer knows" in job["status"] and what in job["status"]
+        assert "Submit the prompts again: they are in the job's record" in job["status"]
+        assert job["ended"] == "lost" and ", lost (" in job["repr"] and job["images"] == 0
+        assert [prompt for prompt, _, _ in job["failures"]] == prompts
+        for _, code, message in job["failures"]:
+            assert code == "job_lost" and f"127.0.0.1:{port}" in message and "Submit the prompts again" in message
 
 
 def test_an_index_of_version_2_gains_the_job_tables_and_keeps_its_pictures(fresh: Path) -> None:
