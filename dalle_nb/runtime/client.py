@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import itertools
 import json
 import time
 import warnings
@@ -67,7 +66,7 @@ async def download(conn: Connection, url: str, what: str = "the image URL") -> b
 
 @dataclass
 class _Previews:
-    """The last partial picture a streamed request showed, kept across its attempts and a stream that breaks."""
+    """The last partial picture a streamed request showed, kept for the failure of a stream that breaks."""
 
     last: PartialImage | None = None
 
@@ -103,14 +102,6 @@ async def _answer(call: Awaitable[Any]) -> Any:
         raise _not_json() from None
     except openai.OpenAIError as exc:
         raise from_sdk(exc) from None
-
-
-def _retries_taken(stream: Any) -> int:
-    """How many times the SDK sent a request again before its stream opened (the retry count it sends along)."""
-    try:
-        return int(stream.response.request.headers.get("x-stainless-retry-count", 0))
-    except (AttributeError, TypeError, ValueError):
-        return 0
 
 
 Emit = Callable[[Event], None]
@@ -212,13 +203,6 @@ class _Execution:
             if holding:
                 self.limiter.release()
 
-    def _sdk(self, max_retries: int | None) -> Any:
-        """The connection's SDK client, retrying at most ``max_retries`` times (the setting when None)."""
-        sdk = self.conn.sdk
-        if max_retries is not None and max_retries != sdk.max_retries:
-            sdk = sdk.with_options(max_retries=max(0, max_retries))  # shares the connection pool
-        return sdk
-
     def _sdk_kwargs(self, request: Request, offset: int) -> dict[str, Any]:
         """The SDK arguments of ``request``; offline, the picture index it starts at rides along."""
         kwargs = request.sdk_kwargs()
@@ -226,14 +210,14 @@ class _Execution:
             kwargs["extra_headers"] = {OFFLINE_INDEX_HEADER: str(offset)}
         return kwargs
 
-    async def _send(self, request: Request, offset: int, *, max_retries: int | None = None) -> Any:
-        """One Images API call, retried by the SDK up to ``max_retries`` (the setting when None)."""
+    async def _send(self, request: Request, offset: int) -> Any:
+        """One Images API call, retried by the SDK up to ``max_retries`` times before its answer starts."""
         kwargs = self._sdk_kwargs(request, offset)
         if get_model(request.model).response_formats:
             # legacy models answer with a URL by default: ask for the bytes unless the user asked
             # for URLs, which saves a download (and nothing can expire before it is saved)
             kwargs.setdefault("response_format", "b64_json")
-        images = self._sdk(max_retries).images
+        images = self.conn.sdk.images
         if isinstance(request, GenerateRequest):
             return await _answer(images.generate(**kwargs))
         if isinstance(request, EditRequest):
@@ -245,46 +229,40 @@ class _Execution:
 
     async def _streamed(
         self,
-        send: Callable[[int], Awaitable[Any]],
+        send: Callable[[], Awaitable[Any]],
         read: Callable[[Any], Awaitable[None]],
         arrived: Callable[[], bool],
         seen: _Previews,
     ) -> None:
-        """Send a streamed request and read it until ``arrived()``, within the retry budget a plain request has.
+        """Send a streamed request and read it until ``arrived()``; once its stream has opened, never send it again.
 
-        ``send(retries)`` opens the stream, letting the SDK retry at most ``retries`` times; ``read(stream)``
-        reads it, keeping its last partial picture in ``seen``.  Both APIs' streams go through here.
+        ``send()`` opens the stream; ``read(stream)`` reads it, keeping its last partial picture in ``seen``.
+        Both APIs' streams go through here, the Responses API's fallback for a lost previous response included.
 
-        ``max_retries`` is one budget, spent once: the SDK retries a request that fails before its stream
-        opens (a reset, a 500), as it does any request, and this loop sends again, for what is still
-        missing, a stream that opened and then ended early (cut, or closed without its final picture), giving
-        the SDK only what is left.  So a request is sent at most ``max_retries + 1`` times, streamed or not.
-        The failure keeps the last partial picture that arrived, in any attempt: a preview, never the result.
+        The SDK retries, within ``max_retries``, a request that failed before any of its answer arrived (a reset,
+        a timeout, a 429 or 500): no picture was made for it.  A stream that opened (its 200 arrived) and then
+        broke (cut, garbled, closed without its final picture) is not sent again, as the SDK itself never sends
+        a stream again: the server may have made the picture, and billed it.  The failure says so and keeps the
+        last partial picture that arrived: a preview, never the result.
         """
-        retries = self.job.settings.max_retries
-        for attempt in itertools.count():
-            try:
-                stream = await send(retries)
-            except DalleError as unsent:  # a re-send that could not open still offers the earlier preview
-                _offer(unsent, seen)
-                raise
-            retries -= _retries_taken(stream)
+        stream = await send()
+        try:
             error = await self._read_stream(read, stream, seen)
-            if arrived():
-                return
-            if retries <= 0:
-                _offer(error, seen)
-                raise error
-            retries -= 1
-            await asyncio.sleep(min(0.5 * 2**attempt, 8.0))  # the SDK's own backoff for transport failures
+        except DalleError as broken:  # an error the API reported in the stream: the preview still offered
+            _offer(broken, seen)
+            raise
+        if arrived():
+            return
+        _offer(error, seen)
+        raise error
 
     async def _read_stream(
         self, read: Callable[[Any], Awaitable[None]], stream: Any, seen: _Previews
     ) -> IncompleteStream:
         """Read one opened stream; what to raise if it ended before its final pictures (unused when it did not).
 
-        A connection that breaks mid-stream is such an end, and so retried; an error the API reports in the
-        stream (a refused prompt) is raised as it is.
+        A connection that breaks mid-stream is such an end, told as not sent again; an error the API reports in
+        the stream (a refused prompt) is raised as it is.
         """
         import openai  # the SDK loads with the first request, not at import
 
@@ -300,7 +278,11 @@ class _Execution:
         last = seen.last
         shown = f" after {last.partial_index + 1} partial picture(s)" if last and last.partial_index is not None else ""
         verb = "was cut" if cut else "ended"
-        return IncompleteStream(f"The stream {verb} before its final picture{shown}{cut}.", kind="incomplete_stream")
+        return IncompleteStream(
+            f"The stream {verb} before its final picture{shown}{cut}; not sent again, as it may already have been"
+            " billed.",
+            kind="incomplete_stream",
+        )
 
     async def _preview(
         self, index: int, number: int, request: Request, partial_index: int, encoded: str, seen: _Previews
@@ -313,15 +295,15 @@ class _Execution:
     async def _stream(
         self, index: int, offset: int, request: Request, saved: list[GeneratedImage], failed: list[Failure]
     ) -> None:
-        """A streamed Images API request, read to its final pictures (``_streamed`` says how it is retried)."""
+        """A streamed Images API request, read to its final pictures (``_streamed`` says when it is sent again).
+
+        The pictures that arrived before a stream broke are kept; the failure stands for the rest.
+        """
         first = len(saved)
         seen = _Previews()
 
-        def got() -> int:
-            return len(saved) - first
-
-        async def send(retries: int) -> Any:
-            return await self._send(request.with_n(request.n - got()), offset + got(), max_retries=retries)
+        async def send() -> Any:
+            return await self._send(request, offset)
 
         async def read(stream: Any) -> None:
             async for event in stream:
@@ -333,7 +315,7 @@ class _Execution:
                     raw = await self._keep(index, number, request, event.b64_json, None, usage, saved, failed)
                     self.emit(PartialImage(getattr(request, "prompt", ""), number, None, raw, self.job.label(index)))
 
-        await self._streamed(send, read, lambda: got() >= request.n, seen)
+        await self._streamed(send, read, lambda: len(saved) - first >= request.n, seen)
 
     # ------------------------------------------------------------------ the Responses API
     async def _via_responses(
@@ -368,7 +350,7 @@ class _Execution:
     async def _respond(self, index: int, offset: int, request: ResponsesRequest) -> tuple[Any, str, dict[str, Any]]:
         """The image call item, the response id and the usage of one Responses API request.
 
-        A streamed one is read to its final picture and retried as an Images API stream is (``_streamed``).
+        A streamed one is read to its final picture, and sent again only as an Images API stream is (``_streamed``).
         """
         if not request.stream:
             response = await self._create_response(request, offset)
@@ -376,11 +358,10 @@ class _Execution:
         seen = _Previews()
         answer = _Answer()
 
-        async def send(retries: int) -> Any:
-            return await self._create_response(request, offset, max_retries=retries)
+        async def send() -> Any:
+            return await self._create_response(request, offset)
 
         async def read(stream: Any) -> None:
-            answer.call = answer.response = None  # each attempt is a response of its own
             async for event in stream:
                 kind = event.type
                 if kind == "response.image_generation_call.partial_image":
@@ -399,12 +380,12 @@ class _Execution:
         await self._streamed(send, read, answer.arrived, seen)
         return answer.call, answer.response.id, _responses_usage(answer.response)
 
-    async def _create_response(self, request: ResponsesRequest, offset: int, *, max_retries: int | None = None) -> Any:
+    async def _create_response(self, request: ResponsesRequest, offset: int) -> Any:
         """One Responses API call (a stream when the request asks for one), retried by the SDK up to
-        ``max_retries`` (the setting when None)."""
+        ``max_retries`` times before its answer starts."""
         # encoding the input pictures as data URLs takes tens of ms for a big one: not on the shared loop
         kwargs = await asyncio.to_thread(self._sdk_kwargs, request, offset)
-        return await _answer(self._sdk(max_retries).responses.create(**kwargs))
+        return await _answer(self.conn.sdk.responses.create(**kwargs))
 
     async def _download(self, url: str) -> bytes:
         return await download(self.conn, url)

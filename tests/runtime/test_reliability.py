@@ -52,12 +52,14 @@ def test_a_stream_that_ends_before_its_final_picture_is_a_failure_not_an_empty_s
         server.stop()
 
 
-def test_a_stream_without_its_completed_event_is_retried_and_its_partial_offered_as_such() -> None:
+def test_a_stream_without_its_completed_event_is_not_sent_again_and_its_partial_offered_as_such() -> None:
     server = faulty("nofinal:1")  # every partial picture, then a clean end without the final one
     try:
         use(server)
+        config.configure(max_retries=2)
         result = dn.generate(["a fox", "a hen"], size="1024x1024", partial_images=2, wait=False).exception(30)
         assert isinstance(result, errors.IncompleteStream) and "after 2 partial picture(s)" in str(result)
+        assert _requests_received(server) == 2, "each stream sent once: its picture may already have been billed"
         config.configure(max_retries=1)
         handle = dn.generate("a fox", size="1024x1024", partial_images=2, wait=False)
         with pytest.raises(errors.IncompleteStream):
@@ -76,8 +78,8 @@ THROUGH = pytest.mark.parametrize("revise", [False, True], ids=["images", "respo
 
 
 @THROUGH
-@pytest.mark.parametrize("fault", ["nofinal", "drop"])
-def test_a_stream_cut_once_is_retried_and_completes(fault: str, revise: bool) -> None:
+@pytest.mark.parametrize("fault", ["reset", "500"])
+def test_a_stream_that_fails_once_before_it_opens_is_retried_and_completes(fault: str, revise: bool) -> None:
     server = faulty(f"{fault}:0.5", seed=_seed_first_fails())
     try:
         use(server)
@@ -85,7 +87,23 @@ def test_a_stream_cut_once_is_retried_and_completes(fault: str, revise: bool) ->
         result = dn.generate("a patient owl", size="1024x1024", partial_images=1)
         assert len(result) == 1 and result.ok and result[0].path is not None and result[0].path.is_file()
         assert (result[0].response_id is not None) == revise, "the request took the road asked for"
-        assert _requests_received(server) == 2, "sent once, cut, sent again"
+        assert _requests_received(server) == 2, "sent once, failed before any answer, sent again"
+    finally:
+        server.stop()
+
+
+@THROUGH
+@pytest.mark.parametrize("fault", ["nofinal", "drop"])
+def test_a_stream_cut_once_is_not_sent_again(fault: str, revise: bool) -> None:
+    server = faulty(f"{fault}:0.5", seed=_seed_first_fails())  # cut the first time: a second try would complete
+    try:
+        use(server)
+        config.configure(max_retries=2, revise=revise)
+        handle = dn.generate("a patient owl", size="1024x1024", partial_images=1, wait=False)
+        error = handle.exception(30)
+        assert isinstance(error, errors.IncompleteStream) and "may already have been billed" in str(error)
+        assert _requests_received(server) == 1, "sent once, cut, and not sent again"
+        assert len(handle.images) == 0 and handle.images.failures[0].partial is not None
     finally:
         server.stop()
 
@@ -105,6 +123,7 @@ def test_a_stream_cut_keeps_its_last_partial_picture_on_the_failure(revise: bool
         failure = handle.images.failures[0]
         assert failure.partial is not None and failure.partial.data == shown[-1].data, "the last preview is offered"
         assert not failure.partial.final and "partial picture" in str(failure)
+        assert "not sent again" in str(failure.error) and _requests_received(server) == 1
     finally:
         server.stop()
 
@@ -116,8 +135,9 @@ def _requests_received(server: OfflineServer) -> int:
 @THROUGH
 @pytest.mark.parametrize("fault", ["reset:1", "drop:1", "nofinal:1"])
 def test_a_streamed_request_is_sent_no_more_often_than_a_plain_one(fault: str, revise: bool) -> None:
-    # max_retries is one budget: the SDK's retries for a connection that fails before the stream opens, ours for
-    # a stream that opened and ended early; never one inside the other (reset:1 sent a stream 9 times, in 5.8 s)
+    # the SDK retries, within max_retries, a connection that fails before the stream opens, and no one sends again
+    # a stream that opened and ended early (its picture may be billed); never one inside the other (reset:1 once
+    # sent a stream 9 times, in 5.8 s)
     server = faulty(fault)
     try:
         use(server)
@@ -128,27 +148,60 @@ def test_a_streamed_request_is_sent_no_more_often_than_a_plain_one(fault: str, r
         streamed = dn.generate("a fox", size="1024x1024", partial_images=1, stream=True, wait=False)
         assert isinstance(streamed.exception(30), errors.BackendUnreachable)
         sent_streamed = _requests_received(server) - sent_plain
-        assert sent_streamed == 3, f"{fault}: a streamed request was sent {sent_streamed} times with max_retries=2"
+        expected = 3 if fault == "reset:1" else 1  # reset: before any answer; drop, nofinal: after the stream opened
+        assert sent_streamed == expected, f"{fault}: a streamed request was sent {sent_streamed} times"
         assert fault == "nofinal:1" or sent_plain == 3
     finally:
         server.stop()
 
 
 @THROUGH
-def test_a_stream_sent_again_gets_only_the_retries_left(revise: bool) -> None:
-    # the first stream closes without its final picture; every later request is reset before it is answered
-    server = faulty("nofinal:0.5,reset:1", seed=_seed_first_fails(then_misses=2, draws_per_miss=2))
+def test_a_stream_retried_before_it_opened_is_not_sent_again_once_it_did(revise: bool) -> None:
+    # the first request is reset before it is answered; the next opens its stream and closes it without its final
+    # picture, and a third try would have been allowed by max_retries=2
+    server = faulty("reset:0.5,nofinal:1", seed=_seed_first_fails())
     try:
         use(server)
         config.configure(max_retries=2, revise=revise)
         shown: list[dn.PartialImage] = []
         handle = dn.generate("a fox", size="1024x1024", partial_images=2, wait=False, on_partial=shown.append)
         error = handle.exception(30)
-        assert isinstance(error, errors.BackendUnreachable) and not isinstance(error, errors.IncompleteStream)
+        assert isinstance(error, errors.IncompleteStream) and "may already have been billed" in str(error)
         sent = _requests_received(server)
-        assert sent == 3, f"sent {sent} times with max_retries=2: the re-sent stream had the SDK's full retries again"
+        assert sent == 2, f"sent {sent} times: reset (sent again), then a stream that opened (not sent again)"
         partial = handle.images.failures[0].partial
-        assert partial is not None and shown and partial.data == shown[-1].data, "the first attempt's preview is kept"
+        assert partial is not None and shown and partial.data == shown[-1].data, "the opened stream's preview is kept"
+    finally:
+        server.stop()
+
+
+# Each fault the offline server injects, by whether any of the answer had arrived when it struck: before, the
+# request is sent again (max_retries=2: three requests in all); after the stream opened, it is sent once.
+BEFORE_ANY_ANSWER = ["reset", "timeout", "429", "500", "503"]
+AFTER_THE_STREAM_OPENED = ["garbage", "drop", "nofinal"]
+
+
+@THROUGH
+@pytest.mark.parametrize("fault", BEFORE_ANY_ANSWER + AFTER_THE_STREAM_OPENED)
+def test_a_stream_is_sent_again_only_while_none_of_its_answer_has_arrived(fault: str, revise: bool) -> None:
+    server = faulty(fault, timeout_hold=5.0)
+    try:
+        use(server)
+        config.configure(max_retries=2, revise=revise, timeout=0.5 if fault == "timeout" else None)
+        shown: list[dn.PartialImage] = []
+        handle = dn.generate("a fox", size="1024x1024", partial_images=2, wait=False, on_partial=shown.append)
+        error = handle.exception(60)
+        sent = _requests_received(server)
+        assert isinstance(error, errors.APIError), f"{fault}: {error!r}"
+        if fault in BEFORE_ANY_ANSWER:
+            assert sent == 3, f"{fault}: struck before any answer, yet sent {sent} times with max_retries=2"
+            assert not isinstance(error, errors.IncompleteStream) and "billed" not in str(error)
+        else:
+            assert sent == 1, f"{fault}: struck after the stream opened, yet sent {sent} times"
+            assert isinstance(error, errors.IncompleteStream) and "may already have been billed" in str(error)
+            partial = handle.images.failures[0].partial
+            assert (partial.data if partial else None) == (shown[-1].data if shown else None), "the last preview kept"
+            assert fault == "garbage" or partial is not None
     finally:
         server.stop()
 

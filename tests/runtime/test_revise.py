@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
@@ -243,3 +244,24 @@ def test_the_studios_revise_box_sends_the_next_generate_through_the_responses_ap
     assert revised.revised_prompt and revised.revised_prompt != revised.prompt and "red fox" in revised.revised_prompt
     assert revised.response_id and revised.response_id.startswith("resp_") and revised.params["api"] == "responses"
     assert revised.text_model == config.DEFAULT_TEXT_MODEL
+
+
+def test_the_fallback_for_a_lost_conversation_is_not_sent_again_once_its_stream_opened() -> None:
+    # the refusal of the lost previous_response_id came before any stream: the picture goes along in a second
+    # request, whose stream is cut; that one may be billed, so it is not sent again (max_retries=2 would allow it)
+    with OfflineServer(ServerOptions()) as first_server:
+        use(first_server)
+        config.configure(revise=True)
+        fox = dn.generate("a red fox", size="1024x1024")[0]
+    restarted = faulty("drop:1")  # its memory of responses is empty, and every stream it sends is cut
+    try:
+        use(restarted)
+        config.configure(revise=True, max_retries=2)
+        handle = dn.refine(fox, "at dusk", partial_images=2, wait=False)
+        error = handle.exception(30)
+        assert isinstance(error, errors.IncompleteStream) and "may already have been billed" in str(error)
+        received = httpx.get(restarted.base_url.removesuffix("/v1") + "/health").json()["received"]
+        assert received == 2, f"the refusal, then the picture sent once: {received} requests"
+        assert handle.images.failures[0].partial is not None, "the cut stream's last preview is kept"
+    finally:
+        restarted.stop()
