@@ -233,7 +233,8 @@ class BackendUnreachable(APIError):
 
 
 class IncompleteStream(BackendUnreachable):
-    """A stream ended before its final picture: a transport failure, retried like one.
+    """A stream ended before its final picture, after it had opened: never sent again, since the
+    picture may already have been billed (a failure before the answer opens is retried as any).
 
     Its last partial picture, if any came, is on the ``Failure`` as ``.partial``: a preview,
     never the result.
