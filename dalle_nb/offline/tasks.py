@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import Endpoint
-from .http import APIFailure, Gate, read_json
+from .http import JSON_LIMIT, APIFailure, Body, Gate
 from .inner import Answer
 
 TASK_PATHS = ("/tasks", "/v1/tasks", "/openai/tasks")
@@ -126,7 +126,7 @@ class TasksAPI:
         self._running: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[Route]:
-        return [Route(path, self.retrieve, methods=["POST"]) for path in TASK_PATHS]
+        return [Route(path, self.lookup, methods=["POST"]) for path in TASK_PATHS]
 
     def wanted(self, fields: dict[str, Any]) -> bool:
         """Whether an image request asks for task mode (``compat`` only: OpenAI refuses the unknown field)."""
@@ -193,12 +193,16 @@ class TasksAPI:
         }
         return failure, json.dumps(failure).encode()
 
-    async def retrieve(self, request: Request) -> Response:
+    async def lookup(self, request: Request) -> Response:
+        """Through the ``Gate`` as every route with a body: a lookup is small, and a body of any size was once read
+        whole here."""
+        return await self.gate.guard(request, "tasks", self._lookup, limit=JSON_LIMIT, faults=False)
+
+    async def _lookup(self, request: Request, reader: Body, fault: object) -> Response:
         """``{"action": "retrieve", "id" | "trace_id"}`` (``trace_id`` wins) or ``"retrieve_batch"``."""
-        self.gate.check_key(request)
         if self.options.profile != "compat":
             raise APIFailure(404, f"Invalid URL ({request.method} {request.url.path})")
-        params = await read_json(request)
+        params = await reader.json()
         action = params.get("action")
         if action == "retrieve":
             task = self._find(params.get("id"), params.get("trace_id"))
