@@ -329,10 +329,10 @@ class BatchesAPI:
         seconds = self.options.batch_seconds
         try:
             lines = await run_in_threadpool(self._validate, batch, path)
-            await self._until(started + _VALIDATING * seconds, batch)
-            if batch.errors:
+            if batch.errors:  # known bad: it fails now, not after its share of batch_seconds spent validating
                 batch.moved("failed")
                 return
+            await self._until(started + _VALIDATING * seconds, batch)
             batch.total = len(lines)
             expired = self._expired(batch)
             if expired or batch.stop.is_set():  # no line ran: each is answered as expired or cancelled

@@ -20,7 +20,7 @@ from PIL import Image
 
 from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
-from dalle_nb.offline.batches import tail_usage
+from dalle_nb.offline.batches import MAX_REQUESTS, tail_usage
 from dalle_nb.offline.http import DRAWING_THREADS as _DRAWING_THREADS
 
 from ..conftest import decode, hole_mask, make_client, png_bytes
@@ -176,6 +176,25 @@ def test_a_file_that_does_not_pass_fails_the_batch_with_its_line_numbers(qclient
         (6, "missing_required_parameter"), (7, "mismatched_model"),
     }  # fmt: skip
     assert batch.output_file_id is None and batch.error_file_id is None
+
+
+@pytest.mark.parametrize("trouble", ["duplicate_custom_id", "too_many_requests"])
+def test_a_file_known_bad_fails_its_batch_at_once_however_long_batches_take(trouble: str) -> None:
+    """Its errors are known once it is read: the batch fails then, not after a tenth of ``batch_seconds``
+    spent ``validating`` (a minute here)."""
+    if trouble == "duplicate_custom_id":
+        lines: list[Any] = [line("same", "a cat"), line("same", "a dog")]
+    else:
+        one = json.dumps(line("x", "a cat"))
+        lines = [one.replace('"x"', f'"{i}"') for i in range(MAX_REQUESTS + 1)]
+    with OfflineServer(ServerOptions(seed=3, batch_seconds=600)) as slow, make_client(slow) as client:
+        batch = start(client, lines)
+        deadline = time.monotonic() + 10
+        while batch.status == "validating" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            batch = client.batches.retrieve(batch.id)
+        assert batch.status == "failed" and batch.errors is not None
+        assert [e.code for e in batch.errors.data or []] == [trouble]
 
 
 def test_a_batch_is_refused_at_once_for_what_openai_refuses(qclient: openai.OpenAI) -> None:
