@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import MB, MODELS
-from .http import DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure, Gate, new_id, page, read_json
+from .http import DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure, Body, Gate, new_id, page
 from .inner import Answer
 from .options import Fault
 from .store import EXPIRY_RANGE, FileStore
@@ -241,8 +241,8 @@ class BatchesAPI:
     async def create(self, request: Request) -> Response:
         return await self.gate.guard(request, "batches", self._create, limit=JSON_LIMIT)
 
-    async def _create(self, request: Request, fault: Fault | None) -> Response:
-        params = await read_json(request)
+    async def _create(self, request: Request, reader: Body, fault: Fault | None) -> Response:
+        params = await reader.json()
         known = {"input_file_id", "endpoint", "completion_window", "metadata", "output_expires_after"}
         for name in params:
             if name not in known:
@@ -329,10 +329,10 @@ class BatchesAPI:
         seconds = self.options.batch_seconds
         try:
             lines = await run_in_threadpool(self._validate, batch, path)
-            await self._until(started + _VALIDATING * seconds, batch)
-            if batch.errors:
+            if batch.errors:  # known bad: it fails now, not after its share of batch_seconds spent validating
                 batch.moved("failed")
                 return
+            await self._until(started + _VALIDATING * seconds, batch)
             batch.total = len(lines)
             expired = self._expired(batch)
             if expired or batch.stop.is_set():  # no line ran: each is answered as expired or cancelled

@@ -21,7 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import MB
-from .http import APIFailure, FileTooLarge, Gate, new_id, page, read_form
+from .http import APIFailure, Body, FileTooLarge, Gate, new_id, page
 from .options import Fault
 from .store import EXPIRY_RANGE, StoredFile
 
@@ -75,10 +75,10 @@ class FilesAPI:
     async def create(self, request: Request) -> Response:
         return await self.gate.guard(request, "files", self._create, limit=UPLOAD_LIMIT + MB)
 
-    async def _create(self, request: Request, fault: Fault | None) -> Response:
+    async def _create(self, request: Request, reader: Body, fault: Fault | None) -> Response:
         try:
-            form = await read_form(
-                request, "Upload a file as 'multipart/form-data' with a 'file' part and a 'purpose' field.",
+            form = await reader.form(
+                "Upload a file as 'multipart/form-data' with a 'file' part and a 'purpose' field.",
                 max_files=1, max_fields=16, file_limit=UPLOAD_LIMIT,
             )  # fmt: skip
         except FileTooLarge:

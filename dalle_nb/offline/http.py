@@ -2,8 +2,9 @@
 
 The routes live in their own modules (``images``, ``responses``, ``files``, ``batches``, ``tasks``, ``service``);
 what makes all of them look like OpenAI's lives here once: ``APIFailure`` and the handlers that turn any error
-into an ``{"error": {...}}`` body, the body limits and the multipart reader, ``x-request-id``, server-sent
-events, the cut connections of the ``drop`` and ``reset`` faults, uploaded pictures measured, token usage.
+into an ``{"error": {...}}`` body, ``Body`` (the one reader of request bodies: limit, read timeout, content type),
+``x-request-id``, server-sent events, the cut connections of the ``drop`` and ``reset`` faults, uploaded pictures
+measured, token usage.
 
 ``Gate`` is the state one server's APIs share, made by ``app`` and handed to each of them: the options and
 injected faults, the drawing threads, the file store, the gauge ``/health`` reads, and the way back in to the
@@ -175,40 +176,60 @@ class _LimitedParts(MultiPartParser):
         super().on_part_data(data, start, end)
 
 
-async def read_form(
-    request: Request, not_multipart: str, *, max_files: int, max_fields: int, file_limit: int
-) -> FormData:
-    """The request's multipart form, parsed with ``_LimitedParts``; the caller closes it.
+class Body:
+    """The one way a route reads its request's body: made by ``Gate.guard`` only, over a receive channel that
+    refuses a body past the route's limit and a client that stalls, and checks the content type before reading.
 
-    A body that is not ``multipart/form-data`` is refused with ``not_multipart``, a malformed one as Starlette
-    words it; a file over ``file_limit`` raises ``FileTooLarge``, for the caller to word.
+    Routes are handed one and never read ``request.body()``, ``.json()``, ``.form()`` or ``.stream()`` themselves
+    (``tests/offline`` checks the package for it): a route that skipped the limit would read a body of any size
+    whole, and one without the timeout would wait on a half-sent request forever.
     """
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise APIFailure(400, not_multipart, code="invalid_content_type")
-    parser = _LimitedParts(
-        request.headers, request.stream(), max_files=max_files, max_fields=max_fields, file_limit=file_limit
-    )
-    try:
-        return await parser.parse()
-    except MultiPartException as exc:
-        raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
 
+    def __init__(self, request: Request) -> None:
+        self._request = request
 
-async def read_json(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or the 400 OpenAI gives for a body that is not one."""
-    raw = await request.body()
-    try:
-        params = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise APIFailure(
-            400,
-            "We could not parse the JSON body of your request. Send a JSON object "
-            "with 'Content-Type: application/json'.",
-            code="invalid_json",
-        ) from None
-    if not isinstance(params, dict):
-        raise APIFailure(400, "The request body must be a JSON object.", code="invalid_json")
-    return params
+    @property
+    def content_type(self) -> str:
+        return self._request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    async def json(self) -> dict[str, Any]:
+        """The request's JSON object, or the 400 OpenAI gives for a body that is not one (or says it is not)."""
+        kind = self.content_type
+        if kind and not (kind == "application/json" or kind.endswith("+json")):
+            raise APIFailure(
+                400, f"This endpoint takes a JSON body with 'Content-Type: application/json', not {kind!r}.",
+                code="invalid_content_type",
+            )  # fmt: skip
+        raw = await self._request.body()
+        try:
+            params = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise APIFailure(
+                400,
+                "We could not parse the JSON body of your request. Send a JSON object "
+                "with 'Content-Type: application/json'.",
+                code="invalid_json",
+            ) from None
+        if not isinstance(params, dict):
+            raise APIFailure(400, "The request body must be a JSON object.", code="invalid_json")
+        return params
+
+    async def form(self, not_multipart: str, *, max_files: int, max_fields: int, file_limit: int) -> FormData:
+        """The request's multipart form, parsed with ``_LimitedParts``; the caller closes it.
+
+        A body that is not ``multipart/form-data`` is refused with ``not_multipart``, a malformed one as Starlette
+        words it; a file over ``file_limit`` raises ``FileTooLarge``, for the caller to word.
+        """
+        if self.content_type != "multipart/form-data":
+            raise APIFailure(400, not_multipart, code="invalid_content_type")
+        request = self._request
+        parser = _LimitedParts(
+            request.headers, request.stream(), max_files=max_files, max_fields=max_fields, file_limit=file_limit
+        )
+        try:
+            return await parser.parse()
+        except MultiPartException as exc:
+            raise APIFailure(400, f"Invalid multipart body: {exc.message}", code="invalid_multipart") from None
 
 
 def first_index(request: Request) -> int:
@@ -452,8 +473,9 @@ class RequestIdMiddleware:
 class Gate:
     """What one server's APIs share, and the checks every request passes on its way in.
 
-    ``guard`` is the way in to every route that takes a body: the key, an injected fault, the body's limit, and
-    reading errors answered as OpenAI answers them.  ``draw`` is the one way to draw: at most ``DRAWING_THREADS``
+    ``guard`` is the way in to every route that takes a body, and the only maker of the ``Body`` it is read
+    through: the key, an injected fault, the body's limit and read timeout, and reading errors answered as OpenAI
+    answers them.  ``draw`` is the one way to draw: at most ``DRAWING_THREADS``
     pictures at once across all requests and APIs.  ``call`` runs a request through the server's own routes (a
     batch line, a gateway task), once ``app`` has set ``router``.
     """
@@ -497,18 +519,22 @@ class Gate:
         self,
         request: Request,
         endpoint: str,
-        handler: Callable[[Request, Fault | None], Awaitable[Response]],
+        handler: Callable[[Request, Body, Fault | None], Awaitable[Response]],
         *,
         limit: int,
+        faults: bool = True,
     ) -> Response:
         """Auth, fault injection, the body's ``limit`` and error mapping, around ``handler``.
 
-        A fault that answers at once (429, 500, 503, timeout, reset, garbage) answers here; the others (drop,
-        nofinal) are the handler's to act out, so it is handed the fault drawn.
+        The handler reads the body only through the ``Body`` it is handed, which holds it to ``limit`` and the
+        read timeout.  A fault that answers at once (429, 500, 503, timeout, reset, garbage) answers here; the
+        others (drop, nofinal) are the handler's to act out, so it is handed the fault drawn.  ``faults=False``:
+        a route that injected faults are not meant for (the gateway's task lookups) draws none.
         """
         try:
             self.check_key(request)
-            fault = None if request.scope.get(INTERNAL) else self._draw_fault()  # a batch line draws no fault
+            # a batch line draws no fault
+            fault = None if request.scope.get(INTERNAL) or not faults else self._draw_fault()
             if fault is not None and fault.kind in ("429", "500", "503", "timeout", "reset", "garbage"):
                 return await self._fault_response(request, fault)
             length = request.headers.get("content-length")
@@ -520,7 +546,7 @@ class Gate:
                     code="request_too_large",
                 )
             limited = Request(request.scope, _limited(request.receive, limit, self.options.read_timeout))
-            return await handler(limited, fault)
+            return await handler(limited, Body(limited), fault)
         except APIFailure as failure:
             return failure.response()
         except ParamError as error:

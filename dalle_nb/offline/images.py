@@ -29,13 +29,12 @@ from .http import (
     BLOCKED_WORD,
     JSON_LIMIT,
     APIFailure,
+    Body,
     BrokenResponse,
     Gate,
     StreamCut,
     first_index,
     measure,
-    read_form,
-    read_json,
     sleep_unless_gone,
     sse,
     token_usage,
@@ -124,11 +123,11 @@ class ImagesAPI:
             ).response()
         return Response(item.data, media_type=item.media_type)
 
-    async def _generations(self, request: Request, fault: Fault | None) -> Response:
-        body = await read_json(request)
-        if self.tasks.wanted(body):  # the gateway's task mode: answered now, delivered to the callback later
-            return await self.tasks.accept(request, "generations", body, check=self._check_params)
-        params = self._check_params("generations", body)
+    async def _generations(self, request: Request, reader: Body, fault: Fault | None) -> Response:
+        fields = await reader.json()
+        if self.tasks.wanted(fields):  # the gateway's task mode: answered now, delivered to the callback later
+            return await self.tasks.accept(request, "generations", fields, check=self._check_params)
+        params = self._check_params("generations", fields)
         spec = get_model(params["model"])
         width, height = resolve_size(spec, params["size"], "generations")
 
@@ -147,11 +146,11 @@ class ImagesAPI:
 
         return await self._respond(request, "generations", spec, params, render, (width, height), 0, fault)
 
-    async def _edits(self, request: Request, fault: Fault | None) -> Response:
-        if request.headers.get("content-type", "").startswith("application/json"):  # GPT models: images by reference
-            fields, files = await self._json_edit(request)
+    async def _edits(self, request: Request, reader: Body, fault: Fault | None) -> Response:
+        if reader.content_type == "application/json":  # GPT models: images by reference
+            fields, files = await self._json_edit(reader)
         else:
-            fields, files = await self._form(request, "edits")
+            fields, files = await self._form(reader, "edits")
         if self.tasks.wanted(fields):
             return await self.tasks.accept(request, "edits", fields, files, check=self._check_params)
         params = self._check_params("edits", fields, files)
@@ -190,8 +189,8 @@ class ImagesAPI:
 
         return await self._respond(request, "edits", spec, params, render, (width, height), len(images), fault)
 
-    async def _variations(self, request: Request, fault: Fault | None) -> Response:
-        fields, files = await self._form(request, "variations")
+    async def _variations(self, request: Request, reader: Body, fault: Fault | None) -> Response:
+        fields, files = await self._form(reader, "variations")
         params = self._check_params("variations", fields, files)
         spec = get_model(params["model"])
         source = measure("image", files["image"][0]) if "image" in files else None
@@ -207,9 +206,8 @@ class ImagesAPI:
         return await self._respond(request, "variations", spec, params, render, size, 1, fault)
 
     # ------------------------------------------------------------------ reading requests
-    async def _form(self, request: Request, endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
-        form = await read_form(
-            request,
+    async def _form(self, reader: Body, endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+        form = await reader.form(
             f"The {endpoint} endpoint takes 'multipart/form-data' with the image as a file part.",
             max_files=64,
             max_fields=256,
@@ -232,13 +230,13 @@ class ImagesAPI:
                 raise APIFailure(400, f"'{name}' must be sent as a file, not as text.", param=name, code="invalid_type")
         return fields, files
 
-    async def _json_edit(self, request: Request) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+    async def _json_edit(self, reader: Body) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
         """The fields and files of an edit sent as ``application/json``, as the multipart form gives them.
 
         ``images`` (1-16) and ``mask`` are ``{"image_url": "data:..."}`` or ``{"file_id": "file-..."}``;
         GPT image models only, as OpenAI documents (``dall-e-2`` edits stay multipart).
         """
-        params = await read_json(request)
+        params = await reader.json()
         for name in ("image", "image[]", "markup"):
             if name in params:
                 raise APIFailure(

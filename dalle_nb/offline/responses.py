@@ -51,13 +51,13 @@ from ..core.capabilities import (
 from .http import (
     BLOCKED_WORD,
     APIFailure,
+    Body,
     BrokenResponse,
     Gate,
     StreamCut,
     Upload,
     first_index,
     measure,
-    read_json,
     sleep_unless_gone,
     sse,
     token_usage,
@@ -347,8 +347,8 @@ class ResponsesAPI:
         return JSONResponse(turn.body)
 
     # ------------------------------------------------------------------ answering
-    async def _create(self, request: Request, fault: Fault | None) -> Response:
-        params = await read_json(request)
+    async def _create(self, request: Request, reader: Body, fault: Fault | None) -> Response:
+        params = await reader.json()
         plan = await run_in_threadpool(self._plan, params, first_index(request))
         if plan.stream:
             return StreamingResponse(

@@ -3,10 +3,11 @@
 An image request carrying a ``callback_url`` (and optionally the caller's own ``trace_id``) is checked as any
 request is (a refusal still comes at once), answered ``{"task_id": ...}`` at once, then runs like any request
 (``inner.dispatch``) and its result is POSTed to the callback as
-``{"success", "task_id", "trace_id", "data"}``.  The server POSTs only to loopback addresses: it never reaches
-out of the machine.  ``POST /tasks`` (also ``/v1/tasks`` and the gateway's own ``/openai/tasks``) with
-``{"action": "retrieve", "id" | "trace_id"}`` answers the stored task, and ``{}`` when none is known, as the
-gateway does; ``"retrieve_batch"`` takes lists of them.  The last 1,024 tasks are kept, in memory.
+``{"success", "task_id", "trace_id", "data"}``.  The server POSTs only to loopback addresses, and follows no
+redirect (a loopback receiver could send it anywhere): it never reaches out of the machine.  The task's
+``callback`` says what became of the POST.  ``POST /tasks`` (also ``/v1/tasks`` and the gateway's own
+``/openai/tasks``) with ``{"action": "retrieve", "id" | "trace_id"}`` answers the stored task, and ``{}`` when none
+is known, as the gateway does; ``"retrieve_batch"`` takes lists of them.  The last 1,024 tasks are kept, in memory.
 
 Where the gateway's documents are silent the choice is local and says so: a task still running has
 ``"response": null``; a failed one has ``"response": {"success": false, "error": {"code", "message"}}``.
@@ -35,7 +36,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import Endpoint
-from .http import APIFailure, Gate, read_json
+from .http import JSON_LIMIT, APIFailure, Body, Gate
 from .inner import Answer
 
 TASK_PATHS = ("/tasks", "/v1/tasks", "/openai/tasks")
@@ -57,6 +58,8 @@ class _Task:
     started_at: float | None = None
     finished_at: float | None = None
     response: dict[str, Any] | None = None
+    #: What became of the callback POST (``_post``), once tried.
+    callback: dict[str, Any] | None = None
 
     def body(self) -> dict[str, Any]:
         end = self.finished_at or time.time()
@@ -66,6 +69,7 @@ class _Task:
             "type": self.type,
             "request": self.request,
             "response": self.response,
+            "callback": self.callback,
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
@@ -108,12 +112,34 @@ def _multipart(fields: dict[str, Any], files: dict[str, list[bytes]]) -> tuple[s
     return f"multipart/form-data; boundary={boundary}", b"".join(parts)
 
 
-def _post(url: str, payload: bytes) -> None:
-    """POST the result to the callback; no proxy, ever (in a worker thread)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuses every redirect: the callback URL was checked to be on this machine, the URL a receiver redirects
+    to was not, so following it could reach any host (``0.0.0.0``, the network) the server refuses to call."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+def _post(url: str, payload: bytes) -> dict[str, Any]:
+    """POST the result to the callback, with no proxy and no redirect, ever (in a worker thread); what became of it.
+
+    A receiver that is down, answers an error or redirects costs nothing but the record: the task stays retrievable.
+    """
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirects())
     request = urllib.request.Request(url, data=payload, headers={"content-type": "application/json"}, method="POST")
-    with contextlib.suppress(OSError, ValueError), opener.open(request, timeout=CALLBACK_TIMEOUT) as answer:
-        answer.read()  # a receiver that is down or answers an error costs nothing: the task stays retrievable
+    try:
+        with opener.open(request, timeout=CALLBACK_TIMEOUT) as answer:
+            answer.read()
+            return {"status": answer.status, "outcome": "delivered"}
+    except urllib.error.HTTPError as error:
+        error.close()
+        if 300 <= error.code < 400:
+            where = error.headers.get("location", "")
+            return {"status": error.code, "outcome": f"redirect not followed (to {where!r}): callbacks go only to "
+                    "the callback_url"}  # fmt: skip
+        return {"status": error.code, "outcome": f"the receiver answered {error.code}"}
+    except (OSError, ValueError) as error:
+        return {"status": None, "outcome": f"not delivered: {error}"}
 
 
 class TasksAPI:
@@ -126,7 +152,7 @@ class TasksAPI:
         self._running: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[Route]:
-        return [Route(path, self.retrieve, methods=["POST"]) for path in TASK_PATHS]
+        return [Route(path, self.lookup, methods=["POST"]) for path in TASK_PATHS]
 
     def wanted(self, fields: dict[str, Any]) -> bool:
         """Whether an image request asks for task mode (``compat`` only: OpenAI refuses the unknown field)."""
@@ -171,7 +197,7 @@ class TasksAPI:
         answer = await self.gate.call(f"/v1/images/{endpoint}", body, content_type=content_type, host=host)
         response, delivery = await run_in_threadpool(self._outcome, task, answer)
         task.response, task.finished_at = response, time.time()
-        await run_in_threadpool(_post, url, delivery)
+        task.callback = await run_in_threadpool(_post, url, delivery)
 
     @staticmethod
     def _outcome(task: _Task, answer: Answer) -> tuple[dict[str, Any], bytes]:
@@ -193,12 +219,16 @@ class TasksAPI:
         }
         return failure, json.dumps(failure).encode()
 
-    async def retrieve(self, request: Request) -> Response:
+    async def lookup(self, request: Request) -> Response:
+        """Through the ``Gate`` as every route with a body: a lookup is small, and a body of any size was once read
+        whole here."""
+        return await self.gate.guard(request, "tasks", self._lookup, limit=JSON_LIMIT, faults=False)
+
+    async def _lookup(self, request: Request, reader: Body, fault: object) -> Response:
         """``{"action": "retrieve", "id" | "trace_id"}`` (``trace_id`` wins) or ``"retrieve_batch"``."""
-        self.gate.check_key(request)
         if self.options.profile != "compat":
             raise APIFailure(404, f"Invalid URL ({request.method} {request.url.path})")
-        params = await read_json(request)
+        params = await reader.json()
         action = params.get("action")
         if action == "retrieve":
             task = self._find(params.get("id"), params.get("trace_id"))

@@ -20,7 +20,7 @@ from PIL import Image
 
 from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
-from dalle_nb.offline.batches import tail_usage
+from dalle_nb.offline.batches import MAX_REQUESTS, tail_usage
 from dalle_nb.offline.http import DRAWING_THREADS as _DRAWING_THREADS
 
 from ..conftest import decode, hole_mask, make_client, png_bytes
@@ -178,6 +178,25 @@ def test_a_file_that_does_not_pass_fails_the_batch_with_its_line_numbers(qclient
     assert batch.output_file_id is None and batch.error_file_id is None
 
 
+@pytest.mark.parametrize("trouble", ["duplicate_custom_id", "too_many_requests"])
+def test_a_file_known_bad_fails_its_batch_at_once_however_long_batches_take(trouble: str) -> None:
+    """Its errors are known once it is read: the batch fails then, not after a tenth of ``batch_seconds``
+    spent ``validating`` (a minute here)."""
+    if trouble == "duplicate_custom_id":
+        lines: list[Any] = [line("same", "a cat"), line("same", "a dog")]
+    else:
+        one = json.dumps(line("x", "a cat"))
+        lines = [one.replace('"x"', f'"{i}"') for i in range(MAX_REQUESTS + 1)]
+    with OfflineServer(ServerOptions(seed=3, batch_seconds=600)) as slow, make_client(slow) as client:
+        batch = start(client, lines)
+        deadline = time.monotonic() + 10
+        while batch.status == "validating" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            batch = client.batches.retrieve(batch.id)
+        assert batch.status == "failed" and batch.errors is not None
+        assert [e.code for e in batch.errors.data or []] == [trouble]
+
+
 def test_a_batch_is_refused_at_once_for_what_openai_refuses(qclient: openai.OpenAI) -> None:
     file_id = upload(qclient, [line("a", "a cat")])
     batches = qclient.batches
@@ -298,15 +317,27 @@ def test_a_batch_of_edits_runs_on_json_edit_lines(qclient: openai.OpenAI) -> Non
 class _Receiver:
     """A loopback webhook: what the server POSTs to it."""
 
-    def __init__(self) -> None:
+    def __init__(self, redirect: tuple[int, str] | None = None) -> None:
         self.got: list[dict[str, Any]] = []
+        self.hits: list[str] = []  # every request, whatever its method (urllib follows a POST's 302 as a GET)
         self.arrived = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                receiver.hits.append("POST")
                 receiver.got.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
                 receiver.arrived.set()
+                if redirect is None:
+                    self.send_response(204)
+                else:
+                    self.send_response(redirect[0])
+                    self.send_header("location", redirect[1])
+                    self.send_header("content-length", "0")
+                self.end_headers()
+
+            def do_GET(self) -> None:
+                receiver.hits.append("GET")
                 self.send_response(204)
                 self.end_headers()
 
@@ -347,6 +378,33 @@ def test_task_mode_answers_at_once_calls_back_on_loopback_and_keeps_the_task(
     finally:
         receiver.close()
         gateway.close()
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_callback_that_redirects_is_not_followed_and_the_task_says_so(
+    quick: OfflineServer, qclient: openai.OpenAI, status: int
+) -> None:
+    """A loopback receiver may redirect anywhere (``0.0.0.0``, another host) the server refuses as a callback_url:
+    the server follows no redirect, and the task's record tells why the result did not arrive."""
+    beyond = _Receiver()
+    hop = _Receiver(redirect=(status, beyond.url.replace("127.0.0.1", "0.0.0.0")))
+    try:
+        body = {"model": MODEL, "prompt": "a frog", "size": "1024x1024", "callback_url": hop.url}
+        answer = qclient.post("/images/generations", cast_to=object, body=body)
+        assert isinstance(answer, dict) and hop.arrived.wait(60)
+        time.sleep(0.5)  # a redirect followed would have reached it by now
+        assert beyond.hits == [] and hop.hits == ["POST"]
+        deadline = time.monotonic() + 30
+        while (task := qclient.post("/tasks", cast_to=object, body={"action": "retrieve", "id": answer["task_id"]}))[
+            "callback"
+        ] is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert task["callback"]["status"] == status and "redirect not followed" in task["callback"]["outcome"]
+        assert task["response"]["success"] is True  # the result itself is kept, for retrieve
+    finally:
+        hop.close()
+        beyond.close()
 
 
 def test_task_mode_calls_back_only_on_this_machine_and_refuses_bad_requests_at_once(qclient: openai.OpenAI) -> None:
