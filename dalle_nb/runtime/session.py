@@ -359,7 +359,8 @@ class Session:
         directory = (settings or self.settings()).gallery_dir
         with self._lock:
             if directory not in self._galleries:
-                self._galleries[directory] = Gallery(directory)
+                # what an open tidied after a killed writer is said as any notice is, under the cell
+                self._galleries[directory] = Gallery(directory, tell=self.notice)
             return self._galleries[directory]
 
     # ------------------------------------------------------------------ connections
