@@ -34,7 +34,7 @@ import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -55,6 +55,8 @@ _TMP = ".tmp"
 #: the index: a writer killed in between leaves what is needed to index the picture on the next open.
 _SIDECAR = ".json"
 _LIKE_ESCAPE = "\\"
+#: How old a temp file must be to be removed even though a process with its writer's id runs.
+_STALE_S = 3600.0
 
 _COLUMNS = (
     "id",
@@ -273,7 +275,11 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def _alive(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a writer whose files must not be touched)."""
+    """Whether process ``pid`` still runs (a writer whose files must not be touched).
+
+    A writer killed by a parent that has not reaped it yet is a zombie: it still answers
+    ``kill(pid, 0)``, yet writes nothing ever again, so its files are leftovers too.
+    """
     if pid == os.getpid():
         return True
     try:
@@ -282,7 +288,20 @@ def _alive(pid: int) -> bool:
         return False
     except (PermissionError, OSError):
         return True  # it exists, under another user
-    return True
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS, Windows): it runs as far as we can tell
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def _stale(entry: os.DirEntry[str]) -> bool:
+    """A temp file untouched for an hour is a leftover whatever its process id says: a save takes
+    seconds, and a killed kernel's id may have been given to another process since."""
+    try:
+        return time.time() - entry.stat(follow_symlinks=False).st_mtime > _STALE_S
+    except OSError:
+        return False
 
 
 #: Pictures this process is saving right now (by record id): their files are not leftovers.
@@ -314,6 +333,10 @@ def _saving_failed(path: pathlib.Path, exc: OSError) -> GallerySaveError:
     )
 
 
+def _print(text: str) -> None:
+    print(f"dalle_nb: {text}", flush=True)
+
+
 class Gallery:
     """The history of generated images in one folder, safe to share between threads and kernels.
 
@@ -322,8 +345,13 @@ class Gallery:
     SQLite connection, guarded by a lock; a forked process opens its own.
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, *, tell: Callable[[str], None] | None = None
+    ) -> None:
+        """``tell`` hears the one line an open says when it tidied up after a killed writer (the session's
+        notice); without it, the line is printed."""
         raw = pathlib.Path(directory) if directory is not None else default_dir()
+        self._tell = tell or _print
         self._directory = raw.expanduser().absolute()
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -351,7 +379,9 @@ class Gallery:
         if self._conn is not None and self._pid != os.getpid():
             self._conn = None  # inherited through fork: never share a handle between processes
         if self._conn is None:
-            if not create and not self.index_path.exists():
+            if not create and not self.index_path.exists() and not (self._directory / IMAGES_DIR).is_dir():
+                # no history yet; a writer killed before its first row was in leaves pictures but no index:
+                # then the index is made, and they are adopted
                 yield None
                 return
             self._directory.mkdir(parents=True, exist_ok=True)
@@ -433,8 +463,8 @@ class Gallery:
     def _recover(self, conn: sqlite3.Connection) -> None:
         """After a crash: index the pictures a killed writer saved but never indexed, and remove its temp files.
 
-        Runs once per process when the index is opened.  Files of writers that still run (another
-        kernel saving right now) are left alone.
+        Runs once per process when the index is opened, and says what it did in one line.  Files of
+        writers that still run (another kernel saving right now) are left alone.
         """
         images = self._directory / IMAGES_DIR
         if not images.is_dir():
@@ -442,6 +472,7 @@ class Gallery:
         folders = [day.path for day in os.scandir(images) if day.is_dir()]
         if (self._directory / "thumbs").is_dir():
             folders.append(str(self._directory / "thumbs"))  # thumbnails a killed writer left half-written
+        adopted = removed = 0
         for folder in folders:
             for entry in os.scandir(folder):
                 if not entry.name.startswith("."):
@@ -451,27 +482,38 @@ class Gallery:
                     with _SAVING_LOCK:
                         if _record_id(entry.name) in _SAVING:
                             continue  # being saved by another thread of this process
-                elif pid is not None and _alive(pid):
+                elif pid is not None and _alive(pid) and not _stale(entry):
                     continue
                 path = pathlib.Path(entry.path)
                 if entry.name.endswith(_SIDECAR):
-                    self._reindex(conn, path)
+                    adopted += self._reindex(conn, path)
                 elif entry.name.endswith(_TMP):
                     with contextlib.suppress(OSError):
                         path.unlink()
+                        removed += 1
+        said = []
+        if adopted:
+            said.append(f"adopted {adopted} picture{'' if adopted == 1 else 's'} saved without their index row")
+        if removed:
+            said.append(f"removed {removed} unfinished file{'' if removed == 1 else 's'}")
+        if said:
+            self._tell(f"the gallery at {self._directory} {' and '.join(said)}, left by a process that was killed.")
 
-    def _reindex(self, conn: sqlite3.Connection, sidecar: pathlib.Path) -> None:
+    def _reindex(self, conn: sqlite3.Connection, sidecar: pathlib.Path) -> int:
+        """Index the picture ``sidecar`` describes, when it is on disk without its row; 1 if it was adopted."""
         try:
             row = tuple(json.loads(sidecar.read_text(encoding="utf-8")))
         except (OSError, ValueError):
             row = ()
         if 13 <= len(row) < len(_COLUMNS):  # written by an older version, before the last columns were added
             row = (*row, *([None] * (len(_COLUMNS) - len(row))))
+        adopted = 0
         if len(row) == len(_COLUMNS) and self._directory.joinpath(*pathlib.PurePosixPath(row[1]).parts).is_file():
             with _transaction(conn):
-                conn.execute(f"INSERT OR IGNORE {_INSERT.removeprefix('INSERT ')}", row)
+                adopted = conn.execute(f"INSERT OR IGNORE {_INSERT.removeprefix('INSERT ')}", row).rowcount
         with contextlib.suppress(OSError):
             sidecar.unlink()
+        return max(0, adopted)
 
     # -- writing -----------------------------------------------------------------------------
 

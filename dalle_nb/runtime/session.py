@@ -230,6 +230,9 @@ class Session:
         self._exit_hooked = False
         self._galleries: dict[Any, Gallery] = {}
         self._offline: OfflineServer | None = None
+        #: Held while the offline server starts (a second or two), instead of ``_lock``: a call on another
+        #: thread meanwhile (a second click reserving its pictures) does not wait for it.
+        self._starting = threading.Lock()
         self._notified: set[str] = set()
         self._limiters: dict[tuple[str, str], Limiter] = {}
         #: Pictures made in this session, and those asked for by jobs still running (``max_images``).
@@ -311,13 +314,16 @@ class Session:
 
     def offline_server(self) -> OfflineServer:
         """The process's offline server, started on a free loopback port the first time."""
-        with self._lock:
-            if self._offline is None or not self._offline.running:
+        with self._starting:
+            server = self._offline
+            if server is None or not server.running:
                 from ..offline import start  # starlette and uvicorn load only when the offline backend is used
 
-                self._offline = start()
-                self._hook_exit()
-            return self._offline
+                server = start()
+                with self._lock:
+                    self._offline = server
+                    self._hook_exit()
+            return server
 
     @property
     def offline_url(self) -> str | None:
@@ -359,7 +365,8 @@ class Session:
         directory = (settings or self.settings()).gallery_dir
         with self._lock:
             if directory not in self._galleries:
-                self._galleries[directory] = Gallery(directory)
+                # what an open tidied after a killed writer is said as any notice is, under the cell
+                self._galleries[directory] = Gallery(directory, tell=self.notice)
             return self._galleries[directory]
 
     # ------------------------------------------------------------------ connections
@@ -443,8 +450,18 @@ class Session:
         running loop when it has one (a notebook cell's), unless ``deliver_here`` asks for
         them on the thread that waits in ``handle.result()`` (what the blocking calls do).
         A job over the ``max_images`` budget raises ``InvalidRequest`` here, before anything runs.
+
+        The first offline job starts the offline server, which takes a second or two: that is done
+        on a worker thread of the session's loop, never on the caller's thread, whose loop (a
+        kernel's, running the Studio) would freeze meanwhile; a failure to start it is the job's.
         """
         handle, emit = self._handle(on_event, loop, deliver_here)
+        if job.settings.backend == "offline" and self.offline_url is None:
+            self.reserve_pictures(job.settings, job.pictures)  # the budget still refuses at the call
+            handle._planned(job)
+            prompt = getattr(job.requests[0], "prompt", "") if job.requests else ""
+            self.loop().submit(self._prepare_then_run(handle, lambda: (job, self._connect(job)), emit, prompt))
+            return handle
         conn = self._claim(job)
         handle._planned(job)
         self.loop().submit(self._run(handle, job, conn, emit))
@@ -468,33 +485,40 @@ class Session:
             job = plan()
             return job, self._claim(job)
 
-        async def body() -> None:
-            running = asyncio.get_running_loop()
-            handle._task, handle._loop = asyncio.current_task(), running
-            if handle.cancelling:  # cancelled before it started
-                self._end(handle, ImageSet(cancelled=True), emit)
-                return
-            work = running.run_in_executor(None, prepare)
-            try:
-                job, conn = await asyncio.shield(work)  # a cancel stops the wait, never a half-claimed job
-            except asyncio.CancelledError:
-                work.add_done_callback(self._unclaim)
-                self._end(handle, ImageSet(cancelled=True), emit)
-                return
-            except DalleError as error:
-                detach(error)
-                failure = Failure(prompt, error)
-                emit(RequestFailed(failure))
-                self._end(handle, ImageSet(failures=[failure]), emit)
-                return
-            except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
-                handle.set_exception(error)
-                raise
-            handle._planned(job)
-            await self._run(handle, job, conn, emit)
-
-        self.loop().submit(body())
+        self.loop().submit(self._prepare_then_run(handle, prepare, emit, prompt))
         return handle
+
+    async def _prepare_then_run(
+        self, handle: JobHandle, prepare: Callable[[], tuple[Job, Connection]], emit: Callable[[Event], None],
+        prompt: str,
+    ) -> None:  # fmt: skip
+        """On the session's loop: ``prepare`` the job and claim its connection on a worker thread, then run it.
+
+        A failure to prepare (a ``DalleError``) is the job's, heard as a ``RequestFailed`` for ``prompt``.
+        """
+        running = asyncio.get_running_loop()
+        handle._task, handle._loop = asyncio.current_task(), running
+        if handle.cancelling:  # cancelled before it started
+            self._end(handle, ImageSet(cancelled=True), emit)
+            return
+        work = running.run_in_executor(None, prepare)
+        try:
+            job, conn = await asyncio.shield(work)  # a cancel stops the wait, never a half-claimed job
+        except asyncio.CancelledError:
+            work.add_done_callback(self._unclaim)
+            self._end(handle, ImageSet(cancelled=True), emit)
+            return
+        except DalleError as error:
+            detach(error)
+            failure = Failure(prompt, error)
+            emit(RequestFailed(failure))
+            self._end(handle, ImageSet(failures=[failure]), emit)
+            return
+        except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
+            handle.set_exception(error)
+            raise
+        handle._planned(job)
+        await self._run(handle, job, conn, emit)
 
     def _handle(
         self, on_event: OnEvent | None, loop: asyncio.AbstractEventLoop | None, deliver_here: bool
@@ -538,6 +562,10 @@ class Session:
     def _claim(self, job: Job) -> Connection:
         """Reserve the job's pictures and a connection for it (``_release`` gives both back)."""
         self.reserve_pictures(job.settings, job.pictures)
+        return self._connect(job)
+
+    def _connect(self, job: Job) -> Connection:
+        """A connection held for ``job``, whose pictures are reserved; they go back if none can be had."""
         try:
             conn = self.connection(job.settings)
         except BaseException:

@@ -6,6 +6,7 @@ and the offline server with its faults.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
@@ -525,6 +526,88 @@ def test_kill_9_at_random_points_loses_no_indexed_picture_and_leaves_no_temp_fil
         leftovers = [p.name for p in folder.rglob(".*") if p.is_file()]
         assert not leftovers, f"left behind: {leftovers}"
         opened.close()
+
+
+def _until_dead(pid: int) -> None:
+    """Wait until a killed process is gone or a zombie: dead, but not yet reaped by its parent (as a
+    kernel whose manager has not noticed yet), so it still answers ``kill(pid, 0)``."""
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+                return
+        except OSError:
+            return
+        time.sleep(0.002)
+    raise AssertionError(f"process {pid} did not die")
+
+
+def _unindexed_and_unfinished(folder: Path) -> tuple[int, int]:
+    """What a killed writer left: pictures without their row (read with plain SQLite), and temp files."""
+    rows: set[str] = set()
+    if (folder / gallery.INDEX_NAME).exists():
+        with contextlib.closing(sqlite3.connect(folder / gallery.INDEX_NAME)) as conn:
+            rows = {path for (path,) in conn.execute("SELECT path FROM images")}
+    pictures = {p.relative_to(folder).as_posix() for p in pictures_on_disk(folder)}
+    return len(pictures - rows), sum(1 for p in folder.rglob(".*.tmp") if p.is_file())
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="tells a zombie by /proc (Linux)")
+def test_a_gallery_opened_after_kill_9_adopts_what_was_left_and_says_so_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = random.Random(20261207)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    folder = tmp_path / "gallery"
+    tidied = 0
+    for _ in range(10):
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(folder)], env=env, stdout=subprocess.PIPE)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # it has started saving
+        time.sleep(rng.uniform(0.0, 0.15))
+        proc.send_signal(signal.SIGKILL)
+        _until_dead(proc.pid)  # opened before the writer is reaped: its id still answers
+        unindexed, unfinished = _unindexed_and_unfinished(folder)
+        capsys.readouterr()
+        opened = gallery.Gallery(folder)
+        indexed = {record.path for record in opened.search(limit=100_000)}
+        opened.search()  # a second read of the same gallery says nothing again
+        said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dalle_nb:")]
+        proc.wait(10)
+        proc.stdout.close()
+        assert set(pictures_on_disk(folder)) == indexed
+        assert not [p.name for p in folder.rglob(".*") if p.is_file()], "left behind"
+        expected = [f"adopted {unindexed} picture{'' if unindexed == 1 else 's'} saved without their index row"] * (
+            unindexed > 0
+        ) + [f"removed {unfinished} unfinished file{'' if unfinished == 1 else 's'}"] * (unfinished > 0)
+        if expected:
+            tidied += 1
+            assert said == [f"dalle_nb: the gallery at {folder} {' and '.join(expected)}, left by a process that was "
+                            "killed."]  # fmt: skip
+        else:
+            assert said == []
+        opened.close()
+    assert tidied, "no kill left anything to tidy: the test saw nothing"
+
+
+def test_a_temp_file_an_hour_old_is_removed_even_if_its_writer_id_runs(tmp_path: Path) -> None:
+    """A killed kernel's process id may be given to another process: age tells its leftover apart."""
+    folder = tmp_path / "gallery"
+    gallery.Gallery(folder).save(b"\x89PNG" + bytes(10), prompt="p", model="m", kind="generate",
+                                 output_format="png", size="1x1")  # fmt: skip
+    day = next((folder / gallery.IMAGES_DIR).iterdir())
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]) as other:
+        try:
+            old, fresh = day / f".img_x.{other.pid}.aaaa.tmp", day / f".img_y.{other.pid}.bbbb.tmp"
+            old.write_bytes(b"half"), fresh.write_bytes(b"half")
+            os.utime(old, (time.time() - 2 * 3600, time.time() - 2 * 3600))
+            said: list[str] = []
+            gallery.Gallery(folder, tell=said.append).search()
+            assert not old.exists() and fresh.exists(), "the fresh one may be written right now"
+            assert said == [f"the gallery at {folder} removed 1 unfinished file, left by a process that was killed."]
+        finally:
+            other.kill()
 
 
 # ---------------------------------------------------------------------------- 11. small things

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import os
 import random
 import subprocess
@@ -244,6 +245,75 @@ def test_cancelling_while_the_picture_is_prepared_ends_the_job_with_nothing(fres
     assert default_session()._reserved == 0
     settle()
     assert not list(fresh.rglob("*.png")), "nothing was sent"
+
+
+FIRST_CLICK = """
+import asyncio, json, time
+import dalle_nb as dn
+import dalle_nb.api  # loaded, as in a notebook where the Studio shows before its first click
+from dalle_nb.runtime.session import default_session
+
+TICK = 0.005
+dn.configure(max_images=1)
+try:
+    dn.generate("two kites", n=2, wait=False)
+    refused = None
+except dn.InvalidRequest as error:  # the budget refuses at the call, before any server starts
+    refused = error.field if default_session().offline_url is None else "a server was started"
+dn.configure(max_images=None)
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    ticks = []  # (when each tick began, how late it woke)
+    done = False
+
+    async def ticker():
+        while not done:
+            before = time.perf_counter()
+            await asyncio.sleep(TICK)
+            ticks.append((before, time.perf_counter() - before - TICK))
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0.1)
+    handles = []
+    clicked = time.perf_counter()
+    loop.call_soon(lambda: handles.append(dn.generate("a red kite", wait=False, loop=loop)))
+    while default_session().offline_url is None or not handles:
+        await asyncio.sleep(TICK)
+    up = time.perf_counter()
+    result = await asyncio.wrap_future(handles[0])
+    done = True
+    await tick
+    worst = max(late for began, late in ticks if clicked - 2 * TICK <= began <= up)
+    print(json.dumps({"refused": refused, "pictures": len(result), "worst_ms": worst * 1000,
+                      "server_ms": (up - clicked) * 1000}))
+
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_job_starts_the_offline_server_off_the_callers_loop() -> None:
+    """A Studio's first click must not freeze the kernel while the offline server starts (a second or two).
+
+    In a fresh process with no offline server yet, a 5 ms ticker runs on an asyncio loop (as a
+    kernel's) and ``generate(wait=False, loop=...)`` is called from a callback on that loop; the
+    ticker's longest lateness from the call until the server is up is what the call held the loop.
+    A subprocess with its own loop stands in for the kernel: a fresh one is needed, so that the
+    server is not running yet, and it measures the same loop a kernel's callback runs on.
+    """
+    root = Path(dn.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "DALLE_NB_OFFLINE": "1", "OPENAI_API_KEY": ""}
+    worst = []
+    for _ in range(3):  # the median of three fresh processes: one can catch the system scheduling something else
+        run = subprocess.run([sys.executable, "-c", FIRST_CLICK], capture_output=True, text=True, env=env, timeout=120)
+        assert run.returncode == 0, run.stderr
+        found = json.loads(run.stdout.strip().splitlines()[-1])
+        assert found["refused"] == "max_images"
+        assert found["pictures"] == 1
+        worst.append(found["worst_ms"])
+    assert sorted(worst)[1] < 50, f"the call held the caller's loop {sorted(worst)[1]:.0f} ms (runs: {worst})"
 
 
 # ---------------------------------------------------------------------------- exit
