@@ -305,15 +305,17 @@ def test_the_first_job_starts_the_offline_server_off_the_callers_loop() -> None:
     """
     root = Path(dn.__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root), "DALLE_NB_OFFLINE": "1", "OPENAI_API_KEY": ""}
-    worst = []
+    held = []
     for _ in range(3):  # the median of three fresh processes: one can catch the system scheduling something else
         run = subprocess.run([sys.executable, "-c", FIRST_CLICK], capture_output=True, text=True, env=env, timeout=120)
         assert run.returncode == 0, run.stderr
         found = json.loads(run.stdout.strip().splitlines()[-1])
         assert found["refused"] == "max_images"
         assert found["pictures"] == 1
-        worst.append(found["worst_ms"])
-    assert sorted(worst)[1] < 50, f"the call held the caller's loop {sorted(worst)[1]:.0f} ms (runs: {worst})"
+        held.append(found["worst_ms"] / found["server_ms"])
+    # a share of the server's own start, not a time: started on the loop, the call holds it the whole start
+    # (a share near 1, 1-2 s); started off it, the loop only misses a tick or two (18-46 ms here, a share < 0.1)
+    assert sorted(held)[1] < 0.5, f"the call held the caller's loop for {sorted(held)[1]:.0%} of the server's start"
 
 
 # ---------------------------------------------------------------------------- exit
