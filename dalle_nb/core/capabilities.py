@@ -808,18 +808,27 @@ def validate(
     return out
 
 
-#: What OpenAI uses when a request names no model (per its API reference): dall-e-2 for generations,
-#: unless a parameter only GPT image models take is present; gpt-image-1.5 for edits.
-OMITTED_MODEL = {"generations": "dall-e-2", "edits": "gpt-image-1.5", "variations": "dall-e-2"}
+#: The model a request that names none gets, per profile (OpenAI's API reference, then and now).  ``openai`` is
+#: today's API: dall-e-2 for generations unless a parameter only GPT image models take is present, gpt-image-1.5
+#: for edits.  ``compat`` is the API the seed documents and 2023-era clients know, where an edit without a model is
+#: dall-e-2 (``response_format="url"``, ``256x256``) under the same rule as generations, so those clients still work.
+OMITTED_MODEL: dict[Profile, dict[Endpoint, str]] = {
+    "openai": {"generations": "dall-e-2", "edits": "gpt-image-1.5", "variations": "dall-e-2"},
+    "compat": {"generations": "dall-e-2", "edits": "dall-e-2", "variations": "dall-e-2"},
+}
 OMITTED_GPT_MODEL = "gpt-image-1.5"
 _GPT_ONLY_FIELDS = ("background", "output_format", "output_compression", "moderation", "partial_images", "stream",
                     "input_fidelity", "complexity")  # fmt: skip
 
 
-def _omitted_model(endpoint: Endpoint, params: Mapping[str, Any]) -> str:
-    """The model OpenAI picks for a request without one: a GPT image model as soon as anything asks for one."""
-    default = OMITTED_MODEL[endpoint]
-    if endpoint != "generations":
+def _omitted_model(endpoint: Endpoint, params: Mapping[str, Any], profile: Profile) -> str:
+    """The model OpenAI picks for a request without one: a GPT image model as soon as anything asks for one.
+
+    The rule ("dall-e-2 unless a parameter specific to GPT image models is used") applies wherever the profile's
+    default is dall-e-2 for an endpoint GPT image models also serve; variations have only dall-e-2.
+    """
+    default = OMITTED_MODEL[profile][endpoint]
+    if endpoint == "variations" or MODELS[default].is_gpt:
         return default
     legacy = MODELS[default]
     if any(params.get(name) not in (None, False, "false") for name in _GPT_ONLY_FIELDS):
@@ -836,7 +845,7 @@ def _resolve_model(
     endpoint: Endpoint, model_id: object, profile: Profile, default_model: str | None, params: Mapping[str, Any]
 ) -> ModelSpec:
     if model_id is None:
-        model_id = default_model or _omitted_model(endpoint, params)
+        model_id = default_model or _omitted_model(endpoint, params, profile)
     if not isinstance(model_id, str):
         raise ParamError("model", model_id, tuple(MODELS), code="invalid_type")
     spec = get_model(model_id)

@@ -63,6 +63,7 @@ from .http import (
     token_usage,
 )
 from .options import Fault
+from .typed import check_create_fields, check_tool_types
 
 #: How many responses the server remembers for ``previous_response_id`` and ``GET``; the oldest unused go first.
 STORE_CAPACITY = 256
@@ -609,6 +610,7 @@ class ResponsesAPI:
         if unknown:
             raise APIFailure(400, f"Unknown parameter: '{unknown[0]}'.", param=unknown[0], code="unknown_parameter")
         model = check_text_model(params.get("model"))
+        check_create_fields(params)
         for name, why in (
             ("conversation", "the offline server keeps no conversations; chain turns with previous_response_id"),
             ("prompt", "the offline server has no stored prompt templates; send the text in input"),
@@ -953,6 +955,7 @@ def _check_tool(tool: Mapping[str, Any], tool_index: int, prompt: str, profile: 
         raise APIFailure(
             400, f"Unknown parameter: '{where}.{unknown[0]}'.", param=f"{where}.{unknown[0]}", code="unknown_parameter"
         )
+    check_tool_types(tool, where)
     model = tool.get("model")
     model = TOOL_DEFAULT_MODEL if model is None else model
     gpt_models = tuple(m.id for m in MODELS.values() if m.is_gpt)

@@ -299,6 +299,23 @@ def test_api_key_is_required_when_configured() -> None:
 
 
 # ---------------------------------------------------------------------------- the API's remaining rules
+def test_a_2023_client_edits_and_varies_without_a_model_on_compat(
+    client: openai.OpenAI, oa_client: openai.OpenAI
+) -> None:
+    """Clients written for the API the seed documents send dall-e-2's fields to ``images.edit`` and name no model."""
+    picture = png_bytes(scene((256, 256)).convert("RGBA"))
+    mask = png_bytes(hole_mask((256, 256), (60, 40, 180, 120)))
+    edited = client.images.edit(image=picture, mask=mask, prompt="a red sun", size="256x256", response_format="url")
+    assert edited.usage is None and edited.data and edited.data[0].url  # dall-e-2: a URL, no token usage
+    with urllib.request.urlopen(edited.data[0].url) as reply:
+        assert Image.open(io.BytesIO(reply.read())).size == (256, 256)
+    with pytest.warns(DeprecationWarning):
+        varied = client.images.create_variation(image=picture, size="256x256", response_format="url")
+    assert varied.data and varied.data[0].url
+    with pytest.raises(openai.BadRequestError, match="'256x256' on gpt-image-1.5"):  # today's API: a GPT edit
+        oa_client.images.edit(image=picture, mask=mask, prompt="a red sun", size="256x256", response_format="url")
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [((2856, 2142), (1536, 1024)), ((300, 450), (1024, 1536)), ((800, 800), (1024, 1024))],
@@ -327,8 +344,10 @@ def test_an_omitted_model_is_chosen_as_openai_chooses(client: openai.OpenAI, oa_
     assert gpt.quality == "high" and gpt.usage is not None and gpt.data[0].b64_json  # gpt-image-1.5
     assert client.images.generate(prompt="a fox", size="1536x1024").size == "1536x1024"  # type: ignore[call-arg]
     dark = png_bytes(Image.new("RGB", (512, 512), (10, 10, 10)))
-    edited = client.images.edit(image=dark, prompt="add a moon")  # type: ignore[call-arg]
-    assert edited.usage is not None and decode(edited.data[0].b64_json).size == (1024, 1024)
+    edited = oa_client.images.edit(image=dark, prompt="add a moon")  # type: ignore[call-arg]
+    assert edited.usage is not None and decode(edited.data[0].b64_json).size == (1024, 1024)  # gpt-image-1.5
+    gpt_edit = client.images.edit(image=dark, prompt="add a moon", quality="high")  # type: ignore[call-arg]
+    assert gpt_edit.usage is not None and gpt_edit.quality == "high"  # compat: a GPT-only value picks gpt-image-1.5
     with pytest.raises(openai.NotFoundError, match="retired"):
         oa_client.images.generate(prompt="a fox")  # type: ignore[call-arg]  # dall-e-2, which OpenAI retired
     assert oa_client.images.generate(prompt="a fox", background="opaque").usage is not None  # type: ignore[call-arg]

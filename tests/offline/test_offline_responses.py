@@ -420,6 +420,55 @@ def test_unknown_parameters_are_refused(server: OfflineServer) -> None:
     assert reply.status_code == 400 and reply.json()["error"]["param"] == "n"
 
 
+@pytest.mark.parametrize(
+    ("fields", "param", "code"),
+    [
+        ({"metadata": "x"}, "metadata", "invalid_type"),
+        ({"metadata": {"run": {"nested": "no"}}}, "metadata.run", "invalid_type"),
+        ({"metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", "object_above_max_properties"),
+        ({"metadata": {"k" * 65: "v"}}, "metadata", "string_above_max_length"),
+        ({"metadata": {"k": "v" * 513}}, "metadata.k", "string_above_max_length"),
+        ({"temperature": "hot"}, "temperature", "invalid_type"),
+        ({"temperature": 2.5}, "temperature", "decimal_above_max_value"),
+        ({"top_p": "1"}, "top_p", "invalid_type"),
+        ({"max_output_tokens": 1.5}, "max_output_tokens", "invalid_type"),
+        ({"top_logprobs": 21}, "top_logprobs", "integer_above_max_value"),
+        ({"user": 5}, "user", "invalid_type"),
+        ({"parallel_tool_calls": "yes"}, "parallel_tool_calls", "invalid_type"),
+        ({"truncation": "sometimes"}, "truncation", "invalid_value"),
+        ({"tools": [{**TOOL, "partial_images": "3"}]}, "tools[0].partial_images", "invalid_type"),
+        ({"tools": [{**TOOL, "output_compression": True}]}, "tools[0].output_compression", "invalid_type"),
+        ({"tools": [{**TOOL, "size": 1024}]}, "tools[0].size", "invalid_type"),
+    ],
+)
+def test_fields_the_sdk_types_are_refused_with_the_wrong_type(
+    server: OfflineServer, fields: dict[str, Any], param: str, code: str
+) -> None:
+    """OpenAI answers these with a 400 naming the field; they used to be echoed back with a 200."""
+    reply = post(server, {"model": TEXT_MODEL, "input": "a fox", "tools": [TOOL], **fields})
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert (error["param"], error["code"], error["type"]) == (param, code, "invalid_request_error")
+    assert f"'{param}'" in error["message"] or "'metadata'" in error["message"]
+
+
+def test_well_typed_fields_are_taken_and_echoed(client: openai.OpenAI) -> None:
+    metadata = {f"k{i}": "v" * 512 for i in range(15)} | {"k" * 64: "run 7"}
+    response = create(
+        client,
+        metadata=metadata,
+        temperature=0.5,
+        top_p=1,
+        max_output_tokens=500,
+        user="person-1",
+        truncation="auto",
+        tools=[{**TOOL, "partial_images": 3, "output_compression": 100}],
+    )
+    assert response.metadata == metadata and response.temperature == 0.5 and response.user == "person-1"
+    assert response.max_output_tokens == 500 and response.truncation == "auto"
+    assert image_call(response).status == "completed"
+
+
 # ------------------------------------------------------------------------------------------------- failures
 
 
