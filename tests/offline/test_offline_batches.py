@@ -20,6 +20,7 @@ from PIL import Image
 
 from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb.offline import tasks as tasks_module
 from dalle_nb.offline.batches import MAX_REQUESTS, tail_usage
 from dalle_nb.offline.http import DRAWING_THREADS as _DRAWING_THREADS
 
@@ -469,3 +470,38 @@ def test_a_thousand_line_batch_through_the_sdk_alone_answers_every_line_with_its
         (picture,) = row["response"]["body"]["data"]
         image = decode(picture["b64_json"])
         assert image.format == "PNG" and "x".join(map(str, image.size)) == sizes[row["custom_id"]], row["custom_id"]
+
+
+def test_finished_tasks_are_kept_within_a_byte_bound_oldest_forgotten_first(
+    quick: OfflineServer, qclient: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = _Receiver()
+    try:
+
+        def finished(prompt: str) -> str:
+            receiver.arrived.clear()
+            body = {
+                "model": MODEL,
+                "prompt": prompt,
+                "size": "1024x1024",
+                "quality": "low",
+                "callback_url": receiver.url,
+            }
+            answer = qclient.post("/images/generations", cast_to=object, body=body)
+            assert isinstance(answer, dict) and receiver.arrived.wait(60)
+            return str(answer["task_id"])
+
+        def kept(task_id: str) -> dict[str, Any]:
+            found = qclient.post("/tasks", cast_to=object, body={"action": "retrieve", "id": task_id})
+            assert isinstance(found, dict)
+            return found
+
+        first = finished("a green frog")
+        one_task = len(json.dumps(kept(first)))  # a finished task holds its picture, a few hundred KB of base64
+        # a bound that holds one finished task and not two (1024 of them, of a few MB each, once all stayed)
+        monkeypatch.setattr(tasks_module, "TASK_BYTES", one_task * 3 // 2, raising=False)
+        second = finished("a red fox")
+        assert kept(second)["response"]["success"] is True
+        assert kept(first) == {}  # forgotten, as an unknown task is
+    finally:
+        receiver.close()
