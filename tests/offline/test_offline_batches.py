@@ -20,6 +20,7 @@ from PIL import Image
 
 from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb.offline import batches as batches_module
 from dalle_nb.offline import tasks as tasks_module
 from dalle_nb.offline.batches import MAX_REQUESTS, tail_usage
 from dalle_nb.offline.http import DRAWING_THREADS as _DRAWING_THREADS
@@ -51,6 +52,13 @@ def run(client: openai.OpenAI, lines: list[Any], endpoint: str = GENERATIONS) ->
         if batch.status != seen[-1]:
             seen.append(batch.status)
     return batch, seen
+
+
+def run_out(client: openai.OpenAI, batch_id: str) -> str:
+    """Poll a started batch to its end; its last status."""
+    while (status := client.batches.retrieve(batch_id).status) not in ("completed", "failed", "expired", "cancelled"):
+        time.sleep(0.05)
+    return status
 
 
 def start(client: openai.OpenAI, lines: list[Any]) -> Batch:
@@ -196,6 +204,22 @@ def test_a_file_known_bad_fails_its_batch_at_once_however_long_batches_take(trou
             batch = client.batches.retrieve(batch.id)
         assert batch.status == "failed" and batch.errors is not None
         assert [e.code for e in batch.errors.data or []] == [trouble]
+
+
+def test_finished_batches_beyond_the_bound_are_forgotten_oldest_first(
+    qclient: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = run(qclient, [line("a", "a frog")])
+    # a bound of one batch, as 1024 (or 64 MB of them) is for a long-running server: the older are forgotten
+    monkeypatch.setattr(batches_module, "BATCH_CAPACITY", 1, raising=False)
+    second, _ = run(qclient, [line("b", "a fox")])
+    assert qclient.batches.retrieve(second.id).status == "completed"
+    with pytest.raises(openai.NotFoundError, match=first.id):
+        qclient.batches.retrieve(first.id)
+    # a running batch is never forgotten: a new one, still validating, makes the finished one go instead
+    third = start(qclient, [line("c", "a hen")])
+    assert [b.id for b in qclient.batches.list()] == [third.id]
+    assert run_out(qclient, third.id) == "completed"
 
 
 def test_a_batch_is_refused_at_once_for_what_openai_refuses(qclient: openai.OpenAI) -> None:
