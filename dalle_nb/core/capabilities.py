@@ -41,6 +41,17 @@ MB = 1024 * 1024
 DATA_URL_LIMIT = 20_971_520
 #: The most a Responses API request body may hold (OpenAI's vision guide: 50 MB of payload per request).
 RESPONSES_MAX_BYTES = 50 * MB
+#: The most input images one Responses API request may hold (OpenAI's vision guide: "up to 500 individual image
+#: inputs per request").
+RESPONSES_MAX_IMAGES = 500
+#: The most pixels one input picture may have, read from its header before it is decoded.  OpenAI states no pixel
+#: limit for input images (only bytes and counts), but its models scale every input down to fit 2048x2048 and draw
+#: at most 3840x2160, so an edge past 4096 adds nothing they see; the limit is what keeps one small, highly
+#: compressed file (8192x8192 zeros is a 339 KB PNG) from costing a server hundreds of megabytes once decoded.
+INPUT_MAX_PIXELS = 4096 * 4096
+#: The most pixels all the input pictures of one request may have together (four pictures at the limit above):
+#: the byte limits allow some 140 such tiny files in one 50 MB body.
+INPUT_MAX_REQUEST_PIXELS = 4 * INPUT_MAX_PIXELS
 STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536")
 GPT_QUALITIES = ("low", "medium", "high", "auto")
 GPT_FORMATS = ("png", "webp", "jpeg")

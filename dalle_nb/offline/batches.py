@@ -32,7 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import MB, MODELS
-from .http import DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure, Body, Gate, new_id, page
+from .http import DRAWING_THREADS, FIRST_INDEX_HEADER, JSON_LIMIT, APIFailure, Body, Gate, approx_bytes, new_id, page
 from .inner import Answer
 from .options import Fault
 from .store import EXPIRY_RANGE, FileStore
@@ -50,6 +50,11 @@ COMPLETION_WINDOW = "24h"
 #: At most this many line errors are listed in ``errors.data`` of a failed batch.
 MAX_REPORTED_ERRORS = 100
 ACTIVE = ("validating", "in_progress", "finalizing", "cancelling")
+#: Finished batches kept in memory for ``retrieve`` and ``list``, and the bytes their bodies may hold together (a
+#: body is small: at most 16 metadata pairs and ``MAX_REPORTED_ERRORS`` errors); the oldest finished are forgotten
+#: first, and a forgotten batch is answered as an unknown one.  OpenAI keeps batches; a server in memory cannot.
+BATCH_CAPACITY = 1024
+BATCH_BYTES = 64 * MB
 #: Lines run at once: enough to keep every drawing thread busy while others are being written.
 _LINES_AT_ONCE = max(2, 2 * DRAWING_THREADS)
 #: Shares of ``batch_seconds``: validating, then running the lines, then finalizing.
@@ -292,6 +297,7 @@ class BatchesAPI:
             expires_at=now + int(self.options.batch_window),
         )  # fmt: skip
         self._batches[batch.id] = batch
+        self._forget_oldest()
         batch.task = asyncio.get_running_loop().create_task(self._run(batch, stored.path, time.monotonic()))
         return JSONResponse(batch.body())
 
@@ -316,6 +322,17 @@ class BatchesAPI:
                 409, f"Cannot cancel a batch with status '{batch.status}'.", param="batch_id", code="invalid_state"
             )  # fmt: skip
         return JSONResponse(batch.body())
+
+    def _forget_oldest(self) -> None:
+        """Forget the oldest finished batches while more than ``BATCH_CAPACITY`` or ``BATCH_BYTES`` are kept; a
+        running batch is never forgotten."""
+        sizes = {key: approx_bytes(b.body()) for key, b in self._batches.items()}
+        total = sum(sizes.values())
+        for key in [key for key, b in self._batches.items() if b.status not in ACTIVE]:
+            if len(self._batches) <= BATCH_CAPACITY and total <= BATCH_BYTES:
+                return
+            del self._batches[key]
+            total -= sizes[key]
 
     def _found(self, request: Request) -> _Batch:
         batch_id = request.path_params["batch_id"]

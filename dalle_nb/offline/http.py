@@ -24,7 +24,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..core.capabilities import DATA_URL_LIMIT, MB, InputImage, ParamError
+from ..core.capabilities import (
+    DATA_URL_LIMIT,
+    INPUT_MAX_PIXELS,
+    INPUT_MAX_REQUEST_PIXELS,
+    MB,
+    InputImage,
+    ParamError,
+)
 from .inner import INTERNAL, Answer, dispatch
 from .options import Fault, ServerOptions
 from .store import FileStore
@@ -45,8 +52,9 @@ from .store import FileStore
 DRAWING_THREADS = max(1, min(8, os.cpu_count() or 1))
 #: Largest JSON body a generations request can need (a 32,000-character prompt and fields).
 JSON_LIMIT = 1 * MB
-#: Decoded pixels above this are refused before decoding, whatever the file size.
-MAX_INPUT_PIXELS = 8192 * 8192
+#: A picture that only tints the drawing (an edit's second and later images) is kept at most this many pixels on a
+#: side once measured: the painter reads only its mean colour, and the full picture need not stay in memory.
+REFERENCE_SIDE = 256
 #: A prompt containing this word is refused as the safety system refuses one, so tutorials and
 #: tests can show a content-policy error offline.
 BLOCKED_WORD = "#blocked"
@@ -254,8 +262,70 @@ class Upload:
     info: InputImage
 
 
-def measure(field: str, data: bytes) -> Upload:
-    """Sniff the real format of an uploaded file (names and types may lie) and measure it."""
+def _not_an_image(field: str, exc: Exception) -> APIFailure:
+    return APIFailure(
+        400,
+        f"Invalid image file for '{field}': the bytes are not a PNG, JPEG or WebP image ({type(exc).__name__}).",
+        param=field,
+        code="invalid_image_format",
+    )
+
+
+def _too_many_pixels(field: str, size: str) -> APIFailure:
+    return APIFailure(
+        400,
+        f"The image for '{field}' is {size}; an input image may have at most {INPUT_MAX_PIXELS:,} pixels (4096x4096).",
+        param=field,
+        code="image_too_large",
+    )
+
+
+def check_pictures(images: Sequence[tuple[str, bytes]], *, most: int, extra: Sequence[tuple[str, bytes]] = ()) -> None:
+    """Refuse a request's pictures by what their headers say, before any of them is decoded.
+
+    ``images`` (each named by its field) are at most ``most``; each of them and of ``extra`` (a mask, a markup:
+    not counted as images) has at most ``INPUT_MAX_PIXELS``, and all together at most ``INPUT_MAX_REQUEST_PIXELS``.
+    Decoding costs 3 to 4 bytes a pixel whatever the file's size, so a 339 KB PNG of an 8192x8192 picture once cost
+    the server 862 MB; Pillow reads only the header here.
+    """
+    from PIL import Image, UnidentifiedImageError  # not at the top: the server starts without Pillow
+
+    if len(images) > most:
+        raise APIFailure(
+            400, f"Too many input images: {len(images)} given, at most {most} are accepted.",
+            param=images[most][0], code="too_many_images",
+        )  # fmt: skip
+    total = 0
+    for field, data in (*images, *extra):
+        if not data:
+            raise APIFailure(400, f"The file for '{field}' is empty.", param=field, code="empty_image_file")
+        try:
+            with Image.open(io.BytesIO(data)) as probe:  # lazy: the header only
+                width, height = probe.size
+        except Image.DecompressionBombError:
+            raise _too_many_pixels(field, "larger than Pillow will open") from None
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise _not_an_image(field, exc) from None
+        if width * height > INPUT_MAX_PIXELS:
+            raise _too_many_pixels(field, f"{width}x{height} ({width * height:,} pixels)")
+        total += width * height
+        if total > INPUT_MAX_REQUEST_PIXELS:
+            raise APIFailure(
+                400,
+                f"The input images of this request have {total:,} pixels or more together; one request may have "
+                f"at most {INPUT_MAX_REQUEST_PIXELS:,} (four 4096x4096 images).",
+                param=field,
+                code="image_too_large",
+            )
+
+
+def measure(field: str, data: bytes, *, keep: int | None = None) -> Upload:
+    """Sniff the real format of an uploaded file (names and types may lie), decode it and measure it.
+
+    Callers run ``check_pictures`` on the request's pictures first and decode them one at a time; ``keep``: the
+    longest side the decoded picture is kept at (a reference the painter only takes the colour of), so a request's
+    pictures are not all held at full size at once.
+    """
     from PIL import Image, UnidentifiedImageError  # not at the top: the server starts without Pillow
 
     if not data:
@@ -264,30 +334,24 @@ def measure(field: str, data: bytes) -> Upload:
         with Image.open(io.BytesIO(data)) as probe:
             fmt = (probe.format or "").lower()
             width, height = probe.size
-            if width * height > MAX_INPUT_PIXELS:
-                raise APIFailure(
-                    400,
-                    f"The image for '{field}' is {width}x{height}, more pixels than the API accepts.",
-                    param=field,
-                    code="image_too_large",
-                )
+            if width * height > INPUT_MAX_PIXELS:
+                raise _too_many_pixels(field, f"{width}x{height} ({width * height:,} pixels)")
             probe.load()
             image = probe.copy()
     except APIFailure:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise APIFailure(
-            400,
-            f"Invalid image file for '{field}': the bytes are not a PNG, JPEG or WebP image ({type(exc).__name__}).",
-            param=field,
-            code="invalid_image_format",
-        ) from None
+    except Image.DecompressionBombError:
+        raise _too_many_pixels(field, "larger than Pillow will open") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise _not_an_image(field, exc) from None
     has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     transparent = False
     if has_alpha:
         alpha = image.convert("RGBA").getchannel("A")
         transparent = alpha.getextrema()[0] == 0
     fmt = {"jpg": "jpeg", "mpo": "jpeg"}.get(fmt, fmt)
+    if keep is not None:
+        image.thumbnail((keep, keep))
     return Upload(image, InputImage(fmt, width, height, len(data), has_alpha, transparent))
 
 
@@ -340,6 +404,19 @@ def token_usage(prompt: str, quality: str, size: tuple[int, int], n: int, input_
         "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
         "total_tokens": text_tokens + image_tokens + output,
     }
+
+
+def approx_bytes(value: object) -> int:
+    """About how many bytes a JSON-like ``value`` holds (its strings' lengths), walked without encoding it: what the
+    in-memory stores count against their byte bounds (``json.dumps`` of a body with a 20 MB string would itself
+    cost 20 MB more)."""
+    if isinstance(value, str | bytes):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(len(str(key)) + approx_bytes(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return sum(approx_bytes(item) for item in value)
+    return 8
 
 
 def sse(event: dict[str, Any]) -> bytes:

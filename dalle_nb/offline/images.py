@@ -28,11 +28,13 @@ from ..core.capabilities import MB, MODELS, Endpoint, ModelSpec, check_inputs, g
 from .http import (
     BLOCKED_WORD,
     JSON_LIMIT,
+    REFERENCE_SIDE,
     APIFailure,
     Body,
     BrokenResponse,
     Gate,
     StreamCut,
+    check_pictures,
     first_index,
     measure,
     sleep_unless_gone,
@@ -155,7 +157,11 @@ class ImagesAPI:
             return await self.tasks.accept(request, "edits", fields, files, check=self._check_params)
         params = self._check_params("edits", fields, files)
         spec = get_model(params["model"])
-        images = [measure("image", data) for data in files.get("image", []) + files.get("image[]", [])]
+        given = [("image", data) for data in files.get("image", []) + files.get("image[]", [])]
+        extra = [(name, files[name][0]) for name in ("mask", "markup") if name in files]
+        check_pictures(given, most=spec.edit.max_images, extra=extra)
+        # one at a time, after their headers passed; the second and later only tint the drawing and are kept small
+        images = [measure(name, data, keep=REFERENCE_SIDE if n else None) for n, (name, data) in enumerate(given)]
         mask = measure("mask", files["mask"][0]) if "mask" in files else None
         markup = measure("markup", files["markup"][0]) if "markup" in files else None
         check_inputs(
@@ -193,6 +199,8 @@ class ImagesAPI:
         fields, files = await self._form(reader, "variations")
         params = self._check_params("variations", fields, files)
         spec = get_model(params["model"])
+        if "image" in files:
+            check_pictures([("image", files["image"][0])], most=1)
         source = measure("image", files["image"][0]) if "image" in files else None
         check_inputs(spec, "variations", [source.info] if source else [])
         assert source is not None

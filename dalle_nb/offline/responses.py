@@ -41,6 +41,7 @@ from starlette.routing import Route
 from ..core.capabilities import (
     MODELS,
     RESPONSES_MAX_BYTES,
+    RESPONSES_MAX_IMAGES,
     Endpoint,
     ParamError,
     check_inputs,
@@ -50,12 +51,14 @@ from ..core.capabilities import (
 )
 from .http import (
     BLOCKED_WORD,
+    REFERENCE_SIDE,
     APIFailure,
     Body,
     BrokenResponse,
     Gate,
     StreamCut,
-    Upload,
+    approx_bytes,
+    check_pictures,
     first_index,
     measure,
     sleep_unless_gone,
@@ -67,6 +70,10 @@ from .typed import check_create_fields, check_tool_types
 
 #: How many responses the server remembers for ``previous_response_id`` and ``GET``; the oldest unused go first.
 STORE_CAPACITY = 256
+#: And how many bytes they may hold together (their text and their last picture), so that a few requests with a
+#: 20 MB ``instructions`` each cannot make the server keep gigabytes: 20 of them once kept 470 MB.  A turn with a
+#: picture holds some 2 to 4 MB, so this keeps the last 16 or more: what a conversation refers back to.
+STORE_BYTES = 64 * 1024 * 1024
 #: The image model the tool uses when none is named (``ImageGeneration.model`` in the SDK: "Default:
 #: `gpt-image-2.6-sunburst`"); the capability table's row says so too.
 TOOL_DEFAULT_MODEL = "gpt-image-2.6-sunburst"
@@ -198,34 +205,55 @@ class _Turn:
 
 
 class _Memory:
-    """Stored responses, least recently used first, at most ``capacity`` of them.
+    """Stored responses, least recently used first, at most ``capacity`` of them and ``limit`` bytes together.
 
+    The least recently used go first when either is passed; a response larger than ``limit`` on its own is not
+    kept at all, so a later ``previous_response_id`` naming it is answered as for any response not found.
     Requests are parsed in worker threads while the event loop stores results, hence the lock.
     """
 
-    def __init__(self, capacity: int = STORE_CAPACITY) -> None:
+    def __init__(self, capacity: int = STORE_CAPACITY, limit: int = STORE_BYTES) -> None:
         self.capacity = capacity
-        self._turns: OrderedDict[str, _Turn] = OrderedDict()
+        self.limit = limit
+        self._turns: OrderedDict[str, tuple[_Turn, int]] = OrderedDict()
+        self._bytes = 0
         self._lock = threading.Lock()
 
+    @property
+    def bytes(self) -> int:
+        """What the stored responses hold, as ``put`` counts it."""
+        return self._bytes
+
     def put(self, turn: _Turn) -> None:
+        """Remember ``turn``, counted by its body, its picture and its words."""
+        size = (
+            approx_bytes(turn.body)
+            + len(turn.image or b"")
+            + len(turn.original)
+            + sum(len(step) for step in turn.steps)
+        )
+        key = turn.body["id"]
         with self._lock:
-            self._turns[turn.body["id"]] = turn
-            self._turns.move_to_end(turn.body["id"])
-            while len(self._turns) > self.capacity:
-                self._turns.popitem(last=False)
+            old = self._turns.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._turns[key] = (turn, size)
+            self._bytes += size
+            while self._turns and (len(self._turns) > self.capacity or self._bytes > self.limit):
+                self._bytes -= self._turns.popitem(last=False)[1][1]
 
     def get(self, response_id: str) -> _Turn | None:
         with self._lock:
-            turn = self._turns.get(response_id)
-            if turn is not None:
-                self._turns.move_to_end(response_id)
-            return turn
+            found = self._turns.get(response_id)
+            if found is None:
+                return None
+            self._turns.move_to_end(response_id)
+            return found[0]
 
     def find_item(self, item_id: str) -> dict[str, Any] | None:
         """An output item of any stored response, by its id (``ig_…``, ``msg_…``)."""
         with self._lock:
-            for turn in reversed(self._turns.values()):
+            for turn, _ in reversed(self._turns.values()):
                 for item in turn.body["output"]:
                     if item.get("id") == item_id:
                         return dict(item)
@@ -299,11 +327,18 @@ class _Plan:
 class _Input:
     user_texts: list[str] = field(default_factory=list)
     other_texts: list[str] = field(default_factory=list)
-    pictures: list[tuple[str, Upload]] = field(default_factory=list)  # (param path, picture)
+    #: (param path, encoded picture): checked by their headers (``check_pictures``), decoded only by ``_call``.
+    pictures: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+_WORD = re.compile(r"\S+")
 
 
 def _tokens(text: str) -> int:
-    return max(1, round(len(text.split()) * 1.3)) if text.strip() else 0
+    """About 1.3 tokens a word, as OpenAI counts English.  The words are counted, not listed: ``text.split()`` of a
+    20 MB ``instructions`` made 150 MB of small strings for one request."""
+    words = sum(1 for _ in _WORD.finditer(text))
+    return max(1, round(words * 1.3)) if words else 0
 
 
 def _new_id(prefix: str) -> str:
@@ -625,6 +660,7 @@ class ResponsesAPI:
         tool_index, tool = _image_tool(params.get("tools"))
         calls_tool = _calls_tool(params.get("tool_choice", "auto"), tool is not None)
         read = self._read_input(params.get("input"))
+        check_pictures(read.pictures, most=RESPONSES_MAX_IMAGES, extra=_mask_bytes(self.gate, tool, tool_index))
         prompt = " ".join(text.strip() for text in read.user_texts if text.strip())
         if calls_tool and not prompt:
             raise APIFailure(
@@ -708,7 +744,7 @@ class ResponsesAPI:
         where = f"tools[{tool_index}]"
         pictures = list(read.pictures)
         if not pictures and previous is not None and previous.image is not None:
-            pictures.append(("previous_response_id", measure("previous_response_id", previous.image)))
+            pictures.append(("previous_response_id", previous.image))
         action = settings["action"]
         if action == "edit" and not pictures:
             raise APIFailure(
@@ -732,14 +768,20 @@ class ResponsesAPI:
                 )
             mask_at = f"{where}.input_image_mask"
             mask = measure(mask_at, self.gate.image_ref(mask_ref, mask_at, loose=True))
+        # one at a time, after their headers passed: the first at full size (the picture edited), the others only
+        # tint the drawing and are kept small, so the request's pictures are never all held decoded at once
+        decoded = [
+            measure(at, data, keep=REFERENCE_SIDE if n else None)
+            for n, (at, data) in enumerate(pictures if editing else [])
+        ]
         if editing:
             try:
-                check_inputs(spec, "edits", [p.info for _, p in pictures], mask.info if mask else None)
+                check_inputs(spec, "edits", [p.info for p in decoded], mask.info if mask else None)
             except ParamError as error:
                 names = {"mask": f"{where}.input_image_mask", "image": pictures[0][0]}
                 param = names.get(error.field) or _picture_param(error.field, pictures)
                 raise _refused(error, param) from None
-        base = pictures[0][1].image if editing else None
+        base = decoded[0].image if editing else None
         # auto is the model's own size nearest the picture's shape, as for the Images API's edits
         endpoint: Endpoint = "edits" if base is not None else "generations"
         width, height = resolve_size(spec, settings["size"], endpoint, base.size if base is not None else None)
@@ -763,7 +805,7 @@ class ResponsesAPI:
             redraw=redraw,
             base=base,
             mask=mask.image if mask is not None else None,
-            references=[p.image for _, p in pictures[1:]] if editing else [],
+            references=[p.image for p in decoded[1:]] if editing else [],
         )
 
     def _read_input(self, value: object) -> _Input:
@@ -831,7 +873,7 @@ class ResponsesAPI:
             elif kind == "refusal":
                 continue
             elif kind == "input_image" and role == "user":
-                read.pictures.append((at, measure(at, self.gate.image_ref(part, at, loose=True))))
+                read.pictures.append((at, self.gate.image_ref(part, at, loose=True)))
             else:
                 raise APIFailure(
                     400,
@@ -858,7 +900,7 @@ class ResponsesAPI:
             raise APIFailure(
                 400, f"'{where}.result' is not valid base64.", param=f"{where}.result", code="invalid_base64_image"
             ) from None
-        read.pictures.append((where, measure(where, data)))
+        read.pictures.append((where, data))
 
 
 _BLOCKED_MESSAGE = (
@@ -1001,7 +1043,17 @@ def _check_tool(tool: Mapping[str, Any], tool_index: int, prompt: str, profile: 
     }
 
 
-def _picture_param(field_name: str, pictures: list[tuple[str, Upload]]) -> str:
+def _mask_bytes(gate: Gate, tool: Mapping[str, Any] | None, tool_index: int) -> list[tuple[str, bytes]]:
+    """The tool's ``input_image_mask`` as (param, bytes), for ``check_pictures``; its other refusals are
+    ``_call``'s."""
+    ref = tool.get("input_image_mask") if tool is not None else None
+    if not isinstance(ref, dict):
+        return []
+    at = f"tools[{tool_index}].input_image_mask"
+    return [(at, gate.image_ref(ref, at, loose=True))]
+
+
+def _picture_param(field_name: str, pictures: list[tuple[str, bytes]]) -> str:
     match = re.fullmatch(r"image\[(\d+)\]", field_name)
     if match and int(match.group(1)) < len(pictures):
         return pictures[int(match.group(1))][0]

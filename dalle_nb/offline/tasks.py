@@ -36,12 +36,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.capabilities import Endpoint
-from .http import JSON_LIMIT, APIFailure, Body, Gate
+from .http import JSON_LIMIT, APIFailure, Body, Gate, approx_bytes
 from .inner import Answer
 
 TASK_PATHS = ("/tasks", "/v1/tasks", "/openai/tasks")
 #: Tasks kept for ``retrieve``: the oldest are forgotten first (``{}`` then, as for an unknown task).
 TASK_CAPACITY = 1024
+#: And the bytes they may hold together (request and answer, whose ``data`` carries the pictures as base64): 1024
+#: finished tasks of a few MB each would otherwise keep gigabytes.
+TASK_BYTES = 64 * 1024 * 1024
 #: How long a callback POST may take before the server gives up on it (the task stays retrievable).
 CALLBACK_TIMEOUT = 10.0
 #: Fields of a task-mode request that are the gateway's own, not the Images API's.
@@ -149,6 +152,9 @@ class TasksAPI:
         self.gate = gate
         self.options = gate.options
         self._tasks: OrderedDict[str, _Task] = OrderedDict()
+        #: What each kept task counts against ``TASK_BYTES`` (``approx_bytes`` of its request and answer).
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
         self._running: set[asyncio.Task[None]] = set()
 
     def routes(self) -> list[Route]:
@@ -184,8 +190,7 @@ class TasksAPI:
             request={**{k: v for k, v in fields.items()}, "callback_url": callback},
         )  # fmt: skip
         self._tasks[task.id] = task
-        while len(self._tasks) > TASK_CAPACITY:
-            self._tasks.popitem(last=False)
+        self._account(task)
         host = request.headers.get("host") or request.url.netloc
         work = asyncio.get_running_loop().create_task(self._run(task, endpoint, content_type, body, host, callback))
         self._running.add(work)  # held until done: a task nobody references may be collected mid-way
@@ -197,7 +202,19 @@ class TasksAPI:
         answer = await self.gate.call(f"/v1/images/{endpoint}", body, content_type=content_type, host=host)
         response, delivery = await run_in_threadpool(self._outcome, task, answer)
         task.response, task.finished_at = response, time.time()
+        if task.id in self._tasks:  # not already forgotten while it ran
+            self._account(task)
         task.callback = await run_in_threadpool(_post, url, delivery)
+
+    def _account(self, task: _Task) -> None:
+        """Count ``task`` as it is now, then forget the oldest tasks while more than ``TASK_CAPACITY`` or
+        ``TASK_BYTES`` are kept (a forgotten task is retrieved as ``{}``, as an unknown one)."""
+        size = approx_bytes(task.request) + approx_bytes(task.response)
+        self._bytes += size - self._sizes.get(task.id, 0)
+        self._sizes[task.id] = size
+        while self._tasks and (len(self._tasks) > TASK_CAPACITY or self._bytes > TASK_BYTES):
+            gone, _ = self._tasks.popitem(last=False)
+            self._bytes -= self._sizes.pop(gone, 0)
 
     @staticmethod
     def _outcome(task: _Task, answer: Answer) -> tuple[dict[str, Any], bytes]:

@@ -20,6 +20,8 @@ from PIL import Image
 
 from dalle_nb.cli import build_parser
 from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb.offline import batches as batches_module
+from dalle_nb.offline import tasks as tasks_module
 from dalle_nb.offline.batches import MAX_REQUESTS, tail_usage
 from dalle_nb.offline.http import DRAWING_THREADS as _DRAWING_THREADS
 
@@ -50,6 +52,13 @@ def run(client: openai.OpenAI, lines: list[Any], endpoint: str = GENERATIONS) ->
         if batch.status != seen[-1]:
             seen.append(batch.status)
     return batch, seen
+
+
+def run_out(client: openai.OpenAI, batch_id: str) -> str:
+    """Poll a started batch to its end; its last status."""
+    while (status := client.batches.retrieve(batch_id).status) not in ("completed", "failed", "expired", "cancelled"):
+        time.sleep(0.05)
+    return status
 
 
 def start(client: openai.OpenAI, lines: list[Any]) -> Batch:
@@ -195,6 +204,22 @@ def test_a_file_known_bad_fails_its_batch_at_once_however_long_batches_take(trou
             batch = client.batches.retrieve(batch.id)
         assert batch.status == "failed" and batch.errors is not None
         assert [e.code for e in batch.errors.data or []] == [trouble]
+
+
+def test_finished_batches_beyond_the_bound_are_forgotten_oldest_first(
+    qclient: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, _ = run(qclient, [line("a", "a frog")])
+    # a bound of one batch, as 1024 (or 64 MB of them) is for a long-running server: the older are forgotten
+    monkeypatch.setattr(batches_module, "BATCH_CAPACITY", 1, raising=False)
+    second, _ = run(qclient, [line("b", "a fox")])
+    assert qclient.batches.retrieve(second.id).status == "completed"
+    with pytest.raises(openai.NotFoundError, match=first.id):
+        qclient.batches.retrieve(first.id)
+    # a running batch is never forgotten: a new one, still validating, makes the finished one go instead
+    third = start(qclient, [line("c", "a hen")])
+    assert [b.id for b in qclient.batches.list()] == [third.id]
+    assert run_out(qclient, third.id) == "completed"
 
 
 def test_a_batch_is_refused_at_once_for_what_openai_refuses(qclient: openai.OpenAI) -> None:
@@ -469,3 +494,38 @@ def test_a_thousand_line_batch_through_the_sdk_alone_answers_every_line_with_its
         (picture,) = row["response"]["body"]["data"]
         image = decode(picture["b64_json"])
         assert image.format == "PNG" and "x".join(map(str, image.size)) == sizes[row["custom_id"]], row["custom_id"]
+
+
+def test_finished_tasks_are_kept_within_a_byte_bound_oldest_forgotten_first(
+    quick: OfflineServer, qclient: openai.OpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = _Receiver()
+    try:
+
+        def finished(prompt: str) -> str:
+            receiver.arrived.clear()
+            body = {
+                "model": MODEL,
+                "prompt": prompt,
+                "size": "1024x1024",
+                "quality": "low",
+                "callback_url": receiver.url,
+            }
+            answer = qclient.post("/images/generations", cast_to=object, body=body)
+            assert isinstance(answer, dict) and receiver.arrived.wait(60)
+            return str(answer["task_id"])
+
+        def kept(task_id: str) -> dict[str, Any]:
+            found = qclient.post("/tasks", cast_to=object, body={"action": "retrieve", "id": task_id})
+            assert isinstance(found, dict)
+            return found
+
+        first = finished("a green frog")
+        one_task = len(json.dumps(kept(first)))  # a finished task holds its picture, a few hundred KB of base64
+        # a bound that holds one finished task and not two (1024 of them, of a few MB each, once all stayed)
+        monkeypatch.setattr(tasks_module, "TASK_BYTES", one_task * 3 // 2, raising=False)
+        second = finished("a red fox")
+        assert kept(second)["response"]["success"] is True
+        assert kept(first) == {}  # forgotten, as an unknown task is
+    finally:
+        receiver.close()
