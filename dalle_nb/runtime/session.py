@@ -49,6 +49,10 @@ if TYPE_CHECKING:
     from .gallery import Gallery
 
 
+#: How many galleries keep their index open at once (``Session.gallery``).
+_OPEN_GALLERIES = 4
+
+
 class _Loop:
     """One event loop in a daemon thread."""
 
@@ -361,13 +365,24 @@ class Session:
         return "openai" if settings.backend == "openai" else "compat"
 
     def gallery(self, settings: Settings | None = None) -> Gallery:
-        """The history store for ``settings.gallery_dir`` (default: the user's data folder)."""
+        """The history store for ``settings.gallery_dir`` (default: the user's data folder).
+
+        Each gallery keeps its index open (three descriptors: the database, its WAL and shared memory),
+        so only the ``_OPEN_GALLERIES`` used last are kept, the others closed: a kernel that saves into a
+        new folder per run or per test would otherwise gain three open files per folder until it ran out.
+        A closed one reopens on its next use; a job still saving into it reopens it for itself, closed with it
+        when the job lets it go.
+        """
         directory = (settings or self.settings()).gallery_dir
         with self._lock:
-            if directory not in self._galleries:
-                # what an open tidied after a killed writer is said as any notice is, under the cell
-                self._galleries[directory] = Gallery(directory, tell=self.notice)
-            return self._galleries[directory]
+            found = self._galleries.pop(directory, None)
+            if found is None:
+                found = Gallery(directory, tell=self.notice)  # a tidy-up after a killed writer is said as any notice
+            self._galleries[directory] = found  # the most recently used last
+            idle = [self._galleries.pop(old) for old in list(self._galleries)[:-_OPEN_GALLERIES]]
+        for store in idle:  # outside the session's lock: a close waits for that gallery's save to finish
+            store.close()
+        return found
 
     # ------------------------------------------------------------------ connections
     def connection(self, settings: Settings) -> Connection:
