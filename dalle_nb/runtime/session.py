@@ -475,7 +475,8 @@ class Session:
             self.reserve_pictures(job.settings, job.pictures)  # the budget still refuses at the call
             handle._planned(job)
             prompt = getattr(job.requests[0], "prompt", "") if job.requests else ""
-            self.loop().submit(self._prepare_then_run(handle, lambda: (job, self._connect(job)), emit, prompt))
+            connect = self._prepare_then_run(handle, lambda: (job, self._connect(job)), emit, prompt, job.pictures)
+            self.loop().submit(connect)
             return handle
         conn = self._claim(job)
         handle._planned(job)
@@ -505,15 +506,18 @@ class Session:
 
     async def _prepare_then_run(
         self, handle: JobHandle, prepare: Callable[[], tuple[Job, Connection]], emit: Callable[[Event], None],
-        prompt: str,
+        prompt: str, reserved: int = 0,
     ) -> None:  # fmt: skip
         """On the session's loop: ``prepare`` the job and claim its connection on a worker thread, then run it.
 
         A failure to prepare (a ``DalleError``) is the job's, heard as a ``RequestFailed`` for ``prompt``.
+        ``reserved``: pictures the budget set aside at the call, given back if the job is cancelled before
+        ``prepare`` runs (once it runs, ``prepare`` and ``_unclaim`` settle them).
         """
         running = asyncio.get_running_loop()
         handle._task, handle._loop = asyncio.current_task(), running
         if handle.cancelling:  # cancelled before it started
+            self.settle_pictures(reserved, 0)
             self._end(handle, ImageSet(cancelled=True), emit)
             return
         work = running.run_in_executor(None, prepare)

@@ -468,3 +468,28 @@ def test_a_prepared_upload_shows_a_short_repr_never_its_bytes() -> None:
     shown = repr(prepared)
     assert len(prepared.data) > 100_000 and len(shown) < 200 and "\\x" not in shown
     assert "512x512" in shown and f"{len(prepared.data):,} bytes" in shown
+
+
+CANCELLED_FIRST = """
+import concurrent.futures
+import dalle_nb as dn
+
+dn.configure(max_images=1)
+first = dn.generate("a red kite", wait=False)  # the first offline job: the server starts on a worker thread
+first.cancel()
+try:
+    first.result(timeout=60)
+except concurrent.futures.CancelledError:
+    pass
+print(len(dn.generate("a blue kite")))  # the budget of one picture is whole again
+"""
+
+
+def test_a_first_offline_job_cancelled_at_once_gives_its_pictures_back_to_the_budget() -> None:
+    """The first offline job reserves its pictures at the call (a budget refuses there) and starts the server
+    later; cancelled before that, what it reserved goes back, or the next call would be refused."""
+    root = Path(dn.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "DALLE_NB_OFFLINE": "1", "OPENAI_API_KEY": ""}
+    run = subprocess.run([sys.executable, "-c", CANCELLED_FIRST], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "1"
