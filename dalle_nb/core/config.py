@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from .capabilities import DEFAULT_MODEL, ParamError, choices, get_model
 from .errors import InvalidRequest
+from .prices import Price, overrides
 
 BackendKind = Literal["offline", "openai", "azure", "compatible"]
 OPENAI_HOST = "api.openai.com"
@@ -48,6 +49,12 @@ class Settings:
     text_model: str = DEFAULT_TEXT_MODEL
     #: At most this many pictures in this session (a class's budget); None: no cap.
     max_images: int | None = None
+    #: At most this many US dollars spent in this session (estimated before each call); None: no cap.
+    max_cost: float | None = None
+    #: Ask before a Studio click whose estimate is above this many US dollars; None: never ask.
+    confirm_over: float | None = None
+    #: A person's prices (``configure(prices=...)``, ``[tool.dalle_nb.prices]``), over the table's.
+    prices: tuple[Price, ...] = ()
     key_source: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
@@ -90,8 +97,14 @@ class Settings:
             value = getattr(self, f.name)
             if f.name == "proxy":
                 value = "set" if value else "not set"
-            elif f.name == "max_images" and value is None:
+            elif f.name in ("max_images", "max_cost") and value is None:
                 value = "no cap"
+            elif f.name == "confirm_over" and value is None:
+                value = "off"
+            elif f.name == "max_cost" or f.name == "confirm_over":
+                value = f"${value:,.2f}"
+            elif f.name == "prices":
+                value = ", ".join(price.model for price in value) if value else "the table"
             rows.append((f.name, str(value), self.sources.get(f.name, "default")))
         rows.append(("api_key", "set" if self.key_source else "not set", self.key_source or "-"))
         rows.append(("backend", self.backend, "derived"))
@@ -117,7 +130,7 @@ class SettingRule:
     """What one setting takes: the one place its limits are written (``configure``, ``%config``, help)."""
 
     name: str
-    kind: Literal["int", "float", "bool", "text", "path", "model", "size", "quality", "choice"]
+    kind: Literal["int", "float", "bool", "text", "path", "model", "size", "quality", "choice", "money", "prices"]
     help: str
     env: str | None = None
     low: float | None = None
@@ -133,6 +146,10 @@ class SettingRule:
             return "a number of seconds above 0"
         if self.kind == "bool":
             return "True or False"
+        if self.kind == "money":
+            return "an amount of US dollars above 0, e.g. 5 or 0.50"
+        if self.kind == "prices":
+            return 'a mapping of model ids to rates, e.g. {"gpt-image-2": {"image_out": 25}}'
         if self.kind == "choice":
             return "one of " + ", ".join(repr(choice) for choice in self.choices)
         return {"model": "a model id", "size": "a size the model takes", "quality": "a quality the model takes"}.get(
@@ -173,6 +190,14 @@ RULES: dict[str, SettingRule] = {
             low=1,
             high=1_000_000,
         ),  # fmt: skip
+        SettingRule("max_cost", "money", "the most US dollars this session may spend (a budget)", "DALLE_NB_MAX_COST"),
+        SettingRule(
+            "confirm_over",
+            "money",
+            "ask before a Studio click that would cost more than this many US dollars",
+            "DALLE_NB_CONFIRM_OVER",
+        ),  # fmt: skip
+        SettingRule("prices", "prices", "your own prices over the table's (a gateway, Azure, a negotiated rate)"),
         SettingRule(
             "task_mode",
             "choice",
@@ -194,7 +219,8 @@ def _coerce(name: str, value: Any, environ: Mapping[str, str]) -> Any:
         return _as_kind(rule, value)
     except (TypeError, ValueError) as exc:
         source = f" (from {rule.env})" if rule.env and environ.get(rule.env) == str(value) else ""
-        message = getattr(exc, "message", None) or f"{name}={value!r}{source} is not valid: use {rule.rule}."
+        said = str(exc) if rule.kind == "prices" else None  # the table's own words: which model, which rate
+        message = getattr(exc, "message", None) or said or f"{name}={value!r}{source} is not valid: use {rule.rule}."
         refused = InvalidRequest(message, field=name, value=value, allowed=rule.rule)
     # raised out here, so the ValueError (whose text holds the value: a key typed as a setting) is not its context
     raise refused
@@ -217,6 +243,13 @@ def _as_kind(rule: SettingRule, value: Any) -> Any:
         if seconds <= 0 or isinstance(value, bool):
             raise ValueError
         return seconds
+    if rule.kind == "money":
+        amount = float(str(value).strip().lstrip("$")) if isinstance(value, str) else float(value)
+        if isinstance(value, bool) or not amount > 0 or amount == float("inf"):
+            raise ValueError
+        return amount
+    if rule.kind == "prices":
+        return overrides(value)
     if rule.kind == "path":
         return Path(value).expanduser()
     if rule.kind == "choice":

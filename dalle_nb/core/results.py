@@ -15,6 +15,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
+from .costs import Cost, total
 from .errors import InvalidRequest
 from .events import short_prompt
 from .formatting import image_bundle, set_bundle
@@ -79,6 +80,8 @@ class Record:
     response_id: str | None = None
     #: The prompt of the picture this one was made from (its first parent), read with it; None when unknown.
     parent_prompt: str | None = None
+    #: What the picture cost (from the usage the API returned); None for pictures saved before costs were kept.
+    cost: Cost | None = None
 
 
 @dataclass(eq=False, repr=False, kw_only=True)
@@ -115,6 +118,8 @@ class GeneratedImage:
     response_id: str | None = None
     parent_prompt: str | None = None
     preview_size: int = THUMBNAIL_SIZE
+    #: What this picture cost, in US dollars with its parts (``Cost``), or unknown with the reason.
+    cost: Cost | None = None
     _data: bytes | None = field(init=False, default=None)
     _thumbnails: dict[int, bytes] = field(init=False, default_factory=dict)
 
@@ -146,6 +151,7 @@ class GeneratedImage:
             response_id=record.response_id,
             parent_prompt=record.parent_prompt,
             preview_size=preview_size,
+            cost=record.cost,
         )
 
     # ------------------------------------------------------------------ export
@@ -304,6 +310,11 @@ class ImageSet(Sequence[GeneratedImage]):
     def ok(self) -> bool:
         """True when every request gave its pictures."""
         return not self.failures
+
+    @property
+    def cost(self) -> Cost:
+        """What these pictures cost together (unknown, with the reason, when one picture's cost is)."""
+        return total(image.cost for image in self.images)
 
     def save_all(self, directory: str | os.PathLike[str], format: str | None = None) -> list[Path]:
         """Write every picture into ``directory`` as ``01.png``, ``02.png``, ...; returns the files."""

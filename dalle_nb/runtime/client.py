@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import get_model
+from ..core.costs import bill
 from ..core.errors import (
     APIError,
     BackendUnreachable,
@@ -197,8 +198,9 @@ class _Execution:
             self.limiter.release()
             holding = False
             usage = response.usage.model_dump() if getattr(response, "usage", None) else None
+            share = 1 / max(1, len(encoded))  # the answer's usage counts all its pictures
             for number, (data, revised) in enumerate(encoded):
-                await self._keep(index, offset + number, request, data, revised, usage, saved, failed)
+                await self._keep(index, offset + number, request, data, revised, usage, saved, failed, share=share)
         finally:
             if holding:
                 self.limiter.release()
@@ -401,15 +403,19 @@ class _Execution:
         saved: list[GeneratedImage],
         failed: list[Failure],
         response_id: str | None = None,
+        *,
+        share: float = 1.0,
     ) -> bytes:
         """Decode and save one picture off the loop and add it to ``saved``; returns its bytes.
+
+        ``share``: the part of ``usage`` that is this picture's (what its cost is computed from).
 
         Once started, a save finishes even if the job is cancelled, so a picture that arrived
         is never lost.  A picture that cannot be saved is still returned, holding its bytes,
         with a failure beside it that says where the bytes are.
         """
         work = asyncio.ensure_future(
-            asyncio.to_thread(self._decode_and_save, index, request, data, revised, usage, response_id)
+            asyncio.to_thread(self._decode_and_save, index, request, data, revised, usage, response_id, share)
         )
         try:
             image, raw, problem = await asyncio.shield(work)
@@ -442,6 +448,7 @@ class _Execution:
         revised: str | None,
         usage: dict[str, Any] | None,
         response_id: str | None,
+        share: float = 1.0,
     ) -> tuple[GeneratedImage, bytes, GalleryError | None]:
         raw = base64.b64decode(data) if isinstance(data, str) else data
         fmt, size = sniff(raw)
@@ -453,12 +460,13 @@ class _Execution:
         parents = self.job.parent_ids(index)
         kind = self.job.kind or request.kind
         text_model = request.text_model if isinstance(request, ResponsesRequest) else None
+        cost = bill(request, usage, self.job.settings, share=share, size=size)
         problem: GalleryError | None = None
         try:
             record = self.store.save(
                 raw, prompt=prompt, model=request.model, kind=kind, output_format=fmt, size=size,
                 revised_prompt=revised, params=params, usage=usage, parent_ids=parents, backend=backend,
-                text_model=text_model, response_id=response_id,
+                text_model=text_model, response_id=response_id, cost=cost,
             )  # fmt: skip
             path, created, ident = record.path, record.created, record.id
         except GalleryError as error:
@@ -486,6 +494,7 @@ class _Execution:
             response_id=response_id,
             parent_prompt=self.store.prompt_of(parents[0]) if parents else None,
             preview_size=self.job.settings.thumbnail_size,
+            cost=cost,
         )
         return image, raw, problem
 

@@ -17,8 +17,9 @@ folder can be moved or synced elsewhere and still work.  Layout::
 
 Background jobs (``dalle_nb.batch``) are history too: a job is a row of ``jobs`` the moment it is
 submitted, and each of its lines a row of ``job_results`` once its pictures are saved, so a kernel
-restart loses neither the job nor what was already collected.  Schema version 3 added both tables;
-an older index (version 1 or 2) gains them when it is first opened.
+restart loses neither the job nor what was already collected.  Schema version 3 added both tables,
+version 4 each picture's ``cost`` (``dn.spent()`` sums them); an older index gains what it lacks when it
+is first opened (its pictures' costs stay unknown).
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..core.costs import Cost
 from ..core.errors import GalleryError
 from ..core.results import Record
 
 __all__ = ["Gallery", "GalleryIndexError", "GallerySaveError", "JobRecord", "Record", "default_dir"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 INDEX_NAME = "index.sqlite3"
 IMAGES_DIR = "images"
 JOBS_DIR = "jobs"
@@ -74,6 +76,7 @@ _COLUMNS = (
     "backend",
     "text_model",
     "response_id",
+    "cost",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM images"
 _PROMPT = "SELECT prompt FROM images WHERE id = ?"
@@ -95,7 +98,8 @@ _SCHEMA = (
         parent_ids     TEXT NOT NULL,
         backend        TEXT NOT NULL,
         text_model     TEXT,
-        response_id    TEXT
+        response_id    TEXT,
+        cost           TEXT
     )
     """,
     "CREATE INDEX IF NOT EXISTS images_created ON images (created)",
@@ -454,7 +458,8 @@ class Gallery:
             for statement in _SCHEMA:
                 conn.execute(statement)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
-            for added in ("text_model", "response_id"):  # version 2: pictures made through the Responses API
+            # version 2: pictures made through the Responses API; version 4: what each picture cost
+            for added in ("text_model", "response_id", "cost"):
                 if added not in columns:
                     conn.execute(f"ALTER TABLE images ADD COLUMN {added} TEXT")
             if version < SCHEMA_VERSION:
@@ -534,6 +539,7 @@ class Gallery:
         created: float | None = None,
         text_model: str | None = None,
         response_id: str | None = None,
+        cost: Cost | None = None,
     ) -> Record:
         """Persist one image before anyone sees it, so a crash or restart can never lose a paid-for result.
 
@@ -582,6 +588,7 @@ class Gallery:
             backend,
             text_model,
             response_id,
+            None if cost is None else cost.to_json(),
         )
         sidecar = path.with_name(f".{record_id}.{os.getpid()}{_SIDECAR}")
         with _SAVING_LOCK:
@@ -639,6 +646,7 @@ class Gallery:
             backend,
             text,
             response,
+            cost,
         ) = row
         return Record(
             id=rid,
@@ -656,6 +664,7 @@ class Gallery:
             backend=backend,
             text_model=text,
             response_id=response,
+            cost=Cost.from_json(cost),
         )
 
     @contextlib.contextmanager
