@@ -26,6 +26,9 @@ _LAZY = {
     "refine": "api",
     "arefine": "api",
     "history": "api",
+    "estimate": "pricing",
+    "Estimate": "core.costs",
+    "Cost": "core.costs",
     "submit": "background.batch",
     "jobs": "background.batch",
     "BatchJob": "background.batch",
@@ -50,7 +53,9 @@ __all__ = [
     "VARIATION_PROMPT",
     "APIError",
     "BatchJob",
+    "Cost",
     "DalleError",
+    "Estimate",
     "GeneratedImage",
     "ImageSaved",
     "ImageSet",
@@ -68,6 +73,7 @@ __all__ = [
     "avary",
     "configure",
     "edit",
+    "estimate",
     "generate",
     "history",
     "jobs",
@@ -82,11 +88,13 @@ __all__ = [
 if TYPE_CHECKING:
     from .api import aedit, agenerate, arefine, avary, edit, generate, history, refine, vary
     from .background.batch import BatchJob, jobs, submit
+    from .core.costs import Cost, Estimate
     from .core.errors import APIError, DalleError, InvalidRequest
     from .core.events import ImageSaved, JobDone, PartialImage, RequestFailed
     from .core.plan import VARIATION_PROMPT
     from .core.results import GeneratedImage, ImageSet
     from .notebook.widgets import MaskEditor, Studio
+    from .pricing import estimate
     from .runtime.config import configure, settings
     from .runtime.session import JobHandle
 
