@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -20,6 +21,7 @@ import dalle_nb as dn
 from dalle_nb import config
 from dalle_nb.notebook.magics import Dalle, apply_pyproject
 from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb.runtime.session import default_session
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,34 @@ def test_bad_options_are_one_line_usage_errors(ip: InteractiveShell, line: str, 
 
 def test_empty_prompt_is_refused(ip: InteractiveShell) -> None:
     assert "the prompt is empty" in usage_error(ip, "", "   \n")
+
+
+def received() -> int:
+    """How many picture requests the session's offline server has received in all (its ``/health`` counts them)."""
+    health = default_session().offline_server().base_url.removesuffix("/v1") + "/health"
+    return int(httpx.get(health).json()["received"])
+
+
+@pytest.mark.parametrize(
+    ("word", "meant"), [("modles", "models"), ("histroy", "history"), ("confg", "config"), ("jbos", "jobs")]
+)
+def test_a_misspelt_subcommand_is_refused_and_sends_nothing(ip: InteractiveShell, word: str, meant: str) -> None:
+    before = received()
+    message = usage_error(ip, word, body=None)
+    assert message == (
+        f"%dalle: {word!r} is not a subcommand; did you mean `%dalle {meant}`? "
+        f'To draw that one word, quote it: %dalle "{word}".'
+    )
+    assert received() == before, "a slip of the keyboard must not cost a picture"
+
+
+def test_a_quoted_word_and_words_that_are_no_subcommand_are_prompts(ip: InteractiveShell) -> None:
+    before = received()
+    assert ip.run_line_magic("dalle", '"modles"')[0].prompt == "modles"  # quoted: the person means the word
+    assert ip.run_line_magic("dalle", "sunset")[0].prompt == "sunset"  # close to no subcommand
+    assert ip.run_line_magic("dalle", "modles of cats")[0].prompt == "modles of cats"  # more than one word
+    assert cell(ip, "", "modles")[0].prompt == "modles"  # the cell body is always the prompt
+    assert received() == before + 4
 
 
 # ---------------------------------------------------------------------------- variables and the matrix
