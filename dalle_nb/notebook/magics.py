@@ -380,11 +380,13 @@ class Dalle(Magics):
             raise TraitError(error.message) from None
         if name == "model" and value is not None:
             # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
-            from ..core.capabilities import get_model
+            from ..core.plan import retirement_notice
+            from ..runtime.session import default_session
 
-            spec = get_model(value)
-            if spec.retired:
-                print(f"dalle_nb: note: {spec.retirement_message()} (still served by gateways and offline)")
+            # the planner's own notice, said now and so not again with the first pictures
+            said = retirement_notice(config.settings(), default_session())
+            if said is not None:
+                print(f"dalle_nb: note: {said}")
         return value
 
     # ------------------------------------------------------------------ the magics

@@ -314,6 +314,30 @@ def test_config_traitlets_are_validated_and_applied(ip: InteractiveShell) -> Non
         magics.n = 0
 
 
+def test_a_retired_model_is_drawn_offline_and_said_once(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default_session()._notified.clear()
+    note = (
+        "note: The model 'dall-e-2' was retired on May 12, 2026. Use a GPT image model instead. "
+        "It works here (the offline backend) and will be refused with an OpenAI key."
+    )
+    ip.run_cell("%%dalle -m dall-e-2\na lighthouse", store_history=True)
+    shown = capsys.readouterr().out
+    assert ip.user_ns["_"][0].model == "dall-e-2" and shown.count(note) == 1, shown
+    ip.run_cell("%%dalle -m dall-e-2\na second lighthouse", store_history=True)
+    shown = capsys.readouterr().out
+    assert ip.user_ns["_"][0].prompt == "a second lighthouse" and "retired" not in shown, "once a session"
+    ip.run_line_magic("config", "Dalle.model = 'dall-e-3'")  # said when chosen, so not again with its pictures
+    assert capsys.readouterr().out.count("note: The model 'dall-e-3' was retired") == 1
+    assert cell(ip, "", "a third lighthouse").notices == []
+    ip.run_line_magic("config", "Dalle.model = None")
+    config.configure(api_key="sk-test-key-never-sent-1234")  # OpenAI's rules: refused before anything is sent
+    ip.run_line_magic("config", "Dalle.model = 'dall-e-3'")
+    assert "It is refused here" in capsys.readouterr().out
+    assert "was retired on May 12, 2026" in usage_error(ip, "", "a lighthouse")
+
+
 def test_pyproject_settings(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.dalle_nb]\nmodel = "gpt-image-2"\nsize = "1536x864"\nconcurrency = 2\nmodle = "x"\n'
