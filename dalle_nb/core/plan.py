@@ -9,8 +9,8 @@ checks every request against the capability table: a bad request raises ``Invali
 here and costs nothing.
 
 What planning needs of the session it plans for (the settings, the backend's rules, a notice
-said once, the keys never to send) it asks of the ``context`` it is given, a ``PlanContext``:
-core knows no session.
+said once, whether something was said already, the keys never to send) it asks of the
+``context`` it is given, a ``PlanContext``: core knows no session.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ class PlanContext(Protocol):
     ``Job`` for the session to act on, because planning needs answers while it plans: the
     settings decide the requests, the backend's rules (the running offline server's profile)
     check them, and the keys refuse a request that would send one.  ``notice`` says a line to
-    the person once per session (the first revised prompt), which only the session can count.
+    the person once per session (the first revised prompt), and ``first_time`` lets a notice that
+    travels with the job's pictures (a retired model still served here) be said once: only the
+    session can count.
     """
 
     def settings(self, **arguments: Any) -> config.Settings:
@@ -53,6 +55,10 @@ class PlanContext(Protocol):
 
     def secrets(self) -> frozenset[str]:
         """The keys that must never be sent as a parameter, nor shown."""
+        ...
+
+    def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is asked about in the session, False ever after."""
         ...
 
 
@@ -214,6 +220,36 @@ def _revised(
     return out
 
 
+#: How the retirement notice names a backend that still serves retired models.
+_STILL_SERVED = {"offline": "the offline backend", "compatible": "a gateway", "azure": "Azure OpenAI"}
+
+
+def retirement_notice(settings: config.Settings, context: PlanContext) -> str | None:
+    """What to say about ``settings.model`` being retired by OpenAI, the first time in the session (else None).
+
+    A backend that still serves a retired model (the offline one, a gateway) draws it without a word, so a
+    notebook written there would fail, unexplained, for the first person who runs it with an OpenAI key: said
+    once per model, with the pictures, and with what to use instead.  Where the rules are OpenAI's the model is
+    refused before this is asked (``validate``), so this is said only where it works; ``%config Dalle.model``
+    asks too, where it says that the calls will be refused, every time (the memory is for where it works).
+    """
+    spec = get_model(settings.model)
+    if not spec.retired:
+        return None
+    if context.profile_for(settings) == "openai":
+        return f"{spec.retirement_message()} It is refused here; the offline backend and gateways still serve it."
+    if not context.first_time(f"retired model {spec.id}"):
+        return None
+    where = _STILL_SERVED.get(settings.backend, "this backend")
+    return f"{spec.retirement_message()} It works here ({where}) and will be refused with an OpenAI key."
+
+
+def _said_retired(settings: config.Settings, context: PlanContext) -> list[str]:
+    """The job's retirement notice, once a request is checked (a refused request says nothing, nor uses it up)."""
+    said = retirement_notice(settings, context)
+    return [said] if said is not None else []
+
+
 def _stream_options(options: GenerateOptions | EditOptions, wants_partials: bool) -> tuple[Any, int | None]:
     stream: Any = options.get("stream", False)
     partial_images = options.get("partial_images")
@@ -261,6 +297,7 @@ def plan_generate(
     ]
     notices: list[str] = []
     checked = _revised(_checked(requests, settings, context), settings, notices, context)
+    notices += _said_retired(settings, context)
     return Job(_with_n(checked, count), settings, labels=list(labels or []), notices=notices)
 
 
@@ -374,6 +411,7 @@ def plan_edit(
         notes.extend(item.notices if item is not None else ())
     request = replace(draft, images=tuple(prepared), mask=mask_file, markup=markup_file)
     checked = _with_n(_revised(_checked([request], settings, context), settings, notes, context), count)
+    notes += _said_retired(settings, context)
     keep = None
     if options.get("keep_unmasked"):
         if mask_file is None:
@@ -432,7 +470,8 @@ def plan_vary(image: object, *, context: PlanContext, **options: Unpack[VaryOpti
         prepared = prepare_images(image, settings.model, endpoint="variations", fit=fit)
         request = VaryRequest(model=settings.model, n=count, size=settings.size, image=prepared[0])
         checked = _with_n(_checked([request], settings, context), count)
-        return Job(checked, settings, parents=[_parents(image)], notices=list(prepared[0].notices))
+        notices = [*prepared[0].notices, *_said_retired(settings, context)]
+        return Job(checked, settings, parents=[_parents(image)], notices=notices)
     assert note is not None
     # the stated prompt is ours, not the person's: it is sent exactly, so the variation does what it says
     job = plan_edit(
@@ -511,5 +550,5 @@ def plan_refine(
 
 __all__ = [
     "VARIATION_PROMPT", "Job", "PlanContext", "check_edit", "check_vary", "plan_edit", "plan_generate", "plan_refine",
-    "plan_vary", "prompt_checker",
+    "plan_vary", "prompt_checker", "retirement_notice",
 ]  # fmt: skip

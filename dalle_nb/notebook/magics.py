@@ -236,6 +236,26 @@ def _unknown_option(parser: argparse.ArgumentParser, args: list[str]) -> None:
             raise UsageError(f"%{parser.prog}: unknown option {arg}.{hint} See %dalle help.")
 
 
+#: How alike a word and a subcommand must be to count as a slip: ``confg``, ``histroy``, ``hist``, ``modle`` and
+#: ``jbos`` are; ``modern``, ``hello`` and ``stadium`` (0.6 to 0.67) are prompts.
+_NEARLY = 0.7
+
+
+def _not_a_misspelt_subcommand(word: str) -> None:
+    """Refuse ``%dalle modles``: one unquoted word that is nearly a subcommand is a slip, not a prompt.
+
+    Sent as a prompt it would cost a picture of "modles"; refused, it costs nothing, and the
+    message says how to draw that word after all (quoted, it is a prompt).  A word close to no
+    subcommand (``%dalle sunset``) is a prompt as before.
+    """
+    close = difflib.get_close_matches(word.lower(), SUBCOMMANDS, n=1, cutoff=_NEARLY)
+    if close:
+        raise UsageError(
+            f"%dalle: {word!r} is not a subcommand; did you mean `%dalle {close[0]}`? "
+            f'To draw that one word, quote it: %dalle "{word}".'
+        )
+
+
 @dataclass
 class MagicCall:
     """One magic as typed: which magic, its options, its prompt text and the picture expression."""
@@ -269,6 +289,8 @@ def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
             return MagicCall(magic, subcommand=("help", []))
         if words[0] in SUBCOMMANDS:
             return MagicCall(magic, subcommand=(words[0], words[1:]))
+        if len(words) == 1 and line.strip() == words[0] and not words[0].startswith("-"):  # unquoted, no option
+            _not_a_misspelt_subcommand(words[0])
     parser = _parser(magic)
     namespace, rest = parser.parse_known_args(words)
     _unknown_option(parser, rest)
@@ -358,11 +380,13 @@ class Dalle(Magics):
             raise TraitError(error.message) from None
         if name == "model" and value is not None:
             # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
-            from ..core.capabilities import get_model
+            from ..core.plan import retirement_notice
+            from ..runtime.session import default_session
 
-            spec = get_model(value)
-            if spec.retired:
-                print(f"dalle_nb: note: {spec.retirement_message()} (still served by gateways and offline)")
+            # the planner's own notice, said now and so not again with the first pictures
+            said = retirement_notice(config.settings(), default_session())
+            if said is not None:
+                print(f"dalle_nb: note: {said}")
         return value
 
     # ------------------------------------------------------------------ the magics

@@ -306,12 +306,18 @@ class Session:
             return 0
         return sum(1 for task in asyncio.all_tasks(self._loop.loop) if not task.done())
 
+    def first_time(self, key: str) -> bool:
+        """True the first time ``key`` is asked about in this session, False ever after: what is said once."""
+        with self._lock:
+            if key in self._notified:
+                return False
+            self._notified.add(key)
+            return True
+
     def notice(self, text: str, *, once: bool = False) -> None:
         """One line for the person at the notebook (with ``once``, only the first time in this session)."""
-        with self._lock:
-            if once and text in self._notified:
-                return
-            self._notified.add(text)
+        if not self.first_time(text) and once:
+            return
 
         # wrapped at spaces: a notebook breaks a long output line anywhere, mid-word included
         print(textwrap.fill(f"dalle_nb: {text}", width=100, subsequent_indent="  "), file=sys.stdout, flush=True)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -20,6 +21,7 @@ import dalle_nb as dn
 from dalle_nb import config
 from dalle_nb.notebook.magics import Dalle, apply_pyproject
 from dalle_nb.offline import OfflineServer, ServerOptions
+from dalle_nb.runtime.session import default_session
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +114,34 @@ def test_bad_options_are_one_line_usage_errors(ip: InteractiveShell, line: str, 
 
 def test_empty_prompt_is_refused(ip: InteractiveShell) -> None:
     assert "the prompt is empty" in usage_error(ip, "", "   \n")
+
+
+def received() -> int:
+    """How many picture requests the session's offline server has received in all (its ``/health`` counts them)."""
+    health = default_session().offline_server().base_url.removesuffix("/v1") + "/health"
+    return int(httpx.get(health).json()["received"])
+
+
+@pytest.mark.parametrize(
+    ("word", "meant"), [("modles", "models"), ("histroy", "history"), ("confg", "config"), ("jbos", "jobs")]
+)
+def test_a_misspelt_subcommand_is_refused_and_sends_nothing(ip: InteractiveShell, word: str, meant: str) -> None:
+    before = received()
+    message = usage_error(ip, word, body=None)
+    assert message == (
+        f"%dalle: {word!r} is not a subcommand; did you mean `%dalle {meant}`? "
+        f'To draw that one word, quote it: %dalle "{word}".'
+    )
+    assert received() == before, "a slip of the keyboard must not cost a picture"
+
+
+def test_a_quoted_word_and_words_that_are_no_subcommand_are_prompts(ip: InteractiveShell) -> None:
+    before = received()
+    assert ip.run_line_magic("dalle", '"modles"')[0].prompt == "modles"  # quoted: the person means the word
+    assert ip.run_line_magic("dalle", "sunset")[0].prompt == "sunset"  # close to no subcommand
+    assert ip.run_line_magic("dalle", "modles of cats")[0].prompt == "modles of cats"  # more than one word
+    assert cell(ip, "", "modles")[0].prompt == "modles"  # the cell body is always the prompt
+    assert received() == before + 4
 
 
 # ---------------------------------------------------------------------------- variables and the matrix
@@ -282,6 +312,30 @@ def test_config_traitlets_are_validated_and_applied(ip: InteractiveShell) -> Non
         magics.size = "1000x1000"
     with pytest.raises(TraitError, match="from 1 to 100"):
         magics.n = 0
+
+
+def test_a_retired_model_is_drawn_offline_and_said_once(
+    ip: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default_session()._notified.clear()
+    note = (
+        "note: The model 'dall-e-2' was retired on May 12, 2026. Use a GPT image model instead. "
+        "It works here (the offline backend) and will be refused with an OpenAI key."
+    )
+    ip.run_cell("%%dalle -m dall-e-2\na lighthouse", store_history=True)
+    shown = capsys.readouterr().out
+    assert ip.user_ns["_"][0].model == "dall-e-2" and shown.count(note) == 1, shown
+    ip.run_cell("%%dalle -m dall-e-2\na second lighthouse", store_history=True)
+    shown = capsys.readouterr().out
+    assert ip.user_ns["_"][0].prompt == "a second lighthouse" and "retired" not in shown, "once a session"
+    ip.run_line_magic("config", "Dalle.model = 'dall-e-3'")  # said when chosen, so not again with its pictures
+    assert capsys.readouterr().out.count("note: The model 'dall-e-3' was retired") == 1
+    assert cell(ip, "", "a third lighthouse").notices == []
+    ip.run_line_magic("config", "Dalle.model = None")
+    config.configure(api_key="sk-test-key-never-sent-1234")  # OpenAI's rules: refused before anything is sent
+    ip.run_line_magic("config", "Dalle.model = 'dall-e-3'")
+    assert "It is refused here" in capsys.readouterr().out
+    assert "was retired on May 12, 2026" in usage_error(ip, "", "a lighthouse")
 
 
 def test_pyproject_settings(ip: InteractiveShell, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -261,6 +261,24 @@ def test_retired_models_are_refused_before_sending_to_openai_only() -> None:
     assert dn.generate("x", model="dall-e-3")[0].model == "dall-e-3"
 
 
+def test_a_retired_model_served_here_is_said_once_per_model_with_its_pictures(server: OfflineServer) -> None:
+    default_session()._notified.clear()
+    first = dn.generate("a paper kite", model="dall-e-2")
+    assert len(first) == 1 and first.notices == [
+        "The model 'dall-e-2' was retired on May 12, 2026. Use a GPT image model instead. "
+        "It works here (the offline backend) and will be refused with an OpenAI key."
+    ]
+    assert "note: The model 'dall-e-2' was retired" in first._repr_mimebundle_()["text/plain"]
+    assert dn.generate("a second kite", model="dall-e-2").notices == [], "once a session, not on every call"
+    assert dn.vary(first[0], model="dall-e-2").notices == [], "every road shares the one memory"
+    use(server)  # a gateway still serves them too: each retired model is said once
+    assert dn.generate("a kite", model="dall-e-3").notices == [
+        "The model 'dall-e-3' was retired on May 12, 2026. Use a GPT image model instead. "
+        "It works here (a gateway) and will be refused with an OpenAI key."
+    ]
+    assert dn.generate("a kite", model="gpt-image-1.5").notices == [], "a model in service says nothing"
+
+
 # ---------------------------------------------------------------------------- API errors
 @pytest.mark.parametrize(
     ("fault", "error_type", "text"),
