@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from . import api
+from .core.capabilities import Profile
+from .core.config import Settings
 from .core.costs import Estimate
 from .core.costs import estimate as estimate_job
 from .core.options import EditOptions, GenerateOptions, split
@@ -23,10 +25,37 @@ from .runtime.session import default_session
 _HOW = ("wait", "progress", "on_event", "loop")
 
 
+class _Pricing:
+    """The session, as planning a price sees it: the same settings, rules and keys, but nothing said.
+
+    An estimate is not the call: the Studio prices every change of an option, and the one-time
+    notices (the first revised prompt, a retired model still served here) belong to the call that
+    sends, not to its price.
+    """
+
+    def __init__(self) -> None:
+        self._session = default_session()
+
+    def settings(self, **arguments: Any) -> Settings:
+        return self._session.settings(**arguments)
+
+    def profile_for(self, settings: Settings) -> Profile:
+        return self._session.profile_for(settings)
+
+    def notice(self, text: str, *, once: bool = False) -> None:
+        pass
+
+    def secrets(self) -> frozenset[str]:
+        return self._session.secrets()
+
+    def first_time(self, key: str) -> bool:
+        return False
+
+
 def _generate(prompt: Any, *, on_partial: Any = None, labels: Any = None, **options: Any) -> Job:
     declared, extra = split(options, GenerateOptions)
     return plan_generate(
-        prompt, wants_partials=on_partial is not None, labels=labels, extra=extra, context=default_session(),
+        prompt, wants_partials=on_partial is not None, labels=labels, extra=extra, context=_Pricing(),
         **declared,
     )  # fmt: skip
 
@@ -34,16 +63,16 @@ def _generate(prompt: Any, *, on_partial: Any = None, labels: Any = None, **opti
 def _edit(image: Any, prompt: Any, *, on_partial: Any = None, **options: Any) -> Job:
     declared, extra = split(options, EditOptions)
     return plan_edit(
-        image, prompt, wants_partials=on_partial is not None, extra=extra, context=default_session(), **declared
+        image, prompt, wants_partials=on_partial is not None, extra=extra, context=_Pricing(), **declared
     )
 
 
 def _vary(image: Any, **options: Any) -> Job:
-    return plan_vary(image, context=default_session(), **options)
+    return plan_vary(image, context=_Pricing(), **options)
 
 
 def _refine(image: Any, instruction: Any, *, on_partial: Any = None, **options: Any) -> Job:
-    return plan_refine(image, instruction, wants_partials=on_partial is not None, context=default_session(), **options)
+    return plan_refine(image, instruction, wants_partials=on_partial is not None, context=_Pricing(), **options)
 
 
 _PLANNERS: dict[Callable[..., Any], Callable[..., Job]] = {
