@@ -15,6 +15,7 @@ the reason: never a number that only looks known.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -386,14 +387,20 @@ def _qualities(request: GenerateRequest | EditRequest) -> list[str]:
     return list(tokens.qualities(request.model)) if quality == "auto" else [quality]
 
 
+@functools.lru_cache(maxsize=256)
+def _output_range(model: str, size: str | None, quality: str | None) -> tuple[int, int, bool]:
+    """The fewest and most image tokens one picture may cost, and whether every count is published: the same
+    for every prompt, so a background job's 10,000 lines count them once."""
+    asked = GenerateRequest(model=model, size=size, quality=quality)
+    counts = [tokens.output_tokens(model, w, h, q) for w, h in _sizes(asked) for q in _qualities(asked)]
+    return min(c.tokens for c in counts), max(c.tokens for c in counts), all(c.published for c in counts)
+
+
 def _image_request(
     request: GenerateRequest | EditRequest, price: Price, pictures: int, into: _Sum, *, revised: bool
 ) -> None:
     """Add what ``pictures`` pictures of ``request`` cost on a token-billed GPT image model to ``into``."""
-    counts = [tokens.output_tokens(request.model, w, h, q) for w, h in _sizes(request) for q in _qualities(request)]
-    low_out = min(c.tokens for c in counts)
-    high_out = max(c.tokens for c in counts)
-    published = all(c.published for c in counts)
+    low_out, high_out, published = _output_range(request.model, request.size, request.quality)
     text = tokens.text_tokens(request.prompt)
     text_high = text + REVISION_TOKENS if revised else text
     image_in = 0
