@@ -27,6 +27,7 @@ _LAZY = {
     "arefine": "api",
     "history": "api",
     "estimate": "pricing",
+    "spent": "pricing",
     "Estimate": "core.costs",
     "Cost": "core.costs",
     "submit": "background.batch",
@@ -80,6 +81,7 @@ __all__ = [
     "load_ipython_extension",
     "refine",
     "settings",
+    "spent",
     "submit",
     "unload_ipython_extension",
     "vary",
@@ -94,7 +96,7 @@ if TYPE_CHECKING:
     from .core.plan import VARIATION_PROMPT
     from .core.results import GeneratedImage, ImageSet
     from .notebook.widgets import MaskEditor, Studio
-    from .pricing import estimate
+    from .pricing import estimate, spent
     from .runtime.config import configure, settings
     from .runtime.session import JobHandle
 

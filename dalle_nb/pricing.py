@@ -1,4 +1,5 @@
-"""Money, for every face: what a call would cost before it is sent (``estimate``).
+"""Money, for every face: what a call would cost before it is sent (``estimate``), and what the pictures
+made so far cost (``spent``).
 
 It sits above the API and background jobs because it prices what they would do: it plans a
 call exactly as the call would (the same checks, the same refusals) and hands the plan to
@@ -8,15 +9,18 @@ call exactly as the call would (the same checks, the same refusals) and hands th
 
 from __future__ import annotations
 
+import datetime as _dt
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 from . import api
+from .background import batch
 from .core.capabilities import Profile
 from .core.config import Settings
-from .core.costs import Estimate
+from .core.costs import Estimate, Spending, spending
 from .core.costs import estimate as estimate_job
+from .core.errors import InvalidRequest
 from .core.options import EditOptions, GenerateOptions, split
 from .core.plan import Job, plan_edit, plan_generate, plan_refine, plan_vary
 from .runtime.session import default_session
@@ -89,8 +93,9 @@ def estimate(call: object, /, *args: Any, **kwargs: Any) -> Estimate:
     Give the function and exactly the arguments the call would get:
     ``dn.estimate(dn.generate, "a fox", n=4, quality="high")``,
     ``dn.estimate(dn.edit, photo, "make it night", mask=m)``, ``dn.estimate(dn.vary, pic)``,
-    ``dn.estimate(dn.refine, pic, "now at dusk")`` (and the async twins).  A prompt, or a list of
-    prompts, first is ``generate``'s: ``dn.estimate("a fox", quality="low")``.
+    ``dn.estimate(dn.refine, pic, "now at dusk")`` (and the async twins), and a background job,
+    at the Batch API's price: ``dn.estimate(dn.submit, prompts, quality="low")``.  A prompt, or a
+    list of prompts, first is ``generate``'s: ``dn.estimate("a fox", quality="low")``.
 
     The call is planned as it would be (a bad option raises ``InvalidRequest`` here too, and
     the settings, the model's defaults and fan-out all apply) and priced: the returned
@@ -100,13 +105,71 @@ def estimate(call: object, /, *args: Any, **kwargs: Any) -> Estimate:
     """
     if not callable(call):
         call, args = api.generate, (call, *args)
+    if call is batch.submit:
+        inspect.signature(call).bind(*args, **kwargs)
+        how = ("metadata", "callback_url", "completion_window")  # how the job runs, not what it asks for
+        return batch.plan_submit(*args, **{name: value for name, value in kwargs.items() if name not in how}).estimate
     planner = _PLANNERS.get(call)
     if planner is None:
-        known = "generate, edit, vary, refine (and their async twins)"
+        known = "generate, edit, vary, refine (and their async twins), submit"
         raise TypeError(f"estimate() prices a call of {known}, not {getattr(call, '__name__', call)!r}.")
     inspect.signature(call).bind(*args, **kwargs)  # the call's own TypeError for arguments it would refuse
     asked = {name: value for name, value in kwargs.items() if name not in _HOW}
     return estimate_job(planner(*args, **asked))
 
 
-__all__ = ["estimate"]
+_BY = ("day", "model", "session")
+
+
+def _since(since: object) -> tuple[float | None, str | None]:
+    """``since`` as a Unix time (local midnight for a day) and as shown; ``InvalidRequest`` saying what it takes."""
+    if since is None:
+        return None, None
+    when: _dt.datetime
+    if isinstance(since, _dt.datetime):
+        when = since
+    elif isinstance(since, _dt.date):
+        when = _dt.datetime.combine(since, _dt.time())
+    elif isinstance(since, str):
+        try:
+            day = _dt.date.fromisoformat(since.strip())
+        except ValueError:
+            day = None
+        if day is None:
+            raise InvalidRequest(
+                f"since={since!r} is not a day: give 'YYYY-MM-DD', a date or a datetime.", field="since", value=since
+            )
+        when = _dt.datetime.combine(day, _dt.time())
+    else:
+        raise InvalidRequest(
+            f"since must be 'YYYY-MM-DD', a date or a datetime, not {type(since).__name__}.", field="since"
+        )
+    shown = when.strftime("%Y-%m-%d %H:%M") if isinstance(since, _dt.datetime) else when.strftime("%Y-%m-%d")
+    return when.timestamp(), shown
+
+
+def spent(by: str = "day", *, since: object = None) -> Spending:
+    """What the pictures in the gallery cost, summed ``by`` ``"day"`` (local days, oldest first), ``"model"``
+    (the costliest first) or ``"session"`` (each kernel session, oldest first; the current one is "this
+    session"), from ``since`` on (``"YYYY-MM-DD"``, a date or a datetime).
+
+    Each picture's cost was computed when it was saved, from the usage the API returned (a batch's at its
+    discount); pictures whose price was unknown, or saved before costs were kept, are counted as
+    ``unpriced``, never as $0.  The result shows as a table; ``.total`` is a ``Cost``, ``.rows`` the rows
+    (key, pictures, usd, unpriced).  Offline pictures are free: their cost is what OpenAI would charge.
+    """
+    if by not in _BY:
+        raise InvalidRequest(f"by must be one of {', '.join(map(repr, _BY))}, not {by!r}.", field="by", value=by)
+    start, shown = _since(since)
+    session = default_session()
+    rows = session.gallery().costs(start)
+    if by == "day":
+        keyed = ((_dt.datetime.fromtimestamp(created).strftime("%Y-%m-%d"), cost) for created, _, cost, _ in rows)
+        return spending(keyed, by, shown)
+    if by == "model":
+        return spending(((model, cost) for _, model, cost, _ in rows), by, shown, order="cost")
+    names = {session.id: "this session", None: "before sessions were kept"}
+    return spending(((names.get(ses, ses or ""), cost) for _, _, cost, ses in rows), by, shown)
+
+
+__all__ = ["estimate", "spent"]

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from urllib.parse import urlsplit
 
 from ..core.config import Settings
+from ..core.costs import bill
 from ..core.errors import APIError, DalleError, GalleryError, InvalidRequest, NotFound, from_body
 from ..core.formatting import esc
 from ..core.imaging import sniff
@@ -836,6 +837,11 @@ class _Savers:
         self.pool = concurrent.futures.ThreadPoolExecutor(_SAVERS, thread_name_prefix="dalle-nb-collect")
         self.room = threading.BoundedSemaphore(_QUEUED)  # an output file is read no faster than it is saved
         self.problems: list[BaseException] = []
+        session = default_session()
+        #: The prices collected pictures are billed at (the settings now: a price set since the job was sent counts).
+        self.settings = session.settings()
+        self.session = session.id
+        self.batch = record.engine == "batch"  # the Batch API's discount; a gateway's tasks bill as it does
 
     def __enter__(self) -> _Savers:
         return self
@@ -873,11 +879,13 @@ class _Savers:
             for data, revised in pictures:
                 raw = base64.b64decode(data) if isinstance(data, str) else data
                 fmt, size = sniff(raw)
+                # the line's usage counts all its pictures; each picture is its share, at the batch's price
+                cost = bill(asked.body, usage, self.settings, share=1 / len(pictures), batch=self.batch, size=size)
                 try:
                     saved = gallery.save(
                         raw, prompt=asked.prompt, model=str(asked.body.get("model", "")), kind=asked.kind,
                         output_format=fmt, size=size, revised_prompt=revised, params=asked.body, usage=usage,
-                        parent_ids=asked.parents, backend=self.backend,
+                        parent_ids=asked.parents, backend=self.backend, cost=cost, session=self.session,
                     )  # fmt: skip
                     ids.append(saved.id)
                 except GalleryError as failed:
@@ -915,8 +923,9 @@ def submit(
     overrides them for its line (``{"prompt": ..., "size": ...}``; ``{"image": ..., "prompt": ..., "mask": ...}``
     is an edit).  ``labels`` name the lines (a prompt matrix's choices).  ``callback_url`` is for a gateway's
     task mode.  Prompts go to the Images API exactly as written: a batch revises none (``revise`` is for
-    interactive calls).  The pictures count against ``max_images`` when the job is sent.  An option not listed
-    is sent as an API field of its own on every line (checked as the rest).
+    interactive calls).  The pictures count against ``max_images``, and their estimate at the batch price
+    against ``max_cost``, when the job is sent (``dalle_nb.estimate(dalle_nb.submit, prompts, ...)`` prices it
+    first).  An option not listed is sent as an API field of its own on every line (checked as the rest).
     """
     if completion_window != COMPLETION_WINDOW:
         raise InvalidRequest(
@@ -934,16 +943,17 @@ def submit(
             "on a gateway that speaks it).", field="callback_url", value=callback_url,
         )  # fmt: skip
     callback = _callback(callback_url)
-    given = {name: value for name, value in options.items() if value is not None or name not in _UNSET_WHEN_NONE}
+    given = _given(options)
     gallery = session.gallery(settings)
     created = time.time()
     job_id = _new_id(created)
     folder = gallery.job_dir(job_id)
     items: Iterable[object] = [prompts] if isinstance(prompts, str) else prompts
     try:
-        plan = write_lines(items, given, folder, context=session, labels=labels)
+        plan = write_lines(items, given, folder, context=session, labels=labels, batch=engine == "batch")
         conn = session.connection(settings)
-        session.reserve_pictures(settings, plan.pictures)  # a class's budget (max_images) counts batches too
+        # a class's budget (max_images, max_cost) counts background jobs too, at the price they are billed
+        held = session.reserve_pictures(settings, plan.pictures, plan.estimate)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -971,12 +981,30 @@ def submit(
             job._send(conn, plan, mine, callback)
         sent = plan.pictures  # paid for once sent, whenever and wherever they are collected
     finally:
-        session.settle_pictures(plan.pictures, sent)
+        spent = (plan.estimate.high or 0.0) if sent else 0.0  # billed as collected: the estimate counts until then
+        session.settle_pictures(plan.pictures, sent, held=held, spent=spent)
     where = "the Batch API (results within 24 h)" if engine == "batch" else "gateway tasks"
     session.notice(
         f"{job.id}: {plan.lines:,} request(s) sent to {where}; dalle_nb.jobs() finds the job after a restart."
     )
     return job
+
+
+def _given(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in options.items() if value is not None or name not in _UNSET_WHEN_NONE}
+
+
+def plan_submit(
+    prompts: str | Iterable[object], *, labels: Iterable[str | None] | None = None, **options: Any
+) -> LinePlan:
+    """What ``submit(prompts, labels=labels, **options)`` would send, planned and checked as it plans it, and
+    priced (``.estimate``, at the Batch API's price where the job would go there): nothing is written, sent
+    or taken from the budget.  What ``dn.estimate(dn.submit, ...)`` reads."""
+    session = default_session()
+    settings = session.settings(model=options.get("model"), size=options.get("size"), quality=options.get("quality"))
+    items: Iterable[object] = [prompts] if isinstance(prompts, str) else prompts
+    batch = _engine(settings) == "batch"
+    return write_lines(items, _given(options), None, context=session, labels=labels, batch=batch)
 
 
 def jobs(limit: int = 20) -> list[BatchJob]:
@@ -987,4 +1015,4 @@ def jobs(limit: int = 20) -> list[BatchJob]:
     return [BatchJob(record, gallery) for record in gallery.jobs(limit)]
 
 
-__all__ = ["BatchJob", "BatchStatus", "jobs", "submit"]
+__all__ = ["BatchJob", "BatchStatus", "jobs", "plan_submit", "submit"]

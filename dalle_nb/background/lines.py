@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import repeat
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import IO, Any
 
 from ..core.capabilities import DATA_URL_LIMIT, MODELS, get_model
+from ..core.costs import Estimate, Tally
 from ..core.errors import InvalidRequest
 from ..core.imaging import data_url, data_url_chars
 from ..core.options import GenerationOptions, RequestOptions, names
 from ..core.plan import Job, PlanContext, plan_edit, plan_generate, prompt_checker
-from ..core.request import EditRequest
+from ..core.request import EditRequest, GenerateRequest
 
 #: The Batch API's limits per input file (``batch_create_params.py``): requests, and bytes (200 MB, counted
 #: in decimal megabytes so no file is refused for a rounding).
@@ -66,6 +67,8 @@ class Part:
     pictures: int = 0
     #: Bytes of the file that is uploaded (what the 200 MB limit counts).
     size: int = 0
+    #: Counted only, never written (``write_lines`` with no folder: what ``dn.estimate(dn.submit, ...)`` plans).
+    dry: bool = False
     _record_out: IO[bytes] | None = field(default=None, repr=False)
     _upload_out: IO[bytes] | None = field(default=None, repr=False)
 
@@ -74,13 +77,16 @@ class Part:
         return ENDPOINT_URLS[self.kind]
 
     def write(self, upload: bytes, record: bytes | None, pictures: int) -> None:
-        if self._record_out is None:
+        if self.dry:
+            pass
+        elif self._record_out is None:
             self._record_out = self.record.open("wb")
             self._upload_out = self._record_out if self.upload == self.record else self.upload.open("wb")
-        assert self._upload_out is not None
-        self._upload_out.write(upload)
-        if self._upload_out is not self._record_out:
-            self._record_out.write(record if record is not None else upload)
+        if not self.dry:
+            assert self._upload_out is not None and self._record_out is not None
+            self._upload_out.write(upload)
+            if self._upload_out is not self._record_out:
+                self._record_out.write(record if record is not None else upload)
         self.lines += 1
         self.pictures += pictures
         self.size += len(upload)
@@ -99,6 +105,8 @@ class LinePlan:
     pictures: int
     title: str
     notices: list[str]
+    #: What the lines would cost (at the Batch API's price for a batch), added up line by line.
+    estimate: Estimate
 
     @property
     def lines(self) -> int:
@@ -113,6 +121,8 @@ class _Template:
     check: Callable[[object], str]
     model: str
     lines: tuple[tuple[int, int, bytes], ...]
+    #: The planned request (its first prompt's): each line's prompt in its place is what that line costs.
+    request: GenerateRequest
 
     @property
     def offsets(self) -> list[int]:
@@ -169,7 +179,7 @@ def _data_url(prepared: Any, where: str) -> dict[str, str]:
 class _Writer:
     """Parts by (kind, model): a new part starts when the next line would pass a per-file limit."""
 
-    def __init__(self, directory: Path, max_lines: int, max_bytes: int) -> None:
+    def __init__(self, directory: Path | None, max_lines: int, max_bytes: int) -> None:
         self.directory = directory
         self.max_lines = max_lines
         self.max_bytes = max_bytes
@@ -188,9 +198,10 @@ class _Writer:
             if part is not None:
                 part.close()
             number = len(self.parts)
-            record_path = self.directory / f"part-{number}.jsonl"
-            upload_path = record_path if kind == "generate" else self.directory / f".upload-{number}.jsonl"
-            part = Part(number, kind, model, record_path, upload_path)
+            folder = self.directory or Path()
+            record_path = folder / f"part-{number}.jsonl"
+            upload_path = record_path if kind == "generate" else folder / f".upload-{number}.jsonl"
+            part = Part(number, kind, model, record_path, upload_path, dry=self.directory is None)
             self.parts.append(part)
             self._open[(kind, model)] = part
         part.write(upload, record, pictures)
@@ -203,16 +214,19 @@ class _Writer:
 def write_lines(
     items: Iterable[object],
     options: dict[str, Any],
-    directory: Path,
+    directory: Path | None,
     *,
     context: PlanContext,
     labels: Iterable[str | None] | None = None,
     max_lines: int | None = None,
     max_bytes: int | None = None,
+    batch: bool = True,
 ) -> LinePlan:
     """Plan and check every item and write its lines into ``directory``; ``InvalidRequest`` before any is sent.
 
-    ``context`` is what planning asks for the settings and the keys (the session the job is for).
+    ``context`` is what planning asks for the settings and the keys (the session the job is for).  With
+    ``directory`` None nothing is written: the lines are planned, checked, counted and priced only.  The
+    plan's ``estimate`` is at the Batch API's price (``batch``), or at the list price (a gateway's tasks).
 
     ``items`` may be any iterable (a generator of 100,000 prompts is never held as a list).  On a refusal the
     files written so far are left for the caller to remove with the folder.
@@ -220,7 +234,9 @@ def write_lines(
     max_lines = MAX_REQUESTS_PER_FILE if max_lines is None else max_lines
     max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     options = _refuse_unbatchable(options)
-    directory.mkdir(parents=True, exist_ok=True)
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+    tally = Tally(context.settings(), batch=batch)
     writer = _Writer(directory, max_lines, max_bytes)
     templates: dict[Any, _Template] = {}
     plain: _Template | None = None
@@ -244,18 +260,22 @@ def write_lines(
                     plain = plain or _template(templates, options, prompt, context)
                     template = plain
                 # the prompt as JSON text, exactly as json.dumps writes a string
-                quoted = encode_basestring_ascii(template.check(prompt)).encode("ascii")
+                checked = template.check(prompt)
+                quoted = encode_basestring_ascii(checked).encode("ascii")
                 for offset, unit, rest in template.lines:
                     writer.add("generate", template.model, _LINE % (index, offset, quoted, rest), None, unit)
                     pictures += unit
                 offsets = template.offsets
+                asked = template.request
+                tally.add(asked if asked.prompt == checked else replace(asked, prompt=checked), len(offsets))
             else:
                 job = plan_edit(prompt=prompt, **_edit_options({**options, **args}), revise=False, context=context)  # type: ignore[arg-type]
                 parents = job.parent_ids(0)
                 offsets = _edit_lines(writer, job, index)
+                tally.add(job.requests[0], len(offsets))
                 pictures += job.pictures
                 notices.extend(n for n in job.notices if n not in notices)
-            if label is not None or parents:
+            if (label is not None or parents) and directory is not None:
                 if extras is None:
                     extras = (directory / "extras.jsonl").open("w", encoding="utf-8")
                 for offset in offsets:
@@ -272,7 +292,7 @@ def write_lines(
             f"{sum(p.lines for p in writer.parts):,} lines go in {len(writer.parts)} batches: a batch takes one "
             f"endpoint and one model, and at most {max_lines:,} requests and {max_bytes / 1e6:,.0f} MB per file."
         )
-    return LinePlan(writer.parts, pictures, title, notices)
+    return LinePlan(writer.parts, pictures, title, notices, tally.result())
 
 
 def _labels(labels: Iterable[str | None] | None) -> Iterator[str | None]:
@@ -336,7 +356,8 @@ def _template(
         fields.pop("prompt", None)
         lines.append((offset, unit, json.dumps(fields).encode()[1:-1]))
         offset += unit
-    template = _Template(prompt_checker(request.model, context=context), request.model, tuple(lines))
+    assert isinstance(request, GenerateRequest)
+    template = _Template(prompt_checker(request.model, context=context), request.model, tuple(lines), request)
     templates[key] = template
     return template
 

@@ -15,6 +15,7 @@ the reason: never a number that only looks known.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import tokens
 from .capabilities import STANDARD_SIZES, get_model, parse_size
+from .formatting import esc
 from .prices import Price, find
 from .request import EditRequest, GenerateRequest, ResponsesRequest, VaryRequest
 
@@ -150,16 +152,21 @@ def _text_model_cost(model: str, usage: Mapping[str, Any], extra: tuple[Price, .
 
 
 def bill(
-    request: Request, usage: Mapping[str, Any] | None, settings: Settings, *, share: float = 1.0,
-    batch: bool = False, size: str | None = None,
+    request: Request | Mapping[str, Any], usage: Mapping[str, Any] | None, settings: Settings, *,
+    share: float = 1.0, batch: bool = False, size: str | None = None,
 ) -> Cost:  # fmt: skip
     """What one picture of ``request`` cost, from the ``usage`` its answer carried.
 
+    ``request``: the request, or the body a batch line asked (its ``model``, ``quality``, ``size``).
     ``share``: the part of ``usage`` that is this picture's (an Images API answer's usage counts
     all ``n`` pictures of the call).  ``batch``: made by the Batch API, at its discount.
     ``size``: the picture's own size (a per-picture price needs it).
     """
-    model = request.model
+    if isinstance(request, Mapping):
+        model, quality, asked = str(request.get("model") or ""), request.get("quality"), request.get("size")
+    else:
+        image = request.image if isinstance(request, ResponsesRequest) else request
+        model, quality, asked = request.model, getattr(image, "quality", None), image.size
     price = find(model, settings.prices)
     if price is None:
         return unknown(_no_price(model))
@@ -170,11 +177,10 @@ def bill(
             return unknown(f"no known batch price for {model}")
         discount = price.batch
     if price.by_picture:
-        image = request.image if isinstance(request, ResponsesRequest) else request
-        quality = getattr(image, "quality", None) or "standard"
-        amount = price.picture(quality, size or image.size)
+        quality = quality or "standard"
+        amount = price.picture(quality, size or asked)
         if amount is None:
-            return unknown(f"no known price for a {quality} {size or image.size} picture of {model}")
+            return unknown(f"no known price for a {quality} {size or asked} picture of {model}")
         return _priced([("picture", amount)], where, discount)
     if not usage:
         return unknown(f"the answer carried no token usage for {model}")
@@ -206,6 +212,97 @@ def total(costs: Iterable[Cost | None]) -> Cost:
     if reasons:
         return Cost(None, reason=reasons[0] if len(set(reasons)) == 1 else f"{len(reasons)} pictures unpriced")
     return Cost(amount, basis=where)
+
+
+# ------------------------------------------------------------------------------------------------ what was spent
+@dataclass(frozen=True)
+class SpendingRow:
+    """One day, model or session of ``dn.spent()``: its pictures, what the priced ones cost, how many are unpriced."""
+
+    key: str
+    pictures: int
+    usd: float
+    unpriced: int = 0
+
+    @property
+    def amount(self) -> str:
+        """``$1.23``, with ``+ 2 unpriced`` when some pictures have no known cost."""
+        return usd(self.usd) + (f" + {self.unpriced} unpriced" if self.unpriced else "")
+
+
+@dataclass(frozen=True)
+class Spending:
+    """What the gallery's pictures cost, summed ``by`` day, model or session (``dn.spent()``)."""
+
+    by: str
+    rows: tuple[SpendingRow, ...]
+    since: str | None = None
+
+    @property
+    def pictures(self) -> int:
+        return sum(row.pictures for row in self.rows)
+
+    @property
+    def unpriced(self) -> int:
+        return sum(row.unpriced for row in self.rows)
+
+    @property
+    def usd(self) -> float:
+        """What the priced pictures cost together (the unpriced ones are not in it: see ``unpriced``)."""
+        return sum(row.usd for row in self.rows)
+
+    @property
+    def total(self) -> Cost:
+        """The whole as a ``Cost``: unknown (saying how many) when a picture's cost is, as ``total`` is."""
+        if self.unpriced:
+            noun = "picture" if self.unpriced == 1 else "pictures"
+            return Cost(None, reason=f"{self.unpriced} {noun} unpriced; the priced ones cost {usd(self.usd)}")
+        return Cost(self.usd)
+
+    def _title(self) -> str:
+        since = f" since {self.since}" if self.since else ""
+        pictures = f"{self.pictures} picture{'s' if self.pictures != 1 else ''}"
+        amount = SpendingRow("", self.pictures, self.usd, self.unpriced).amount
+        return f"spent{since}, by {self.by}: {pictures}, {amount}"
+
+    def __str__(self) -> str:
+        lines = [self._title()]
+        width = max((len(row.key) for row in self.rows), default=0)
+        for row in self.rows:
+            noun = "pictures" if row.pictures != 1 else "picture "
+            lines.append(f"  {row.key:<{width}}  {row.pictures:>6} {noun}  {row.amount}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        head = f"<tr><th style='text-align:left'>{esc(self.by)}</th><th>pictures</th><th>cost</th></tr>"
+        body = "".join(
+            f"<tr><td style='text-align:left'>{esc(row.key)}</td><td>{row.pictures}</td><td>{esc(row.amount)}</td></tr>"
+            for row in self.rows
+        )
+        return f"<table class='dalle-spent'><caption>{esc(self._title())}</caption>{head}{body}</table>"
+
+
+def spending(
+    rows: Iterable[tuple[str, str | None]], by: str, since: str | None = None, order: str = "first"
+) -> Spending:
+    """``(key, cost as JSON)`` pairs, one a picture, summed by key in the order keys first appear
+    (``order="cost"``: the costliest first)."""
+    sums: dict[str, list[float]] = {}
+    for key, cost_json in rows:
+        entry = sums.setdefault(key, [0, 0.0, 0])
+        entry[0] += 1
+        cost = Cost.from_json(cost_json)
+        if cost is None or cost.usd is None:
+            entry[2] += 1
+        else:
+            entry[1] += cost.usd
+    found = [SpendingRow(key, int(n), amount, int(unpriced)) for key, (n, amount, unpriced) in sums.items()]
+    if order == "cost":
+        found.sort(key=lambda row: -row.usd)
+    return Spending(by, tuple(found), since)
 
 
 # ------------------------------------------------------------------------------------------------ before: the estimate
@@ -290,14 +387,20 @@ def _qualities(request: GenerateRequest | EditRequest) -> list[str]:
     return list(tokens.qualities(request.model)) if quality == "auto" else [quality]
 
 
+@functools.lru_cache(maxsize=256)
+def _output_range(model: str, size: str | None, quality: str | None) -> tuple[int, int, bool]:
+    """The fewest and most image tokens one picture may cost, and whether every count is published: the same
+    for every prompt, so a background job's 10,000 lines count them once."""
+    asked = GenerateRequest(model=model, size=size, quality=quality)
+    counts = [tokens.output_tokens(model, w, h, q) for w, h in _sizes(asked) for q in _qualities(asked)]
+    return min(c.tokens for c in counts), max(c.tokens for c in counts), all(c.published for c in counts)
+
+
 def _image_request(
     request: GenerateRequest | EditRequest, price: Price, pictures: int, into: _Sum, *, revised: bool
 ) -> None:
     """Add what ``pictures`` pictures of ``request`` cost on a token-billed GPT image model to ``into``."""
-    counts = [tokens.output_tokens(request.model, w, h, q) for w, h in _sizes(request) for q in _qualities(request)]
-    low_out = min(c.tokens for c in counts)
-    high_out = max(c.tokens for c in counts)
-    published = all(c.published for c in counts)
+    low_out, high_out, published = _output_range(request.model, request.size, request.quality)
     text = tokens.text_tokens(request.prompt)
     text_high = text + REVISION_TOKENS if revised else text
     image_in = 0
@@ -372,34 +475,55 @@ def _calls(request: Request) -> int:
     return -(-request.n // per_call)
 
 
+class Tally:
+    """An ``Estimate`` added up one request at a time: what ``estimate_requests`` does for a list, and what a
+    background job's lines use, which are planned one by one and never held in a list."""
+
+    def __init__(self, settings: Settings, *, batch: bool = False) -> None:
+        self.settings = settings
+        self.batch = batch
+        self._into = _Sum()
+        self._sizes: list[str] = []
+        self._models: list[str] = []
+        self._share: float | None = 1.0
+        self._pictures = 0
+        self._calls = 0
+
+    def add(self, request: Request, calls: int | None = None) -> None:
+        """Add ``request`` (all its pictures); ``calls``: the HTTP requests (or batch lines) it becomes, when
+        the caller knows them better than the model's ``n`` per call."""
+        for size in _one(request, self.settings, self._into):
+            if size not in self._sizes:
+                self._sizes.append(size)
+        if request.model not in self._models:
+            self._models.append(request.model)
+        if self.batch:
+            price = find(request.model, self.settings.prices)
+            share = self._share
+            self._share = None if price is None or price.batch is None or share is None else min(share, price.batch)
+        self._pictures += request.n
+        self._calls += _calls(request) if calls is None else calls
+
+    def result(self) -> Estimate:
+        into, batch, models, sizes = self._into, self.batch, tuple(self._models), tuple(self._sizes)
+        where = basis(self.settings, find(models[0], self.settings.prices) if models else None)
+        reason = into.reason or ("no known batch price" if batch and self._share is None else "")
+        if reason:
+            return Estimate(None, None, self._calls, self._pictures, models, sizes, where, reason, batch=batch)
+        factor = self._share if batch and self._share is not None else 1.0
+        return Estimate(
+            into.low * factor, into.high * factor, self._calls, self._pictures, models, sizes, where,
+            published=into.published, batch=batch,
+        )  # fmt: skip
+
+
 def estimate_requests(requests: Sequence[Request], settings: Settings, *, batch: bool = False) -> Estimate:
     """The ``Estimate`` of sending ``requests`` with ``settings`` (its prices and backend); ``batch``: through
     the Batch API, at its discount."""
-    into = _Sum()
-    sizes: list[str] = []
-    models: list[str] = []
-    share: float | None = 1.0
+    tally = Tally(settings, batch=batch)
     for request in requests:
-        for size in _one(request, settings, into):
-            if size not in sizes:
-                sizes.append(size)
-        if request.model not in models:
-            models.append(request.model)
-        if batch:
-            price = find(request.model, settings.prices)
-            share = None if price is None or price.batch is None or share is None else min(share, price.batch)
-    pictures = sum(request.n for request in requests)
-    calls = sum(_calls(request) for request in requests)
-    where = basis(settings, find(models[0], settings.prices) if models else None)
-    if batch and share is None and not into.reason:
-        into.reason = "no known batch price"
-    if into.reason:
-        return Estimate(None, None, calls, pictures, tuple(models), tuple(sizes), where, into.reason, batch=batch)
-    factor = share if batch and share is not None else 1.0
-    return Estimate(
-        into.low * factor, into.high * factor, calls, pictures, tuple(models), tuple(sizes), where,
-        published=into.published, batch=batch,
-    )  # fmt: skip
+        tally.add(request)
+    return tally.result()
 
 
 def estimate(job: Job, *, batch: bool = False) -> Estimate:
@@ -407,4 +531,18 @@ def estimate(job: Job, *, batch: bool = False) -> Estimate:
     return estimate_requests(job.requests, job.settings, batch=batch)
 
 
-__all__ = ["Cost", "Estimate", "basis", "bill", "estimate", "estimate_requests", "total", "unknown", "usd"]
+__all__ = [
+    "Cost",
+    "Estimate",
+    "Spending",
+    "SpendingRow",
+    "Tally",
+    "spending",
+    "basis",
+    "bill",
+    "estimate",
+    "estimate_requests",
+    "total",
+    "unknown",
+    "usd",
+]

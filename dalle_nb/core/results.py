@@ -82,6 +82,8 @@ class Record:
     parent_prompt: str | None = None
     #: What the picture cost (from the usage the API returned); None for pictures saved before costs were kept.
     cost: Cost | None = None
+    #: The id of the kernel session that made it (``ses_...``); None for pictures saved before it was kept.
+    session: str | None = None
 
 
 @dataclass(eq=False, repr=False, kw_only=True)

@@ -108,18 +108,25 @@ async def _answer(call: Awaitable[Any]) -> Any:
 Emit = Callable[[Event], None]
 
 
-async def run_job(job: Job, conn: Connection, store: Gallery, limiter: Limiter, emit: Emit) -> ImageSet:
+async def run_job(
+    job: Job, conn: Connection, store: Gallery, limiter: Limiter, emit: Emit, session: str | None = None
+) -> ImageSet:
     """Run every request of ``job`` on ``conn`` and return what arrived, in request order.
+
+    ``session``: the id of the kernel session the pictures are made in, kept with each in the gallery.
 
     Cancelling the task that runs this stops the requests in flight; pictures already being
     saved are saved and kept, and the result says ``cancelled``.
     """
-    return await _Execution(job, conn, store, limiter, emit).run()
+    return await _Execution(job, conn, store, limiter, emit, session).run()
 
 
 class _Execution:
-    def __init__(self, job: Job, conn: Connection, store: Gallery, limiter: Limiter, emit: Emit) -> None:
+    def __init__(
+        self, job: Job, conn: Connection, store: Gallery, limiter: Limiter, emit: Emit, session: str | None = None
+    ) -> None:
         self.job = job
+        self.session = session
         self.conn = conn
         self.emit = emit
         self.store = store
@@ -466,7 +473,7 @@ class _Execution:
             record = self.store.save(
                 raw, prompt=prompt, model=request.model, kind=kind, output_format=fmt, size=size,
                 revised_prompt=revised, params=params, usage=usage, parent_ids=parents, backend=backend,
-                text_model=text_model, response_id=response_id, cost=cost,
+                text_model=text_model, response_id=response_id, cost=cost, session=self.session,
             )  # fmt: skip
             path, created, ident = record.path, record.created, record.id
         except GalleryError as error:

@@ -18,8 +18,8 @@ folder can be moved or synced elsewhere and still work.  Layout::
 Background jobs (``dalle_nb.batch``) are history too: a job is a row of ``jobs`` the moment it is
 submitted, and each of its lines a row of ``job_results`` once its pictures are saved, so a kernel
 restart loses neither the job nor what was already collected.  Schema version 3 added both tables,
-version 4 each picture's ``cost`` (``dn.spent()`` sums them); an older index gains what it lacks when it
-is first opened (its pictures' costs stay unknown).
+version 4 each picture's ``cost`` (``dn.spent()`` sums them) and the kernel ``session`` that made it; an older
+index gains what it lacks when it is first opened (its pictures' costs stay unknown).
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ _COLUMNS = (
     "text_model",
     "response_id",
     "cost",
+    "session",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM images"
 _PROMPT = "SELECT prompt FROM images WHERE id = ?"
@@ -99,7 +100,8 @@ _SCHEMA = (
         backend        TEXT NOT NULL,
         text_model     TEXT,
         response_id    TEXT,
-        cost           TEXT
+        cost           TEXT,
+        session        TEXT
     )
     """,
     "CREATE INDEX IF NOT EXISTS images_created ON images (created)",
@@ -458,8 +460,9 @@ class Gallery:
             for statement in _SCHEMA:
                 conn.execute(statement)
             columns = {row[1] for row in conn.execute("PRAGMA table_info(images)")}
-            # version 2: pictures made through the Responses API; version 4: what each picture cost
-            for added in ("text_model", "response_id", "cost"):
+            # version 2: pictures made through the Responses API; version 4: what each picture cost, and in which
+            # kernel session it was made
+            for added in ("text_model", "response_id", "cost", "session"):
                 if added not in columns:
                     conn.execute(f"ALTER TABLE images ADD COLUMN {added} TEXT")
             if version < SCHEMA_VERSION:
@@ -540,6 +543,7 @@ class Gallery:
         text_model: str | None = None,
         response_id: str | None = None,
         cost: Cost | None = None,
+        session: str | None = None,
     ) -> Record:
         """Persist one image before anyone sees it, so a crash or restart can never lose a paid-for result.
 
@@ -589,6 +593,7 @@ class Gallery:
             text_model,
             response_id,
             None if cost is None else cost.to_json(),
+            session,
         )
         sidecar = path.with_name(f".{record_id}.{os.getpid()}{_SIDECAR}")
         with _SAVING_LOCK:
@@ -647,6 +652,7 @@ class Gallery:
             text,
             response,
             cost,
+            session,
         ) = row
         return Record(
             id=rid,
@@ -665,6 +671,7 @@ class Gallery:
             text_model=text,
             response_id=response,
             cost=Cost.from_json(cost),
+            session=session,
         )
 
     @contextlib.contextmanager
@@ -756,6 +763,19 @@ class Gallery:
                 return 0
             (total,) = conn.execute(f"SELECT COUNT(*) FROM images{where}", args).fetchone()
         return int(total)
+
+    def costs(self, since: float | None = None) -> list[tuple[float, str, str | None, str | None]]:
+        """``(created, model, cost as JSON, session)`` of every picture made at ``since`` (a Unix time) or later,
+        oldest first: what ``dn.spent()`` sums, read by the index alone (no record is built, no file touched)."""
+        sql = "SELECT created, model, cost, session FROM images"
+        args: list[Any] = []
+        if since is not None:
+            sql += " WHERE created >= ?"
+            args.append(float(since))
+        with self._reading() as conn:
+            if conn is None:
+                return []
+            return [(float(c), str(m), cost, ses) for c, m, cost, ses in conn.execute(f"{sql} ORDER BY created", args)]
 
     def __len__(self) -> int:
         """Rows in the index (including any whose file was deleted); cheap, because it never touches the images."""

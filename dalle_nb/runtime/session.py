@@ -24,21 +24,23 @@ import atexit
 import concurrent.futures
 import contextlib
 import queue
+import secrets
 import sys
 import textwrap
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.capabilities import Profile
 from ..core.config import Settings
+from ..core.costs import Estimate, estimate, usd
 from ..core.errors import DalleError, InvalidRequest, detach
 from ..core.events import Event, ImageSaved, JobDone, OnEvent, RequestFailed
 from ..core.plan import Job
-from ..core.results import Failure, ImageSet
+from ..core.results import Failure, GeneratedImage, ImageSet
 from .client import run_job
 from .connections import Connection, connection_ident, open_connection
 from .gallery import Gallery
@@ -51,6 +53,11 @@ if TYPE_CHECKING:
 
 #: How many galleries keep their index open at once (``Session.gallery``).
 _OPEN_GALLERIES = 4
+
+
+def new_session_id() -> str:
+    """A kernel session's id, ordered by time as the gallery's ids are: ``ses_20261207T101500_3fa9c2``."""
+    return f"ses_{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}_{secrets.token_hex(3)}"
 
 
 class _Loop:
@@ -239,11 +246,21 @@ class Session:
         self._starting = threading.Lock()
         self._notified: set[str] = set()
         self._limiters: dict[tuple[str, str], Limiter] = {}
+        #: Which kernel session made a picture (the gallery's ``session`` column; ``dn.spent(by="session")``).
+        self.id = new_session_id()
         #: Pictures made in this session, and those asked for by jobs still running (``max_images``).
         self.made = 0
         self._reserved = 0
         self._cap: int | None = None
         self._made_before_cap = 0
+        #: US dollars spent in this session (what its pictures cost), and set aside by jobs still running
+        #: (``max_cost``).
+        self.spent = 0.0
+        self._held = 0.0
+        self._money_cap: float | None = None
+        self._spent_before_cap = 0.0
+        #: What ``reserve_job`` set aside for each job still running, by the job's id.
+        self._holds: dict[int, list[float]] = {}
         self.settings_store.on_change(self.retire_connections)
 
     # ------------------------------------------------------------------ what planning asks (PlanContext)
@@ -435,11 +452,17 @@ class Session:
         return limiter
 
     # ------------------------------------------------------------------ the budget
-    def reserve_pictures(self, settings: Settings, pictures: int) -> None:
-        """Refuse, before anything is sent, work that would pass ``max_images``: the pictures made since the
-        cap was set, and those asked for by jobs still running, count (a ``Job``'s, a background job's)."""
+    def reserve_pictures(self, settings: Settings, pictures: int, cost: Estimate | None = None) -> float:
+        """Refuse, before anything is sent, work that would pass ``max_images`` or ``max_cost``; returns the US
+        dollars set aside (0 without ``max_cost``), which ``settle_pictures`` gives back.
+
+        The pictures made (and dollars spent) since the cap was set, and those asked for by jobs still running,
+        count (a ``Job``'s, a background job's).  ``cost``: what the work would cost (its ``high`` is set aside);
+        without ``max_cost`` it is not needed.
+        """
         cap = settings.max_images
         with self._lock:
+            held = self._money_needed(settings, cost)  # refuses before anything is set aside
             if cap != self._cap:  # a new budget counts from the moment it is set
                 self._cap, self._made_before_cap = cap, self.made
             used = self.made - self._made_before_cap + self._reserved
@@ -453,12 +476,75 @@ class Session:
                     allowed=f"at most {left}",
                 )
             self._reserved += pictures
+            self._held += held
+            return held
 
-    def settle_pictures(self, reserved: int, made: int) -> None:
-        """Give back what ``reserve_pictures`` set aside, counting ``made`` (a background job: all it sent)."""
+    def _money_needed(self, settings: Settings, cost: Estimate | None) -> float:
+        """What ``max_cost`` sets aside for work that would cost ``cost``; ``InvalidRequest`` when it would pass
+        what is left, or when its price is unknown (a cap cannot be kept on an unknown price)."""
+        cap = settings.max_cost
+        if cap != self._money_cap:  # a new budget counts from the moment it is set
+            self._money_cap, self._spent_before_cap = cap, self.spent
+        if cap is None:
+            return 0.0
+        if cost is None or cost.high is None:
+            why = cost.reason if cost is not None else "nothing priced it"
+            raise InvalidRequest(
+                f"the price of this call is unknown ({why}), so max_cost cannot be kept; set a price with "
+                "dalle_nb.configure(prices=...) or unset max_cost with dalle_nb.configure(max_cost=None).",
+                field="max_cost", value=None, allowed="a call with a known price",
+            )  # fmt: skip
+        left = max(0.0, cap - (self.spent - self._spent_before_cap) - self._held)
+        if cost.high > left + 1e-12:
+            pictures = f"{cost.pictures} picture{'s' if cost.pictures != 1 else ''}"
+            what = f"{pictures} of {', '.join(cost.models)}" if cost.models else pictures
+            raise InvalidRequest(
+                f"this call would cost up to {usd(cost.high)} ({what}, {cost.basis}), but this session's budget "
+                f"(max_cost={usd(cap)}) has {usd(left)} left; ask for less, or raise it with "
+                "dalle_nb.configure(max_cost=...).",
+                field="max_cost", value=cost.high, allowed=f"at most {usd(left)}",
+            )  # fmt: skip
+        return cost.high
+
+    def settle_pictures(self, reserved: int, made: int, *, held: float = 0.0, spent: float = 0.0) -> None:
+        """Give back what ``reserve_pictures`` set aside (``reserved`` pictures, ``held`` dollars), counting
+        ``made`` pictures and ``spent`` dollars (a background job: all it sent, at its estimate)."""
         with self._lock:
             self._reserved -= reserved
             self.made += made
+            self._held -= held
+            self.spent += spent
+
+    def money_left(self, settings: Settings | None = None) -> float | None:
+        """The US dollars ``max_cost`` still allows (jobs still running count at their estimate); None: no cap."""
+        settings = settings or self.settings()
+        with self._lock:
+            if settings.max_cost != self._money_cap:
+                return settings.max_cost
+            if settings.max_cost is None:
+                return None
+            return max(0.0, settings.max_cost - (self.spent - self._spent_before_cap) - self._held)
+
+    def reserve_job(self, job: Job) -> None:
+        """``reserve_pictures`` for a planned job: its pictures and, under ``max_cost``, its estimate."""
+        cost = estimate(job) if job.settings.max_cost is not None else None
+        held = self.reserve_pictures(job.settings, job.pictures, cost)
+        with self._lock:
+            self._holds.setdefault(id(job), []).append(held)
+
+    def settle_job(self, job: Job, images: Sequence[GeneratedImage] = ()) -> None:
+        """Give back what ``reserve_job`` set aside for ``job``, counting the pictures it made at what they
+        cost; a picture whose cost is unknown counts at its share of what was set aside for it."""
+        with self._lock:
+            holds = self._holds.get(id(job)) or [0.0]
+            held = holds.pop()
+            if not holds:
+                self._holds.pop(id(job), None)
+        spent = 0.0
+        for image in images:
+            cost = image.cost.usd if image.cost is not None else None
+            spent += cost if cost is not None else held / max(1, job.pictures)
+        self.settle_pictures(job.pictures, len(images), held=held, spent=spent)
 
     # ------------------------------------------------------------------ the one submit path
     def submit(
@@ -478,10 +564,10 @@ class Session:
         """
         handle, emit = self._handle(on_event, loop, deliver_here)
         if job.settings.backend == "offline" and self.offline_url is None:
-            self.reserve_pictures(job.settings, job.pictures)  # the budget still refuses at the call
+            self.reserve_job(job)  # the budget still refuses at the call
             handle._planned(job)
             prompt = getattr(job.requests[0], "prompt", "") if job.requests else ""
-            connect = self._prepare_then_run(handle, lambda: (job, self._connect(job)), emit, prompt, job.pictures)
+            connect = self._prepare_then_run(handle, lambda: (job, self._connect(job)), emit, prompt, job)
             self.loop().submit(connect)
             return handle
         conn = self._claim(job)
@@ -512,18 +598,19 @@ class Session:
 
     async def _prepare_then_run(
         self, handle: JobHandle, prepare: Callable[[], tuple[Job, Connection]], emit: Callable[[Event], None],
-        prompt: str, reserved: int = 0,
+        prompt: str, reserved: Job | None = None,
     ) -> None:  # fmt: skip
         """On the session's loop: ``prepare`` the job and claim its connection on a worker thread, then run it.
 
         A failure to prepare (a ``DalleError``) is the job's, heard as a ``RequestFailed`` for ``prompt``.
-        ``reserved``: pictures the budget set aside at the call, given back if the job is cancelled before
+        ``reserved``: the job whose pictures the budget set aside at the call, given back if it is cancelled before
         ``prepare`` runs (once it runs, ``prepare`` and ``_unclaim`` settle them).
         """
         running = asyncio.get_running_loop()
         handle._task, handle._loop = asyncio.current_task(), running
         if handle.cancelling:  # cancelled before it started
-            self.settle_pictures(reserved, 0)
+            if reserved is not None:
+                self.settle_job(reserved)
             self._end(handle, ImageSet(cancelled=True), emit)
             return
         work = running.run_in_executor(None, prepare)
@@ -586,7 +673,7 @@ class Session:
 
     def _claim(self, job: Job) -> Connection:
         """Reserve the job's pictures and a connection for it (``_release`` gives both back)."""
-        self.reserve_pictures(job.settings, job.pictures)
+        self.reserve_job(job)
         return self._connect(job)
 
     def _connect(self, job: Job) -> Connection:
@@ -594,20 +681,20 @@ class Session:
         try:
             conn = self.connection(job.settings)
         except BaseException:
-            self.settle_pictures(job.pictures, 0)
+            self.settle_job(job)
             raise
         self._hold(conn)
         return conn
 
-    def _release(self, job: Job, conn: Connection, made: int) -> None:
+    def _release(self, job: Job, conn: Connection, made: Sequence[GeneratedImage]) -> None:
         self._let_go(conn)
-        self.settle_pictures(job.pictures, made)
+        self.settle_job(job, made)
 
     def _unclaim(self, work: asyncio.Future[tuple[Job, Connection]]) -> None:
         """A job cancelled while it was being planned: what ``_claim`` took, if it got that far, goes back."""
         if not work.cancelled() and work.exception() is None:
             job, conn = work.result()
-            self._release(job, conn, 0)
+            self._release(job, conn, ())
 
     def _end(self, handle: JobHandle, result: ImageSet, emit: Callable[[Event], None]) -> None:
         """Settle ``handle`` with ``result``: its pictures, the cancellation, or the job's error."""
@@ -636,12 +723,12 @@ class Session:
         try:
             # the limiter lives on this loop: only this thread creates or resizes it
             limiter = self._limiter(conn, job.settings.concurrency)
-            result = await run_job(job, conn, self.gallery(job.settings), limiter, emit)
+            result = await run_job(job, conn, self.gallery(job.settings), limiter, emit, self.id)
         except BaseException as error:  # a fault of ours: the caller must hear of it, never hang
             handle.set_exception(error)
             raise
         finally:
-            self._release(job, conn, len(handle.images))
+            self._release(job, conn, handle.images.images)
         self._end(handle, result, emit)
 
 
@@ -676,4 +763,4 @@ def default_session() -> Session:
         return _default
 
 
-__all__ = ["JobHandle", "Limiter", "Session", "default_session"]
+__all__ = ["JobHandle", "Limiter", "Session", "default_session", "new_session_id"]

@@ -22,7 +22,9 @@ import dalle_nb as dn
 from dalle_nb import config
 from dalle_nb.background import lines as batch_lines
 from dalle_nb.background.batch import _engine
+from dalle_nb.core.costs import usd
 from dalle_nb.core.errors import ContentPolicyError, InvalidRequest
+from dalle_nb.core.prices import BATCH_SHARE
 from dalle_nb.offline import OfflineServer, ServerOptions
 from dalle_nb.runtime.gallery import Gallery, JobRecord
 
@@ -338,7 +340,8 @@ def test_an_index_of_version_2_gains_the_job_tables_and_keeps_its_pictures(fresh
     reopened = Gallery(fresh)
     assert reopened.jobs() == [] and reopened.get(saved.id).prompt == "an old picture"
     with sqlite3.connect(fresh / "index.sqlite3") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (3,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (4,)  # and the columns of version 4 (costs)
+        assert {"cost", "session"} <= {row[1] for row in conn.execute("PRAGMA table_info(images)")}
 
 
 def test_the_key_is_in_no_file_a_job_writes(fresh: Path) -> None:
@@ -462,3 +465,34 @@ def test_waiting_in_a_notebook_shows_one_line_that_counts_up_and_goes_when_the_j
     assert result["data"]["text/plain"].endswith(": completed, 3 of 3 done, 0 failed")  # a sentence, not fields
     printed = "".join(m.get("text", "") for m in shown if m["type"] == "stream")
     assert "of 3 done" not in printed, "in a notebook the counts are in the line, not printed line after line"
+
+
+# ---------------------------------------------------------------------------- what a background job costs
+def test_a_batch_is_priced_at_the_batch_rate_before_and_its_pictures_after(quick: OfflineServer, fresh: Path) -> None:
+    use(quick)
+    prompts = ["a red fox in the snow", "a grey wolf at dusk"]
+    direct = dn.generate(prompts, model="gpt-image-1.5", **FAST)
+    asked = dn.estimate(dn.submit, prompts, model="gpt-image-1.5", **FAST)
+    assert asked.batch and asked.requests == 2 and asked.pictures == 2 and "Batch API" in asked.summary()
+    listed = dn.estimate(dn.generate, prompts, model="gpt-image-1.5", **FAST)
+    assert asked.high == pytest.approx(listed.high * BATCH_SHARE)  # type: ignore[operator]
+    assert not (fresh / "jobs").exists() or not any((fresh / "jobs").iterdir()), "an estimate writes nothing"
+    job = dn.submit(prompts, model="gpt-image-1.5", **FAST)
+    assert job.wait(progress=False).state == "completed"
+    collected = job.collect()
+    for made, batched in zip(direct, collected, strict=True):
+        assert made.cost is not None and batched.cost is not None and made.cost.usd is not None
+        assert batched.cost.usd == pytest.approx(made.cost.usd * BATCH_SHARE)
+    assert collected.cost.usd == pytest.approx(direct.cost.usd * BATCH_SHARE)  # type: ignore[operator]
+
+
+def test_a_batch_over_max_cost_is_refused_before_anything_is_uploaded(quick: OfflineServer, fresh: Path) -> None:
+    use(quick)
+    config.configure(max_cost=0.02)
+    before = uploads(quick)
+    prompts = [f"a heron number {i}" for i in range(20)]
+    would = dn.estimate(dn.submit, prompts, model="gpt-image-1.5", size="1024x1024", quality="high")
+    with pytest.raises(InvalidRequest, match=r"would cost up to .* has \$0\.02 left") as refused:
+        dn.submit(prompts, model="gpt-image-1.5", size="1024x1024", quality="high")
+    assert f"would cost up to {usd(would.high)} (20 pictures of gpt-image-1.5" in str(refused.value)
+    assert uploads(quick) == before and dn.jobs() == []
