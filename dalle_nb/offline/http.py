@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core import tokens
 from ..core.capabilities import (
     DATA_URL_LIMIT,
     INPUT_MAX_PIXELS,
@@ -58,7 +59,6 @@ REFERENCE_SIDE = 256
 #: A prompt containing this word is refused as the safety system refuses one, so tutorials and
 #: tests can show a content-policy error offline.
 BLOCKED_WORD = "#blocked"
-OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}
 #: Which picture index a request starts at.  dalle_nb's client sets it when it fans ``n`` out
 #: into several requests, so they give different pictures, as the real API would.
 FIRST_INDEX_HEADER = "x-dalle-nb-first-index"
@@ -280,8 +280,11 @@ def _too_many_pixels(field: str, size: str) -> APIFailure:
     )
 
 
-def check_pictures(images: Sequence[tuple[str, bytes]], *, most: int, extra: Sequence[tuple[str, bytes]] = ()) -> None:
-    """Refuse a request's pictures by what their headers say, before any of them is decoded.
+def check_pictures(
+    images: Sequence[tuple[str, bytes]], *, most: int, extra: Sequence[tuple[str, bytes]] = ()
+) -> list[tuple[int, int]]:
+    """Refuse a request's pictures by what their headers say, before any of them is decoded; the sizes of
+    ``images`` (what their input tokens are counted from).
 
     ``images`` (each named by its field) are at most ``most``; each of them and of ``extra`` (a mask, a markup:
     not counted as images) has at most ``INPUT_MAX_PIXELS``, and all together at most ``INPUT_MAX_REQUEST_PIXELS``.
@@ -296,6 +299,7 @@ def check_pictures(images: Sequence[tuple[str, bytes]], *, most: int, extra: Seq
             param=images[most][0], code="too_many_images",
         )  # fmt: skip
     total = 0
+    sizes: list[tuple[int, int]] = []
     for field, data in (*images, *extra):
         if not data:
             raise APIFailure(400, f"The file for '{field}' is empty.", param=field, code="empty_image_file")
@@ -309,6 +313,7 @@ def check_pictures(images: Sequence[tuple[str, bytes]], *, most: int, extra: Seq
         if width * height > INPUT_MAX_PIXELS:
             raise _too_many_pixels(field, f"{width}x{height} ({width * height:,} pixels)")
         total += width * height
+        sizes.append((width, height))
         if total > INPUT_MAX_REQUEST_PIXELS:
             raise APIFailure(
                 400,
@@ -317,6 +322,7 @@ def check_pictures(images: Sequence[tuple[str, bytes]], *, most: int, extra: Seq
                 param=field,
                 code="image_too_large",
             )
+    return sizes[: len(images)]
 
 
 def measure(field: str, data: bytes, *, keep: int | None = None) -> Upload:
@@ -391,18 +397,30 @@ def data_url(url: object, where: str) -> bytes:
 # ------------------------------------------------------------------------------------------------- answering
 
 
-def token_usage(prompt: str, quality: str, size: tuple[int, int], n: int, input_images: int = 0) -> dict[str, Any]:
-    """The Images API's ``usage`` for ``n`` pictures: tokens as OpenAI counts them for the prompt, inputs and size."""
-    text_tokens = max(1, round(len(prompt.split()) * 1.3))
-    image_tokens = 323 * input_images
-    per_image = round(OUTPUT_TOKENS.get(quality, OUTPUT_TOKENS["medium"]) * size[0] * size[1] / (1024 * 1024))
-    output = per_image * n
+def token_usage(
+    model: str,
+    prompt: str,
+    quality: str,
+    size: tuple[int, int],
+    n: int,
+    inputs: Sequence[tuple[int, int]] = (),
+    fidelity: str | None = None,
+) -> dict[str, Any]:
+    """The ``usage`` of ``n`` pictures of GPT image ``model``, counted by ``core.tokens``: the rules the price estimate
+    uses, so an offline answer costs what the estimate said and what OpenAI would charge.
+
+    Each picture reads the prompt and every input picture (``inputs``, their real sizes, at ``fidelity``), so an
+    answer of ``n`` pictures counts them ``n`` times, as it counts ``n`` pictures' output.
+    """
+    text = tokens.text_tokens(prompt)
+    image_in = sum(tokens.input_image_tokens(width, height, fidelity).tokens for width, height in inputs)
+    output = tokens.output_tokens(model, size[0], size[1], quality).tokens * n
     return {
-        "input_tokens": text_tokens + image_tokens,
-        "input_tokens_details": {"image_tokens": image_tokens, "text_tokens": text_tokens},
+        "input_tokens": (text + image_in) * n,
+        "input_tokens_details": {"image_tokens": image_in * n, "text_tokens": text * n},
         "output_tokens": output,
         "output_tokens_details": {"image_tokens": output, "text_tokens": 0},
-        "total_tokens": text_tokens + image_tokens + output,
+        "total_tokens": (text + image_in) * n + output,
     }
 
 

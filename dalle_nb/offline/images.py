@@ -146,7 +146,7 @@ class ImagesAPI:
                 transparent=params.get("background") == "transparent",
             )
 
-        return await self._respond(request, "generations", spec, params, render, (width, height), 0, fault)
+        return await self._respond(request, "generations", spec, params, render, (width, height), [], fault)
 
     async def _edits(self, request: Request, reader: Body, fault: Fault | None) -> Response:
         if reader.content_type == "application/json":  # GPT models: images by reference
@@ -193,7 +193,8 @@ class ImagesAPI:
                 transparent=params.get("background") == "transparent",
             )
 
-        return await self._respond(request, "edits", spec, params, render, (width, height), len(images), fault)
+        inputs = [(u.info.width, u.info.height) for u in images]  # their sizes as sent, before any was made small
+        return await self._respond(request, "edits", spec, params, render, (width, height), inputs, fault)
 
     async def _variations(self, request: Request, reader: Body, fault: Fault | None) -> Response:
         fields, files = await self._form(reader, "variations")
@@ -211,7 +212,8 @@ class ImagesAPI:
 
             return draw.vary_image(source.image, index=index, seed=self.options.seed, size=size)
 
-        return await self._respond(request, "variations", spec, params, render, size, 1, fault)
+        inputs = [(source.info.width, source.info.height)]
+        return await self._respond(request, "variations", spec, params, render, size, inputs, fault)
 
     # ------------------------------------------------------------------ reading requests
     async def _form(self, reader: Body, endpoint: Endpoint) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
@@ -304,7 +306,7 @@ class ImagesAPI:
         params: dict[str, Any],
         render: Callable[[int], Any],
         size: tuple[int, int],
-        input_images: int,
+        inputs: Sequence[tuple[int, int]],
         fault: Fault | None,
     ) -> Response:
         from .painter import draw  # not at the top: the painter (numpy, Pillow) loads with the first picture
@@ -317,7 +319,20 @@ class ImagesAPI:
         background = params.get("background")
         effective_background = "transparent" if background == "transparent" else "opaque"
         size_text = f"{size[0]}x{size[1]}"
-        usage = token_usage(params.get("prompt", ""), effective_quality, size, params["n"], input_images)
+        # the answer's usage counts its n pictures; a streamed picture's own event counts that one picture, so that
+        # the n events of a stream add up to what the one answer of the same request says
+        usage = token_usage(
+            spec.id,
+            params.get("prompt", ""),
+            effective_quality,
+            size,
+            params["n"],
+            inputs,
+            params.get("input_fidelity"),
+        )
+        picture_usage = token_usage(
+            spec.id, params.get("prompt", ""), effective_quality, size, 1, inputs, params.get("input_fidelity")
+        )
 
         first = first_index(request)
         if params.get("stream"):
@@ -333,7 +348,7 @@ class ImagesAPI:
                     effective_quality,
                     effective_background,
                     size_text,
-                    usage,
+                    picture_usage,
                     fault,
                 ),
                 media_type="text/event-stream",

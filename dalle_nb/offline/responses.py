@@ -38,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..core import tokens
 from ..core.capabilities import (
     MODELS,
     RESPONSES_MAX_BYTES,
@@ -49,6 +50,7 @@ from ..core.capabilities import (
     resolve_size,
     validate,
 )
+from ..core.costs import TOOL_TOKENS
 from .http import (
     BLOCKED_WORD,
     REFERENCE_SIDE,
@@ -290,14 +292,13 @@ class _Call:
     base: Any = None  # PIL image to edit, or None to generate
     mask: Any = None
     references: list[Any] = field(default_factory=list)
+    #: The sizes of the pictures the image model reads (an edit's), as sent: what its input tokens count.
+    inputs: list[tuple[int, int]] = field(default_factory=list)
+    input_fidelity: str | None = None
 
     @property
     def size(self) -> str:
         return f"{self.width}x{self.height}"
-
-    @property
-    def input_images(self) -> int:
-        return 0 if self.base is None else 1 + len(self.references)
 
 
 @dataclass
@@ -329,16 +330,6 @@ class _Input:
     other_texts: list[str] = field(default_factory=list)
     #: (param path, encoded picture): checked by their headers (``check_pictures``), decoded only by ``_call``.
     pictures: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-_WORD = re.compile(r"\S+")
-
-
-def _tokens(text: str) -> int:
-    """About 1.3 tokens a word, as OpenAI counts English.  The words are counted, not listed: ``text.split()`` of a
-    20 MB ``instructions`` made 150 MB of small strings for one request."""
-    words = sum(1 for _ in _WORD.finditer(text))
-    return max(1, round(words * 1.3)) if words else 0
 
 
 def _new_id(prefix: str) -> str:
@@ -605,7 +596,10 @@ class ResponsesAPI:
     ) -> dict[str, Any]:
         """The final ``Response`` (completed or failed), remembered for ``GET`` and ``previous_response_id``."""
         call = plan.call
-        output_tokens = _tokens(plan.message) + (_tokens(call.revised_prompt) if call is not None else 0)
+        # what the text model wrote: the revised prompt it handed the tool and its message, counted as core counts
+        # text, so the bill stays within the estimate's room for a revision (``costs.REVISION_TOKENS``)
+        written = plan.message if call is None else f"{call.revised_prompt} {plan.message}"
+        output_tokens = tokens.text_tokens(written)
         usage = {
             "input_tokens": plan.input_tokens,
             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
@@ -616,7 +610,9 @@ class ResponsesAPI:
         image_usage = _NO_IMAGE_USAGE  # a blocked call is not charged, like a refused Images request
         if call is not None and not failed:
             size = (call.width, call.height)
-            image_usage = token_usage(call.revised_prompt, call.quality, size, 1, call.input_images)
+            image_usage = token_usage(
+                call.model, call.revised_prompt, call.quality, size, 1, call.inputs, call.input_fidelity
+            )
         error = None
         if failed:
             error = {
@@ -660,7 +656,7 @@ class ResponsesAPI:
         tool_index, tool = _image_tool(params.get("tools"))
         calls_tool = _calls_tool(params.get("tool_choice", "auto"), tool is not None)
         read = self._read_input(params.get("input"))
-        check_pictures(read.pictures, most=RESPONSES_MAX_IMAGES, extra=_mask_bytes(self.gate, tool, tool_index))
+        seen = check_pictures(read.pictures, most=RESPONSES_MAX_IMAGES, extra=_mask_bytes(self.gate, tool, tool_index))
         prompt = " ".join(text.strip() for text in read.user_texts if text.strip())
         if calls_tool and not prompt:
             raise APIFailure(
@@ -682,8 +678,14 @@ class ResponsesAPI:
         instructions = params.get("instructions")
         if instructions is not None and not isinstance(instructions, str):
             raise APIFailure(400, "'instructions' must be a string.", param="instructions", code="invalid_type")
-        texts = [*read.user_texts, *read.other_texts, instructions or ""]
-        input_tokens = sum(_tokens(t) for t in texts) + 258 * len(read.pictures) + (40 if tool is not None else 0)
+        # what the text model reads, counted as ``core.costs`` estimates it: the text, the tool's definition and
+        # each picture in the input at its size (a previous response's picture goes to the image tool, not here)
+        text = " ".join(t.strip() for t in (*read.user_texts, *read.other_texts, instructions or "") if t.strip())
+        input_tokens = (
+            tokens.text_tokens(text)
+            + sum(tokens.input_image_tokens(width, height).tokens for width, height in seen)
+            + (TOOL_TOKENS if tool is not None else 0)
+        )
         if call is None:
             message = (
                 'This offline stand-in only draws pictures: add tools=[{"type": "image_generation"}] '
@@ -782,6 +784,7 @@ class ResponsesAPI:
                 param = names.get(error.field) or _picture_param(error.field, pictures)
                 raise _refused(error, param) from None
         base = decoded[0].image if editing else None
+        fidelity = tool.get("input_fidelity")
         # auto is the model's own size nearest the picture's shape, as for the Images API's edits
         endpoint: Endpoint = "edits" if base is not None else "generations"
         width, height = resolve_size(spec, settings["size"], endpoint, base.size if base is not None else None)
@@ -806,6 +809,8 @@ class ResponsesAPI:
             base=base,
             mask=mask.image if mask is not None else None,
             references=[p.image for p in decoded[1:]] if editing else [],
+            inputs=[(p.info.width, p.info.height) for p in decoded],
+            input_fidelity=fidelity if isinstance(fidelity, str) else None,
         )
 
     def _read_input(self, value: object) -> _Input:
