@@ -66,9 +66,7 @@ def _generate(prompt: Any, *, on_partial: Any = None, labels: Any = None, **opti
 
 def _edit(image: Any, prompt: Any, *, on_partial: Any = None, **options: Any) -> Job:
     declared, extra = split(options, EditOptions)
-    return plan_edit(
-        image, prompt, wants_partials=on_partial is not None, extra=extra, context=_Pricing(), **declared
-    )
+    return plan_edit(image, prompt, wants_partials=on_partial is not None, extra=extra, context=_Pricing(), **declared)
 
 
 def _vary(image: Any, **options: Any) -> Job:

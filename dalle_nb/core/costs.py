@@ -462,7 +462,13 @@ def _one(request: Request, settings: Settings, into: _Sum) -> tuple[str, ...]:
     _image_request(image, price, request.n, into, revised=isinstance(request, ResponsesRequest))
     if isinstance(request, ResponsesRequest):
         if request.previous_response_id:  # the earlier picture travels with the turn, as image input
-            width, height = parse_size(image.size) if image.size and image.size != "auto" else tokens.DEFAULT_SIZE
+            earlier = request.fallback.image if request.fallback is not None else None
+            if isinstance(earlier, EditRequest) and earlier.images:  # the picture itself: its own size
+                width, height = earlier.images[0].width, earlier.images[0].height
+            elif image.size and image.size != "auto":
+                width, height = parse_size(image.size)
+            else:
+                width, height = tokens.DEFAULT_SIZE
             carried = tokens.input_image_tokens(width, height).tokens * (price.image_in or 0) / MILLION
             into.add(carried * request.n, carried * request.n)
         _revision(request, request.n, into, settings.prices)

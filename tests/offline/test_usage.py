@@ -219,16 +219,16 @@ def test_the_estimate_before_and_the_bill_after_agree(case: str) -> None:
     assert before.low - ROUNDING <= paid <= before.high + ROUNDING, (before.low, paid, before.high)
 
 
-def test_the_estimate_before_and_the_bill_after_agree_for_a_refinement() -> None:
-    # a square picture refined at its own size: the estimate counts the picture carried with the turn at the size
-    # asked for (or 1024x1024), not the earlier picture's own, so a wide picture refined as a square is billed its
-    # real 1,536 tokens, above that estimate (left to the estimate; the offline bill counts what is carried)
-    made = dn.generate(PROMPT, model="gpt-image-1.5", quality="low", size="1024x1024")[0]
+@pytest.mark.parametrize("size", ["1024x1024", "1536x1024"])
+def test_the_estimate_before_and_the_bill_after_agree_for_a_refinement(size: str) -> None:
+    # the earlier picture travels with the turn at its own size, whatever size the new one is asked at
+    made = dn.generate(PROMPT, model="gpt-image-1.5", quality="low", size=size)[0]
     assert made.response_id  # so the refinement continues the conversation with previous_response_id
     before = dn.estimate(dn.refine, made, "now at dusk", quality="medium", size="1024x1024")
     after = dn.refine(made, "now at dusk", quality="medium", size="1024x1024")
     assert before.low is not None and before.high is not None
     assert after[0].params.get("previous_response_id") == made.response_id
-    # the earlier picture travels with the turn: 1,024 image tokens in, at $8.00
-    assert parts(after[0])["image in"] == pytest.approx(1024 * 8.00 / M)
+    # the earlier picture travels with the turn: 1,024 image tokens in for 1024x1024, 1,536 for 1536x1024, at $8.00
+    carried = 1024 if size == "1024x1024" else 1536
+    assert parts(after[0])["image in"] == pytest.approx(carried * 8.00 / M)
     assert before.low - ROUNDING <= after[0].cost.usd <= before.high + ROUNDING
