@@ -617,7 +617,11 @@ class Session:
         try:
             job, conn = await asyncio.shield(work)  # a cancel stops the wait, never a half-claimed job
         except asyncio.CancelledError:
-            work.add_done_callback(self._unclaim)
+            # what was claimed goes back before the handle says "cancelled": a call made the moment after
+            # ``result()`` raised must find the budget whole (preparing is a server start or a picture read)
+            with contextlib.suppress(BaseException):
+                await work
+            self._unclaim(work)
             self._end(handle, ImageSet(cancelled=True), emit)
             return
         except DalleError as error:
