@@ -282,7 +282,7 @@ class Spending:
             f"<tr><td style='text-align:left'>{esc(row.key)}</td><td>{row.pictures}</td><td>{esc(row.amount)}</td></tr>"
             for row in self.rows
         )
-        return f"<table class='dalle-spent'><caption>{esc(self._title())}</caption>{head}{body}</table>"
+        return f"<table class='dalle-nb-spent'><caption>{esc(self._title())}</caption>{head}{body}</table>"
 
 
 def spending(
