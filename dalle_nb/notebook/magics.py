@@ -23,18 +23,19 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
-from traitlets import Bool, Int, TraitError, Unicode, validate
+from traitlets import Bool, Float, Int, TraitError, Unicode, validate
 
-from .prompts import PromptError, expand
+from .prompts import Expanded, PromptError, expand
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
     from ..core.capabilities import Endpoint
+    from ..core.costs import Estimate
     from ..core.results import ImageSet
 
 MagicName = Literal["dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch", "dalle_mask"]
-SUBCOMMANDS = ("models", "config", "history", "jobs", "studio", "help")
+SUBCOMMANDS = ("models", "config", "history", "jobs", "studio", "prices", "help")
 _ALL: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_vary", "dalle_refine", "dalle_batch"})
 _MAKE: frozenset[MagicName] = frozenset({"dalle", "dalle_edit", "dalle_refine"})
 #: What a batch line takes: the Images API's fields for generations, sent exactly (a batch revises no prompt).
@@ -125,6 +126,12 @@ OPTIONS: tuple[Option, ...] = (
         metavar="NAME",
     ),
     Option(("--no-show",), "no_show", "do not display the result (use with -o)", kind="switch"),
+    Option(
+        ("--dry-run",),
+        "dry_run",
+        "show what would be sent and its price; send nothing (-o keeps the estimate)",
+        kind="switch",
+    ),  # fmt: skip
 )
 
 USAGE = (
@@ -138,13 +145,18 @@ USAGE = (
     ("%dalle models | config | help", "the model table, the settings, this help"),
     ("%dalle jobs", "background batches, newest first (collect one with .collect())"),
     ("%dalle studio", "a panel to generate, edit, vary and browse"),
-    ("%dalle history [TEXT]", "past pictures, searched by prompt"),
+    ("%dalle history [TEXT]", "past pictures, searched by prompt, with what each cost"),
+    ("%dalle prices", "the price table: each model's rates, when they were read, where from"),
+    ("%%dalle --dry-run ...", "any magic: what it would send and its price; nothing is sent"),
 )
 NOTES = (
     "prompt:  {name}, {obj.attr}, {items[0]} fill in variables; {{ and }} are literal braces;",
     "         {red|blue} runs every alternative (a prompt matrix), labelled in the grid.",
     '%config Dalle.model = "gpt-image-1.5"  (also size, quality, n, concurrency, offline, gallery_dir,',
-    "         thumbnail_size, revise, text_model; = None returns to the default; or [tool.dalle_nb])",
+    "         thumbnail_size, revise, text_model, max_cost, confirm_over; = None returns to the default;",
+    "         or [tool.dalle_nb])",
+    "%config Dalle.max_cost = 5  (stop spending past $5 this session; confirm_over = 0.5: the Studio asks first)",
+    "cost:    the line over the pictures says what the cell cost (offline: what OpenAI would charge; it is free).",
 )
 
 
@@ -265,9 +277,16 @@ class MagicCall:
     prompt: str = ""
     image: str | None = None
     subcommand: tuple[str, list[str]] | None = None
+    #: True for a cell magic (``%%dalle``), False for a line magic.
+    cell: bool = False
 
     def option(self, name: str) -> Any:
         return self.options.get(name)
+
+    @property
+    def typed(self) -> str:
+        """The magic as a person typed it: ``%%dalle`` for a cell, ``%dalle_vary`` for a line."""
+        return f"%%{self.magic}" if self.cell else f"%{self.magic}"
 
     @property
     def streaming(self) -> bool:
@@ -300,7 +319,7 @@ def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
     out = options.get("out")
     if out is not None and not str(out).isidentifier():
         raise UsageError(f"-o/--out: {out!r} is not a valid variable name; use letters, digits and _.")
-    call = MagicCall(magic, options, image=getattr(namespace, "image", None))
+    call = MagicCall(magic, options, image=getattr(namespace, "image", None), cell=cell is not None)
     if magic == "dalle_batch":
         if rest:
             raise UsageError(
@@ -332,10 +351,24 @@ def parse(magic: MagicName, line: str, cell: str | None) -> MagicCall:
     return call
 
 
+@dataclass(frozen=True)
+class Planned:
+    """The one call of the Python API a magic stands for: run as it is, or priced (``--dry-run``) as it is."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    #: The prompts a ``{a|b}`` matrix expanded into, with their labels (``--dry-run`` lists them).
+    prompts: list[Expanded] = field(default_factory=list)
+
+
 # ---------------------------------------------------------------------------- the magics
 _SETTINGS = (
     "model", "size", "quality", "n", "concurrency", "offline", "gallery_dir", "thumbnail_size", "revise", "text_model",
+    "max_cost", "confirm_over",
 )  # fmt: skip
+#: What ``[tool.dalle_nb]`` may set: the traitlets, and ``[tool.dalle_nb.prices]`` (a table, no ``%config``).
+_PYPROJECT = (*_SETTINGS, "prices")
 
 
 @magics_class
@@ -354,6 +387,12 @@ class Dalle(Magics):
         config=True
     )
     text_model = Unicode(None, allow_none=True, help="The text model that revises prompts.").tag(config=True)
+    max_cost = Float(
+        None, allow_none=True, help="The most US dollars this session may spend, estimated before each call."
+    ).tag(config=True)
+    confirm_over = Float(
+        None, allow_none=True, help="Ask before a Studio click whose estimate is above this many US dollars."
+    ).tag(config=True)
 
     #: Where a setting changed through these traits came from, as ``%dalle config`` shows it.
     _source = "%config Dalle"
@@ -432,7 +471,13 @@ class Dalle(Magics):
         try:
             if call.magic == "dalle_batch":
                 return self._batch(call)
-            return self._make(call, self._request(call))
+            planned = self._request(call)
+            if call.option("dry_run"):
+                from .. import pricing  # with the first dry run, not at %load_ext (it loads the session)
+
+                return self._dry_run(call, pricing.estimate(planned.function, *planned.args, **planned.kwargs),
+                                     planned.prompts)  # fmt: skip
+            return self._make(call, planned)
         except InvalidRequest as error:  # a value the table refuses: the person's usage, said in one line
             raise UsageError(error.one_line()) from None
         except APIError as error:
@@ -440,16 +485,17 @@ class Dalle(Magics):
         except DalleError as error:
             raise MagicError(error.one_line()) from None
 
-    def _request(self, call: MagicCall) -> Callable[[], ImageSet]:
+    def _request(self, call: MagicCall) -> Planned:
         """The magic as one call of the Python API, its pictures evaluated and its prompt expanded: the API
-        plans it, submits it and shows its activity line while it waits (not with ``--no-show``)."""
+        plans it, submits it and shows its activity line while it waits (not with ``--no-show``);
+        ``--dry-run`` prices the very same call instead."""
         from .. import api  # the session and the planning load with the first picture, not at %load_ext
 
         o = call.option
         common: dict[str, Any] = {"model": o("model"), "n": o("n"), "size": o("size"), "progress": not o("no_show")}
         if call.magic == "dalle_vary":
             image = self._evaluate(call.image or "", "IMAGE")
-            return lambda: api.vary(image, prompt=o("prompt"), **common)
+            return Planned(api.vary, (image,), {"prompt": o("prompt"), **common})
         making: dict[str, Any] = {
             "quality": o("quality"), "background": o("background"), "output_format": o("output_format"),
             "output_compression": o("output_compression"), "stream": call.streaming,
@@ -460,26 +506,29 @@ class Dalle(Magics):
             if len(prompts) > 1:
                 raise UsageError("%dalle_refine: {a|b} alternatives are for %%dalle; refine one way at a time.")
             image = self._evaluate(call.image or "", "IMAGE")
-            return lambda: api.refine(image, prompts[0].prompt, **common, **making)
+            return Planned(api.refine, (image, prompts[0].prompt), {**common, **making})
         if call.magic == "dalle":
-            return lambda: api.generate(
-                [p.prompt for p in prompts], style=o("style"), moderation=o("moderation"),
-                labels=[p.label for p in prompts], **common, **making,
+            return Planned(
+                api.generate, ([p.prompt for p in prompts],),
+                {"style": o("style"), "moderation": o("moderation"), "labels": [p.label for p in prompts],
+                 **common, **making},
+                prompts,
             )  # fmt: skip
         if len(prompts) > 1:
             raise UsageError("%dalle_edit: {a|b} alternatives are for %%dalle; edit one prompt at a time.")
         image = self._evaluate(call.image or "", "IMAGE")
         mask = self._evaluate(o("mask"), "--mask") if o("mask") else None
         markup = self._evaluate(o("markup"), "--markup") if o("markup") else None
-        return lambda: api.edit(
-            image, prompts[0].prompt, mask=mask, markup=markup, input_fidelity=o("input_fidelity"),
-            keep_unmasked=bool(o("keep_unmasked")), **common, **making,
+        return Planned(
+            api.edit, (image, prompts[0].prompt),
+            {"mask": mask, "markup": markup, "input_fidelity": o("input_fidelity"),
+             "keep_unmasked": bool(o("keep_unmasked")), **common, **making},
         )  # fmt: skip
 
-    def _make(self, call: MagicCall, request: Callable[[], ImageSet]) -> Any:
+    def _make(self, call: MagicCall, request: Planned) -> Any:
         """Run the request and keep its pictures (``-o``); Ctrl-C keeps, stores and shows what had arrived."""
         try:
-            result = request()
+            result: ImageSet = request.function(*request.args, **request.kwargs)
         except KeyboardInterrupt as interrupt:
             from ..core.results import ImageSet  # only on Ctrl-C: %load_ext stays light
 
@@ -490,14 +539,30 @@ class Dalle(Magics):
 
                 display(kept)
             out = call.option("out")
-            count = f"{len(kept)} picture{'' if len(kept) == 1 else 's'}"
+            count = f"{len(kept)} picture{'' if len(kept) == 1 else 's'}" + (f", {kept.cost}" if len(kept) else "")
             raise MagicError(
                 f"Interrupted — kept {count}"
                 + (f" (in {out})." if out else ".")
                 + " The requests in flight were cancelled."
             ) from None
         self._store(call, result)
-        return None if call.option("no_show") else result
+        if call.option("no_show"):
+            return None
+        if len(result):
+            from IPython.display import display  # IPython only where a notebook or shell runs
+
+            from .reports import cost_line  # with the first picture, as the rest of the magics' reports
+
+            display(cost_line(result), raw=True)  # above the pictures: what the cell cost, in one quiet line
+        return result
+
+    def _dry_run(self, call: MagicCall, estimate: Estimate, prompts: list[Expanded]) -> Any:
+        """What ``--dry-run`` shows: the requests, pictures, model, sizes, the matrix's prompts and the price."""
+        from .reports import DryRun  # with the first dry run, as the rest of the magics' reports
+
+        self._store(call, estimate)
+        shown = tuple((p.label, p.prompt) for p in prompts) if len(prompts) > 1 or call.magic == "dalle_batch" else ()
+        return None if call.option("no_show") else DryRun(call.typed, estimate, shown)
 
     def _mask(self, call: MagicCall) -> Any:
         # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
@@ -521,8 +586,10 @@ class Dalle(Magics):
         o = call.option
         fields = ("model", "n", "size", "quality", "style", "background", "output_format", "output_compression",
                   "moderation")  # fmt: skip
-        job = submit([p.prompt for p in expanded], labels=[p.label for p in expanded],
-                     **{name: o(name) for name in fields})  # fmt: skip
+        prompts, labels, options = [p.prompt for p in expanded], [p.label for p in expanded], {f: o(f) for f in fields}
+        if o("dry_run"):
+            return self._dry_run(call, _batch_estimate(submit, prompts, labels, options), expanded)
+        job = submit(prompts, labels=labels, **options)
         self._store(call, job)
         return None if o("no_show") else job
 
@@ -563,6 +630,8 @@ class Dalle(Magics):
             return reports.config_report()
         if name == "jobs":
             return reports.jobs_report()
+        if name == "prices":
+            return reports.prices_report()
         if name == "studio":
             # with the first magic, not at %load_ext (the session, the table and widgets take ~200 ms)
             from .widgets import Studio
@@ -575,7 +644,29 @@ class Dalle(Magics):
         if not len(found):
             print(f"dalle_nb: no pictures in the history{f' matching {query!r}' if query else ''} yet.")
             return None
-        return found
+        return reports.History(found.images)
+
+
+def _batch_estimate(
+    submit: Callable[..., Any], prompts: list[str], labels: list[str | None], options: dict[str, Any]
+) -> Estimate:
+    """What ``submit(prompts, ...)`` would cost: ``dalle_nb.estimate(submit, ...)`` where it prices a batch, else
+    the same lines planned as ``submit`` plans them (the Images API, prompts exactly as written) at the Batch API's
+    price (a gateway's task mode at the list price)."""
+    # with the first dry run, not at %load_ext (planning loads the session and the capability table)
+    from .. import pricing
+    from ..core.costs import estimate
+    from ..core.plan import plan_generate
+    from ..runtime.session import default_session
+
+    try:
+        return pricing.estimate(submit, prompts, labels=labels, **options)
+    except TypeError as error:  # an estimate() that does not price submit() yet: plan the lines here
+        if "estimate() prices a call of" not in str(error):
+            raise
+    given = {name: value for name, value in options.items() if value is not None}
+    job = plan_generate(prompts, labels=labels, revise=False, context=default_session(), **given)
+    return estimate(job, batch=job.settings.task_mode != "gateway")
 
 
 class MagicError(Exception):
@@ -627,8 +718,8 @@ def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
     wanted: dict[str, Any] = {}
     for key, value in _read_pyproject(start or Path.cwd()).items():
         name = key.replace("-", "_")
-        if name not in _SETTINGS:
-            close = difflib.get_close_matches(name, _SETTINGS, n=1)
+        if name not in _PYPROJECT:
+            close = difflib.get_close_matches(name, _PYPROJECT, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             print(f"dalle_nb: unknown setting '{key}' in [tool.dalle_nb]{hint}", file=sys.stderr)
             continue
@@ -638,7 +729,8 @@ def apply_pyproject(magics: Dalle, start: Path | None = None) -> list[str]:
     magics._mirroring = True
     try:
         for name, value in wanted.items():
-            setattr(magics, name, value)
+            if name in _SETTINGS:  # prices has no traitlet: a table is no %config value
+                setattr(magics, name, value)
     finally:
         magics._mirroring = False
     return list(wanted)

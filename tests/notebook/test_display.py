@@ -71,7 +71,12 @@ def test_a_single_picture_shows_an_activity_line_with_elapsed_time_from_the_firs
     assert activity and "making 1 picture from gpt-image-2.5-sunburst … 0 s" in activity[0], kind
     moving = [line for line in activity if re.search(r"making 1 picture .* … [1-9]\d* s", line)]
     assert moving, f"the elapsed time moves while waiting: {activity}"
-    assert lines[-1] == "", "the activity line is gone once the picture is shown"
+    updates = [html_of(m) for m in shown if m["type"] == "update_display_data"]
+    assert updates[-1] == "", "the activity line is gone once the picture is shown"
+    if kind == "magic":  # the magic says what the cell cost, in one line over the picture
+        assert "1 picture · gpt-image-2.5-sunburst · $" in lines[-1] and "offline pictures are free" in lines[-1]
+    else:
+        assert lines[-1] == ""
     result = [m for m in shown if m["type"] == "execute_result"]
     assert result and "a slow fox" in html_of(result[0])
 
@@ -111,7 +116,7 @@ def test_history_cards_say_when_each_picture_was_made(ip: InteractiveShell) -> N
     ip.run_cell_magic("dalle", "-s 1024x1024 --exact", "a purple owl")
     found = ip.run_line_magic("dalle", "history owl")
     today = time.strftime("%Y-%m-%d")
-    when = re.findall(r"white-space:nowrap'>([^<]*)<", found._repr_mimebundle_()["text/html"])
+    when = re.findall(r"class='dalle-nb-when'[^>]*>([^<]*)<", found._repr_mimebundle_()["text/html"])
     assert len(found) == 2 and len(when) == 2 and all(w.startswith(f"{today} ") for w in when)
     assert when[0] != when[1], "two runs of one prompt must be told apart"
 
