@@ -67,7 +67,7 @@ class Price:
             return ", ".join(f"{q} {s} ${usd:.3f}" for q, s, usd in self.per_picture)
         names = {"text_in": "text in", "cached_text_in": "cached text in", "image_in": "image in",
                  "cached_image_in": "cached image in", "image_out": "image out", "text_out": "text out"}  # fmt: skip
-        rates = [f"{names[r]} ${getattr(self, r):g}" for r in TOKEN_RATES if getattr(self, r) is not None]
+        rates = [f"{names[r]} ${getattr(self, r):.2f}" for r in TOKEN_RATES if getattr(self, r) is not None]
         return ", ".join(rates) + " per 1M tokens"
 
 

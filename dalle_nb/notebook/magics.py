@@ -650,23 +650,11 @@ class Dalle(Magics):
 def _batch_estimate(
     submit: Callable[..., Any], prompts: list[str], labels: list[str | None], options: dict[str, Any]
 ) -> Estimate:
-    """What ``submit(prompts, ...)`` would cost: ``dalle_nb.estimate(submit, ...)`` where it prices a batch, else
-    the same lines planned as ``submit`` plans them (the Images API, prompts exactly as written) at the Batch API's
-    price (a gateway's task mode at the list price)."""
+    """What ``submit(prompts, ...)`` would cost: its lines planned as ``submit`` plans them, at the batch price."""
     # with the first dry run, not at %load_ext (planning loads the session and the capability table)
     from .. import pricing
-    from ..core.costs import estimate
-    from ..core.plan import plan_generate
-    from ..runtime.session import default_session
 
-    try:
-        return pricing.estimate(submit, prompts, labels=labels, **options)
-    except TypeError as error:  # an estimate() that does not price submit() yet: plan the lines here
-        if "estimate() prices a call of" not in str(error):
-            raise
-    given = {name: value for name, value in options.items() if value is not None}
-    job = plan_generate(prompts, labels=labels, revise=False, context=default_session(), **given)
-    return estimate(job, batch=job.settings.task_mode != "gateway")
+    return pricing.estimate(submit, prompts, labels=labels, **options)
 
 
 class MagicError(Exception):

@@ -85,11 +85,6 @@ def test_a_model_without_a_price_says_price_unknown_before_and_after(server: Off
     assert received(server) == sent
 
 
-@pytest.mark.xfail(
-    reason="[tool.dalle_nb] is read by notebook/magics.py, which knows only its traitlets: prices comes with the "
-    "magics' part of #20",
-    strict=False,
-)
 def test_prices_from_pyproject(ip: InteractiveShell, tmp_path: Path, server: OfflineServer) -> None:
     from dalle_nb.notebook.magics import Dalle, apply_pyproject
 
