@@ -65,6 +65,7 @@ def test_a_model_without_a_price_is_unknown_never_a_number() -> None:
 
 
 def test_pricing_a_call_leaves_its_one_time_notices_to_the_call() -> None:
+    default_session()._notified.clear()  # as a new kernel: no notice said yet
     dn.estimate("a fox", model="dall-e-2")
     made = dn.generate("a fox", model="dall-e-2")
     assert any("retired" in notice for notice in made.notices), "the estimate must not use up the notice"
