@@ -26,9 +26,10 @@ import traitlets
 from ... import api
 from ...background.batch import submit
 from ...core.capabilities import MODELS, Choice, Endpoint, ParamError, choices, get_model
+from ...core.costs import usd
 from ...core.errors import APIError, DalleError
 from ...core.events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
-from ...core.formatting import caption, esc, preview_webp, short
+from ...core.formatting import caption, cost_html, esc, preview_webp, short
 from ...core.results import GeneratedImage, ImageSet
 from ...runtime import config
 from ...runtime.session import default_session
@@ -328,7 +329,7 @@ class _Card(widgets.VBox):  # type: ignore[misc]
         self.text.value = (
             f"<div style='font-size:11px'>{label}"
             f"<div class='dalle-nb-prompt {clamp}' title='{said}'><i>prompt:</i> {said}</div>{revised}"
-            f"<div class='{_STUDIO}-dim'>{esc(image.model)} · {image.size}</div></div>"
+            f"<div class='{_STUDIO}-dim'>{esc(image.model)} · {image.size}</div>{cost_html(image, '')}</div>"
         )
 
     def shows(self, image: GeneratedImage) -> bool:
@@ -889,15 +890,17 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self._previews = {}
         seconds = time.monotonic() - self._started
         count = f"{len(result)} picture{'s' if len(result) != 1 else ''}"
+        bill = f" · {_bill(result)}" if result.images else ""
         if result.cancelled:
-            self._say(f"Cancelled — kept {count}.")
+            self._say(f"Cancelled — kept {count}{bill}.")
         elif result.failures and not result.images:
             self._say(_say(result.failures[0].error), error=True)
         elif result.failures:
-            self._say(f"{count} in {seconds:.0f} s; {len(result.failures)} failed: {result.failures[0]}", error=True)
+            self._say(f"{count} in {seconds:.0f} s{bill}; {len(result.failures)} failed: {result.failures[0]}",
+                      error=True)  # fmt: skip
         else:
             note = f" {result.notices[0]}" if result.notices else ""
-            self._say(f"Done: {count} in {seconds:.0f} s.{note}")
+            self._say(f"Done: {count} in {seconds:.0f} s{bill}.{note}")
 
     # ------------------------------------------------------------------ the selection
     def select(self, image: GeneratedImage) -> None:
@@ -1002,6 +1005,14 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         """Say why nothing was started, in the status line; returns None, the job that was not started."""
         self._say(text, error=True)
         return None
+
+
+def _bill(result: ImageSet) -> str:
+    """What a job's pictures cost together, and whose price that is: ``$0.034 (OpenAI's list price)``."""
+    cost = result.cost
+    if not cost.known:
+        return f"price unknown ({cost.reason})"
+    return f"{usd(cost.usd)} ({cost.basis})" if cost.basis else usd(cost.usd)
 
 
 def _thumbnails(images: list[GeneratedImage]) -> list[bytes]:
