@@ -79,8 +79,8 @@ def revised_html(revised: str) -> str:
     )
 
 
-#: What a card says of a picture whose cost was not kept (saved before dalle_nb kept costs).
-_UNRECORDED = "made before dalle_nb kept what pictures cost"
+#: Why a picture has no cost: none was recorded for it (kept before costs were, or collected without its usage).
+_UNRECORDED = "no cost was recorded for this picture"
 
 
 def cost_text(image: GeneratedImage) -> str:

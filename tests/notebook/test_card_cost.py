@@ -37,6 +37,6 @@ def test_a_card_says_price_unknown_with_the_reason() -> None:
     title, shown = cost_div(image._repr_mimebundle_())
     assert shown == "price unknown" and title.startswith("no known price for my-model")
     assert "cost:    price unknown (no known price for my-model" in image._repr_mimebundle_()["text/plain"]
-    image.cost = None  # read from a gallery kept before costs were
+    image.cost = None  # as a picture read from a gallery kept before costs were
     title, shown = cost_div(image._repr_mimebundle_())
-    assert shown == "price unknown" and "before dalle_nb kept" in title
+    assert shown == "price unknown" and title == "no cost was recorded for this picture"
