@@ -485,7 +485,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._estimates: dict[str, tuple[int, Estimate]] = {}
         self._later: dict[str, asyncio.TimerHandle] = {}
         self._price_lines: dict[str, widgets.HTML] = {}
-        #: The click waiting for "Send" (its tab, its call and its estimate), shown in ``confirm``.
+        #: The click waiting for "Send" (its tab, its call and its estimate), asked about in ``confirmation``.
         self._pending: tuple[str, _Call, Estimate] | None = None
         self._built = False
 
