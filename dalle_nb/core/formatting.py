@@ -79,8 +79,32 @@ def revised_html(revised: str) -> str:
     )
 
 
+#: Why a picture has no cost: none was recorded for it (kept before costs were, or collected without its usage).
+_UNRECORDED = "no cost was recorded for this picture"
+
+
+def cost_text(image: GeneratedImage) -> str:
+    """What a picture cost, in a few characters: ``$0.0085``, or ``price unknown``."""
+    return str(image.cost) if image.cost is not None and image.cost.known else "price unknown"
+
+
+def cost_title(image: GeneratedImage) -> str:
+    """The whole story of a picture's cost, for a tooltip: its parts and whose price it is, or why it is unknown."""
+    cost = image.cost
+    if cost is None:
+        return _UNRECORDED
+    if not cost.known:
+        return cost.reason or "no known price"
+    return f"{cost.breakdown()} · {cost.basis}" if cost.basis else cost.breakdown()
+
+
+def cost_html(image: GeneratedImage, style: str = MUTED) -> str:
+    """A card's cost line: the amount, with its parts and basis in a tooltip (class ``dalle-nb-cost``)."""
+    return f"<div class='dalle-nb-cost' style='{style}' title='{esc(cost_title(image))}'>{esc(cost_text(image))}</div>"
+
+
 def card_html(image: GeneratedImage, max_size: int) -> str:
-    """One picture: a small WebP thumbnail (never the full picture), its label, prompt, revised prompt, model."""
+    """One picture: a small WebP thumbnail (never the full picture), its label, prompt, revised prompt, model, cost."""
     label = f"<div class='dalle-nb-label'><b>{esc(image.label)}</b></div>" if image.label else ""
     text = esc(caption(image))
     prompt = f"<div class='dalle-nb-prompt'><span class='dalle-nb-key' style='opacity:.7'>prompt:</span> {text}</div>"
@@ -93,17 +117,28 @@ def card_html(image: GeneratedImage, max_size: int) -> str:
         f"<figure class='dalle-nb-card' style='margin:4px;max-width:{max_size}px;font-size:12px'>"
         f"<img src='{data_uri(image.thumbnail_webp(max_size))}' alt='{text}' style='max-width:100%;border-radius:4px'/>"
         f"<figcaption>{label}{prompt}{revised}"
-        f"<div class='dalle-nb-meta' style='{MUTED}'>{esc(image.model)} · {image.size}{by}</div>{when}"
+        f"<div class='dalle-nb-meta' style='{MUTED}'>{esc(image.model)} · {image.size}{by}</div>"
+        f"{cost_html(image)}{when}"
         f"</figcaption></figure>"
     )
 
 
 def image_text(image: GeneratedImage, indent: str = "") -> str:
-    """A picture in plain text: the prompt and the revised prompt as two labelled lines."""
+    """A picture in plain text: the prompt, the revised prompt and the cost as labelled lines."""
     lines = [f"{indent}prompt:  {caption(image)}"]
     if image.revised_prompt:
         lines.append(f"{indent}revised: {image.revised_prompt}")
+    lines.append(f"{indent}cost:    {cost_line(image)}")
     return "\n".join(lines)
+
+
+def cost_line(image: GeneratedImage) -> str:
+    """A picture's cost in plain text: the amount with its parts and basis, or why it is unknown."""
+    if image.cost is None:
+        return f"price unknown ({_UNRECORDED})"
+    if not image.cost.known:
+        return str(image.cost)
+    return f"{image.cost.breakdown()} · {image.cost.basis}" if image.cost.basis else image.cost.breakdown()
 
 
 def image_bundle(image: GeneratedImage, max_size: int) -> dict[str, Any]:
@@ -234,6 +269,7 @@ class Report:
 
 
 __all__ = [
-    "MUTED", "REVISED_SHOWN", "Grid", "Report", "caption", "card_html", "data_uri", "esc", "grid_html", "image_bundle",
+    "MUTED", "REVISED_SHOWN", "Grid", "Report", "caption", "card_html", "cost_html", "cost_line", "cost_text",
+    "cost_title", "data_uri", "esc", "grid_html", "image_bundle",
     "image_text", "matrix_grid", "preview_box", "preview_webp", "revised_html", "set_bundle", "set_text", "short",
 ]  # fmt: skip

@@ -117,10 +117,12 @@ def show_studio(notebook: NotebookPage, before: str = "") -> StudioView:
 @pytest.fixture
 def slow_backend(lab_page: NotebookPage) -> Iterator[str]:
     """An offline server answering after 3 s, one request at a time, that the notebook's kernel uses until the
-    test ends: a job of four pictures lasts 12 s, far longer than anything the test does meanwhile."""
+    test ends: a job of four pictures lasts 12 s, far longer than anything the test does meanwhile.  It is a
+    base URL of its own, billed as a gateway is, so the Studio would ask before a dear click: these tests are
+    about what follows the click, so they are not asked (``confirm_over`` far above any of their prices)."""
     lab_page.execute(
         "slow = offline.start(latency=3)\n"
-        "dn.configure(base_url=slow.base_url, offline=False, api_key='offline', concurrency=1)"
+        "dn.configure(base_url=slow.base_url, offline=False, api_key='offline', concurrency=1, confirm_over=1000)"
     )
     try:
         yield lab_page.value("slow.base_url")
@@ -280,6 +282,93 @@ def test_the_gallery_finds_a_picture_by_a_word_of_its_prompt(lab_page: NotebookP
     lab_page.screenshot(studio.root, "studio-lab-gallery")
 
 
+def test_the_price_line_shows_the_price_before_generate_follows_the_options_and_cards_show_the_cost(
+    lab_page: NotebookPage,
+) -> None:
+    studio = show_studio(lab_page)
+    price = studio.generate_tab.locator(".dalle-nb-price")
+    expect(price).to_have_text("write a prompt first")
+    studio.type_prompt("a red kite over the sea")
+    expect(price).to_contain_text("≈ $")
+    seen = [price.inner_text().strip()]
+
+    def changed(how: str) -> str:
+        expect(price).not_to_have_text(seen[-1])
+        said = price.inner_text().strip()
+        assert said.startswith("≈ $"), f"after {how}: {said!r}"
+        seen.append(said)
+        return said
+
+    studio.generate_tab.locator(".dalle-nb-studio-size select").select_option("1024x1024")
+    changed("choosing a size")
+    studio.generate_tab.locator(".dalle-nb-studio-quality select").select_option("low")
+    changed("choosing a quality")
+    number = studio.generate_tab.locator(".dalle-nb-studio-n input")
+    number.fill("3")
+    number.press("Enter")
+    said = changed("asking for 3 pictures")
+    assert "3 pictures" in said and "what OpenAI would charge" in said
+    expected = lab_page.value(
+        "dn.estimate(dn.generate, ['a red kite over the sea'], size='1024x1024', quality='low', n=3).price"
+    )
+    assert said.startswith(f"≈ {expected} · 3 pictures · "), said
+    assert not re.search(r"req_|img_|[0-9a-f]{16}|dalle-nb|undefined|\{", said), said  # no internal ids or markup
+    box = price.bounding_box()
+    assert box is not None and box["height"] >= 12 and box["width"] > 200, box  # a line of text, not an empty box
+    lab_page.screenshot(studio.generate_tab, "studio-lab-price")
+
+    studio.generate(until="Done: 3 pictures")
+    costs = studio.results.locator(".dalle-nb-studio-card .dalle-nb-cost")
+    expect(costs).to_have_count(3)
+    shown = costs.all_inner_texts()
+    assert shown == lab_page.value("[dn.core.costs.usd(image.cost.usd) for image in studio.results]"), shown
+    assert all(re.fullmatch(r"\$0\.\d+", text.strip()) for text in shown), shown
+    total = lab_page.value("dn.core.costs.usd(studio.results.cost.usd)")
+    expect(studio.status).to_contain_text(f"· {total} (what OpenAI would charge")
+    lab_page.screenshot(studio.root, "studio-lab-cost")
+
+
+def test_over_confirm_over_generate_asks_in_the_panel_and_only_send_sends(lab_page: NotebookPage) -> None:
+    page = lab_page.page
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("() => document.body.dataset.jpThemeName === 'JupyterLab Dark'")
+    page.wait_for_timeout(300)  # the theme's stylesheet applies after the attribute changes
+    try:
+        studio = show_studio(lab_page, before="dn.configure(confirm_over=0.01)")
+        made = lab_page.value("len(studio.history)")
+        studio.type_prompt("a {red|blue} kite")
+        studio.generate_tab.locator(".dalle-nb-studio-size select").select_option("1024x1024")
+        studio.generate_tab.locator(".dalle-nb-studio-quality select").select_option("high")
+        expect(studio.generate_tab.locator(".dalle-nb-price")).to_contain_text("2 pictures")
+        studio.generate(until="Nothing sent yet")
+        confirm = studio.find(".dalle-nb-confirm")
+        expect(confirm).to_be_visible()
+        price = lab_page.value("studio._estimates['generate'][1].price")
+        send = confirm.locator("button.dalle-nb-studio-confirm-send")
+        expect(send).to_have_text(f"Send ({price})")
+        expect(confirm).to_contain_text("more than $0.01 (your confirm_over setting)")
+        lab_page.screenshot(studio.root, "studio-lab-dark-confirm")
+        look = page.evaluate(_LOOK, confirm.element_handle())
+        assert not look["cut"], look["cut"]
+        for text in look["texts"]:
+            assert contrast(text["fg"], text["bg"]) >= 4.5, text
+        assert lab_page.value("studio._handle is None and len(studio.history)") == made  # nothing was sent
+
+        confirm.locator("button.dalle-nb-studio-confirm-cancel").click()
+        expect(confirm).to_be_hidden()
+        expect(studio.status).to_have_text("Not sent.")
+        studio.generate(until="Nothing sent yet")
+        send.click()
+        expect(studio.status).to_contain_text("Done: 2 pictures", timeout=60_000)
+        expect(confirm).to_be_hidden()
+        expect(studio.results.locator(".dalle-nb-studio-card .dalle-nb-cost")).to_have_count(2)
+        lab_page.screenshot(studio.root, "studio-lab-dark-cost")
+    finally:
+        lab_page.execute("dn.config.reset()")
+        command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+        page.wait_for_function("() => document.body.dataset.jpThemeName === 'JupyterLab Light'")
+
+
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 SAVE_STATE = "@jupyter-widgets/jupyterlab-manager:saveWidgetState"
 
@@ -427,8 +516,10 @@ def test_notebook7_shows_the_studio_and_generate_works(
         assert "/notebooks/" in notebook.page.url, "Notebook 7's own page, not Lab's"
         studio = show_studio(notebook)
         studio.type_prompt("a lighthouse on a cliff")
+        expect(studio.generate_tab.locator(".dalle-nb-price")).to_contain_text("≈ $")
         studio.generate(until="Done: 1 picture")
         expect(studio.results.locator(".dalle-nb-studio-card img")).to_have_count(1)
+        expect(studio.results.locator(".dalle-nb-studio-card .dalle-nb-cost")).to_have_text(re.compile(r"^\$0\.\d+$"))
         assert notebook.value("[image.prompt for image in studio.results]") == ["a lighthouse on a cliff"]
         notebook.screenshot(studio.root, "studio-notebook7")
     finally:

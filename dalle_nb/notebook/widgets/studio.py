@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -23,12 +24,16 @@ from urllib.parse import urlsplit, urlunsplit
 import ipywidgets as widgets
 import traitlets
 
-from ... import api
+from ... import api, pricing
 from ...background.batch import submit
 from ...core.capabilities import MODELS, Choice, Endpoint, ParamError, choices, get_model
+from ...core.costs import Estimate, usd
+from ...core.costs import estimate as estimate_job
 from ...core.errors import APIError, DalleError
 from ...core.events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
-from ...core.formatting import caption, esc, preview_webp, short
+from ...core.formatting import caption, cost_html, esc, preview_webp, short
+from ...core.options import GenerateOptions, split
+from ...core.plan import plan_generate
 from ...core.results import GeneratedImage, ImageSet
 from ...runtime import config
 from ...runtime.session import default_session
@@ -46,6 +51,11 @@ PAGE_SIZE = 24
 #: The size of the thumbnails the panel shows (the picture itself stays on disk).
 CARD_SIZE = 192
 _STUDIO = "dalle-nb-studio"
+#: Where pictures are billed, the Studio asks before a click whose estimate may cost more than this many US
+#: dollars, unless the ``confirm_over`` setting says another amount (which applies on every backend).
+CONFIRM_OVER = 0.50
+#: How long the Edit and Vary tabs wait after a change before pricing (their pictures are read on a worker).
+_PRICE_DELAY = 0.3
 #: The fields each tab offers, in the order they are shown; each appears only where the model takes it.
 _FIELDS: Mapping[str, tuple[str, ...]] = {
     "generations": ("size", "quality", "n", "style", "background", "output_format", "output_compression",
@@ -78,6 +88,8 @@ _CSS = f"""<style>
 .{_STUDIO}-dim {{ color: var(--jp-ui-font-color2, #616161); }}
 .{_STUDIO}-problem {{ color: var(--jp-error-color1, #d32f2f); }}
 .{_STUDIO} .widget-tab .lm-TabBar .lm-TabBar-tab:not(.lm-mod-current) {{ color: var(--jp-ui-font-color1); }}
+.{_STUDIO} .dalle-nb-price .widget-html-content {{ font-size: 12px; padding: 4px 0; }}
+.{_STUDIO} .dalle-nb-confirm {{ border-left: 3px solid var(--jp-warn-color1, #f57c00); padding: 4px 8px; gap: 4px; }}
 </style>"""
 
 
@@ -117,13 +129,72 @@ def _text(value: str = "", *classes: str) -> widgets.HTML:
     return html
 
 
+class _Missing(ValueError):
+    """What a button needs is not there yet (a prompt, a selected picture): said quietly, not as an error."""
+
+
 def _say(error: BaseException) -> str:
     """One line for the status: the API's own words and what to do; never a traceback."""
     if isinstance(error, APIError):
         return error.refusal()
     if isinstance(error, DalleError):
         return error.one_line()
+    if isinstance(error, ValueError | OSError):
+        return str(error)
     return f"{type(error).__name__}: {error}"
+
+
+def _priced(call: _Call) -> Estimate | BaseException:
+    """``call``'s estimate, or why there is none (run on a worker: what it raises comes back as a value)."""
+    try:
+        return call.estimate()
+    except Exception as error:  # whatever it is, the price line says it instead of a price
+        return error
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What a button would send, as the call's arguments: the button sends it and the price line prices it, so
+    the two cannot drift apart.  ``batch``: ``function`` is ``submit`` (the Batch API, at its price)."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    batch: bool = False
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_event: Callable[[Event], None]) -> JobHandle:
+        handle: JobHandle = self.function(*self.args, wait=False, on_event=on_event, loop=loop, **self.options)
+        return handle
+
+    def estimate(self) -> Estimate:
+        """What it would cost (``InvalidRequest`` for an option the call would refuse); nothing is sent."""
+        if not self.batch:
+            return pricing.estimate(self.function, *self.args, **self.options)
+        # submit plans its options as generate does, sending each prompt exactly as written, at the batch price
+        options = dict(self.options)
+        labels = options.pop("labels", None)
+        declared, extra = split(options, GenerateOptions)
+        job = plan_generate(self.args[0], labels=labels, extra=extra, context=default_session(), revise=False,
+                            **declared)  # fmt: skip
+        return estimate_job(job, batch=True)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _price_html(estimate: Estimate) -> str:
+    """The price line: ``≈ $0.034 · 4 pictures · gpt-image-2.5-sunburst · what OpenAI would charge``."""
+    what = f"{_plural(estimate.pictures, 'picture')} · {esc(', '.join(estimate.models))}"
+    batch = " · Batch API" if estimate.batch else ""
+    title = f" title='{esc(estimate.summary())}'"
+    if not estimate.known:
+        return f"<span{title}>price unknown ({esc(estimate.reason)}) · {what}{batch}</span>"
+    approx = " (estimated token counts)" if not estimate.published else ""
+    return (
+        f"<span{title}><b>≈ {esc(estimate.price)}</b>{approx} · {what}{batch} "
+        f"<span class='{_STUDIO}-dim'>· {esc(estimate.basis)}</span></span>"
+    )
 
 
 class _Options(widgets.VBox):  # type: ignore[misc]
@@ -225,6 +296,11 @@ class _Options(widgets.VBox):  # type: ignore[misc]
         self._show(self.revise, spec.is_gpt and self.endpoint != "variations")
         self._show_custom()
         self._show_compression()
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever anything that goes into ``values()`` may have changed."""
+        for control in (self.model, self.custom, self.stream, self.partial, self.revise, *self.controls.values()):
+            control.observe(lambda _: callback(), "value")
 
     def _revise_chosen(self, change: dict[str, Any]) -> None:
         if not self._refreshing:
@@ -328,7 +404,7 @@ class _Card(widgets.VBox):  # type: ignore[misc]
         self.text.value = (
             f"<div style='font-size:11px'>{label}"
             f"<div class='dalle-nb-prompt {clamp}' title='{said}'><i>prompt:</i> {said}</div>{revised}"
-            f"<div class='{_STUDIO}-dim'>{esc(image.model)} · {image.size}</div></div>"
+            f"<div class='{_STUDIO}-dim'>{esc(image.model)} · {image.size}</div>{cost_html(image, '')}</div>"
         )
 
     def shows(self, image: GeneratedImage) -> bool:
@@ -403,6 +479,15 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self._previews: dict[tuple[str, int], tuple[widgets.Box, widgets.Image, widgets.HTML]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._shown = True  # the last job's end is on the panel (no job yet: nothing to wait for)
+        #: The price lines: a count of the changes to what each button would send, the last estimate made (with
+        #: the count it was made at), and the pricing waiting for the person to stop changing things.
+        self._versions = {"generate": 0, "edit": 0, "vary": 0}
+        self._estimates: dict[str, tuple[int, Estimate]] = {}
+        self._later: dict[str, asyncio.TimerHandle] = {}
+        self._price_lines: dict[str, widgets.HTML] = {}
+        #: The click waiting for "Send" (its tab, its call and its estimate), asked about in ``confirmation``.
+        self._pending: tuple[str, _Call, Estimate] | None = None
+        self._built = False
 
         self.backend = _text("", f"{_STUDIO}-backend")
         self._show_backend()
@@ -420,9 +505,14 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.details = _text("", f"{_STUDIO}-details")
         self.selection = widgets.VBox([self.details, self._actions()], layout=widgets.Layout(display="none"))
         self.selection.add_class(f"{_STUDIO}-selection")
-        super().__init__([widgets.HTML(_CSS), self.backend, self.tabs, self.progress, self.status, self.selection,
-                          self.grid])  # fmt: skip
+        self.confirmation = self._confirmation()
+        super().__init__([widgets.HTML(_CSS), self.backend, self.tabs, self.confirmation, self.progress, self.status,
+                          self.selection, self.grid])  # fmt: skip
         self.add_class(_STUDIO)
+        self.observe(self._selection_changed, "selected")
+        self._built = True
+        for kind in self._versions:
+            self._changed(kind)
 
     def __repr__(self) -> str:
         """One line, also what a saved notebook shows where the panel cannot be drawn (no widget state kept)."""
@@ -461,8 +551,34 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             description="run as a batch (Batch API: half the price, within 24 h; for long lists)",
         )  # fmt: skip
         self.as_batch.add_class(f"{_STUDIO}-batch")
+        self.prompt.observe(lambda _: self._changed("generate"), "value")
+        self.generate_options.watch(lambda: self._changed("generate"))
+        self.as_batch.observe(lambda _: self._changed("generate"), "value")
         return widgets.VBox([self.prompt, self.count, self.generate_options, self.as_batch,
-                             widgets.HBox([self.generate_button, self.cancel_button])])  # fmt: skip
+                             widgets.HBox([self.generate_button, self.cancel_button]),
+                             self._price_line("generate")])  # fmt: skip
+
+    def _price_line(self, kind: str) -> widgets.HTML:
+        """The line under a tab's button that says what pressing it would cost."""
+        line = _text("", "dalle-nb-price", f"{_STUDIO}-{kind}-price")
+        self._price_lines[kind] = line
+        return line
+
+    def _confirmation(self) -> widgets.Box:
+        """The question a click over the threshold asks, in the panel (never a dialog that blocks the page)."""
+        self.confirm_text = _text()
+        self.confirm_send = widgets.Button(description="Send", icon="check", button_style="warning",
+                                           layout=widgets.Layout(width="auto"))  # fmt: skip
+        self.confirm_send.add_class(f"{_STUDIO}-confirm-send")
+        self.confirm_send.on_click(lambda _: self.confirm())
+        self.confirm_cancel = widgets.Button(description="Cancel", icon="times", layout=widgets.Layout(width="auto"),
+                                             tooltip="send nothing")  # fmt: skip
+        self.confirm_cancel.add_class(f"{_STUDIO}-confirm-cancel")
+        self.confirm_cancel.on_click(lambda _: self.decline())
+        box = _wrapping([self.confirm_text, self.confirm_send, self.confirm_cancel])
+        box.add_class("dalle-nb-confirm")
+        box.layout.display = "none"
+        return box
 
     def _source_picker(self, kind: str) -> tuple[widgets.Widget, Callable[[], object]]:
         """Where a tab's picture comes from: the selected result, a notebook variable, or an uploaded file."""
@@ -481,18 +597,22 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             upload.layout.display = None if source.value == "upload" else "none"
 
         source.observe(shown, "value")
+        for widget in (source, name, upload):  # another picture: another price
+            widget.observe(lambda _: self._changed(kind), "value")
 
         def pick() -> object:
             if source.value == "selected":
                 if self.selected is None:
-                    raise ValueError("select a picture first (the select button under a result)")
+                    raise _Missing("select a picture first (the select button under a result)")
                 return self.selected
             if source.value == "variable":
+                if not name.value.strip():
+                    raise _Missing("type the name of a variable holding a picture")
                 if name.value not in self.namespace:
                     raise ValueError(f"no variable named {name.value!r} in the notebook")
                 return self.namespace[name.value]
             if not upload.value:
-                raise ValueError("choose a file to upload first")
+                raise _Missing("choose a file to upload first")
             return bytes(upload.value[0]["content"])
 
         return widgets.VBox([source, widgets.HBox([name, upload])]), pick
@@ -524,8 +644,11 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.edit_button.add_class(f"{_STUDIO}-edit")
         self.edit_button.on_click(lambda _: self.edit())
         self.editor: Any = None
+        for widget in (self.edit_prompt, self.references, self.keep_unmasked):
+            widget.observe(lambda _: self._changed("edit"), "value")
+        self.edit_options.watch(lambda: self._changed("edit"))
         return widgets.VBox([picker, load, self.editor_box, self.references, self.edit_prompt, self.edit_options,
-                             self.keep_unmasked, self.edit_button])  # fmt: skip
+                             self.keep_unmasked, self.edit_button, self._price_line("edit")])  # fmt: skip
 
     def _offer_references(self) -> None:
         """More input pictures only for a model whose edits take several (dall-e-2 takes one)."""
@@ -543,7 +666,8 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.vary_button.add_class(f"{_STUDIO}-vary")
         self.vary_button.on_click(lambda _: self.vary())
         self._vary_explained()
-        return widgets.VBox([picker, self.vary_options, self.vary_note, self.vary_button])
+        self.vary_options.watch(lambda: self._changed("vary"))
+        return widgets.VBox([picker, self.vary_options, self.vary_note, self.vary_button, self._price_line("vary")])
 
     def _vary_explained(self) -> None:
         spec = get_model(self.vary_options.model.value)
@@ -602,6 +726,12 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         return _wrapping(row)
 
     # ------------------------------------------------------------------ running
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
     def _loop(self) -> asyncio.AbstractEventLoop:
         try:
             return asyncio.get_running_loop()
@@ -624,24 +754,30 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         self.count.value = f"<span class='{_STUDIO}-dim'>{number} prompt{'s' if number != 1 else ''}</span>"
         return expanded
 
-    def generate(self) -> JobHandle | None:
-        """Start making the pictures the prompt box asks for; returns the job (None when refused)."""
+    def _generate_call(self) -> _Call:
+        """What Generate would send; ``ValueError`` (``_Missing`` for a missing prompt) says why nothing."""
         expanded = self._count()
         if not expanded:
-            return self._refuse(self._prompt_problem)
+            raise (_Missing if not self.prompt.value.strip() else ValueError)(self._prompt_problem)
         if problem := self.generate_options.problem():
-            return self._refuse(problem)
+            raise ValueError(problem)
         options = self.generate_options.values()
-        if self.as_batch.value:
-            self._submit_batch(expanded, options)
-            return None
-
         prompts, labels = [e.prompt for e in expanded], [e.label for e in expanded]
-        return self._start(
-            lambda loop: api.generate(prompts, labels=labels, wait=False, on_event=self._on_event, loop=loop, **options)
-        )
+        if self.as_batch.value:
+            sent = {k: v for k, v in options.items() if k not in ("stream", "partial_images", "revise")}
+            return _Call(submit, (prompts,), {"labels": labels, **sent}, batch=True)
+        return _Call(api.generate, (prompts,), {"labels": labels, **options})
 
-    def _submit_batch(self, expanded: list[Any], options: dict[str, Any]) -> None:
+    def generate(self) -> JobHandle | None:
+        """Start making the pictures the prompt box asks for; returns the job (None when refused, or when a price
+        over the threshold waits for "Send": see ``confirm``)."""
+        try:
+            call = self._generate_call()
+        except ValueError as error:
+            return self._refuse(str(error))
+        return self._send_or_ask("generate", call)
+
+    def _submit_batch(self, call: _Call) -> None:
         """Send the prompts as a background batch, follow it, and show its pictures when it ends.
 
         Submitting (planning, writing and uploading the lines), checking and collecting all run on
@@ -650,19 +786,16 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         if self._batch_task is not None and not self._batch_task.done():
             self._refuse("a batch is running: wait for it, or cancel it")
             return
-        sent = {k: v for k, v in options.items() if k not in ("stream", "partial_images", "revise")}
         loop = self._loop()
         self._reset_results()
         self._shown = False
         self._running(True)
         self._started = time.monotonic()
-        self._say(f"Submitting a batch of {len(expanded)} request(s)…")
+        self._say(f"Submitting a batch of {len(call.args[0])} request(s)…")
 
         async def follow() -> None:
             try:
-                job = await loop.run_in_executor(
-                    None, lambda: submit([e.prompt for e in expanded], labels=[e.label for e in expanded], **sent)
-                )
+                job = await loop.run_in_executor(None, lambda: call.function(*call.args, **call.options))
                 self.batch_job = job
                 while not (status := await loop.run_in_executor(None, job.status)).done:
                     self._say(f"Batch {status} (the kernel is free; the API runs it within 24 h)")
@@ -693,45 +826,187 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             _close_tree(self.editor)
         self.editor, self._edit_picture = editor, picture
         self.editor_box.children = [self.editor]
+        self._changed("edit")  # the Edit button now edits this picture
         self._say("Paint where the picture should change, then press Edit.")
         return self.editor
+
+    def _edit_call(self) -> _Call:
+        """What Edit would send: the editor's picture (else the chosen source's), the prompt, the mask if painted."""
+        picture = self._edit_picture if self.editor is not None else self._edit_source()
+        text = self.edit_prompt.value.strip()
+        if not text:
+            raise _Missing("write what to change in the edit prompt")
+        if problem := self.edit_options.problem():
+            raise ValueError(problem)
+        options = self.edit_options.values()
+        more = self.references.value if self.references.layout.display != "none" else ()
+        pictures: list[object] = [picture, *(bytes(f["content"]) for f in more or ())]
+        mask = self.editor if self.editor is not None and self.editor.coverage > 0 else None
+        if self.keep_unmasked.value:
+            options["keep_unmasked"] = True
+        image = pictures if len(pictures) > 1 else pictures[0]
+        return _Call(api.edit, (image, text), {"mask": mask, **options})
 
     def edit(self) -> JobHandle | None:
         """Edit the Edit tab's picture as its prompt says, only where the mask is painted (if painted)."""
         if self.editor is None and self.open_editor() is None:
             return None
-        text = self.edit_prompt.value.strip()
-        if not text:
-            return self._refuse("write what to change in the edit prompt")
-        if problem := self.edit_options.problem():
-            return self._refuse(problem)
-        options = self.edit_options.values()
-        more = self.references.value if self.references.layout.display != "none" else ()
-        pictures: list[object] = [self._edit_picture, *(bytes(f["content"]) for f in more or ())]
-        mask = self.editor if self.editor is not None and self.editor.coverage > 0 else None
-        if self.keep_unmasked.value:
-            options["keep_unmasked"] = True
-        image = pictures if len(pictures) > 1 else pictures[0]
-        return self._start(
-            lambda loop: api.edit(image, text, mask=mask, wait=False, on_event=self._on_event, loop=loop, **options)
-        )
+        try:
+            call = self._edit_call()
+        except ValueError as error:
+            return self._refuse(str(error))
+        return self._send_or_ask("edit", call)
+
+    def _vary_call(self) -> _Call:
+        return _Call(api.vary, (self._vary_source(),), self.vary_options.values())
 
     def vary(self) -> JobHandle | None:
         """Variations of the Vary tab's picture."""
         try:
-            picture = self._vary_source()
+            call = self._vary_call()
         except ValueError as error:
             return self._refuse(str(error))
-        options = self.vary_options.values()
-        return self._start(lambda loop: api.vary(picture, wait=False, on_event=self._on_event, loop=loop, **options))
+        return self._send_or_ask("vary", call)
 
     def refine(self, instruction: str | None = None) -> JobHandle | None:
         """The next turn of the selected picture's conversation ("now make it dusk")."""
         text = (instruction if instruction is not None else self.refine_text.value).strip()
         if self.selected is None or not text:
             return self._refuse("select a picture and write how to refine it")
-        picture = self.selected
-        return self._start(lambda loop: api.refine(picture, text, wait=False, on_event=self._on_event, loop=loop))
+        return self._send_or_ask("refine", _Call(api.refine, (self.selected, text)))
+
+    # ------------------------------------------------------------------ the price, before the click
+    def _changed(self, kind: str) -> None:
+        """Something ``kind``'s button would send changed: price it again; a question about it no longer holds."""
+        if not self._built:
+            return
+        self._versions[kind] += 1
+        if self._pending is not None and self._pending[0] == kind:
+            self._hide_confirmation()
+            self._say("The options changed, so nothing was sent: press the button again.")
+        version, loop = self._versions[kind], self._running_loop()
+        if kind == "generate" or loop is None:  # planning a generation is pure CPU, a millisecond or so
+            self._show_price(kind, version, self._price_now(kind))
+            return
+        # an edit or a variation reads and prepares its pictures: on a worker, once the changes stop
+        if (waiting := self._later.pop(kind, None)) is not None:
+            waiting.cancel()
+        self._later[kind] = loop.call_later(_PRICE_DELAY, self._price_on_worker, kind, version, loop)
+
+    def _selection_changed(self, _change: object) -> None:
+        self._changed("edit")
+        self._changed("vary")
+
+    def _call_for(self, kind: str) -> _Call:
+        return {"generate": self._generate_call, "edit": self._edit_call, "vary": self._vary_call}[kind]()
+
+    def _price_now(self, kind: str) -> Estimate | BaseException:
+        try:
+            return _priced(self._call_for(kind))
+        except ValueError as error:
+            return error
+
+    def _price_on_worker(self, kind: str, version: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._later.pop(kind, None)
+        if version != self._versions[kind]:
+            return
+        try:
+            call = self._call_for(kind)  # the widgets are read here, on the kernel's thread
+        except ValueError as error:
+            self._show_price(kind, version, error)
+            return
+        future = loop.run_in_executor(None, _priced, call)
+        future.add_done_callback(lambda done: self._show_price(kind, version, done.result()))
+
+    def _show_price(self, kind: str, version: int, outcome: Estimate | BaseException) -> None:
+        """The price line says the estimate, or why there is none; an estimate made for older options is dropped."""
+        if version != self._versions[kind]:
+            return
+        line = self._price_lines[kind]
+        if isinstance(outcome, Estimate):
+            self._estimates[kind] = (version, outcome)
+            line.value = _price_html(outcome)
+            return
+        self._estimates.pop(kind, None)
+        style = f"{_STUDIO}-dim" if isinstance(outcome, _Missing) else f"{_STUDIO}-problem"
+        line.value = f"<span class='{style}'>{esc(_say(outcome))}</span>"
+
+    # ------------------------------------------------------------------ asking first
+    def confirm_over(self) -> float | None:
+        """The price above which a click asks first: the ``confirm_over`` setting on every backend; unset, the
+        Studio's ``CONFIRM_OVER`` where pictures are billed (not the offline backend, where they are free)."""
+        current = config.settings()
+        if current.confirm_over is not None:
+            return current.confirm_over
+        return None if current.backend == "offline" else CONFIRM_OVER
+
+    def _send_or_ask(self, kind: str, call: _Call) -> JobHandle | None:
+        """Send ``call``, or, when it may cost more than ``confirm_over()``, ask first and send nothing yet.
+
+        The price is the price line's when it was made for these very options; a generation is priced again
+        at once (a millisecond); an edit, a variation or a refinement whose price is not known yet is priced on
+        a worker first (its pictures are read and prepared, which may take seconds the kernel must not spend),
+        and then sent or asked about, so the click returns None.
+        """
+        self._hide_confirmation()
+        limit = self.confirm_over()
+        if limit is None:
+            return self._go(call)
+        known = self._estimates.get(kind)
+        if kind != "generate" and known is not None and known[0] == self._versions.get(kind):
+            return self._decide(kind, call, known[1], limit)
+        loop = self._running_loop()
+        if kind == "generate" or loop is None:
+            return self._decide(kind, call, _priced(call), limit)
+        self._say("Pricing it before it is sent…")
+        future = loop.run_in_executor(None, _priced, call)
+        future.add_done_callback(lambda done: self._decide(kind, call, done.result(), limit))
+        return None
+
+    def _decide(self, kind: str, call: _Call, outcome: Estimate | BaseException, limit: float) -> JobHandle | None:
+        """Ask when ``outcome`` may be over ``limit``; else send (a call that cannot be priced is sent: it says
+        itself why it cannot be made, as it would without a price)."""
+        if isinstance(outcome, Estimate) and outcome.high is not None and outcome.high > limit:
+            self._ask(kind, call, outcome, limit)
+            return None
+        return self._go(call)
+
+    def _go(self, call: _Call) -> JobHandle | None:
+        if call.batch:
+            self._submit_batch(call)
+            return None
+        return self._start(lambda loop: call.start(loop, self._on_event))
+
+    def _ask(self, kind: str, call: _Call, estimate: Estimate, limit: float) -> None:
+        self._pending = (kind, call, estimate)
+        source = "your confirm_over setting" if config.settings().confirm_over is not None else "the Studio's limit"
+        pictures = _plural(estimate.pictures, "picture")
+        self.confirm_text.value = (
+            f"<span>{pictures} may cost <b>{esc(estimate.price)}</b>, more than {esc(usd(limit))} ({source}). "
+            f"Send?</span>"
+        )
+        self.confirm_send.description = f"Send ({estimate.price})"
+        self.confirm_send.tooltip = f"send it: {estimate.summary()}"
+        self.confirmation.layout.display = None
+        self._say("Nothing sent yet: confirm the price above.")
+
+    def _hide_confirmation(self) -> None:
+        self._pending = None
+        self.confirmation.layout.display = "none"
+
+    def confirm(self) -> JobHandle | None:
+        """Send what the confirmation asks about (its Send button); None when nothing waits, or for a batch."""
+        if self._pending is None:
+            return None
+        call = self._pending[1]
+        self._hide_confirmation()
+        return self._go(call)
+
+    def decline(self) -> None:
+        """Send nothing of what the confirmation asks about (its Cancel button)."""
+        if self._pending is not None:
+            self._hide_confirmation()
+            self._say("Not sent.")
 
     def _start(self, start: Callable[[asyncio.AbstractEventLoop], JobHandle]) -> JobHandle | None:
         """Start a job through the Python API with ``wait=False``: its events arrive on the kernel's loop.
@@ -889,15 +1164,17 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self._previews = {}
         seconds = time.monotonic() - self._started
         count = f"{len(result)} picture{'s' if len(result) != 1 else ''}"
+        bill = f" · {_bill(result)}" if result.images else ""
         if result.cancelled:
-            self._say(f"Cancelled — kept {count}.")
+            self._say(f"Cancelled — kept {count}{bill}.")
         elif result.failures and not result.images:
             self._say(_say(result.failures[0].error), error=True)
         elif result.failures:
-            self._say(f"{count} in {seconds:.0f} s; {len(result.failures)} failed: {result.failures[0]}", error=True)
+            self._say(f"{count} in {seconds:.0f} s{bill}; {len(result.failures)} failed: {result.failures[0]}",
+                      error=True)  # fmt: skip
         else:
             note = f" {result.notices[0]}" if result.notices else ""
-            self._say(f"Done: {count} in {seconds:.0f} s.{note}")
+            self._say(f"Done: {count} in {seconds:.0f} s{bill}.{note}")
 
     # ------------------------------------------------------------------ the selection
     def select(self, image: GeneratedImage) -> None:
@@ -1002,6 +1279,14 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         """Say why nothing was started, in the status line; returns None, the job that was not started."""
         self._say(text, error=True)
         return None
+
+
+def _bill(result: ImageSet) -> str:
+    """What a job's pictures cost together, and whose price that is: ``$0.034 (OpenAI's list price)``."""
+    cost = result.cost
+    if not cost.known:
+        return f"price unknown ({cost.reason})"
+    return f"{usd(cost.usd)} ({cost.basis})" if cost.basis else usd(cost.usd)
 
 
 def _thumbnails(images: list[GeneratedImage]) -> list[bytes]:
