@@ -28,12 +28,9 @@ from ... import api, pricing
 from ...background.batch import submit
 from ...core.capabilities import MODELS, Choice, Endpoint, ParamError, choices, get_model
 from ...core.costs import Estimate, usd
-from ...core.costs import estimate as estimate_job
 from ...core.errors import APIError, DalleError
 from ...core.events import Event, ImageSaved, JobDone, PartialImage, RequestFailed
 from ...core.formatting import caption, cost_html, esc, preview_webp, short
-from ...core.options import GenerateOptions, split
-from ...core.plan import plan_generate
 from ...core.results import GeneratedImage, ImageSet
 from ...runtime import config
 from ...runtime.session import default_session
@@ -168,15 +165,7 @@ class _Call:
 
     def estimate(self) -> Estimate:
         """What it would cost (``InvalidRequest`` for an option the call would refuse); nothing is sent."""
-        if not self.batch:
-            return pricing.estimate(self.function, *self.args, **self.options)
-        # submit plans its options as generate does, sending each prompt exactly as written, at the batch price
-        options = dict(self.options)
-        labels = options.pop("labels", None)
-        declared, extra = split(options, GenerateOptions)
-        job = plan_generate(self.args[0], labels=labels, extra=extra, context=default_session(), revise=False,
-                            **declared)  # fmt: skip
-        return estimate_job(job, batch=True)
+        return pricing.estimate(self.function, *self.args, **self.options)  # submit: at the batch price
 
 
 def _plural(count: int, word: str) -> str:
