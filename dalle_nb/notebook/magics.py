@@ -181,7 +181,8 @@ def help_text(model: str | None = None) -> str:
             if not choice.supported:
                 what += " (not for this model)"
             elif choice.kind != "integer" and choice.allowed:
-                what += ": " + ", ".join(str(a) for a in choice.allowed) + (" or any WxH" if choice.rule else "")
+                wxh = " or any WxH" if choice.rule and option.field == "size" else ""  # only a size has a WxH rule
+                what += ": " + ", ".join(str(a) for a in choice.allowed) + wxh
             elif choice.rule:
                 what += f": {choice.rule}"
         where = "" if option.magics in (_ALL, _MAKE) else "  [" + ", ".join(sorted(option.magics)) + "]"
