@@ -23,7 +23,6 @@ from .reading import (
     COLOURS,
     INDOOR,
     KIND_ORDER,
-    MAX_SHAPES,
     PROP_ASPECTS,
     SMALL,
     SUPPORTS,
@@ -80,6 +79,9 @@ class Told:
     anchor: int | None
     action: str | None
     prop: str | None
+    holder: str | None = None  # "bowl": the container the pictogram shows ("a bowl of ramen")
+    likeness: str | None = None  # "made of candy", as the prompt said it, when the picture could not show it all
+    material: str | None = None  # the colour that stands in for what it is made of ("pink" for candy)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class Scene:
     told: tuple[Told, ...] = ()
     cliff_box: Box | None = None
     named_setting: bool = True  # the prompt names a place ("in a forest"), not only light or weather ("at dusk")
+    view: str | None = None  # "above", "close" or "wide": the framing the prompt asked for
+    left_out: tuple[str, ...] = ()  # the prompt's words that name nothing drawable, so nothing was drawn for them
 
     def tint(self, part: str) -> RGB | None:
         return dict(self.tints).get(part)
@@ -190,34 +194,6 @@ def _abstract_shapes(prompt: str, colours: Sequence[RGB], *, model: str, index: 
     return shapes
 
 
-def _small_shapes(words: Sequence[str], colours: Sequence[RGB], boxes: Sequence[Box], scene_w: int, scene_h: int,
-                  horizon: float, *, key: tuple[object, ...]) -> list[Decoration]:  # fmt: skip
-    """One small shape per word that names nothing drawable, kept off the subjects, so the word still shows."""
-    shapes: list[Decoration] = []
-    counts: dict[str, int] = {}
-    for word in words[:MAX_SHAPES]:
-        counts[word] = counts.get(word, 0) + 1
-        home = Stream("small shape", word, counts[word], *key)
-        kind = _SHAPE_KINDS[home.pick(len(_SHAPE_KINDS))]
-        radius = home.between(0.018, 0.04)
-        side = min(scene_w, scene_h)
-        cx = cy = 0.5
-        for _ in range(12):
-            cx = home.between(0.05, 0.95)
-            low_band = home.unit() < 0.6 and horizon < 0.95
-            cy = home.between(horizon + 0.05, 0.95) if low_band else home.between(0.05, max(0.1, horizon - 0.08))
-            x, y, r = cx * scene_w, cy * scene_h, radius * side
-            if not any(b[0] - r < x < b[2] + r and b[1] - r < y < b[3] + r for b in boxes):
-                break
-        colour = colours[home.pick(len(colours))]
-        shapes.append(
-            Decoration(
-                kind, cx, cy, radius, home.between(0, 2 * math.pi), home.between(0.45, 0.85), 5 + home.pick(4), colour
-            )
-        )
-    return shapes
-
-
 @dataclass
 class _Slot:
     wanted: int
@@ -248,7 +224,7 @@ def _layout(reading: Reading, kind: str, horizon: float, width: int, height: int
     subjects = reading.subjects
     side_frac_w = min(width, height) / width  # converts a height in shorter-side units to a width fraction
     ground_y = horizon + (1.0 - horizon) * 0.68 if horizon < 0.99 else 0.78
-    ground_count = sum(w.count for w in subjects if not w.airborne and w.relation not in ("on", "above", "in"))
+    ground_count = sum(w.count for w in subjects if not w.airborne and w.relation not in ("on", "above", "in", "of"))
     base_h = min(0.5, 0.58 / math.sqrt(max(1.0, ground_count)))
     slots: list[_Slot] = []
     placed: dict[int, list[_Slot]] = {}
@@ -356,11 +332,11 @@ def _layout(reading: Reading, kind: str, horizon: float, width: int, height: int
         for c in range(w.count):
             h = size_of(w)
             frac = (c + 0.5) / w.count
-            if w.relation in ("on", "in"):
+            if w.relation in ("on", "in", "of"):
                 stem_t = pictograms.singular(t_wanted.noun)[0]
                 support = stem_t in SUPPORTS
                 # a sofa's seat is a little below the middle of its pictogram; other things carry on their top
-                seat = 0.62 if support else (0.45 if w.relation == "in" else 0.05)
+                seat = 0.62 if support else (0.45 if w.relation in ("in", "of") else 0.05)
                 span = t_w * (0.85 if support else 0.9)
                 room = span / w.count / side_frac_w / own_aspect * (1.15 if w.count > 1 else 1.0)
                 h = min(h, t_h * (0.6 if w.relation == "on" else 0.5), room)
@@ -466,6 +442,9 @@ def compose(
             variant=Stream("variant", "abstract", model, index, seed).unit().hex().encode(), named_setting=False,
         )  # fmt: skip
     kind, ground, features = _setting(reading)
+    view = reading.view
+    for w in reading.subjects:  # a close-up fills the picture with its subjects; a view from above shrinks them
+        w.scale *= {"close": 1.7, "above": 0.6, "wide": 0.7}.get(view or "", 1.0)
     light = reading.light or "day"
     weather = reading.weather
     if kind in INDOOR and weather in ("rain", "fog", "snowfall"):
@@ -476,6 +455,10 @@ def compose(
         horizon = 0.66
     if horizon < 0.99:
         horizon += Stream("horizon", kind, model, index, seed).between(-0.03, 0.03)
+        if view == "above" and kind not in INDOOR and kind != "studio":
+            horizon = 0.14  # seen from above: the ground fills the picture, the sky is a strip at the top
+        elif view == "close" and kind not in INDOOR:
+            horizon = min(horizon, 0.5)
     cliff: tuple[float, float, float] | None = None
     cliff_box: Box | None = None
     if kind == "cliff" or "cliff" in features:
@@ -523,15 +506,16 @@ def compose(
     placed.sort(key=lambda item: item[0])
     subjects = tuple(p for _, p in placed)
     text_box = _text_box(reading, subjects, width, height) if reading.text else None
-    boxes = [p.box for p in subjects] + ([text_box] if text_box else [])
-    accents = [COLOURS[c] for c in reading.accents] or colours
-    decorations = _small_shapes(
-        reading.leftovers, accents, boxes, width, height, horizon, key=(model, index, seed, variation)
-    )
+    # a word that names nothing drawable draws nothing (no stray shape: that would be litter, not the word)
     tints = tuple((part, COLOURS[name]) for part, name in sorted(reading.tints.items()))
     if kind == "studio" and reading.accents:
         tints = (*tints, ("studio", COLOURS[reading.accents[0]]))
-    told = tuple(Told(w.phrase, w.noun, w.count, w.relation, w.anchor, w.action, w.prop) for w in reading.subjects)
+    likeness = {k: (how, material) for k, how, material in reading.likeness}
+    told = tuple(
+        Told(w.phrase, w.noun, w.count, w.relation, w.anchor, w.action, w.prop, w.holder,
+             likeness.get(k, (None, None))[0], likeness.get(k, (None, None))[1])
+        for k, w in enumerate(reading.subjects)
+    )  # fmt: skip
     return Scene(
         prompt=prompt,
         width=width,
@@ -545,7 +529,7 @@ def compose(
         text=reading.text,
         text_box=text_box,
         subjects=subjects,
-        decorations=tuple(decorations),
+        decorations=(),
         horizon=round(horizon * height),
         tints=tints,
         palette=tuple(colours),
@@ -554,6 +538,8 @@ def compose(
         told=told,
         cliff_box=cliff_box,
         named_setting=bool(reading.places),
+        view=view,
+        left_out=tuple(dict.fromkeys(reading.leftovers)),
     )
 
 
