@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from . import memo
 
-__all__ = ["ATTRIBUTION", "aspect", "emoji_for", "font_path", "glyph", "head", "rung", "singular"]
+__all__ = ["ATTRIBUTION", "PEOPLE", "aspect", "emoji_for", "font_path", "glyph", "head", "rung", "singular"]
 
 
 def _split(words: str) -> list[str]:
@@ -178,7 +178,70 @@ _SYNONYMS: dict[str, str] = {
     "campfire": "\U0001f525",
     "statue": "\U0001f5fd",
     "sandcastle": "\U0001f3f0",
+    # people at work and people in stories: each a whole figure, with the role's attributes where OpenMoji has them
+    "warrior": "\U0001f977",
+    "ninja": "\U0001f977",
+    "knight": "\U0001f482",
+    "soldier": "\U0001f482",
+    "guard": "\U0001f482",
+    "doctor": "\U0001f9d1\u200d\u2695\ufe0f",
+    "nurse": "\U0001f9d1\u200d\u2695\ufe0f",
+    "pilot": "\U0001f9d1\u200d\u2708\ufe0f",
+    "firefighter": "\U0001f9d1\u200d\U0001f692",
+    "fireman": "\U0001f9d1\u200d\U0001f692",
+    "police": "\U0001f46e",
+    "policeman": "\U0001f46e",
+    "artist": "\U0001f9d1\u200d\U0001f3a8",
+    "painter": "\U0001f9d1\u200d\U0001f3a8",
+    "singer": "\U0001f9d1\u200d\U0001f3a4",
+    "mechanic": "\U0001f9d1\u200d\U0001f527",
+    "builder": "\U0001f477",
+    "worker": "\U0001f477",
+    "judge": "\U0001f9d1\u200d\u2696\ufe0f",
+    "programmer": "\U0001f9d1\u200d\U0001f4bb",
+    "coder": "\U0001f9d1\u200d\U0001f4bb",
+    "pupil": "\U0001f9d1\u200d\U0001f393",
+    "cook": "\U0001f9d1\u200d\U0001f373",
+    "baker": "\U0001f9d1\u200d\U0001f373",
+    "gardener": "\U0001f9d1\u200d\U0001f33e",
+    "detective": "\U0001f575\ufe0f",
+    "prince": "\U0001f934",
+    "princess": "\U0001f478",
+    "superhero": "\U0001f9b8",
+    "hero": "\U0001f9b8",
+    "mage": "\U0001f9d9",
+    "elf": "\U0001f9dd",
+    "fairy": "\U0001f9da",
+    "mermaid": "\U0001f9dc\u200d\u2640\ufe0f",
+    "vampire": "\U0001f9db",
+    "zombie": "\U0001f9df",
+    "dancer": "\U0001f483",
+    "runner": "\U0001f3c3",
+    "athlete": "\U0001f3c3",
+    "swimmer": "\U0001f3ca",
+    "surfer": "\U0001f3c4",
+    "climber": "\U0001f9d7",
+    "cyclist": "\U0001f6b4",
+    "explorer": "\U0001f9cd",
+    "grandmother": "\U0001f475",
+    "grandma": "\U0001f475",
+    "grandfather": "\U0001f474",
+    "grandpa": "\U0001f474",
+    "baby": "\U0001f476",
 }
+
+#: The subjects that are people: a prompt's person word draws one of these whole figures.
+PEOPLE = frozenset(
+    _split(
+        """
+        person people human man woman boy girl child kid teacher student astronaut scientist chef farmer king queen
+        wizard witch warrior ninja knight soldier guard doctor nurse pilot firefighter fireman police policeman
+        artist painter singer mechanic builder worker judge programmer coder pupil cook baker gardener detective
+        prince princess superhero hero mage elf fairy mermaid vampire zombie dancer runner athlete swimmer surfer
+        climber cyclist explorer grandmother grandma grandfather grandpa baby
+        """
+    )
+)
 
 
 def font_path() -> str:

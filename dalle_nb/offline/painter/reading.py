@@ -24,6 +24,8 @@ __all__ = [
     "INDOOR",
     "KIND_ORDER",
     "LUMINOUS",
+    "DISHES",
+    "MATERIALS",
     "MAX_SHAPES",
     "NUMBER_WORDS",
     "PROPS",
@@ -33,6 +35,7 @@ __all__ = [
     "STOPWORDS",
     "SUPPORTS",
     "VERB_OVERRIDES",
+    "VIEWS",
     "Place",
     "Reading",
     "Wanted",
@@ -239,6 +242,7 @@ _WEATHER: dict[str, str] = {
     "snowing": "snowfall",
     "snowfall": "snowfall",
     "blizzard": "snowfall",
+    "snowstorm": "snowfall",
     "snowflakes": "snowfall",
     "cloudy": "cloudy",
     "overcast": "cloudy",
@@ -340,6 +344,58 @@ _TOGETHER: dict[str, str] = {
     phrase: "together" for phrase in ("side by side", "facing each other", "together", "in a row", "next to each other")
 }
 
+#: Viewpoints, as a prompt says them: each changes the framing (``scene.compose``) and the revised prompt's words.
+VIEWS: dict[str, str] = {
+    "top-down": "above",
+    "top down": "above",
+    "aerial": "above",
+    "aerial view": "above",
+    "bird's-eye": "above",
+    "birds-eye": "above",
+    "bird's eye": "above",
+    "from above": "above",
+    "overhead view": "above",
+    "close-up": "close",
+    "closeup": "close",
+    "close up": "close",
+    "macro": "close",
+    "portrait": "close",
+    "headshot": "close",
+    "wide shot": "wide",
+    "wide-angle": "wide",
+    "wide angle": "wide",
+    "panorama": "wide",
+    "panoramic": "wide",
+    "establishing shot": "wide",
+}
+#: What a subject "made of" something is drawn in: the material's colour (the one part of it a pictogram can show).
+MATERIALS: dict[str, str] = {
+    "candy": "pink", "sweets": "pink", "gingerbread": "brown", "chocolate": "brown", "wood": "brown",
+    "wooden": "brown", "cardboard": "brown", "gold": "gold", "silver": "silver", "metal": "silver", "steel": "silver",
+    "iron": "grey", "stone": "grey", "rock": "grey", "concrete": "grey", "ice": "cyan", "glass": "turquoise",
+    "crystal": "lavender", "cheese": "yellow", "paper": "white", "snow": "white", "clouds": "white",
+    "cloud": "white", "fire": "orange", "lava": "red", "leaves": "green", "grass": "green", "moss": "green",
+    "flowers": "pink", "jelly": "red", "lego": "red", "bricks": "red", "brick": "red", "water": "blue",
+    "sand": "beige", "marble": "white", "bone": "beige", "plastic": "yellow",
+}  # fmt: skip
+_LIKENESS_RE = re.compile(
+    r"\b(shaped like|in the shape of|looking like|that looks like|made (?:out )?of|made from|built (?:out )?of|"
+    r"carved (?:out )?of|carved from)\s+(?:an?\s+|the\s+|some\s+)?([a-z][a-z'-]*)",
+    re.IGNORECASE,
+)
+#: Things whose pictogram already shows them in their container: "a bowl of ramen" is one ramen pictogram.
+DISHES: dict[str, str] = {
+    "ramen": "bowl", "noodles": "bowl", "soup": "bowl", "curry": "bowl", "rice": "bowl", "stew": "bowl",
+    "coffee": "cup", "tea": "cup", "cocoa": "cup", "spaghetti": "plate", "pasta": "plate", "popcorn": "box",
+}  # fmt: skip
+#: Containers that hold what follows "of": "a basket of apples" puts the apples in the basket.
+_CONTAINERS = frozenset(
+    _split(
+        "bowl bowls cup cups mug mugs plate plates glass glasses basket baskets box boxes jar jars bag bags "
+        "bucket buckets pot pots bottle bottles tray trays vase vases"
+    )
+)
+
 _RELATIONS: dict[str, str] = {
     "on top of": "on",
     "on": "on",
@@ -392,7 +448,7 @@ SMALL = frozenset(
         """
         bee butterfly ant ladybug ladybird snail mouse flower apple cherry banana cup mug ball key hat book
         candle cookie cake donut egg spider shell crown ring glasses lamp phone clock carrot gift present
-        mushroom
+        mushroom football soccer basketball baseball tennis
         """
     )
 )
@@ -440,6 +496,7 @@ class Wanted:
     action: str | None = None
     airborne: bool = False
     sign: bool = False
+    holder: str | None = None  # the container a pictogram already shows: "bowl" for "a bowl of ramen"
 
 
 @dataclass
@@ -454,6 +511,9 @@ class Reading:
     leftovers: list[str] = field(default_factory=list)
     accents: list[str] = field(default_factory=list)
     outdoor: bool = False  # the prompt mentions the sky
+    view: str | None = None  # "above", "close" or "wide": the framing a prompt asks for
+    #: What could not be drawn as asked, in the prompt's words, with what was drawn instead (``None``: left out).
+    likeness: list[tuple[int, str, str | None]] = field(default_factory=list)
 
 
 _QUOTED_RE = re.compile(
@@ -515,7 +575,12 @@ def read(prompt: str) -> Reading:
     """Walk the prompt once, left to right, gathering modifiers until the noun (or setting word) they qualify."""
     reading = Reading()
     reading.text, rest = _quoted_text(prompt)
-    tokens = [t.lower().replace("’", "'") for t in _WORD_RE.findall(rest)]
+    likes: list[tuple[int, str, str]] = []  # (offset in rest, how, what): "made of", "candy"
+    for match in _LIKENESS_RE.finditer(rest):
+        likes.append((match.start(), " ".join(match.group(0).lower().split()), match.group(2).lower()))
+    if likes:
+        rest = _LIKENESS_RE.sub(lambda m: " \x00 ", rest)
+    tokens = [t.lower().replace("’", "'") for t in re.findall(_WORD_RE.pattern + "|\x00", rest)]
     tokens = [t[:-2] if t.endswith("'s") else t for t in tokens]
     count: int | None = None
     colour: str | None = None
@@ -527,17 +592,41 @@ def read(prompt: str) -> Reading:
     start: int | None = None  # where the noun phrase being read began, so the description can quote it
     worn: tuple[str, int] | None = None
     recalled: int | None = None  # a subject named again with "the" ("make the cat black"): colours after it are its
+    kept: set[int] = set()  # tokens a subject's phrase may quote: what is drawn (its colour, size, kind), not more
+    holder: tuple[str, int] | None = None  # "a bowl of": the container, and the subject it is
+    likeness = iter(likes)
 
     def flush() -> None:
-        nonlocal count, colour, scale, words, start
+        nonlocal count, colour, scale, words, start, kept
         if colour is not None:
             reading.accents.append(colour)
         reading.leftovers.extend(words)
-        count, colour, scale, words, start = None, None, 1.0, [], None
+        count, colour, scale, words, start, kept = None, None, 1.0, [], None, set()
 
     i = 0
     while i < len(tokens):
         token = tokens[i]
+        if token == "\x00":  # "shaped like a cloud", "made of candy": how the subject before it looks
+            how, what = next(likeness)[1:]
+            if last is not None:
+                material = MATERIALS.get(what) if how.startswith(("made", "built", "carved")) else None
+                if material is not None and reading.subjects[last].colour is None:
+                    reading.subjects[last].colour = material
+                reading.likeness.append((last, how, material))
+            flush()
+            relation = worn = None
+            i += 1
+            continue
+        if n := _phrase_at(tokens, i, VIEWS, longest=2):
+            reading.view = reading.view or VIEWS[" ".join(tokens[i : i + n])]
+            i += n
+            if i < len(tokens) and tokens[i] == "view":
+                i += 1
+            continue
+        if token == "of" and last is not None and i > 0 and tokens[i - 1] == reading.subjects[last].noun:
+            holder = (tokens[i - 1], last)  # "a bowl of ramen", "a basket of apples", "a map of an island"
+            i += 1
+            continue
         if not token[0].isalnum() or token in ("and", "but", "while"):
             flush()
             relation = worn = recalled = None
@@ -587,7 +676,7 @@ def read(prompt: str) -> Reading:
                 reading.tints[spot.part] = colour
                 colour = None
             if noun_next:  # "a sea otter", "a snow leopard": the word sets the scene and qualifies the noun
-                words.extend(tokens[i : i + n])
+                kept.update(range(i, i + n))
                 start = i if start is None else start
             else:
                 if relation is not None and spot.kind == "cliff":
@@ -613,11 +702,13 @@ def read(prompt: str) -> Reading:
                 continue
             colour = token
             start = i if start is None else start
+            kept.add(i)
             i += 1
             continue
         if token in _SIZES:
             scale *= _SIZES[token]
             start = i if start is None else start
+            kept.add(i)
             if token == "baby":
                 words.append(token)
             i += 1
@@ -636,7 +727,7 @@ def read(prompt: str) -> Reading:
         if length:
             after, _, _ = _noun_at(tokens, i + length)
             if after:  # "a baby otter", "a dog house": the first noun qualifies the second
-                words.extend(tokens[i : i + length])
+                kept.update(range(i, i + length))
                 start = i if start is None else start
                 i += length
                 continue
@@ -657,11 +748,12 @@ def read(prompt: str) -> Reading:
                 i += length
                 continue
             recalled = None
+            kept.update(range(i, i + length))
             wanted = Wanted(
                 phrase=" ".join(
-                    t
-                    for t in tokens[(i if start is None else start) : i + length]
-                    if t not in STOPWORDS and t not in _NUMBERS and not t.isdigit() and t[0].isalnum()
+                    tokens[k]
+                    for k in range(first, i + length)
+                    if k in kept and tokens[k] not in STOPWORDS and tokens[k] not in _NUMBERS and tokens[k][0].isalnum()
                 ),
                 noun=noun,
                 emoji=char,
@@ -673,6 +765,19 @@ def read(prompt: str) -> Reading:
                 airborne=stem in AIRBORNE or noun in AIRBORNE,
                 sign=stem in SIGNS or noun in SIGNS,
             )
+            if holder is not None and holder[1] == len(reading.subjects) - 1:
+                box_noun, box_index = holder
+                box = reading.subjects[box_index]
+                if (
+                    DISHES.get(stem) == pictograms.singular(box_noun)[0] and box_noun in _CONTAINERS
+                ):  # the pictogram shows the bowl already
+                    wanted.count, wanted.holder = box.count, pictograms.singular(box_noun)[0]
+                    wanted.place, wanted.colour = wanted.place or box.place, wanted.colour or box.colour
+                    reading.subjects.pop()
+                else:
+                    wanted.relation, wanted.anchor = "of", box_index
+                    worn = relation = None
+                holder = None
             reading.subjects.append(wanted)
             if worn is not None:  # the hat a cat is wearing is placed on the cat, not beside it
                 wanted.relation, wanted.anchor = worn
@@ -683,6 +788,7 @@ def read(prompt: str) -> Reading:
                 relation = None
             last = len(reading.subjects) - 1
             count, colour, scale, words, place, start = None, None, 1.0, [], None, None
+            kept = set()
             i += length
             continue
         if token in _WEARING and last is not None:
@@ -702,6 +808,9 @@ def read(prompt: str) -> Reading:
             start = i if start is None else start
         i += 1
     flush()
+    if reading.view == "close" and not reading.subjects and not reading.places and "portrait" in tokens:
+        # "a portrait": a person, seen close
+        reading.subjects.append(Wanted("person", "person", pictograms.emoji_for("person"), None))
     return reading
 
 
