@@ -133,19 +133,23 @@ _TOUCHES = (
 )
 
 
-def revision(original: str, steps: tuple[str, ...] = (), *, text_model: str, index: int = 0) -> str:
+def revision(
+    original: str, steps: tuple[str, ...] = (), *, text_model: str, index: int = 0, backdrop: bool = True
+) -> str:
     """The prompt the text model hands the image tool: ``original`` (and each refinement in ``steps``) made richer.
 
     A real text model rewrites differently per model and per turn, so the style and the closing phrases are picked
     by a digest of the text model, the turn and the picture index; the user's own words stay verbatim, so a person
     finds them in the rewrite.  It is the one place a revision is made, so a scene-describing rewrite can replace it.
+    ``backdrop`` False: the picture is an edit of a person's own, whose setting the words do not tell, so a setting
+    they do not name is not claimed.
     """
     from .painter import draw  # not at the top: the painter (numpy, Pillow) loads with the first picture
 
     subject = scene_words(original, steps)
     digest = hashlib.blake2b(f"{text_model}\0{len(steps)}\0{index}".encode(), digest_size=8).digest()
     style = ("vivid", "natural")[digest[0] % 2]
-    base = draw.revise_prompt(subject, style=style).rstrip(".")
+    base = draw.revise_prompt(subject, style=style, backdrop=backdrop).rstrip(".")
     return f"{base}, {_FRAMINGS[digest[1] % len(_FRAMINGS)]}, finished with {_TOUCHES[digest[2] % len(_TOUCHES)]}."
 
 
@@ -801,7 +805,9 @@ class ResponsesAPI:
             quality="medium" if quality == "auto" else quality,
             background="transparent" if settings["background"] == "transparent" else "opaque",
             partial_images=settings["partial_images"],
-            revised_prompt=revision(original, steps, text_model=text_model, index=index),
+            revised_prompt=revision(
+                original, steps, text_model=text_model, index=index, backdrop=base is None or redraw
+            ),
             blocked=BLOCKED_WORD in " ".join((original, *steps)).lower(),
             instruction=steps[-1] if steps else original,
             scene=scene_words(original, steps),

@@ -320,14 +320,14 @@ def generate_image(
     return render(scene.compose(prompt, width, height, model=model, index=index, seed=seed, transparent=transparent))
 
 
-def revise_prompt(prompt: str, *, style: str | None = None, flavour: str = "") -> str:
+def revise_prompt(prompt: str, *, style: str | None = None, flavour: str = "", backdrop: bool = True) -> str:
     """The revised prompt: a sentence saying what the offline picture of ``prompt`` actually shows.
 
     dall-e-3 passes its ``style`` (vivid reads dramatic, natural restrained); the Responses API can pass a
     ``flavour`` per text model or refinement turn for its own deterministic wording of the same picture.  The
     layout's coarse positions do not depend on size or index, so one sentence is true of every picture of a request.
     """
-    return revised.describe(scene.compose(prompt, 1024, 1024), style=style, flavour=flavour)
+    return revised.describe(scene.compose(prompt, 1024, 1024), style=style, flavour=flavour, backdrop=backdrop)
 
 
 # --------------------------------------------------------------------------------------------------- edits

@@ -15,11 +15,13 @@ from .reading import (
     AIRBORNE,
     CELESTIAL,
     COLOURS,
+    DISHES,
     FLYING_VERBS,
     INDOOR,
     LUMINOUS,
     NUMBER_WORDS,
     SIGNS,
+    SMALL,
     VERB_OVERRIDES,
     named_colours,
 )
@@ -151,16 +153,86 @@ def _where(box: Box, width: int) -> str:
     return "in the middle"
 
 
-def _count_phrase(phrase: str, noun: str, count: int) -> str:
+#: Nouns with no plural and no "a": "some bread", "two bowls of ramen".
+MASS_NOUNS = frozenset(
+    [
+        "bread",
+        "cheese",
+        "rice",
+        "pasta",
+        "spaghetti",
+        "soup",
+        "ramen",
+        "noodles",
+        "coffee",
+        "tea",
+        "cocoa",
+        "milk",
+        "juice",
+        "water",
+        "honey",
+        "sushi",
+        "salad",
+        "popcorn",
+        "chocolate",
+        "money",
+        "fire",
+        "ice",
+        "sand",
+        "snow",
+        "grass",
+        "smoke",
+        "lava",
+        "butter",
+        "meat",
+        "broccoli",
+        "corn",
+        "food",
+        "fruit",
+        "luggage",
+        "furniture",
+    ]
+)
+#: Words that begin with a vowel letter but not a vowel sound, and the reverse: "a unicorn", "an hour".
+_CONSONANT_SOUND = ("uni", "use", "usu", "eu", "one", "ufo", "ukulele")
+_VOWEL_SOUND = ("hour", "honest", "honour", "honor", "heir")
+
+
+def article(word: str) -> str:
+    """ "a" or "an", by the sound that ``word`` begins with."""
+    low = word.lower()
+    if low.startswith(_VOWEL_SOUND):
+        return "an"
+    if low.startswith(_CONSONANT_SOUND):
+        return "a"
+    return "an" if low[:1] in "aeiou" else "a"
+
+
+def _count_phrase(phrase: str, noun: str, count: int, holder: str | None = None, material: str | None = None) -> str:
+    """ "a red fox", "three sailboats", "a bowl of ramen", "two bowls of ramen", "some bread", "the sun"."""
+    stem = pictograms.singular(noun)[0]
+    if material is not None and material not in phrase.split():
+        phrase = f"{material} {phrase}"
+    if holder is None and (stem in DISHES or noun in DISHES) and noun in MASS_NOUNS:
+        holder = DISHES.get(noun) or DISHES[stem]
+    if holder is not None:  # the pictogram shows the container: say it, and count the containers
+        content = phrase
+        if count == 1:
+            return f"{article(holder)} {holder} of {content}"
+        return f"{NUMBER_WORDS.get(count, str(count))} {_plural(holder)} of {content}"
     if count == 1 and phrase in ("sun", "moon"):
         return f"the {phrase}"  # there is one
+    if count == 1 and (noun in MASS_NOUNS or stem in MASS_NOUNS):
+        return f"some {phrase}"
     if count == 1:
-        article = "an" if phrase[:1] in "aeiou" else "a"
-        return f"{article} {phrase}"
-    stem = pictograms.singular(noun)[0]
+        return f"{article(phrase)} {phrase}"
     plural_phrase = phrase if noun != stem else phrase[: len(phrase) - len(noun)] + _plural(noun)
     number = NUMBER_WORDS.get(count, str(count))
     return f"{number} {plural_phrase}"
+
+
+def _told_phrase(told: Told) -> str:
+    return _count_phrase(told.phrase, told.noun, told.count, told.holder, told.material)
 
 
 def _plural(noun: str) -> str:
@@ -175,11 +247,20 @@ def _plural(noun: str) -> str:
     return noun + "s"
 
 
-def describe(scene: Scene, *, style: str | None = None, flavour: str = "") -> str:
+_VIEW_WORDING = {
+    "above": ("seen from directly above", "in a top-down view"),
+    "close": ("in close-up", "seen up close"),
+    "wide": ("in a wide view", "seen from far back"),
+}
+
+
+def describe(scene: Scene, *, style: str | None = None, flavour: str = "", backdrop: bool = True) -> str:
     """The revised prompt: one or two sentences saying what the picture shows, where, in what light and style.
 
     ``style`` is dall-e-3's vivid or natural (None for none); ``flavour`` picks among equivalent wordings, so a
     caller can give each text model or refinement turn its own deterministic phrasing of the same picture.
+    ``backdrop`` False says the setting is a picture's own (an edit of a person's picture): a setting the words do
+    not name is then not claimed ("in front of a pastel background" would be false of a beach photo).
     """
     if style is not None and style not in _TONE_WORDING:
         raise ValueError(f"style must be one of {sorted(_TONE_WORDING)} or None, got {style!r}")
@@ -189,6 +270,8 @@ def describe(scene: Scene, *, style: str | None = None, flavour: str = "") -> st
         return options[stream.pick(len(options))]
 
     finish = ""
+    if scene.view:
+        finish += ", " + choose(_VIEW_WORDING[scene.view])
     if scene.style:
         finish += ", " + choose(_STYLE_WORDING[scene.style])
     if style is not None:
@@ -224,6 +307,11 @@ def describe(scene: Scene, *, style: str | None = None, flavour: str = "") -> st
         light = f"under a {_colour_word(sky)} sky"
     if scene.weather:
         light += " " + choose(_WEATHER_WORDING[scene.weather])
+    unknown = not backdrop and not scene.named_setting  # the picture's own setting, which the words do not tell
+    if unknown:
+        place = ""
+        if scene.kind == "studio" or scene.light == "day" and not scene.weather:
+            light = ""
     extras = []
     if "mountains" in scene.features and scene.kind != "mountains":
         extras.append("mountains rising behind")
@@ -231,10 +319,10 @@ def describe(scene: Scene, *, style: str | None = None, flavour: str = "") -> st
         extras.append("trees along the horizon")
     tail = (", with " + " and ".join(extras)) if extras else ""
     if not scene.told:
-        opener = place[0].upper() + place[1:]
-        sentence = f"{opener} {light}{tail}{finish}."
+        sentence = f"{place} {light}".strip() if place else f"The picture, {light}".rstrip(", ")
+        sentence = sentence[0].upper() + sentence[1:] + f"{tail}{finish}."
         return sentence + _text_sentence(scene, sign=False)
-    dressing = {"worn", "held"}
+    dressing = {"worn", "held", "of"}
     anchors = {t.anchor for t in scene.told if t.anchor is not None and t.anchor >= 0 and t.relation not in dressing}
     worn = {k for k, t in enumerate(scene.told) if t.relation in dressing}
     main = next((k for k, t in enumerate(scene.told) if k not in anchors and k not in worn), 0)
@@ -244,13 +332,22 @@ def describe(scene: Scene, *, style: str | None = None, flavour: str = "") -> st
             continue  # named in the clause of what relates to it ("three cats sit on a sofa", "a cat wearing a hat")
         clause = _subject_clause(scene, told, place, main=k == main, choose=choose)
         if k == main:
-            clauses.insert(0, f"{clause} {light}")
+            clauses.insert(0, f"{clause}{',' if not place and light else ''} {light}".rstrip())
         else:
             clauses.append(clause)
     sentence = clauses[0][0].upper() + clauses[0][1:]
     if len(clauses) > 1:
         sentence += ", with " + ", ".join(clauses[1:-1]) + (" and " if len(clauses) > 2 else "") + clauses[-1]
-    return f"{sentence}{tail}{finish}." + _text_sentence(scene, sign=any(p.noun in SIGNS for p in scene.subjects))
+    likeness = [t for t in scene.told if t.likeness]
+    said = "".join(
+        f' Its {t.material} colour stands in for "{t.likeness}".'
+        if t.material
+        else f' "{(t.likeness or "").capitalize()}" could not be drawn, so the {t.phrase} is plain.'
+        for t in likeness
+    )
+    return (
+        f"{sentence}{tail}{finish}." + said + _text_sentence(scene, sign=any(p.noun in SIGNS for p in scene.subjects))
+    )
 
 
 _RELATION_WORDS = {
@@ -274,11 +371,14 @@ def _boxes_of(scene: Scene, told: Told) -> Box:
 
 def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose: Callable[[Sequence[str]], str]) -> str:
     """ "three cats sit on a sofa in the middle of a cosy living room"; for a later subject, "a dog on the right"."""
-    words = _count_phrase(told.phrase, told.noun, told.count)
+    words = _told_phrase(told)
     me = scene.told.index(told)
     for other in scene.told:
         if other.anchor == me and other.relation in ("worn", "held"):
-            words += f" {_RELATION_WORDS[other.relation]} {_count_phrase(other.phrase, other.noun, other.count)}"
+            words += f" {_RELATION_WORDS[other.relation]} {_told_phrase(other)}"
+        elif other.anchor == me and other.relation == "of":  # "a basket of apples"
+            content = _told_phrase(other).split(" ", 1)[1] if other.count > 1 else _told_phrase(other)
+            words += f" of {content}"
     plural = told.count > 1
     stem = pictograms.singular(told.noun)[0]
     box = _boxes_of(scene, told)
@@ -296,15 +396,19 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
         verb = _VERBS["air"][plural]
     elif scene.ground == "water" and told.anchor != -1:
         verb = _VERBS["water"][plural]
+    elif stem in SMALL or told.holder or stem in DISHES or stem in MASS_NOUNS or told.relation == "of":
+        verb = _VERBS["sit"][plural]
     else:
         verb = _VERBS["ground"][plural]
     target = scene.told[told.anchor] if told.anchor is not None and told.anchor >= 0 else None
     if target is not None and told.relation is not None:
-        where = f"{_RELATION_WORDS[told.relation]} {_count_phrase(target.phrase, target.noun, target.count)}"
+        where = f"{_RELATION_WORDS[told.relation]} {_told_phrase(target)}"
         if main:
             position = _where(_boxes_of(scene, target), scene.width)
             if position == "in the middle":
                 position = choose(("in the middle", "at the centre"))
+            if not place:
+                return f"{words} {verb} {where} {position}"
             if scene.kind == "studio":
                 return f"{words} {verb} {where}, in front of {place}"
             return f"{words} {verb} {where} {position} of {place}"
@@ -333,11 +437,15 @@ def _subject_clause(scene: Scene, told: Told, place: str, *, main: bool, choose:
         return f"{words} {where}"
     if where == "in the middle":
         where = choose(("at the centre", "in the middle"))
+    if not place:
+        return f"{words} {verb} {where}"
     if scene.kind == "studio":
         return f"{words} {verb} {where}, in front of {place}"
     link = " of " if where in ("at the centre", "in the middle", "on the left", "on the right") else " in "
     if where in ("in the sky", "high in the sky"):
         link = " above "
+    elif link == " in " and scene.kind == "beach":
+        link = " on "  # on a beach, not in it
     return f"{words} {verb} {where}{link}{place}"
 
 
