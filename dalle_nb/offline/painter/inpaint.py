@@ -122,16 +122,14 @@ def continued(canvas: Image.Image, hole: Image.Image) -> Image.Image:
     low = Image.fromarray(np.clip(np.rint(base), 0, 255).astype(np.uint8)).resize(
         (width, height), Image.Resampling.BICUBIC
     )
-    # the fine detail: what a small blur takes away, mirrored across row spans, then column spans
+    # the fine detail: what a small blur takes away, mirrored in along each row from the nearer edge
     blurred = np.asarray(rgb_image.filter(ImageFilter.BoxBlur(max(2, max(width, height) // 256))), dtype=np.float64)
     low_rgb = np.asarray(low, dtype=np.float64)
     carried = np.concatenate([np.where(known[..., None], rgb - blurred, 0.0), blurred], axis=-1)
-    carried, got = _mirrored(carried, known)
-    carried_t, _ = _mirrored(carried.transpose(1, 0, 2), got.T)
-    carried = carried_t.transpose(1, 0, 2)
+    carried, got = _mirrored(carried, known)  # along rows only: mirrored down a column, waves land on the sand
     # detail only from where the colours are alike (stars from the sky into sky): no ghost of a tree in the sea
     alike = np.abs(carried[..., 3:] - low_rgb).max(axis=-1) < 28
-    detail = np.where(alike[..., None], carried[..., :3], 0.0)
+    detail = np.where((alike & got)[..., None], carried[..., :3], 0.0)
     out = np.where(known[..., None], rgb, low_rgb + detail)
     return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
 
