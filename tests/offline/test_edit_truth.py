@@ -147,3 +147,39 @@ def test_edit_paints_the_request_into_the_mask_and_nothing_else(
     assert inside.astype(np.float64).std(axis=0).mean() > 8
     _, counts = np.unique(inside // 8, axis=0, return_counts=True)
     assert counts.max() / len(inside) < 0.6
+
+
+# ----------------------------------------------------------------------------------------------------- variations
+
+
+def _fox_face(image: Image.Image) -> npt.NDArray[np.bool_]:
+    """The fox's face: its orange fur and whatever the fur encloses (eyes, muzzle, and any patch pasted in it)."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    fur = (r > 180) & (g > 70) & (g < 150) & (b < 90)
+    outside = Image.fromarray(np.pad(fur, 1).astype(np.uint8) * 255).copy()
+    ImageDraw.floodfill(outside, (0, 0), 128)
+    return np.asarray(outside)[1:-1, 1:-1] != 128
+
+
+def test_variations_of_a_fox_are_clean_foxes(client: openai.OpenAI) -> None:
+    """A variation moves and resizes the fox a little; it neither turns it pink or olive nor pastes blocks of the
+    ground (the grid the parts were found on) into its face, around its eyes or beside its ears (#21)."""
+    made = client.images.generate(model="dall-e-2", prompt="a fox", size="512x512", response_format="b64_json")
+    source = _decode(made.data[0].b64_json if made.data else None)
+    face = _fox_face(source)
+    ground = np.asarray(source, dtype=np.int16)[[2, -3], :].mean(axis=1)  # the backdrop's top and bottom colours
+    res = client.images.create_variation(
+        model="dall-e-2", image=png_bytes(source), n=4, size="512x512", response_format="b64_json"
+    )
+    assert res.data and len(res.data) == 4
+    for item in res.data:
+        varied = _decode(item.b64_json)
+        assert not np.array_equal(np.asarray(varied), np.asarray(source))
+        fox = _fox_face(varied)
+        assert 0.5 < fox.sum() / face.sum() < 2.0  # still an orange fox of about its size
+        pixels = np.asarray(varied, dtype=np.int16)[fox]
+        patches = np.zeros(len(pixels), dtype=bool)
+        for colour in ground:
+            patches |= np.abs(pixels - colour).max(axis=1) < 30
+        assert patches.mean() < 0.01, f"{patches.mean():.1%} of the face is the ground's colour"

@@ -361,48 +361,6 @@ def _edit_region(mask: Image.Image) -> Image.Image:
     return alpha.point([255] + [0] * 255)
 
 
-def _box_blur(array: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np.float64]:
-    """Three box blurs (close to a Gaussian) along both axes, edges clamped; meant for small grids."""
-    out = array
-    for _ in range(3):
-        for axis in (0, 1):
-            pad = [(0, 0)] * out.ndim
-            pad[axis] = (radius + 1, radius)
-            sums = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis)
-            ahead = np.take(sums, np.arange(2 * radius + 1, sums.shape[axis]), axis=axis)
-            behind = np.take(sums, np.arange(0, sums.shape[axis] - 2 * radius - 1), axis=axis)
-            out = (ahead - behind) / (2 * radius + 1)
-    return out
-
-
-def _inpainted(canvas: Image.Image, hole: Image.Image) -> Image.Image:
-    """``canvas`` with the ``hole`` (an 'L' mask, 255 = unknown) filled from its surroundings, smoothly.
-
-    Normalised convolution on a small grid: blur the known colours and the "known" weight alike and divide, so
-    the hole takes the colours around it (sky above, snow below) and none of what was in it, as inpainting does.
-    """
-    width, height = canvas.size
-    factor = max(1, max(width, height) // 96)
-    grid = (max(1, width // factor), max(1, height // factor))
-    colours = np.asarray(canvas.convert("RGB").resize(grid, Image.Resampling.BOX), dtype=np.float64)
-    known = 1.0 - np.asarray(hole.resize(grid, Image.Resampling.BOX), dtype=np.float64) / 255.0
-    known = np.where(known > 0.99, 1.0, 0.0)
-    box = hole.getbbox()
-    radius = max(2, (max(box[2] - box[0], box[3] - box[1]) if box else 8) // factor // 4)
-    weight = _box_blur(known, radius)
-    smooth = _box_blur(colours * known[..., None], radius) / np.maximum(weight, 1e-6)[..., None]
-    filled = np.where(known[..., None] > 0, colours, smooth)
-    picture = Image.fromarray(np.clip(np.rint(filled), 0, 255).astype(np.uint8)).resize(
-        (width, height), Image.Resampling.BICUBIC
-    )
-    result = canvas.convert("RGB")
-    result.paste(picture, (0, 0), hole.filter(ImageFilter.MaxFilter(5)))
-    if canvas.mode == "RGBA":
-        result = result.convert("RGBA")
-        result.putalpha(canvas.getchannel("A"))
-    return result
-
-
 def _relit(canvas: Image.Image, region: tuple[int, int, int, int] | None, key: tuple[object, ...]) -> Image.Image:
     """``canvas`` under a soft pool of light over ``region``: the repainting that shows where an edit happened.
 
@@ -666,11 +624,11 @@ def _repainted(canvas: Image.Image, key: tuple[object, ...]) -> Image.Image:
     width, height = canvas.size
     grid = (max(2, width // 48), max(2, height // 48))
     rng = np.random.default_rng(int.from_bytes(digest("repaint", *key)[:8], "big"))
-    swell = rng.normal(0.0, 4.0, (grid[1], grid[0], 3))
+    swell = np.repeat(rng.normal(0.0, 1.5, (grid[1], grid[0], 1)), 3, axis=2)  # lighter and darker, not coloured
     low = Image.fromarray(np.clip(np.rint(swell + 128), 0, 255).astype(np.uint8)).resize(
         canvas.size, Image.Resampling.BICUBIC
     )
-    grain = rng.normal(0.0, 1.2, (height, width, 3))
+    grain = rng.normal(0.0, 0.9, (height, width, 3))
     rgb = np.asarray(canvas.convert("RGB"), dtype=np.float64)
     out = Image.fromarray(
         np.clip(np.rint(rgb + np.asarray(low, dtype=np.float64) - 128 + grain), 0, 255).astype(np.uint8)
@@ -795,12 +753,34 @@ def _parts(source: Image.Image) -> list[tuple[tuple[int, int, int, int], Image.I
         size = (box[2] - box[0], box[3] - box[1])
         cells_mask = np.asarray(solid.resize(size, Image.Resampling.NEAREST)) > 0
         core = np.asarray(solid.filter(ImageFilter.MinFilter(3)).resize(size, Image.Resampling.NEAREST)) > 0
-        exact = Image.fromarray(found[box[1] : box[3], box[0] : box[2]].astype(np.uint8) * 255)
-        edge = np.asarray(exact.filter(ImageFilter.MaxFilter(7))) > 0
-        # the part's own pixels near its outline, and everything well inside it (a fox's white cheeks too)
-        mask = Image.fromarray(((cells_mask & edge) | core).astype(np.uint8) * 255)
-        parts.append((box, mask.filter(ImageFilter.GaussianBlur(1.0))))
+        ink = found[box[1] : box[3], box[0] : box[2]]
+        exact = Image.fromarray(ink.astype(np.uint8) * 255)
+        theirs = labels[y0 : y1 + 1, x0 : x1 + 1]
+        others = Image.fromarray(np.isin(theirs, [c[5] for c in chosen if c[5] != label]).astype(np.uint8) * 255)
+        near = np.asarray(others.resize(size, Image.Resampling.NEAREST)) == 0  # all but another moving part
+        # to the pixel: what the part's outline encloses (a fox's white cheeks too), nothing of the ground around
+        # it; the grid's blocks would carry bits of the old ground along as blocky patches
+        enclosed = Image.fromarray(np.pad(_unlike_ground(source.crop(box), ink), 1)).copy()
+        ImageDraw.floodfill(enclosed, (0, 0), 128)
+        inside = (np.asarray(enclosed)[1:-1, 1:-1] != 128) & near
+        if inside.sum() >= 1.5 * max(1, int(ink.sum())):
+            mask = Image.fromarray(inside.astype(np.uint8) * 255)
+        else:  # an outline with a gap: the part's own pixels near its outline and everything well inside it
+            edge = np.asarray(exact.filter(ImageFilter.MaxFilter(7))) > 0
+            mask = Image.fromarray(((cells_mask & edge) | core).astype(np.uint8) * 255)
+        parts.append((box, mask.filter(ImageFilter.GaussianBlur(0.7))))
     return parts
+
+
+def _unlike_ground(piece: Image.Image, ink: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    """255 where a part's box shows the part rather than the ground behind it: its outline, and whatever differs
+    from the ground each row has at the box's left and right ends (the box is a little wider than the part)."""
+    rgb = np.asarray(piece.convert("RGB"), dtype=np.float64)
+    edge = max(1, rgb.shape[1] // 40)
+    ground = (rgb[:, :edge].mean(axis=1) + rgb[:, -edge:].mean(axis=1)) / 2
+    unlike = np.abs(rgb - ground[:, None, :]).max(axis=-1) > 36
+    out: npt.NDArray[np.uint8] = (unlike | ink).astype(np.uint8) * 255
+    return out
 
 
 def vary_image(
@@ -826,12 +806,12 @@ def vary_image(
     parts = _parts(src)
     hole = Image.new("L", src.size, 0)
     for box, mask in parts:
-        hole.paste(255, box[:2], mask.point(lambda v: 255 if v > 0 else 0).filter(ImageFilter.MaxFilter(5)))
+        hole.paste(255, box[:2], mask.point(lambda v: 255 if v > 0 else 0).filter(ImageFilter.MaxFilter(7)))
     if mode == "RGBA":  # lifted off a transparent ground, a part leaves transparency behind
         cleared = src.copy()
         cleared.paste((0, 0, 0, 0), (0, 0), hole)
-    else:
-        cleared = _inpainted(src, hole) if parts else src
+    else:  # the ground a part stood on, continued from around it (no blurred block where it was)
+        cleared = inpaint.continued(src, hole) if parts else src
     zoom = stream.between(0.9, 0.96)
     crop_w, crop_h = src.width * zoom, src.height * zoom
     left, top = stream.unit() * (src.width - crop_w), stream.unit() * (src.height - crop_h)
@@ -846,7 +826,7 @@ def vary_image(
         resize = stream.between(0.85, 1.18)
         pw = max(1, round((box[2] - box[0]) * scale_x * resize))
         ph = max(1, round((box[3] - box[1]) * scale_y * resize))
-        piece = _jitter_hues(piece, stream.between(15.0, 40.0) * stream.sign(), stream.between(0.9, 1.2))
+        piece = _jitter_hues(piece, stream.between(4.0, 12.0) * stream.sign(), stream.between(0.95, 1.1))
         piece = piece.resize((pw, ph), Image.Resampling.BICUBIC)
         cut = mask.resize((pw, ph), Image.Resampling.BILINEAR)
         if stream.unit() < 0.3:
