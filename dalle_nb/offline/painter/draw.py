@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
-from . import backdrops, reading, revised, scene, styles
-from .chance import Stream
+from . import backdrops, inpaint, pictograms, reading, revised, scene, styles
+from .chance import Stream, digest
 from .scene import Decoration, Scene
 
 __all__ = [
@@ -361,48 +361,6 @@ def _edit_region(mask: Image.Image) -> Image.Image:
     return alpha.point([255] + [0] * 255)
 
 
-def _box_blur(array: npt.NDArray[np.float64], radius: int) -> npt.NDArray[np.float64]:
-    """Three box blurs (close to a Gaussian) along both axes, edges clamped; meant for small grids."""
-    out = array
-    for _ in range(3):
-        for axis in (0, 1):
-            pad = [(0, 0)] * out.ndim
-            pad[axis] = (radius + 1, radius)
-            sums = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis)
-            ahead = np.take(sums, np.arange(2 * radius + 1, sums.shape[axis]), axis=axis)
-            behind = np.take(sums, np.arange(0, sums.shape[axis] - 2 * radius - 1), axis=axis)
-            out = (ahead - behind) / (2 * radius + 1)
-    return out
-
-
-def _inpainted(canvas: Image.Image, hole: Image.Image) -> Image.Image:
-    """``canvas`` with the ``hole`` (an 'L' mask, 255 = unknown) filled from its surroundings, smoothly.
-
-    Normalised convolution on a small grid: blur the known colours and the "known" weight alike and divide, so
-    the hole takes the colours around it (sky above, snow below) and none of what was in it, as inpainting does.
-    """
-    width, height = canvas.size
-    factor = max(1, max(width, height) // 96)
-    grid = (max(1, width // factor), max(1, height // factor))
-    colours = np.asarray(canvas.convert("RGB").resize(grid, Image.Resampling.BOX), dtype=np.float64)
-    known = 1.0 - np.asarray(hole.resize(grid, Image.Resampling.BOX), dtype=np.float64) / 255.0
-    known = np.where(known > 0.99, 1.0, 0.0)
-    box = hole.getbbox()
-    radius = max(2, (max(box[2] - box[0], box[3] - box[1]) if box else 8) // factor // 4)
-    weight = _box_blur(known, radius)
-    smooth = _box_blur(colours * known[..., None], radius) / np.maximum(weight, 1e-6)[..., None]
-    filled = np.where(known[..., None] > 0, colours, smooth)
-    picture = Image.fromarray(np.clip(np.rint(filled), 0, 255).astype(np.uint8)).resize(
-        (width, height), Image.Resampling.BICUBIC
-    )
-    result = canvas.convert("RGB")
-    result.paste(picture, (0, 0), hole.filter(ImageFilter.MaxFilter(5)))
-    if canvas.mode == "RGBA":
-        result = result.convert("RGBA")
-        result.putalpha(canvas.getchannel("A"))
-    return result
-
-
 def _relit(canvas: Image.Image, region: tuple[int, int, int, int] | None, key: tuple[object, ...]) -> Image.Image:
     """``canvas`` under a soft pool of light over ``region``: the repainting that shows where an edit happened.
 
@@ -456,6 +414,16 @@ def edit_scene(
     return _scene_in(base.size, prompt, hole, index=index, seed=seed, model=model, transparent=transparent)
 
 
+#: Materials that say what colour a subject is when no colour word does: "a wooden boat" is brown.
+_MATERIALS: dict[str, _RGB] = {"wooden": (150, 96, 48), "wood": (150, 96, 48), "golden": (222, 170, 40)}
+_MATERIAL_RE = re.compile(r"\b(" + "|".join(_MATERIALS) + r")\b", re.IGNORECASE)
+#: What a subject made of wood is drawn as when its own pictogram is mostly of something else (a sailboat's sails).
+_WOODEN = {"boat": "\U0001f6f6"}
+
+#: The largest subject an edit draws, as a share of the picture's shorter side, however much room the mask leaves.
+_LARGEST_SUBJECT = 0.45
+
+
 def _scene_in(
     size: tuple[int, int],
     prompt: str,
@@ -466,11 +434,23 @@ def _scene_in(
     model: str,
     transparent: bool,
 ) -> Scene:
-    """``edit_scene`` for an edit region already found (``hole``, see ``_edit_region``; None for the whole picture)."""
+    """``edit_scene`` for an edit region already found (``hole``, see ``_edit_region``; None for the whole picture).
+
+    The subjects are drawn to fit the region, whatever its shape (``inpaint.spots``): as large as a blob or a box
+    holds, near where they would stand in a picture of their own; along a thin stroke, a row of them as wide as it.
+    """
     width, height = size
     view = scene.compose(prompt, width, height, model=model, index=index, seed=seed, transparent=transparent)
+    material = _MATERIAL_RE.search(prompt)
+    if material and view.subjects:
+        tint = _MATERIALS[material.group(1).lower()]
+        wood = material.group(1).lower() in ("wood", "wooden")
+        view = replace(view, subjects=tuple(
+            replace(p, tint=p.tint or tint, emoji=_WOODEN.get(p.noun, p.emoji) if wood and p.prop is None else p.emoji)
+            for p in view.subjects
+        ))  # fmt: skip
     region = hole.getbbox() if hole is not None else None
-    if region is None or region == (0, 0, width, height):
+    if hole is None or region is None or hole.getextrema() == (255, 255):
         return view
     inner = scene.compose(prompt, region[2] - region[0], region[3] - region[1], model=model, index=index, seed=seed)
     dx, dy = region[0], region[1]
@@ -478,9 +458,30 @@ def _scene_in(
     def shifted(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
 
+    where = Stream("edit spots", prompt, model, index, seed, width, height)
+    side = min(width, height)
+    anchors = [
+        ((p.box[0] + p.box[2]) / 2 + where.between(-0.08, 0.08) * side,
+         (p.box[1] + p.box[3]) / 2 + where.between(-0.08, 0.08) * side)
+        for p in view.subjects
+    ]  # fmt: skip
+    first = view.subjects[0] if view.subjects else None
+    aspect = _aspect(first) if first else 1.0
+    boxes = inpaint.spots(hole, anchors, largest=_LARGEST_SUBJECT, aspect=aspect) if first else []
+    subjects = []
+    for number, box in enumerate(boxes):
+        placed = view.subjects[number % len(view.subjects)]
+        alone = len(boxes) <= len(view.subjects)  # else a row of them along a stroke, each as wide as it
+        fill = where.between(0.88, 0.98) if alone else 1.0
+        aspect = _aspect(placed)
+        w, h = _grown(hole, box, aspect, max(1.0, min(1.6, aspect)) if not alone else 1.6)
+        w, h = max(1, round(w * fill)), max(1, round(h * fill))
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        left, top = round(cx - w / 2), round(cy - h / 2)
+        subjects.append(replace(placed, box=(left, top, left + w, top + h)))
     return replace(
         view,
-        subjects=tuple(replace(p, box=shifted(p.box)) for p in inner.subjects),
+        subjects=tuple(subjects),
         decorations=tuple(
             replace(d, cx=(d.cx * inner.width + dx) / width, cy=(d.cy * inner.height + dy) / height,
                     radius=d.radius * min(inner.width, inner.height) / min(width, height))
@@ -488,6 +489,59 @@ def _scene_in(
         ),
         text_box=shifted(inner.text_box) if inner.text_box else None,
     )  # fmt: skip
+
+
+def _aspect(placed: scene.Placed) -> float:
+    """A subject's width over its height as drawn."""
+    return reading.PROP_ASPECTS.get(placed.prop or "") or (pictograms.aspect(placed.emoji) if placed.emoji else 1.0)
+
+
+def _grown(hole: Image.Image, box: tuple[int, int, int, int], aspect: float, most: float) -> tuple[int, int]:
+    """The size of a subject of ``aspect`` (width / height) centred on the square ``box`` in ``hole``: as large as
+    the region holds, up to ``most`` times the largest that fits the square (a blob holds a disc wider than its
+    largest square; a box wider than tall holds a boat wider than the square).  Its outline's ellipse is what must
+    fit: a pictogram's corners are empty."""
+    cx, cy, side = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, box[2] - box[0]
+    w0, h0 = side * min(1.0, aspect), side / max(1.0, aspect)
+    scale = most
+    while scale > 1.0:
+        rx, ry = w0 * scale / 2, h0 * scale / 2
+        if min(cx - rx, cy - ry, hole.width - cx - rx, hole.height - cy - ry) >= 0:
+            disc = Image.new("L", hole.size, 0)
+            ImageDraw.Draw(disc).ellipse((cx - rx, cy - ry, cx + rx, cy + ry), fill=255)
+            inside = ImageChops.multiply(disc, hole)
+            if sum(inside.histogram()[128:]) >= 0.995 * sum(disc.histogram()[128:]):
+                break
+        scale -= 0.08
+    scale = max(1.0, scale)
+    return max(1, round(w0 * scale)), max(1, round(h0 * scale))
+
+
+#: Words that ask for what is there to change (its colour, light or weather) rather than for something new.
+_CHANGE_RE = re.compile(r"\b(make|turn|change|paint|colou?r|recolou?r|let it|it'?s)\b", re.IGNORECASE)
+_SNOW_RE = re.compile(r"\b(snow\w*|winter\w*)\b", re.IGNORECASE)
+
+
+def _changed(canvas: Image.Image, view: Scene, prompt: str) -> Image.Image | None:
+    """``canvas`` changed as a prompt that names no subject asks ("make it snow", "make it night", "make it red"),
+    or None when the prompt asks for no such change."""
+    if view.subjects or view.text or not (_CHANGE_RE.search(prompt) or not view.named_setting):
+        return None
+    colours = reading.named_colours(prompt)
+    snow = bool(_SNOW_RE.search(prompt)) or view.weather == "snowfall"
+    if view.light == "day" and not colours and not snow:
+        return None
+    out = canvas.convert("RGB")
+    if view.light != "day":
+        out = _in_light(out, view.light, view.weather)
+    if colours:
+        out = inpaint.recoloured(out, reading.COLOURS[colours[0]])
+    if snow:
+        out = inpaint.snowed(out)
+    if canvas.mode == "RGBA":
+        out = out.convert("RGBA")
+        out.putalpha(canvas.getchannel("A"))
+    return out
 
 
 #: An edit that asks for a variation of its picture (``dalle_nb.VARIATION_PROMPT``, or a person's own words) is
@@ -523,11 +577,16 @@ def edit_image(
         raise ValueError(f"mask size {mask.size[0]}x{mask.size[1]} differs from image size {width}x{height}")
     hole = _edit_region(mask) if mask is not None else None
     view = _scene_in(canvas.size, prompt, hole, index=index, seed=seed, model=model, transparent=transparent)
+    changed = None if transparent else _changed(canvas, view, prompt)
+    if changed is not None:  # "make it snow": what the mask covers, changed, rather than something new drawn on it
+        if references:
+            changed = _blend_rgb(changed, _mean_colour(references), 0.2)
+        return changed if hole is None else Image.composite(changed, canvas, hole)
     if transparent:
         behind = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     elif view.kind in ("studio", "abstract"):  # no setting named: continue the picture around the edit
         key = (prompt, model, index, seed)
-        behind = _relit(canvas, None, key) if hole is None else _relit(_inpainted(canvas, hole), hole.getbbox(), key)
+        behind = _relit(canvas, None, key) if hole is None else _repainted(_continued(canvas, hole), key)
     elif mask is None and not view.named_setting:  # "now make it dusk": the same picture in a new light
         behind = _in_light(canvas, view.light, view.weather)
     else:
@@ -548,6 +607,36 @@ def edit_image(
     if hole is None:
         return fresh
     return Image.composite(fresh, canvas, hole)
+
+
+def _continued(canvas: Image.Image, hole: Image.Image) -> Image.Image:
+    """``canvas`` with the hole painted over from its surroundings (``inpaint.continued``), alpha kept."""
+    out = inpaint.continued(canvas, hole)
+    if canvas.mode == "RGBA":
+        out = out.convert("RGBA")
+        out.putalpha(canvas.getchannel("A"))
+    return out
+
+
+def _repainted(canvas: Image.Image, key: tuple[object, ...]) -> Image.Image:
+    """``canvas`` with the faint, soft unevenness of a repaint: an inpainting model never gives back a flat sky's
+    exact pixels, and each picture of a request (``key``) differs a little from the others."""
+    width, height = canvas.size
+    grid = (max(2, width // 48), max(2, height // 48))
+    rng = np.random.default_rng(int.from_bytes(digest("repaint", *key)[:8], "big"))
+    swell = np.repeat(rng.normal(0.0, 1.5, (grid[1], grid[0], 1)), 3, axis=2)  # lighter and darker, not coloured
+    low = Image.fromarray(np.clip(np.rint(swell + 128), 0, 255).astype(np.uint8)).resize(
+        canvas.size, Image.Resampling.BICUBIC
+    )
+    grain = rng.normal(0.0, 0.9, (height, width, 3))
+    rgb = np.asarray(canvas.convert("RGB"), dtype=np.float64)
+    out = Image.fromarray(
+        np.clip(np.rint(rgb + np.asarray(low, dtype=np.float64) - 128 + grain), 0, 255).astype(np.uint8)
+    )
+    if canvas.mode == "RGBA":
+        out = out.convert("RGBA")
+        out.putalpha(canvas.getchannel("A"))
+    return out
 
 
 def _in_light(canvas: Image.Image, light: str, weather: str | None) -> Image.Image:
@@ -664,12 +753,34 @@ def _parts(source: Image.Image) -> list[tuple[tuple[int, int, int, int], Image.I
         size = (box[2] - box[0], box[3] - box[1])
         cells_mask = np.asarray(solid.resize(size, Image.Resampling.NEAREST)) > 0
         core = np.asarray(solid.filter(ImageFilter.MinFilter(3)).resize(size, Image.Resampling.NEAREST)) > 0
-        exact = Image.fromarray(found[box[1] : box[3], box[0] : box[2]].astype(np.uint8) * 255)
-        edge = np.asarray(exact.filter(ImageFilter.MaxFilter(7))) > 0
-        # the part's own pixels near its outline, and everything well inside it (a fox's white cheeks too)
-        mask = Image.fromarray(((cells_mask & edge) | core).astype(np.uint8) * 255)
-        parts.append((box, mask.filter(ImageFilter.GaussianBlur(1.0))))
+        ink = found[box[1] : box[3], box[0] : box[2]]
+        exact = Image.fromarray(ink.astype(np.uint8) * 255)
+        theirs = labels[y0 : y1 + 1, x0 : x1 + 1]
+        others = Image.fromarray(np.isin(theirs, [c[5] for c in chosen if c[5] != label]).astype(np.uint8) * 255)
+        near = np.asarray(others.resize(size, Image.Resampling.NEAREST)) == 0  # all but another moving part
+        # to the pixel: what the part's outline encloses (a fox's white cheeks too), nothing of the ground around
+        # it; the grid's blocks would carry bits of the old ground along as blocky patches
+        enclosed = Image.fromarray(np.pad(_unlike_ground(source.crop(box), ink), 1)).copy()
+        ImageDraw.floodfill(enclosed, (0, 0), 128)
+        inside = (np.asarray(enclosed)[1:-1, 1:-1] != 128) & near
+        if inside.sum() >= 1.5 * max(1, int(ink.sum())):
+            mask = Image.fromarray(inside.astype(np.uint8) * 255)
+        else:  # an outline with a gap: the part's own pixels near its outline and everything well inside it
+            edge = np.asarray(exact.filter(ImageFilter.MaxFilter(7))) > 0
+            mask = Image.fromarray(((cells_mask & edge) | core).astype(np.uint8) * 255)
+        parts.append((box, mask.filter(ImageFilter.GaussianBlur(0.7))))
     return parts
+
+
+def _unlike_ground(piece: Image.Image, ink: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    """255 where a part's box shows the part rather than the ground behind it: its outline, and whatever differs
+    from the ground each row has at the box's left and right ends (the box is a little wider than the part)."""
+    rgb = np.asarray(piece.convert("RGB"), dtype=np.float64)
+    edge = max(1, rgb.shape[1] // 40)
+    ground = (rgb[:, :edge].mean(axis=1) + rgb[:, -edge:].mean(axis=1)) / 2
+    unlike = np.abs(rgb - ground[:, None, :]).max(axis=-1) > 36
+    out: npt.NDArray[np.uint8] = (unlike | ink).astype(np.uint8) * 255
+    return out
 
 
 def vary_image(
@@ -695,12 +806,12 @@ def vary_image(
     parts = _parts(src)
     hole = Image.new("L", src.size, 0)
     for box, mask in parts:
-        hole.paste(255, box[:2], mask.point(lambda v: 255 if v > 0 else 0).filter(ImageFilter.MaxFilter(5)))
+        hole.paste(255, box[:2], mask.point(lambda v: 255 if v > 0 else 0).filter(ImageFilter.MaxFilter(7)))
     if mode == "RGBA":  # lifted off a transparent ground, a part leaves transparency behind
         cleared = src.copy()
         cleared.paste((0, 0, 0, 0), (0, 0), hole)
-    else:
-        cleared = _inpainted(src, hole) if parts else src
+    else:  # the ground a part stood on, continued from around it (no blurred block where it was)
+        cleared = inpaint.continued(src, hole) if parts else src
     zoom = stream.between(0.9, 0.96)
     crop_w, crop_h = src.width * zoom, src.height * zoom
     left, top = stream.unit() * (src.width - crop_w), stream.unit() * (src.height - crop_h)
@@ -715,7 +826,7 @@ def vary_image(
         resize = stream.between(0.85, 1.18)
         pw = max(1, round((box[2] - box[0]) * scale_x * resize))
         ph = max(1, round((box[3] - box[1]) * scale_y * resize))
-        piece = _jitter_hues(piece, stream.between(15.0, 40.0) * stream.sign(), stream.between(0.9, 1.2))
+        piece = _jitter_hues(piece, stream.between(4.0, 12.0) * stream.sign(), stream.between(0.95, 1.1))
         piece = piece.resize((pw, ph), Image.Resampling.BICUBIC)
         cut = mask.resize((pw, ph), Image.Resampling.BILINEAR)
         if stream.unit() < 0.3:
