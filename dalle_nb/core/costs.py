@@ -19,7 +19,7 @@ import functools
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import tokens
@@ -84,6 +84,13 @@ class Cost:
 
     def __str__(self) -> str:
         return usd(self.usd) if self.usd is not None else f"price unknown ({self.reason})"
+
+    def said(self) -> str:
+        """The amount and whose price it is, for a summary line: ``$0.034 (OpenAI's list price)``, or
+        ``price unknown (why)``."""
+        if self.usd is None:
+            return str(self)
+        return f"{usd(self.usd)} ({self.basis})" if self.basis else usd(self.usd)
 
     def breakdown(self) -> str:
         """``$0.0132 (image out $0.0130, text in $0.0002)`` or ``price unknown (why)``."""
@@ -326,7 +333,6 @@ class Estimate:
     reason: str = ""
     published: bool = True
     batch: bool = False
-    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def known(self) -> bool:

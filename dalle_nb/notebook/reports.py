@@ -140,8 +140,7 @@ def cost_line(images: ImageSet) -> dict[str, str]:
         count += f" ({len(images.failures)} failed)"
     models = ", ".join(dict.fromkeys(image.model for image in images))
     cost = images.cost
-    price = f"{usd(cost.usd)} ({cost.basis})" if cost.usd is not None else f"price unknown ({cost.reason})"
-    text = f"{count} · {models} · {price}"
+    text = f"{count} · {models} · {cost.said()}"
     title = esc(cost.breakdown()) if cost.known else ""
     return {
         "text/plain": text,

@@ -1153,7 +1153,7 @@ class Studio(widgets.VBox):  # type: ignore[misc]
             self._previews = {}
         seconds = time.monotonic() - self._started
         count = f"{len(result)} picture{'s' if len(result) != 1 else ''}"
-        bill = f" · {_bill(result)}" if result.images else ""
+        bill = f" · {result.cost.said()}" if result.images else ""
         if result.cancelled:
             self._say(f"Cancelled — kept {count}{bill}.")
         elif result.failures and not result.images:
@@ -1268,14 +1268,6 @@ class Studio(widgets.VBox):  # type: ignore[misc]
         """Say why nothing was started, in the status line; returns None, the job that was not started."""
         self._say(text, error=True)
         return None
-
-
-def _bill(result: ImageSet) -> str:
-    """What a job's pictures cost together, and whose price that is: ``$0.034 (OpenAI's list price)``."""
-    cost = result.cost
-    if not cost.known:
-        return f"price unknown ({cost.reason})"
-    return f"{usd(cost.usd)} ({cost.basis})" if cost.basis else usd(cost.usd)
 
 
 def _thumbnails(images: list[GeneratedImage]) -> list[bytes]:
